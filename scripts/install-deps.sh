@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs every system package stickwire's build, demo and tests need on Debian 12, and
+# reserves hugepages when the kernel allows (EAL falls back to --no-huge in our configs).
+# Idempotent; run as root.
+set -euo pipefail
+
+packages=(
+    libdpdk-dev dpdk pkg-config libclang-dev clang   # DPDK 22.11 and bindgen's libclang
+    iproute2 iputils-ping arping ethtool ncat curl    # the reference topology and its probes
+    tcpdump tshark libpcap-dev                        # captures
+    nginx-light                                       # small real backends
+)
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+    echo "installing: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -q
+    apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+# nginx-light starts a default site on :80 in the root namespace when installed; the
+# tests run their own instances inside namespaces.
+systemctl disable --now nginx >/dev/null 2>&1 || service nginx stop >/dev/null 2>&1 || true
+
+if ! command -v cargo >/dev/null; then
+    echo "cargo not found: install a Rust toolchain (1.85 or newer, e.g. with rustup) first" >&2
+    exit 1
+fi

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Runs every test: unit and property tests, capture replays, the same captures through real
+# DPDK (net_pcap), the end-to-end tests in network namespaces (net_af_packet), lint, and a
+# short run of each fuzz target. Needs root (namespaces, DPDK); installs what it needs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/install-deps.sh
+
+echo "== format and lint"
+cargo fmt --check
+cargo clippy --all-targets -- -D warnings
+
+echo "== tests"
+# The end-to-end tests share one topology: they take a lock, so parallel test threads are fine.
+cargo test --all-targets
+
+echo "== benchmark smoke run"
+cargo run --quiet --release -- bench --quick
+
+if [ -d fuzz ] && cargo +nightly --version >/dev/null 2>&1; then
+    echo "== fuzz (short)"
+    scripts/fuzz.sh 20
+fi

@@ -1,0 +1,236 @@
+//! `stickwire bench`: the data path's throughput and per-burst latency, each scenario side
+//! by side with bare DPDK io forwarding measured in the same run.
+//!
+//! Scenarios run on one worker thread:
+//! - `io-fwd`: rx_burst from DPDK's `net_null` and tx_burst back to it, nothing else: the
+//!   reference, what DPDK itself costs per frame;
+//! - `loop-drop`: the worker loop over the in-memory port with 60-byte frames for an address
+//!   the switch does not own: receive, parse, count, free;
+//! - `loop-answer`: 60-byte ICMP echo requests to the switch: receive, parse, verify, rewrite
+//!   in place (addresses, checksums), resolve the neighbour, transmit.
+//!
+//! Both engine scenarios use DPDK mbufs from a DPDK mempool, as `run` does.
+
+use std::io::Write as _;
+use std::net::Ipv4Addr;
+use std::path::Path;
+use std::time::{Duration, Instant as StdInstant};
+
+use hdrhistogram::Histogram;
+use serde::Serialize;
+
+use crate::craft;
+use crate::dpdk::{self, Eal, EthPort, Mbuf, Mempool};
+use crate::engine::{PortAddr, StaticNeighbour, Topology};
+use crate::port::mem::{BufPool, MemPort};
+use crate::port::{Port, BURST};
+use crate::runtime::worker::Worker;
+use crate::time::Instant;
+use crate::wire::MacAddr;
+
+/// One scenario's figures.
+#[derive(Debug, Clone, Serialize)]
+pub struct Scenario {
+    pub name: String,
+    pub workers: usize,
+    pub mpps: f64,
+    pub cps: Option<f64>,
+    pub ns_per_frame: f64,
+    pub ratio_to_io_fwd: f64,
+    pub p50_ns: u64,
+    pub p99_ns: u64,
+    pub p999_ns: u64,
+    pub max_ns: u64,
+}
+
+/// The whole run, as written with `--json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub machine: String,
+    pub command: String,
+    pub commit: String,
+    pub scenarios: Vec<Scenario>,
+}
+
+/// Counts frames and per-burst latency (TSC cycles turned into nanoseconds).
+struct Meter {
+    frames: u64,
+    bursts: Histogram<u64>,
+    cycles_per_ns: f64,
+}
+
+impl Meter {
+    fn new() -> Meter {
+        Meter {
+            frames: 0,
+            bursts: Histogram::new_with_bounds(1, 60_000_000_000, 3).expect("static histogram bounds"),
+            cycles_per_ns: dpdk::tsc_hz() as f64 / 1e9,
+        }
+    }
+
+    fn record(&mut self, start_tsc: u64, frames: usize) {
+        let ns = ((dpdk::tsc() - start_tsc) as f64 / self.cycles_per_ns) as u64;
+        self.bursts.saturating_record(ns.max(1));
+        self.frames += frames as u64;
+    }
+
+    fn scenario(&self, name: &str, elapsed: Duration, reference_mpps: Option<f64>) -> Scenario {
+        let mpps = self.frames as f64 / elapsed.as_secs_f64() / 1e6;
+        Scenario {
+            name: name.to_string(),
+            workers: 1,
+            mpps,
+            cps: None,
+            ns_per_frame: if self.frames > 0 { elapsed.as_nanos() as f64 / self.frames as f64 } else { 0.0 },
+            ratio_to_io_fwd: reference_mpps.map_or(1.0, |r| mpps / r),
+            p50_ns: self.bursts.value_at_quantile(0.50),
+            p99_ns: self.bursts.value_at_quantile(0.99),
+            p999_ns: self.bursts.value_at_quantile(0.999),
+            max_ns: self.bursts.max(),
+        }
+    }
+}
+
+/// Mbufs from a DPDK mempool for the in-memory port; sent mbufs go back to the pool.
+struct MbufPool(Mempool);
+
+impl BufPool for MbufPool {
+    type Buf = Mbuf;
+    fn get(&mut self) -> Option<Mbuf> {
+        self.0.alloc()
+    }
+    fn recycle(&mut self, buf: Mbuf) {
+        drop(buf);
+    }
+}
+
+const SWITCH_MAC: MacAddr = MacAddr([0x02, 0x53, 0x57, 0, 0, 1]);
+const PEER_MAC: MacAddr = MacAddr([0x02, 0xcc, 0, 0, 0, 2]);
+const SWITCH_IP: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
+const PEER_IP: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);
+
+fn topology() -> Topology {
+    Topology {
+        ports: vec![PortAddr { name: "bench".into(), mac: SWITCH_MAC, ip: SWITCH_IP, prefix_len: 24, gateway: None }],
+        vips: vec![],
+        static_neighbours: vec![StaticNeighbour { port: 0, ip: PEER_IP, mac: PEER_MAC }],
+    }
+}
+
+/// 60-byte frames (64 on the wire with the FCS).
+fn frames(kind: &str) -> Vec<Vec<u8>> {
+    (0..64u16)
+        .map(|i| {
+            let src = Ipv4Addr::new(198, 18, 0, 2 + (i % 32) as u8);
+            let mut f = match kind {
+                "drop" => craft::udp_frame(SWITCH_MAC, PEER_MAC, src, Ipv4Addr::new(198, 18, 9, 9), 1000 + i, 9, &[0; 18]),
+                _ => {
+                    let ip = craft::ipv4(PEER_IP, SWITCH_IP, 1, &craft::icmp_echo_request(i, i, &[0x5a; 18]));
+                    craft::ethernet(SWITCH_MAC, PEER_MAC, 0x0800, &ip)
+                }
+            };
+            f.resize(60, 0);
+            f
+        })
+        .collect()
+}
+
+fn engine_scenario(name: &str, kind: &str, pool: &Mempool, duration: Duration, reference: f64) -> Scenario {
+    let port = MemPort::new(frames(kind), None, MbufPool(pool.clone()));
+    let mut worker = Worker::new(topology(), vec![port]);
+    let mut meter = Meter::new();
+    let start = StdInstant::now();
+    let now = Instant::from_millis(1);
+    while start.elapsed() < duration {
+        for _ in 0..1024 {
+            let t = dpdk::tsc();
+            let n = worker.run_once(now);
+            meter.record(t, n);
+        }
+    }
+    meter.scenario(name, start.elapsed(), Some(reference))
+}
+
+fn io_fwd(pool: &Mempool, duration: Duration) -> Result<Scenario, dpdk::DpdkError> {
+    let id = EthPort::find_or_probe("net_null_bench0")?;
+    let mut port = EthPort::configure(id, 1, 1024, pool)?;
+    port.start()?;
+    let mut queue = port.queue(dpdk::QueueId(0))?;
+    let mut burst: Vec<Mbuf> = Vec::with_capacity(BURST);
+    let mut meter = Meter::new();
+    let start = StdInstant::now();
+    while start.elapsed() < duration {
+        for _ in 0..1024 {
+            let t = dpdk::tsc();
+            queue.rx_burst(&mut burst, BURST);
+            let n = burst.len();
+            queue.tx_burst(&mut burst);
+            meter.record(t, n);
+        }
+    }
+    let result = meter.scenario("io-fwd", start.elapsed(), None);
+    drop(queue);
+    port.stop()?;
+    Ok(result)
+}
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string()))
+        .unwrap_or_else(|| "unknown cpu".into());
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    format!("{cpu}, {cores} cores")
+}
+
+fn commit() -> String {
+    std::process::Command::new("git")
+        .args(["rev-parse", "--short", "HEAD"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// Runs every scenario and prints the table; `json` also gets the report.
+pub fn main(quick: bool, json: Option<&Path>) -> Result<(), String> {
+    let eal_args: Vec<String> = ["--no-huge", "-m", "512", "--no-pci", "--in-memory", "-l", "0", "--vdev", "net_null_bench0,size=60", "--log-level", "lib.eal:error"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let _eal = Eal::init(&eal_args).map_err(|e| e.to_string())?;
+    let pool = Mempool::new("bench_pool", 16383, 256, 2048 + 128).map_err(|e| e.to_string())?;
+    let duration = if quick { Duration::from_millis(300) } else { Duration::from_secs(3) };
+
+    let reference = io_fwd(&pool, duration).map_err(|e| e.to_string())?;
+    let mut scenarios = vec![reference.clone()];
+    scenarios.push(engine_scenario("loop-drop", "drop", &pool, duration, reference.mpps));
+    scenarios.push(engine_scenario("loop-answer", "answer", &pool, duration, reference.mpps));
+
+    let command = std::env::args().collect::<Vec<_>>().join(" ");
+    let report = Report { machine: machine(), command, commit: commit(), scenarios };
+    print_table(&report);
+    if let Some(path) = json {
+        let text = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
+        std::fs::write(path, text + "\n").map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    Ok(())
+}
+
+fn print_table(report: &Report) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "machine: {}\ncommit: {}", report.machine, report.commit);
+    let _ = writeln!(
+        out,
+        "{:<22} {:>7} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
+        "scenario", "workers", "Mpps", "ns/frame", "x io-fwd", "p50 ns", "p99 ns", "p99.9 ns", "max ns"
+    );
+    for s in &report.scenarios {
+        let _ = writeln!(
+            out,
+            "{:<22} {:>7} {:>9.2} {:>9.1} {:>9.2} {:>9} {:>9} {:>9} {:>9}",
+            s.name, s.workers, s.mpps, s.ns_per_frame, s.ratio_to_io_fwd, s.p50_ns, s.p99_ns, s.p999_ns, s.max_ns
+        );
+    }
+}

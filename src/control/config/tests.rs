@@ -1,0 +1,100 @@
+use super::*;
+
+const GOOD: &str = r#"
+workers = 1
+seed = 7
+
+[[port]]
+name = "client"
+device = "net_af_packet0,iface=l0"
+ip = "198.18.0.1/24"
+mac = "02:53:57:00:00:01"
+
+[[port]]
+name = "server"
+device = "net_af_packet1,iface=l1"
+ip = "198.18.1.1/24"
+
+[[vip]]
+name = "web"
+ip = "198.18.0.100"
+
+[[real_server]]
+name = "rs1"
+ip = "198.18.1.10"
+port = 80
+
+[[neighbour]]
+port = "server"
+ip = "198.18.1.10"
+mac = "02:00:00:00:01:10"
+"#;
+
+fn error_of(text: &str) -> ConfigError {
+    Config::parse(text).expect_err("config should be refused")
+}
+
+#[test]
+fn good_config_gives_the_topology() {
+    let c = Config::parse(GOOD).unwrap();
+    assert_eq!(c.seed, 7);
+    let macs = c.configured_macs();
+    assert_eq!(macs[0], MacAddr([2, 0x53, 0x57, 0, 0, 1]));
+    assert_eq!(macs[1], Config::default_mac(1));
+    let t = c.topology(&macs);
+    assert_eq!(t.ports[1].ip, Ipv4Addr::new(198, 18, 1, 1));
+    assert_eq!(t.vips[0].ip, Ipv4Addr::new(198, 18, 0, 100));
+    assert_eq!(t.static_neighbours[0].port, 1);
+    assert!(c.describe().contains("vip `web`: 198.18.0.100"));
+}
+
+#[test]
+fn unknown_key_is_an_error_with_its_line() {
+    let e = error_of(&GOOD.replace("seed = 7", "seed = 7\nsed = 8"));
+    assert_eq!(e.line, Some(4));
+    assert!(e.reason.contains("unknown field `sed`"), "{e}");
+}
+
+#[test]
+fn bad_values_name_key_line_and_reason() {
+    let e = error_of(&GOOD.replace("198.18.0.1/24", "198.18.0.1/40"));
+    assert_eq!((e.key.as_str(), e.line), ("port[0].ip", Some(8)));
+    assert!(e.reason.contains("prefix length `40`"), "{e}");
+
+    let e = error_of(&GOOD.replace("\"02:53:57:00:00:01\"", "\"02:53:57\""));
+    assert_eq!((e.key.as_str(), e.line), ("port[0].mac", Some(9)));
+
+    let e = error_of(&GOOD.replace("ip = \"198.18.0.100\"", "ip = \"198.18.0.1\""));
+    assert_eq!((e.key.as_str(), e.line), ("vip[0].ip", Some(18)));
+    assert!(e.reason.contains("a port's own address"), "{e}");
+
+    let e = error_of(&GOOD.replace("name = \"server\"", "name = \"client\""));
+    assert_eq!((e.key.as_str(), e.line), ("port[1].name", Some(12)));
+
+    let e = error_of(&GOOD.replace("workers = 1", "workers = 0"));
+    assert_eq!((e.key.as_str(), e.line), ("workers", Some(2)));
+
+    let e = error_of(&GOOD.replace("port = \"server\"", "port = \"srv\""));
+    assert_eq!(e.key, "neighbour[0].port");
+    assert!(e.reason.contains("no port is named `srv`"));
+
+    let e = error_of(&GOOD.replace("port = 80", "port = 70000"));
+    assert_eq!((e.key.as_str(), e.line), ("real_server[0].port", Some(23)));
+
+    let e = error_of("workers = \"two\"\n[[port]]\nname=\"a\"\nip=\"1.2.3.4/8\"\n");
+    assert_eq!((e.key.as_str(), e.line), ("workers", Some(1)));
+}
+
+#[test]
+fn no_ports_and_broken_toml_are_errors() {
+    assert_eq!(error_of("workers = 1\n").key, "port");
+    let e = error_of("[[port]\nname = 1");
+    assert!(e.line.is_some());
+}
+
+#[test]
+fn display_reads_like_a_compiler_message() {
+    let mut e = error_of(&GOOD.replace("workers = 1", "workers = 0"));
+    e.file = Some("two-arm.toml".into());
+    assert_eq!(e.to_string(), "two-arm.toml:2: workers: must be between 1 and 64, not 0");
+}

@@ -1,0 +1,3 @@
+//! The control side: configuration loading and validation.
+
+pub mod config;

@@ -1,0 +1,250 @@
+//! The neighbour (ARP) table: IPv4 next hop -> MAC, per port, with a bounded queue of
+//! frames waiting for an answer.
+//!
+//! Like Linux, an entry is created when a neighbour asks for one of our addresses or answers
+//! our request, refreshed by any later ARP from it, and forgotten `REACHABLE_TIME` after it
+//! was last confirmed. Static neighbours from the config never age.
+
+use std::collections::HashMap;
+use std::net::Ipv4Addr;
+use std::time::Duration;
+
+use super::topology::PortIdx;
+use crate::time::Instant;
+use crate::wire::MacAddr;
+
+/// How long a learned neighbour stays usable without being confirmed again.
+pub const REACHABLE_TIME: Duration = Duration::from_secs(300);
+/// Interval between ARP requests for an unresolved next hop.
+pub const RETRY_INTERVAL: Duration = Duration::from_secs(1);
+/// Requests sent before the frames waiting for an answer are dropped.
+pub const MAX_REQUESTS: u8 = 3;
+/// Frames held per unresolved next hop (Linux's `unres_qlen` is in this spirit).
+pub const MAX_HELD_PER_HOP: usize = 16;
+/// Next hops being resolved at once.
+pub const MAX_UNRESOLVED: usize = 256;
+/// Learned neighbours kept at once.
+pub const MAX_ENTRIES: usize = 4096;
+
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    mac: MacAddr,
+    /// `None` for a static neighbour.
+    expires: Option<Instant>,
+}
+
+#[derive(Debug)]
+struct Unresolved<B> {
+    port: PortIdx,
+    ip: Ipv4Addr,
+    held: Vec<B>,
+    requests_sent: u8,
+    next_request: Instant,
+}
+
+/// What `hold` did with a frame.
+#[derive(Debug)]
+pub enum Held<B> {
+    /// Queued; an ARP request should go out now (first frame for this next hop).
+    QueuedSendRequest,
+    /// Queued behind a request already sent.
+    Queued,
+    /// No room: the frame is handed back to be dropped.
+    Full(B),
+}
+
+/// Work the table asks for when polled.
+#[derive(Debug)]
+pub struct PollResult<B> {
+    /// (port, next hop) to send an ARP request for.
+    pub requests: Vec<(PortIdx, Ipv4Addr)>,
+    /// Frames whose next hop never answered.
+    pub unresolved: Vec<B>,
+}
+
+/// The neighbour table of one engine.
+#[derive(Debug)]
+pub struct NeighbourTable<B> {
+    entries: HashMap<(PortIdx, Ipv4Addr), Entry>,
+    unresolved: Vec<Unresolved<B>>,
+    next_sweep: Instant,
+}
+
+impl<B> Default for NeighbourTable<B> {
+    fn default() -> Self {
+        NeighbourTable {
+            entries: HashMap::with_capacity(MAX_ENTRIES),
+            unresolved: Vec::with_capacity(MAX_UNRESOLVED),
+            next_sweep: Instant::ZERO,
+        }
+    }
+}
+
+impl<B> NeighbourTable<B> {
+    /// Adds a neighbour that never ages.
+    pub fn add_static(&mut self, port: PortIdx, ip: Ipv4Addr, mac: MacAddr) {
+        self.entries.insert((port, ip), Entry { mac, expires: None });
+    }
+
+    /// The MAC of `ip` on `port`, if known and not expired.
+    pub fn lookup(&self, port: PortIdx, ip: Ipv4Addr, now: Instant) -> Option<MacAddr> {
+        let entry = self.entries.get(&(port, ip))?;
+        match entry.expires {
+            Some(t) if t <= now => None,
+            _ => Some(entry.mac),
+        }
+    }
+
+    /// Whether `ip` on `port` has an entry (even expired): ARP from it then refreshes it.
+    pub fn knows(&self, port: PortIdx, ip: Ipv4Addr) -> bool {
+        self.entries.contains_key(&(port, ip))
+            || self.unresolved.iter().any(|u| u.port == port && u.ip == ip)
+    }
+
+    /// Records that `ip` on `port` has `mac`. Returns the frames that were waiting for it
+    /// (their Ethernet destination still to be set) and whether the entry is new.
+    pub fn learn(&mut self, port: PortIdx, ip: Ipv4Addr, mac: MacAddr, now: Instant) -> (Vec<B>, bool) {
+        let key = (port, ip);
+        let is_new = match self.entries.get_mut(&key) {
+            Some(entry) if entry.expires.is_none() => false, // static wins
+            Some(entry) => {
+                *entry = Entry { mac, expires: Some(now + REACHABLE_TIME) };
+                false
+            }
+            None => {
+                if self.entries.len() >= MAX_ENTRIES {
+                    self.sweep(now);
+                }
+                if self.entries.len() < MAX_ENTRIES {
+                    self.entries.insert(key, Entry { mac, expires: Some(now + REACHABLE_TIME) });
+                }
+                true
+            }
+        };
+        let held = match self.unresolved.iter().position(|u| u.port == port && u.ip == ip) {
+            Some(i) => self.unresolved.swap_remove(i).held,
+            None => Vec::new(),
+        };
+        (held, is_new)
+    }
+
+    /// Queues `frame` until `ip` on `port` answers.
+    pub fn hold(&mut self, port: PortIdx, ip: Ipv4Addr, frame: B, now: Instant) -> Held<B> {
+        if let Some(u) = self.unresolved.iter_mut().find(|u| u.port == port && u.ip == ip) {
+            if u.held.len() >= MAX_HELD_PER_HOP {
+                return Held::Full(frame);
+            }
+            u.held.push(frame);
+            return Held::Queued;
+        }
+        if self.unresolved.len() >= MAX_UNRESOLVED {
+            return Held::Full(frame);
+        }
+        self.unresolved.push(Unresolved {
+            port,
+            ip,
+            held: vec![frame],
+            requests_sent: 1,
+            next_request: now + RETRY_INTERVAL,
+        });
+        Held::QueuedSendRequest
+    }
+
+    /// Retries requests that are due, gives up on next hops that never answered, and now and
+    /// then forgets expired entries.
+    pub fn poll(&mut self, now: Instant) -> PollResult<B> {
+        let mut result = PollResult { requests: Vec::new(), unresolved: Vec::new() };
+        if self.unresolved.iter().any(|u| u.next_request <= now) {
+            let mut i = 0;
+            while i < self.unresolved.len() {
+                let u = &mut self.unresolved[i];
+                if u.next_request > now {
+                    i += 1;
+                } else if u.requests_sent >= MAX_REQUESTS {
+                    result.unresolved.append(&mut self.unresolved.swap_remove(i).held);
+                } else {
+                    u.requests_sent += 1;
+                    u.next_request = now + RETRY_INTERVAL;
+                    result.requests.push((u.port, u.ip));
+                    i += 1;
+                }
+            }
+        }
+        if now >= self.next_sweep {
+            self.sweep(now);
+        }
+        result
+    }
+
+    fn sweep(&mut self, now: Instant) {
+        self.entries.retain(|_, e| e.expires.is_none_or(|t| t > now));
+        self.next_sweep = now + RETRY_INTERVAL;
+    }
+
+    /// Frames currently held, for tests and stats.
+    pub fn held_frames(&self) -> usize {
+        self.unresolved.iter().map(|u| u.held.len()).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MAC: MacAddr = MacAddr([2, 0, 0, 0, 0, 9]);
+    const IP: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 9);
+
+    fn secs(s: u64) -> Instant {
+        Instant::from_millis(s * 1000)
+    }
+
+    #[test]
+    fn learned_entry_expires_static_does_not() {
+        let mut t = NeighbourTable::<u32>::default();
+        t.learn(0, IP, MAC, secs(0));
+        t.add_static(1, IP, MAC);
+        assert_eq!(t.lookup(0, IP, secs(299)), Some(MAC));
+        assert_eq!(t.lookup(0, IP, secs(300)), None);
+        assert_eq!(t.lookup(1, IP, secs(10_000)), Some(MAC));
+        assert_eq!(t.lookup(1, Ipv4Addr::new(1, 2, 3, 4), secs(0)), None);
+    }
+
+    #[test]
+    fn held_frames_are_released_by_the_answer() {
+        let mut t = NeighbourTable::default();
+        assert!(matches!(t.hold(0, IP, 1u32, secs(0)), Held::QueuedSendRequest));
+        assert!(matches!(t.hold(0, IP, 2u32, secs(0)), Held::Queued));
+        assert_eq!(t.held_frames(), 2);
+        let (released, new) = t.learn(0, IP, MAC, secs(0));
+        assert_eq!(released, vec![1, 2]);
+        assert!(new);
+        assert_eq!(t.held_frames(), 0);
+    }
+
+    #[test]
+    fn queue_is_bounded_per_hop_and_in_hops() {
+        let mut t = NeighbourTable::default();
+        for i in 0..MAX_HELD_PER_HOP {
+            assert!(!matches!(t.hold(0, IP, i, secs(0)), Held::Full(_)));
+        }
+        assert!(matches!(t.hold(0, IP, 99, secs(0)), Held::Full(99)));
+        for i in 1..MAX_UNRESOLVED {
+            let ip = Ipv4Addr::from(0x0a00_0000 + i as u32);
+            assert!(matches!(t.hold(0, ip, i, secs(0)), Held::QueuedSendRequest));
+        }
+        assert!(matches!(t.hold(0, Ipv4Addr::new(9, 9, 9, 9), 7, secs(0)), Held::Full(7)));
+    }
+
+    #[test]
+    fn retries_then_gives_up() {
+        let mut t = NeighbourTable::default();
+        t.hold(0, IP, 5u32, secs(0));
+        assert!(t.poll(Instant::from_millis(500)).requests.is_empty());
+        assert_eq!(t.poll(secs(1)).requests, vec![(0, IP)]);
+        assert_eq!(t.poll(secs(2)).requests, vec![(0, IP)]);
+        let last = t.poll(secs(3));
+        assert!(last.requests.is_empty());
+        assert_eq!(last.unresolved, vec![5]);
+        assert_eq!(t.held_frames(), 0);
+    }
+}

@@ -1,0 +1,108 @@
+//! The `stickwire` command line.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use stickwire::control::config::Config;
+use stickwire::replay::{replay, PortFiles};
+
+#[derive(Parser)]
+#[command(name = "stickwire", version, about = "A session-affinity switch on DPDK")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run on the DPDK ports until SIGINT or SIGTERM, then print the counters.
+    Run {
+        #[arg(long)]
+        config: PathBuf,
+        /// EAL arguments, after those in the config's [dpdk] eal_args.
+        #[arg(last = true)]
+        eal_args: Vec<String>,
+    },
+    /// Push captures through the engine, the captures' timestamps as the clock.
+    Replay {
+        #[arg(long)]
+        config: PathBuf,
+        /// Capture received on the first port (one-armed).
+        #[arg(long = "in")]
+        input: Option<PathBuf>,
+        /// Where to record what the first port sends.
+        #[arg(long = "out")]
+        output: Option<PathBuf>,
+        /// NAME=IN.pcap:OUT.pcap for a named port (either side may be empty); repeatable.
+        #[arg(long = "port", value_parser = parse_port_files)]
+        ports: Vec<PortFiles>,
+    },
+    /// Validate a config and print what it says.
+    Check {
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Measure the data path (see BENCHMARKS.md).
+    Bench {
+        /// Shorter runs, for CI.
+        #[arg(long)]
+        quick: bool,
+        /// Also write the results as JSON.
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
+}
+
+fn parse_port_files(s: &str) -> Result<PortFiles, String> {
+    let (port, files) = s.split_once('=').ok_or("expected NAME=IN.pcap:OUT.pcap")?;
+    let (input, output) = files.split_once(':').ok_or("expected NAME=IN.pcap:OUT.pcap")?;
+    let path = |p: &str| (!p.is_empty()).then(|| PathBuf::from(p));
+    Ok(PortFiles { port: port.to_string(), input: path(input), output: path(output) })
+}
+
+fn load(path: &PathBuf) -> Result<Config, ExitCode> {
+    Config::load(path).map_err(|e| {
+        eprintln!("stickwire: config error: {e}");
+        ExitCode::from(2)
+    })
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Check { config } => load(&config).map(|c| print!("{}", c.describe())),
+        Command::Replay { config, input, output, mut ports } => load(&config).and_then(|config| {
+            if input.is_some() || output.is_some() {
+                let first = config.ports[0].name.get_ref().clone();
+                ports.retain(|p| p.port != first);
+                ports.insert(0, PortFiles { port: first, input, output });
+            }
+            match replay(&config, &ports) {
+                Ok(report) => {
+                    println!("{report}");
+                    Ok(())
+                }
+                Err(e) => {
+                    eprintln!("stickwire: replay: {e}");
+                    Err(ExitCode::FAILURE)
+                }
+            }
+        }),
+        Command::Run { config, eal_args } => load(&config).and_then(|config| {
+            stickwire::runtime::run::run(&config, &eal_args).map(|report| println!("{report}")).map_err(|e| {
+                eprintln!("stickwire: run: {e}");
+                ExitCode::FAILURE
+            })
+        }),
+        Command::Bench { quick, json } => stickwire::bench::main(quick, json.as_deref()).map_err(|e| {
+            eprintln!("stickwire: bench: {e}");
+            ExitCode::FAILURE
+        }),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(code) => code,
+    }
+}

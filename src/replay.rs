@@ -1,0 +1,85 @@
+//! `stickwire replay`: pushes captures through the same worker loop as `run`, with the
+//! captures' timestamps as the clock, and records what the switch sends.
+
+use std::path::PathBuf;
+
+use crate::control::config::Config;
+use crate::engine::Counters;
+use crate::port::pcap::{CaptureError, CaptureReader, CaptureWriter, PcapPort};
+use crate::port::{Port, PortStats};
+use crate::runtime::worker::Worker;
+
+/// The captures of one port: frames it receives and where to record what it sends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortFiles {
+    pub port: String,
+    pub input: Option<PathBuf>,
+    pub output: Option<PathBuf>,
+}
+
+/// What a replay did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplayReport {
+    pub counters: Counters,
+    pub ports: Vec<(String, PortStats)>,
+    /// Frames dropped on receive for being longer than a port carries.
+    pub oversize: u64,
+    /// Inputs that ended early at damage, with the reason.
+    pub damaged: Vec<(PathBuf, String)>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReplayError {
+    #[error("--port {0}: the config has no port of that name")]
+    UnknownPort(String),
+    #[error(transparent)]
+    Capture(#[from] CaptureError),
+}
+
+/// Replays the captures in `files` through one engine built from `config`.
+pub fn replay(config: &Config, files: &[PortFiles]) -> Result<ReplayReport, ReplayError> {
+    let mut ports: Vec<PcapPort> = (0..config.ports.len()).map(|_| PcapPort::new(None, None)).collect();
+    let mut names = Vec::new();
+    for f in files {
+        let index = config.port_index(&f.port).ok_or_else(|| ReplayError::UnknownPort(f.port.clone()))?;
+        let input = f.input.as_deref().map(CaptureReader::open).transpose()?;
+        let output = f.output.as_deref().map(CaptureWriter::create).transpose()?;
+        ports[index] = PcapPort::new(input, output);
+        names.push((index, f.input.clone()));
+    }
+    let topology = config.topology(&config.configured_macs());
+    let mut worker = Worker::new(topology, ports);
+    while let Some(now) = worker.ports().iter().filter_map(PcapPort::next_arrival).min() {
+        worker.run_once(now);
+    }
+    let counters = worker.engine().counters().clone();
+    let port_stats = worker.port_stats();
+    let mut report = ReplayReport {
+        counters,
+        ports: config.ports.iter().map(|p| p.name.get_ref().clone()).zip(port_stats).collect(),
+        oversize: worker.ports().iter().map(|p| p.rx_oversize).sum(),
+        damaged: Vec::new(),
+    };
+    for (index, port) in worker.into_ports().into_iter().enumerate() {
+        if let (Some(reason), Some((_, Some(path)))) = (port.input_damage(), names.iter().find(|(i, _)| *i == index)) {
+            report.damaged.push((path.clone(), reason.to_string()));
+        }
+        port.finish()?;
+    }
+    Ok(report)
+}
+
+impl std::fmt::Display for ReplayReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (name, s) in &self.ports {
+            writeln!(f, "port {name}: rx {} frames {} bytes, tx {} frames {} bytes", s.rx_frames, s.rx_bytes, s.tx_frames, s.tx_bytes)?;
+        }
+        if self.oversize > 0 {
+            writeln!(f, "frames too long for a port, dropped on receive: {}", self.oversize)?;
+        }
+        for (path, reason) in &self.damaged {
+            writeln!(f, "warning: {} is damaged, read up to the damage: {reason}", path.display())?;
+        }
+        write!(f, "{}", self.counters)
+    }
+}

@@ -1,0 +1,4 @@
+//! Worker threads and the poll loop.
+
+pub mod run;
+pub mod worker;

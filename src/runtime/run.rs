@@ -1,0 +1,152 @@
+//! `stickwire run`: the switch on DPDK ports, one pinned worker per data core, until
+//! SIGINT or SIGTERM.
+
+use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use crate::control::config::Config;
+use crate::dpdk::{self, DpdkError, DpdkPort, Eal, EthPort, Mempool, QueueId};
+use crate::engine::Counters;
+use crate::port::PortStats;
+use crate::runtime::worker::{IdleBackoff, Worker};
+use crate::time::MonotonicClock;
+use crate::wire::MacAddr;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("port `{0}` has no `device`: `run` needs a DPDK device for every port")]
+    NoDevice(String),
+    #[error("port `{port}` ({device}): {source}")]
+    Port { port: String, device: String, source: DpdkError },
+    #[error(transparent)]
+    Dpdk(#[from] DpdkError),
+    #[error("cannot install the signal handler: {0}")]
+    Signal(std::io::Error),
+    #[error("worker {0} stopped abnormally")]
+    WorkerPanicked(usize),
+}
+
+/// What a run did, printed when it stops.
+#[derive(Debug, Clone)]
+pub struct RunReport {
+    pub counters: Counters,
+    pub ports: Vec<(String, PortStats)>,
+    pub idle_sleeps: u64,
+}
+
+impl fmt::Display for RunReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (name, s) in &self.ports {
+            writeln!(
+                f,
+                "port {name}: rx {} frames {} bytes, tx {} frames {} bytes, tx dropped {}, rx missed {}, no mbuf {}",
+                s.rx_frames, s.rx_bytes, s.tx_frames, s.tx_bytes, s.tx_dropped, s.rx_missed, s.alloc_failed
+            )?;
+        }
+        writeln!(f, "idle back-off sleeps: {}", self.idle_sleeps)?;
+        write!(f, "{}", self.counters)
+    }
+}
+
+/// Starts EAL and the ports, runs the workers until a signal, stops everything cleanly.
+pub fn run(config: &Config, extra_eal_args: &[String]) -> Result<RunReport, RunError> {
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(signal, Arc::clone(&stop)).map_err(RunError::Signal)?;
+    }
+    let mut eal_args = config.dpdk.eal_args.clone();
+    eal_args.extend_from_slice(extra_eal_args);
+    let eal = Eal::init(&eal_args)?;
+
+    let workers = *config.workers.get_ref();
+    let pool = Mempool::new("stickwire_pkts", config.dpdk.mbufs, 256, 2048 + 128)?;
+    let mut ports = Vec::new();
+    let mut macs = Vec::new();
+    for p in &config.ports {
+        let name = p.name.get_ref().clone();
+        let device = p.device.clone().ok_or_else(|| RunError::NoDevice(name.clone()))?;
+        let port_err = |source| RunError::Port { port: name.clone(), device: device.clone(), source };
+        let id = EthPort::find_or_probe(&device).map_err(port_err)?;
+        let mut port = EthPort::configure(id, workers as u16, config.dpdk.descriptors, &pool).map_err(port_err)?;
+        let mac = match &p.mac {
+            Some(mac) => {
+                let mac = mac.get_ref().0;
+                if let Err(e) = port.set_mac(mac.0) {
+                    eprintln!("stickwire: port `{name}`: cannot set MAC {mac} ({e}); receiving in promiscuous mode instead");
+                }
+                mac
+            }
+            None => MacAddr(port.mac().map_err(port_err)?),
+        };
+        // The engine filters on its own MAC; promiscuous mode lets a configured MAC work on
+        // devices that cannot change theirs.
+        let _ = port.promiscuous(true);
+        port.start().map_err(port_err)?;
+        eprintln!("stickwire: port `{name}` on {device}: {}/{} mac {mac}", p.ip.get_ref().ip, p.ip.get_ref().prefix_len);
+        macs.push(mac);
+        ports.push(port);
+    }
+    let topology = config.topology(&macs);
+
+    let cores = core_affinity::get_core_ids().unwrap_or_default();
+    let mut handles = Vec::new();
+    for w in 0..workers {
+        let queues = ports.iter().map(|p| DpdkPort::new(p, QueueId(w as u16))).collect::<Result<Vec<_>, _>>()?;
+        let topology = topology.clone();
+        let stop = Arc::clone(&stop);
+        // Leave core 0 to the control thread and whatever else runs on the box, when there
+        // is more than one core.
+        let core = (!cores.is_empty()).then(|| cores[(w + 1) % cores.len()]);
+        handles.push(std::thread::Builder::new().name(format!("stickwire-w{w}")).spawn(move || {
+            if let Some(core) = core {
+                core_affinity::set_for_current(core);
+            }
+            let lcore = dpdk::register_thread();
+            if let Err(e) = &lcore {
+                eprintln!("stickwire: worker {w}: not registered with DPDK ({e}); mempool caches unused");
+            }
+            let mut worker = Worker::new(topology, queues);
+            let clock = MonotonicClock::new();
+            let mut backoff = IdleBackoff::default();
+            while !stop.load(Ordering::Relaxed) {
+                let received = worker.run_once(clock.now());
+                backoff.after_poll(received);
+            }
+            let result = (worker.engine().counters().clone(), worker.port_stats(), backoff.sleeps);
+            drop(worker);
+            if lcore.is_ok() {
+                dpdk::unregister_thread();
+            }
+            result
+        }).map_err(RunError::Signal)?);
+    }
+    eprintln!("stickwire: running with {workers} worker(s); SIGINT or SIGTERM stops");
+
+    let mut report = RunReport { counters: Counters::default(), ports: Vec::new(), idle_sleeps: 0 };
+    let mut port_stats = vec![PortStats::default(); ports.len()];
+    for (w, handle) in handles.into_iter().enumerate() {
+        let (counters, stats, sleeps) = handle.join().map_err(|_| RunError::WorkerPanicked(w))?;
+        report.counters.add(&counters);
+        report.idle_sleeps += sleeps;
+        for (sum, s) in port_stats.iter_mut().zip(stats) {
+            sum.rx_frames += s.rx_frames;
+            sum.rx_bytes += s.rx_bytes;
+            sum.tx_frames += s.tx_frames;
+            sum.tx_bytes += s.tx_bytes;
+            sum.tx_dropped += s.tx_dropped;
+            sum.rx_missed += s.rx_missed;
+            sum.alloc_failed += s.alloc_failed;
+        }
+    }
+    for port in &mut ports {
+        if let Err(e) = port.stop() {
+            eprintln!("stickwire: port {}: {e}", port.name());
+        }
+    }
+    report.ports = config.ports.iter().map(|p| p.name.get_ref().clone()).zip(port_stats).collect();
+    drop(ports);
+    drop(pool);
+    drop(eal);
+    Ok(report)
+}

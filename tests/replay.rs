@@ -1,0 +1,151 @@
+//! Capture replay: a recorded capture through the software port gives exactly the expected
+//! capture, frame by frame, and the expected counters.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use stickwire::control::config::Config;
+use stickwire::engine::DropReason;
+use stickwire::port::pcap::CaptureReader;
+use stickwire::replay::{replay, PortFiles};
+use stickwire::wire::{ethernet, ipv4, tcp};
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn frames(path: &Path) -> Vec<Vec<u8>> {
+    let mut reader = CaptureReader::open(path).unwrap();
+    let frames = reader.read_all().into_iter().map(|f| f.data).collect();
+    assert!(reader.damage.is_none(), "{}: {:?}", path.display(), reader.damage);
+    frames
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("stickwire-replay-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
+}
+
+#[test]
+fn basic_capture_gives_the_expected_frames_and_counters() {
+    let config = Config::load(&root().join("pcaps/basic/switch.toml")).unwrap();
+    let out = tmp("basic.pcap");
+    let files = [PortFiles { port: "lan".into(), input: Some(root().join("pcaps/basic/in.pcap")), output: Some(out.clone()) }];
+    let report = replay(&config, &files).unwrap();
+
+    let got = frames(&out);
+    let want = frames(&root().join("pcaps/basic/expected.pcap"));
+    assert_eq!(got.len(), want.len(), "frame count");
+    for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+        assert_eq!(g, w, "frame {} differs", i + 1);
+    }
+
+    let c = &report.counters;
+    assert_eq!(c.rx_frames, 20);
+    assert_eq!((c.gratuitous_arps_sent, c.arp_replies_sent, c.arp_requests_sent), (2, 3, 1));
+    assert_eq!((c.echo_replies_sent, c.resets_sent), (4, 1));
+    let drops: Vec<(DropReason, u64)> = DropReason::ALL.iter().map(|r| (*r, c.drops(*r))).filter(|(_, n)| *n > 0).collect();
+    assert_eq!(
+        drops,
+        vec![
+            (DropReason::Runt, 2),
+            (DropReason::NotOurMac, 1),
+            (DropReason::Ipv6, 1),
+            (DropReason::UnknownEthertype, 1),
+            (DropReason::ArpTruncated, 1),
+            (DropReason::ArpNotForUs, 1),
+            (DropReason::Ipv4Malformed, 2),
+            (DropReason::TcpToSwitch, 1),
+            (DropReason::UdpNoService, 1),
+        ]
+    );
+    assert_eq!(report.ports[0].1.tx_frames, 11);
+}
+
+/// What a user would check in the output with tshark, independent of the stored file.
+#[test]
+fn basic_capture_answers_are_well_formed() {
+    let config = Config::load(&root().join("pcaps/basic/switch.toml")).unwrap();
+    let out = tmp("basic-check.pcap");
+    let files = [PortFiles { port: "lan".into(), input: Some(root().join("pcaps/basic/in.pcap")), output: Some(out.clone()) }];
+    replay(&config, &files).unwrap();
+    let mut resets = 0;
+    for f in frames(&out) {
+        let eth = ethernet::Frame::new_checked(&f[..]).unwrap();
+        assert_eq!(eth.src_addr().to_string(), "02:53:57:00:00:01");
+        if eth.ethertype() != ethernet::ethertype::IPV4 {
+            continue;
+        }
+        let ip = ipv4::Packet::new_checked(eth.payload()).unwrap();
+        assert!(ip.verify_checksum());
+        if ip.protocol() == ipv4::protocol::TCP {
+            let seg = tcp::Packet::new_checked(ip.payload()).unwrap();
+            assert!(seg.verify_checksum(ip.src_addr(), ip.dst_addr()));
+            assert!(seg.rst());
+            assert_eq!(seg.src_port(), 8080);
+            resets += 1;
+        }
+    }
+    assert_eq!(resets, 1);
+}
+
+#[test]
+fn replay_is_repeatable_to_the_byte() {
+    let config = Config::load(&root().join("pcaps/basic/switch.toml")).unwrap();
+    let (a, b) = (tmp("again-a.pcapng"), tmp("again-b.pcapng"));
+    for out in [&a, &b] {
+        let files = [PortFiles { port: "lan".into(), input: Some(root().join("pcaps/basic/in.pcap")), output: Some(out.clone()) }];
+        replay(&config, &files).unwrap();
+    }
+    assert_eq!(std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
+    assert_eq!(frames(&a), frames(&root().join("pcaps/basic/expected.pcap")), "pcapng output holds the same frames");
+}
+
+#[test]
+fn the_command_line_replays_and_reports() {
+    let out = tmp("cli.pcap");
+    let result = Command::new(env!("CARGO_BIN_EXE_stickwire"))
+        .args(["replay", "--config", "pcaps/basic/switch.toml", "--in", "pcaps/basic/in.pcap", "--out"])
+        .arg(&out)
+        .current_dir(root())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&result.stdout);
+    assert!(result.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&result.stderr));
+    assert!(stdout.contains("echo-replies-sent          4"), "{stdout}");
+    assert!(stdout.contains("drop runt                       2"), "{stdout}");
+    assert_eq!(frames(&out), frames(&root().join("pcaps/basic/expected.pcap")));
+}
+
+#[test]
+fn damaged_and_foreign_captures_are_refused_or_read_to_the_damage() {
+    let config = Config::load(&root().join("pcaps/basic/switch.toml")).unwrap();
+    // Cut the capture in the middle of a frame: everything before the cut is replayed.
+    let whole = std::fs::read(root().join("pcaps/basic/in.pcap")).unwrap();
+    let cut = tmp("cut.pcap");
+    std::fs::write(&cut, &whole[..whole.len() - 50]).unwrap();
+    let files = [PortFiles { port: "lan".into(), input: Some(cut.clone()), output: Some(tmp("cut-out.pcap")) }];
+    let report = replay(&config, &files).unwrap();
+    assert_eq!(report.counters.rx_frames, 19);
+    assert_eq!(report.damaged.len(), 1);
+
+    let not_a_capture = tmp("text.pcap");
+    std::fs::write(&not_a_capture, "hello, this is not a capture").unwrap();
+    let files = [PortFiles { port: "lan".into(), input: Some(not_a_capture), output: None }];
+    let err = replay(&config, &files).unwrap_err().to_string();
+    assert!(err.contains("not a pcap or pcapng capture"), "{err}");
+
+    let files = [PortFiles { port: "wan".into(), input: None, output: None }];
+    assert!(replay(&config, &files).unwrap_err().to_string().contains("no port of that name"));
+}
+
+#[test]
+fn config_errors_stop_the_start_with_key_and_reason() {
+    let bad = tmp("bad.toml");
+    std::fs::write(&bad, "[[port]]\nname = \"lan\"\nip = \"198.18.0.1\"\n").unwrap();
+    let result = Command::new(env!("CARGO_BIN_EXE_stickwire")).args(["check", "--config"]).arg(&bad).output().unwrap();
+    assert_eq!(result.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert!(stderr.contains("bad.toml:3: port[0].ip: `198.18.0.1` needs a prefix length"), "{stderr}");
+}
