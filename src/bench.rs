@@ -195,7 +195,7 @@ fn commit() -> String {
 
 /// Runs every scenario and prints the table; `json` also gets the report.
 pub fn main(quick: bool, json: Option<&Path>) -> Result<(), String> {
-    let eal_args: Vec<String> = ["--no-huge", "-m", "512", "--no-pci", "--in-memory", "-l", "0", "--vdev", "net_null_bench0,size=60", "--log-level", "lib.eal:error"]
+    let eal_args: Vec<String> = ["--no-huge", "-m", "512", "--no-pci", "--no-shconf", "-l", "0", "--vdev", "net_null_bench0,size=60", "--log-level", "lib.eal:error"]
         .iter()
         .map(|s| s.to_string())
         .collect();

@@ -33,6 +33,8 @@ pub struct RunReport {
     pub counters: Counters,
     pub ports: Vec<(String, PortStats)>,
     pub idle_sleeps: u64,
+    /// Mbufs not back in the pool once the ports are closed: anything but 0 is a leak.
+    pub mbufs_in_use_after_stop: u32,
 }
 
 impl fmt::Display for RunReport {
@@ -45,6 +47,7 @@ impl fmt::Display for RunReport {
             )?;
         }
         writeln!(f, "idle back-off sleeps: {}", self.idle_sleeps)?;
+        writeln!(f, "mbufs in use after stop: {}", self.mbufs_in_use_after_stop)?;
         write!(f, "{}", self.counters)
     }
 }
@@ -123,7 +126,8 @@ pub fn run(config: &Config, extra_eal_args: &[String]) -> Result<RunReport, RunE
     }
     eprintln!("stickwire: running with {workers} worker(s); SIGINT or SIGTERM stops");
 
-    let mut report = RunReport { counters: Counters::default(), ports: Vec::new(), idle_sleeps: 0 };
+    let mut report =
+        RunReport { counters: Counters::default(), ports: Vec::new(), idle_sleeps: 0, mbufs_in_use_after_stop: 0 };
     let mut port_stats = vec![PortStats::default(); ports.len()];
     for (w, handle) in handles.into_iter().enumerate() {
         let (counters, stats, sleeps) = handle.join().map_err(|_| RunError::WorkerPanicked(w))?;
@@ -146,6 +150,7 @@ pub fn run(config: &Config, extra_eal_args: &[String]) -> Result<RunReport, RunE
     }
     report.ports = config.ports.iter().map(|p| p.name.get_ref().clone()).zip(port_stats).collect();
     drop(ports);
+    report.mbufs_in_use_after_stop = pool.in_use_count();
     drop(pool);
     drop(eal);
     Ok(report)
