@@ -11,6 +11,15 @@ pub trait FrameBuf: AsRef<[u8]> + AsMut<[u8]> + Send {
     /// Sets the frame's length to `len`, growing into the buffer's tailroom.
     /// Returns `false`, leaving the frame as it was, when the buffer has no room for `len`.
     fn try_resize(&mut self, len: usize) -> bool;
+
+    /// Replaces the frame with a copy of `data`; `false` (frame unchanged) if it does not fit.
+    fn try_copy_from(&mut self, data: &[u8]) -> bool {
+        if !self.try_resize(data.len()) {
+            return false;
+        }
+        self.as_mut().copy_from_slice(data);
+        true
+    }
 }
 
 /// The largest frame the software buffers grow to (an untagged 1500-byte MTU frame plus

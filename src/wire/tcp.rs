@@ -1,0 +1,979 @@
+//! TCP (RFC 9293) segments and their options.
+//!
+//! A [`Packet`] is the whole buffer: slice it to the IP payload (`ipv4::Packet::payload`)
+//! before wrapping it, since the checksum covers every byte of it.
+
+use std::net::Ipv4Addr;
+
+use super::{checksum, read_u16, read_u32, write_u16, write_u32, Error, Field, Result};
+
+/// The TCP flags, as in the low byte of [`Packet::flags`].
+pub mod flags {
+    /// No more data from the sender.
+    pub const FIN: u8 = 0x01;
+    /// Synchronise sequence numbers.
+    pub const SYN: u8 = 0x02;
+    /// Reset the connection.
+    pub const RST: u8 = 0x04;
+    /// Push.
+    pub const PSH: u8 = 0x08;
+    /// The acknowledgement number is valid.
+    pub const ACK: u8 = 0x10;
+    /// The urgent pointer is valid.
+    pub const URG: u8 = 0x20;
+    /// ECN echo.
+    pub const ECE: u8 = 0x40;
+    /// Congestion window reduced.
+    pub const CWR: u8 = 0x80;
+}
+
+mod field {
+    use super::Field;
+
+    pub const SRC_PORT: Field = 0..2;
+    pub const DST_PORT: Field = 2..4;
+    pub const SEQ_NUM: Field = 4..8;
+    pub const ACK_NUM: Field = 8..12;
+    pub const DATA_OFFSET: usize = 12;
+    pub const FLAGS: usize = 13;
+    pub const WIN_SIZE: Field = 14..16;
+    pub const CHECKSUM: Field = 16..18;
+    pub const URGENT: Field = 18..20;
+}
+
+/// The length of a TCP header without options.
+pub const HEADER_LEN: usize = field::URGENT.end;
+/// The longest TCP header (data offset 15).
+pub const MAX_HEADER_LEN: usize = 60;
+
+/// A read/write view of a TCP segment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Packet<T: AsRef<[u8]>> {
+    buffer: T,
+}
+
+impl<T: AsRef<[u8]>> Packet<T> {
+    /// Wraps a buffer without checking it (see the panic contract in [`crate::wire`]).
+    pub const fn new_unchecked(buffer: T) -> Packet<T> {
+        Packet { buffer }
+    }
+
+    /// Wraps a buffer after [`check_len`](Self::check_len).
+    pub fn new_checked(buffer: T) -> Result<Packet<T>> {
+        let packet = Self::new_unchecked(buffer);
+        packet.check_len()?;
+        Ok(packet)
+    }
+
+    /// Checks that the buffer holds 20 bytes, the data offset is at least 5 and the header
+    /// with its options fits in the buffer.
+    pub fn check_len(&self) -> Result<()> {
+        let len = self.buffer.as_ref().len();
+        if len < HEADER_LEN {
+            return Err(Error::Truncated);
+        }
+        let header_len = self.header_bytes();
+        if header_len < HEADER_LEN {
+            return Err(Error::Malformed);
+        }
+        if header_len > len {
+            return Err(Error::Truncated);
+        }
+        Ok(())
+    }
+
+    /// Returns the underlying buffer.
+    pub fn into_inner(self) -> T {
+        self.buffer
+    }
+
+    /// The source port.
+    #[inline]
+    pub fn src_port(&self) -> u16 {
+        read_u16(self.buffer.as_ref(), field::SRC_PORT.start)
+    }
+
+    /// The destination port.
+    #[inline]
+    pub fn dst_port(&self) -> u16 {
+        read_u16(self.buffer.as_ref(), field::DST_PORT.start)
+    }
+
+    /// The sequence number.
+    #[inline]
+    pub fn seq_number(&self) -> u32 {
+        read_u32(self.buffer.as_ref(), field::SEQ_NUM.start)
+    }
+
+    /// The acknowledgement number.
+    #[inline]
+    pub fn ack_number(&self) -> u32 {
+        read_u32(self.buffer.as_ref(), field::ACK_NUM.start)
+    }
+
+    /// The header length in bytes (data offset * 4), options included.
+    #[inline]
+    pub fn header_len(&self) -> u8 {
+        (self.buffer.as_ref()[field::DATA_OFFSET] >> 4) * 4
+    }
+
+    /// [`header_len`](Self::header_len) as a `usize`, for slicing.
+    #[inline]
+    fn header_bytes(&self) -> usize {
+        usize::from(self.header_len())
+    }
+
+    /// The eight flag bits (see [`flags`]); the NS bit is not included.
+    #[inline]
+    pub fn flags(&self) -> u8 {
+        self.buffer.as_ref()[field::FLAGS]
+    }
+
+    #[inline]
+    fn flag(&self, flag: u8) -> bool {
+        self.flags() & flag != 0
+    }
+
+    /// The FIN flag.
+    #[inline]
+    pub fn fin(&self) -> bool {
+        self.flag(flags::FIN)
+    }
+
+    /// The SYN flag.
+    #[inline]
+    pub fn syn(&self) -> bool {
+        self.flag(flags::SYN)
+    }
+
+    /// The RST flag.
+    #[inline]
+    pub fn rst(&self) -> bool {
+        self.flag(flags::RST)
+    }
+
+    /// The PSH flag.
+    #[inline]
+    pub fn psh(&self) -> bool {
+        self.flag(flags::PSH)
+    }
+
+    /// The ACK flag.
+    #[inline]
+    pub fn ack(&self) -> bool {
+        self.flag(flags::ACK)
+    }
+
+    /// The URG flag.
+    #[inline]
+    pub fn urg(&self) -> bool {
+        self.flag(flags::URG)
+    }
+
+    /// The ECE flag.
+    #[inline]
+    pub fn ece(&self) -> bool {
+        self.flag(flags::ECE)
+    }
+
+    /// The CWR flag.
+    #[inline]
+    pub fn cwr(&self) -> bool {
+        self.flag(flags::CWR)
+    }
+
+    /// The window size field (not scaled).
+    #[inline]
+    pub fn window_len(&self) -> u16 {
+        read_u16(self.buffer.as_ref(), field::WIN_SIZE.start)
+    }
+
+    /// The checksum field.
+    #[inline]
+    pub fn checksum(&self) -> u16 {
+        read_u16(self.buffer.as_ref(), field::CHECKSUM.start)
+    }
+
+    /// The urgent pointer.
+    #[inline]
+    pub fn urgent_at(&self) -> u16 {
+        read_u16(self.buffer.as_ref(), field::URGENT.start)
+    }
+
+    /// The options: the bytes from 20 to `header_len`. Walk them with [`options_iter`].
+    #[inline]
+    pub fn options(&self) -> &[u8] {
+        &self.buffer.as_ref()[HEADER_LEN..self.header_bytes()]
+    }
+
+    /// The payload: everything after the header.
+    #[inline]
+    pub fn payload(&self) -> &[u8] {
+        &self.buffer.as_ref()[self.header_bytes()..]
+    }
+
+    /// How much sequence space the segment takes: the payload length, plus one for SYN and
+    /// one for FIN.
+    #[inline]
+    pub fn segment_len(&self) -> usize {
+        self.payload().len() + usize::from(self.syn()) + usize::from(self.fin())
+    }
+
+    /// Whether the checksum over the pseudo-header and the whole buffer is right.
+    pub fn verify_checksum(&self, src: Ipv4Addr, dst: Ipv4Addr) -> bool {
+        let data = self.buffer.as_ref();
+        !fold_segment_sum(src, dst, data) == 0
+    }
+}
+
+/// The folded sum of the pseudo-header and the segment.
+fn fold_segment_sum(src: Ipv4Addr, dst: Ipv4Addr, data: &[u8]) -> u16 {
+    // An IPv4 packet cannot carry more than 65535 bytes, so the length always fits.
+    let len = data.len() as u16;
+    checksum::fold(checksum::combine(&[
+        checksum::pseudo_header_v4(src, dst, super::ipv4::protocol::TCP, len),
+        checksum::sum(data),
+    ]))
+}
+
+impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
+    /// Sets the source port.
+    #[inline]
+    pub fn set_src_port(&mut self, value: u16) {
+        write_u16(self.buffer.as_mut(), field::SRC_PORT.start, value)
+    }
+
+    /// Sets the destination port.
+    #[inline]
+    pub fn set_dst_port(&mut self, value: u16) {
+        write_u16(self.buffer.as_mut(), field::DST_PORT.start, value)
+    }
+
+    /// Sets the sequence number.
+    #[inline]
+    pub fn set_seq_number(&mut self, value: u32) {
+        write_u32(self.buffer.as_mut(), field::SEQ_NUM.start, value)
+    }
+
+    /// Sets the acknowledgement number.
+    #[inline]
+    pub fn set_ack_number(&mut self, value: u32) {
+        write_u32(self.buffer.as_mut(), field::ACK_NUM.start, value)
+    }
+
+    /// Sets the header length in bytes (a multiple of 4, at most 60; changes the layout).
+    /// The reserved bits and NS are kept.
+    #[inline]
+    pub fn set_header_len(&mut self, value: u8) {
+        let data = self.buffer.as_mut();
+        let offset = (value / 4) & 0x0f;
+        data[field::DATA_OFFSET] = (data[field::DATA_OFFSET] & 0x0f) | (offset << 4);
+    }
+
+    /// Sets the eight flag bits.
+    #[inline]
+    pub fn set_flags(&mut self, value: u8) {
+        self.buffer.as_mut()[field::FLAGS] = value
+    }
+
+    #[inline]
+    fn set_flag(&mut self, flag: u8, value: bool) {
+        let raw = self.flags();
+        self.set_flags(if value { raw | flag } else { raw & !flag })
+    }
+
+    /// Sets the FIN flag.
+    #[inline]
+    pub fn set_fin(&mut self, value: bool) {
+        self.set_flag(flags::FIN, value)
+    }
+
+    /// Sets the SYN flag.
+    #[inline]
+    pub fn set_syn(&mut self, value: bool) {
+        self.set_flag(flags::SYN, value)
+    }
+
+    /// Sets the RST flag.
+    #[inline]
+    pub fn set_rst(&mut self, value: bool) {
+        self.set_flag(flags::RST, value)
+    }
+
+    /// Sets the PSH flag.
+    #[inline]
+    pub fn set_psh(&mut self, value: bool) {
+        self.set_flag(flags::PSH, value)
+    }
+
+    /// Sets the ACK flag.
+    #[inline]
+    pub fn set_ack(&mut self, value: bool) {
+        self.set_flag(flags::ACK, value)
+    }
+
+    /// Sets the URG flag.
+    #[inline]
+    pub fn set_urg(&mut self, value: bool) {
+        self.set_flag(flags::URG, value)
+    }
+
+    /// Sets the ECE flag.
+    #[inline]
+    pub fn set_ece(&mut self, value: bool) {
+        self.set_flag(flags::ECE, value)
+    }
+
+    /// Sets the CWR flag.
+    #[inline]
+    pub fn set_cwr(&mut self, value: bool) {
+        self.set_flag(flags::CWR, value)
+    }
+
+    /// Sets the window size field.
+    #[inline]
+    pub fn set_window_len(&mut self, value: u16) {
+        write_u16(self.buffer.as_mut(), field::WIN_SIZE.start, value)
+    }
+
+    /// Sets the checksum field.
+    #[inline]
+    pub fn set_checksum(&mut self, value: u16) {
+        write_u16(self.buffer.as_mut(), field::CHECKSUM.start, value)
+    }
+
+    /// Sets the urgent pointer.
+    #[inline]
+    pub fn set_urgent_at(&mut self, value: u16) {
+        write_u16(self.buffer.as_mut(), field::URGENT.start, value)
+    }
+
+    /// The options, mutably.
+    #[inline]
+    pub fn options_mut(&mut self) -> &mut [u8] {
+        let range = HEADER_LEN..self.header_bytes();
+        &mut self.buffer.as_mut()[range]
+    }
+
+    /// The payload, mutably.
+    #[inline]
+    pub fn payload_mut(&mut self) -> &mut [u8] {
+        let header_len = self.header_bytes();
+        &mut self.buffer.as_mut()[header_len..]
+    }
+
+    /// Computes the checksum over the pseudo-header and the whole buffer and writes it.
+    pub fn fill_checksum(&mut self, src: Ipv4Addr, dst: Ipv4Addr) {
+        self.set_checksum(0);
+        let checksum = !fold_segment_sum(src, dst, self.buffer.as_ref());
+        self.set_checksum(checksum)
+    }
+}
+
+impl<T: AsRef<[u8]>> AsRef<[u8]> for Packet<T> {
+    fn as_ref(&self) -> &[u8] {
+        self.buffer.as_ref()
+    }
+}
+
+mod option_kind {
+    pub const END: u8 = 0;
+    pub const NOP: u8 = 1;
+    pub const MSS: u8 = 2;
+    pub const WS: u8 = 3;
+    pub const SACK_PERM: u8 = 4;
+    pub const SACK_RANGE: u8 = 5;
+    pub const TSTAMP: u8 = 8;
+}
+
+/// A TCP option.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TcpOption<'a> {
+    /// End of the option list (kind 0).
+    EndOfList,
+    /// Padding (kind 1).
+    NoOperation,
+    /// Maximum segment size (kind 2).
+    MaxSegmentSize(u16),
+    /// Window scale shift (kind 3).
+    WindowScale(u8),
+    /// SACK permitted (kind 4).
+    SackPermitted,
+    /// SACK blocks (kind 5), as `(left edge, right edge)`. At most three are kept: a fourth
+    /// block, which fits only without timestamps, is dropped (as smoltcp does).
+    SackRange([Option<(u32, u32)>; 3]),
+    /// Timestamps (kind 8).
+    Timestamp {
+        /// The sender's timestamp value.
+        tsval: u32,
+        /// The echoed timestamp.
+        tsecr: u32,
+    },
+    /// Any other option, with the bytes after its kind and length.
+    Unknown {
+        /// The option kind.
+        kind: u8,
+        /// The option data.
+        data: &'a [u8],
+    },
+}
+
+impl<'a> TcpOption<'a> {
+    /// Parses the option at the start of `buffer` and returns the bytes after it.
+    ///
+    /// Errors: `Truncated` for an empty buffer or an option longer than the buffer,
+    /// `Malformed` for a length below 2 or a wrong length for a known kind.
+    pub fn parse(buffer: &'a [u8]) -> Result<(&'a [u8], TcpOption<'a>)> {
+        let (&kind, after_kind) = buffer.split_first().ok_or(Error::Truncated)?;
+        match kind {
+            option_kind::END => return Ok((after_kind, TcpOption::EndOfList)),
+            option_kind::NOP => return Ok((after_kind, TcpOption::NoOperation)),
+            _ => {}
+        }
+        let &length = after_kind.first().ok_or(Error::Truncated)?;
+        let length = usize::from(length);
+        if length < 2 {
+            return Err(Error::Malformed);
+        }
+        if length > buffer.len() {
+            return Err(Error::Truncated);
+        }
+        let data = &buffer[2..length];
+        let rest = &buffer[length..];
+        let option = match (kind, data.len()) {
+            (option_kind::MSS, 2) => TcpOption::MaxSegmentSize(read_u16(data, 0)),
+            (option_kind::WS, 1) => TcpOption::WindowScale(data[0]),
+            (option_kind::SACK_PERM, 0) => TcpOption::SackPermitted,
+            (option_kind::SACK_RANGE, n) if n > 0 && n.is_multiple_of(8) && n <= 32 => {
+                let mut ranges = [None; 3];
+                for (range, block) in ranges.iter_mut().zip(data.chunks_exact(8)) {
+                    *range = Some((read_u32(block, 0), read_u32(block, 4)));
+                }
+                TcpOption::SackRange(ranges)
+            }
+            (option_kind::TSTAMP, 8) => TcpOption::Timestamp {
+                tsval: read_u32(data, 0),
+                tsecr: read_u32(data, 4),
+            },
+            (
+                option_kind::MSS
+                | option_kind::WS
+                | option_kind::SACK_PERM
+                | option_kind::SACK_RANGE
+                | option_kind::TSTAMP,
+                _,
+            ) => return Err(Error::Malformed),
+            (kind, _) => TcpOption::Unknown { kind, data },
+        };
+        Ok((rest, option))
+    }
+
+    /// The number of bytes [`emit`](Self::emit) writes.
+    pub fn buffer_len(&self) -> usize {
+        match self {
+            TcpOption::EndOfList | TcpOption::NoOperation => 1,
+            TcpOption::MaxSegmentSize(_) => 4,
+            TcpOption::WindowScale(_) => 3,
+            TcpOption::SackPermitted => 2,
+            TcpOption::SackRange(ranges) => 2 + 8 * ranges.iter().flatten().count(),
+            TcpOption::Timestamp { .. } => 10,
+            TcpOption::Unknown { data, .. } => 2 + data.len(),
+        }
+    }
+
+    /// Writes the option at the start of `buffer` and returns the bytes after it.
+    ///
+    /// # Panics
+    /// If `buffer` is shorter than [`buffer_len`](Self::buffer_len), or an `Unknown` option's
+    /// data is longer than 253 bytes.
+    pub fn emit<'b>(&self, buffer: &'b mut [u8]) -> &'b mut [u8] {
+        let length = self.buffer_len();
+        let (kind, length_byte) = match self {
+            TcpOption::EndOfList => (option_kind::END, None),
+            TcpOption::NoOperation => (option_kind::NOP, None),
+            TcpOption::MaxSegmentSize(_) => (option_kind::MSS, Some(length)),
+            TcpOption::WindowScale(_) => (option_kind::WS, Some(length)),
+            TcpOption::SackPermitted => (option_kind::SACK_PERM, Some(length)),
+            TcpOption::SackRange(_) => (option_kind::SACK_RANGE, Some(length)),
+            TcpOption::Timestamp { .. } => (option_kind::TSTAMP, Some(length)),
+            TcpOption::Unknown { kind, .. } => (*kind, Some(length)),
+        };
+        buffer[0] = kind;
+        if let Some(length) = length_byte {
+            buffer[1] = u8::try_from(length).expect("TCP option longer than 255 bytes");
+        }
+        match *self {
+            TcpOption::EndOfList | TcpOption::NoOperation | TcpOption::SackPermitted => {}
+            TcpOption::MaxSegmentSize(mss) => write_u16(buffer, 2, mss),
+            TcpOption::WindowScale(shift) => buffer[2] = shift,
+            TcpOption::SackRange(ranges) => {
+                for (i, (left, right)) in ranges.iter().flatten().enumerate() {
+                    write_u32(buffer, 2 + 8 * i, *left);
+                    write_u32(buffer, 6 + 8 * i, *right);
+                }
+            }
+            TcpOption::Timestamp { tsval, tsecr } => {
+                write_u32(buffer, 2, tsval);
+                write_u32(buffer, 6, tsecr);
+            }
+            TcpOption::Unknown { data, .. } => buffer[2..length].copy_from_slice(data),
+        }
+        &mut buffer[length..]
+    }
+}
+
+/// An iterator over the options of a TCP header; see [`options_iter`].
+#[derive(Debug, Clone)]
+pub struct OptionsIter<'a> {
+    rest: &'a [u8],
+    done: bool,
+}
+
+impl<'a> Iterator for OptionsIter<'a> {
+    type Item = Result<TcpOption<'a>>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done || self.rest.is_empty() {
+            return None;
+        }
+        match TcpOption::parse(self.rest) {
+            Ok((rest, option)) => {
+                self.rest = rest;
+                self.done = option == TcpOption::EndOfList;
+                Some(Ok(option))
+            }
+            Err(err) => {
+                self.done = true;
+                Some(Err(err))
+            }
+        }
+    }
+}
+
+impl core::iter::FusedIterator for OptionsIter<'_> {}
+
+/// Walks the options in `opts` (from [`Packet::options`]). Yields every option, `NoOperation`
+/// and `EndOfList` included, and stops after `EndOfList`, after the first error, or at the
+/// end of the bytes.
+pub fn options_iter(opts: &[u8]) -> OptionsIter<'_> {
+    OptionsIter {
+        rest: opts,
+        done: false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// http-dvwa-login.pcapng (chrissanders/packets) frame 1, the TCP segment: a SYN
+    /// 10.2.2.101:58783 -> 10.2.2.104:80 with MSS 1460, NOP, WS 5, NOP, NOP, TS 973853380/0,
+    /// SACK permitted, EOL, EOL.
+    static SYN: [u8; 44] = [
+        0xe5, 0x9f, 0x00, 0x50, 0x84, 0x69, 0xa7, 0xfb, 0x00, 0x00, 0x00, 0x00, 0xb0, 0x02, 0xff,
+        0xff, 0xff, 0x07, 0x00, 0x00, 0x02, 0x04, 0x05, 0xb4, 0x01, 0x03, 0x03, 0x05, 0x01, 0x01,
+        0x08, 0x0a, 0x3a, 0x0b, 0xd2, 0xc4, 0x00, 0x00, 0x00, 0x00, 0x04, 0x02, 0x00, 0x00,
+    ];
+    const SYN_SRC: Ipv4Addr = Ipv4Addr::new(10, 2, 2, 101);
+    const SYN_DST: Ipv4Addr = Ipv4Addr::new(10, 2, 2, 104);
+
+    /// suricata-ooo-retrans-cookie.pcap (OISF/suricata-verify) frame 24, the TCP segment: an
+    /// ACK 10.3.11.101:49309 -> 174.56.47.59:80 with NOP, NOP, SACK 18497..21073 (absolute
+    /// sequence numbers 0x7f555fb1..0x7f5569c1).
+    static SACK_ACK: [u8; 32] = [
+        0xc0, 0x9d, 0x00, 0x50, 0x75, 0xc0, 0xcd, 0xe0, 0x7f, 0x55, 0x41, 0x81, 0x80, 0x10, 0x01,
+        0x00, 0xf8, 0x5e, 0x00, 0x00, 0x01, 0x01, 0x05, 0x0a, 0x7f, 0x55, 0x5f, 0xb1, 0x7f, 0x55,
+        0x69, 0xc1,
+    ];
+    const SACK_SRC: Ipv4Addr = Ipv4Addr::new(10, 3, 11, 101);
+    const SACK_DST: Ipv4Addr = Ipv4Addr::new(174, 56, 47, 59);
+
+    /// tcpreplay-test.pcap (appneta/tcpreplay test/test.pcap) frame 9, the TCP segment: a
+    /// duplicate ACK 74.125.19.17:443 -> 172.16.11.12:64565 with NOP, NOP, TS, NOP, NOP, SACK.
+    static DUP_ACK: [u8; 44] = [
+        0x01, 0xbb, 0xfc, 0x35, 0xc5, 0x1e, 0x2d, 0xc0, 0xc6, 0xd9, 0x14, 0xec, 0xb0, 0x10, 0x01,
+        0x1b, 0x90, 0x17, 0x00, 0x00, 0x01, 0x01, 0x08, 0x0a, 0x37, 0xc7, 0x40, 0x38, 0x1a, 0x7d,
+        0x84, 0x2c, 0x01, 0x01, 0x05, 0x0a, 0xc6, 0xd9, 0x14, 0xeb, 0xc6, 0xd9, 0x14, 0xec,
+    ];
+    const DUP_SRC: Ipv4Addr = Ipv4Addr::new(74, 125, 19, 17);
+    const DUP_DST: Ipv4Addr = Ipv4Addr::new(172, 16, 11, 12);
+
+    /// smoltcp's `src/wire/tcp.rs` test segment (checksum over 192.168.1.1 -> 192.168.1.2):
+    /// FIN, RST, ACK, URG, window 0x0123, urgent 0x0201, options WS 12 and NOP, 4 bytes of
+    /// payload.
+    static SMOLTCP_PACKET: [u8; 28] = [
+        0xbf, 0x00, 0x00, 0x50, 0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef, 0x60, 0x35, 0x01,
+        0x23, 0x01, 0xb6, 0x02, 0x01, 0x03, 0x03, 0x0c, 0x01, 0xaa, 0x00, 0x00, 0xff,
+    ];
+    const SMOLTCP_SRC: Ipv4Addr = Ipv4Addr::new(192, 168, 1, 1);
+    const SMOLTCP_DST: Ipv4Addr = Ipv4Addr::new(192, 168, 1, 2);
+
+    fn collect(opts: &[u8]) -> Vec<Result<TcpOption<'_>>> {
+        options_iter(opts).collect()
+    }
+
+    #[test]
+    fn deconstruct_syn() {
+        let packet = Packet::new_checked(&SYN[..]).unwrap();
+        assert_eq!(packet.src_port(), 58783);
+        assert_eq!(packet.dst_port(), 80);
+        assert_eq!(packet.seq_number(), 0x8469_a7fb);
+        assert_eq!(packet.ack_number(), 0);
+        assert_eq!(packet.header_len(), 44);
+        assert_eq!(packet.flags(), flags::SYN);
+        assert!(packet.syn());
+        assert!(!packet.fin() && !packet.rst() && !packet.psh() && !packet.ack());
+        assert!(!packet.urg() && !packet.ece() && !packet.cwr());
+        assert_eq!(packet.window_len(), 65535);
+        assert_eq!(packet.checksum(), 0xff07);
+        assert_eq!(packet.urgent_at(), 0);
+        assert_eq!(packet.options(), &SYN[20..]);
+        assert!(packet.payload().is_empty());
+        assert_eq!(packet.segment_len(), 1);
+        assert!(packet.verify_checksum(SYN_SRC, SYN_DST));
+        assert!(!packet.verify_checksum(SYN_DST, SYN_DST));
+        assert_eq!(
+            collect(packet.options()),
+            vec![
+                Ok(TcpOption::MaxSegmentSize(1460)),
+                Ok(TcpOption::NoOperation),
+                Ok(TcpOption::WindowScale(5)),
+                Ok(TcpOption::NoOperation),
+                Ok(TcpOption::NoOperation),
+                Ok(TcpOption::Timestamp {
+                    tsval: 973_853_380,
+                    tsecr: 0
+                }),
+                Ok(TcpOption::SackPermitted),
+                Ok(TcpOption::EndOfList),
+            ]
+        );
+    }
+
+    #[test]
+    fn deconstruct_sack() {
+        let packet = Packet::new_checked(&SACK_ACK[..]).unwrap();
+        assert_eq!(packet.src_port(), 49309);
+        assert_eq!(packet.ack_number(), 0x7f55_4181);
+        assert_eq!(packet.flags(), flags::ACK);
+        assert_eq!(packet.window_len(), 256);
+        assert!(packet.verify_checksum(SACK_SRC, SACK_DST));
+        assert_eq!(
+            collect(packet.options()),
+            vec![
+                Ok(TcpOption::NoOperation),
+                Ok(TcpOption::NoOperation),
+                Ok(TcpOption::SackRange([
+                    Some((0x7f55_5fb1, 0x7f55_69c1)),
+                    None,
+                    None
+                ])),
+            ]
+        );
+
+        let packet = Packet::new_checked(&DUP_ACK[..]).unwrap();
+        assert!(packet.verify_checksum(DUP_SRC, DUP_DST));
+        let options: Vec<_> = options_iter(packet.options()).map(Result::unwrap).collect();
+        assert_eq!(options.len(), 6);
+        assert_eq!(
+            options[2],
+            TcpOption::Timestamp {
+                tsval: 0x37c7_4038,
+                tsecr: 0x1a7d_842c
+            }
+        );
+        assert_eq!(
+            options[5],
+            TcpOption::SackRange([Some((0xc6d9_14eb, 0xc6d9_14ec)), None, None])
+        );
+    }
+
+    #[test]
+    fn deconstruct_smoltcp() {
+        let packet = Packet::new_checked(&SMOLTCP_PACKET[..]).unwrap();
+        assert_eq!(packet.src_port(), 48896);
+        assert_eq!(packet.dst_port(), 80);
+        assert_eq!(packet.seq_number(), 0x0123_4567);
+        assert_eq!(packet.ack_number(), 0x89ab_cdef);
+        assert_eq!(packet.header_len(), 24);
+        assert!(packet.fin() && !packet.syn() && packet.rst() && !packet.psh());
+        assert!(packet.ack() && packet.urg());
+        assert_eq!(packet.window_len(), 0x0123);
+        assert_eq!(packet.urgent_at(), 0x0201);
+        assert_eq!(packet.checksum(), 0x01b6);
+        assert_eq!(packet.options(), &[0x03, 0x03, 0x0c, 0x01]);
+        assert_eq!(packet.payload(), &[0xaa, 0x00, 0x00, 0xff]);
+        assert!(packet.verify_checksum(SMOLTCP_SRC, SMOLTCP_DST));
+        assert_eq!(
+            collect(packet.options()),
+            vec![Ok(TcpOption::WindowScale(12)), Ok(TcpOption::NoOperation)]
+        );
+    }
+
+    #[test]
+    fn construct() {
+        let mut buf = [0u8; 44];
+        let mut packet = Packet::new_unchecked(&mut buf[..]);
+        packet.set_src_port(58783);
+        packet.set_dst_port(80);
+        packet.set_seq_number(0x8469_a7fb);
+        packet.set_ack_number(0);
+        packet.set_header_len(44);
+        packet.set_flags(0);
+        packet.set_syn(true);
+        packet.set_window_len(65535);
+        packet.set_urgent_at(0);
+        let options = [
+            TcpOption::MaxSegmentSize(1460),
+            TcpOption::NoOperation,
+            TcpOption::WindowScale(5),
+            TcpOption::NoOperation,
+            TcpOption::NoOperation,
+            TcpOption::Timestamp {
+                tsval: 973_853_380,
+                tsecr: 0,
+            },
+            TcpOption::SackPermitted,
+            TcpOption::EndOfList,
+            TcpOption::EndOfList,
+        ];
+        let mut rest = packet.options_mut();
+        for option in &options {
+            rest = option.emit(rest);
+        }
+        assert!(rest.is_empty());
+        packet.fill_checksum(SYN_SRC, SYN_DST);
+        assert_eq!(buf, SYN);
+
+        let mut buf = [0u8; 28];
+        let mut packet = Packet::new_unchecked(&mut buf[..]);
+        packet.set_src_port(48896);
+        packet.set_dst_port(80);
+        packet.set_seq_number(0x0123_4567);
+        packet.set_ack_number(0x89ab_cdef);
+        packet.set_header_len(24);
+        packet.set_fin(true);
+        packet.set_rst(true);
+        packet.set_ack(true);
+        packet.set_urg(true);
+        packet.set_psh(true);
+        packet.set_psh(false);
+        packet.set_window_len(0x0123);
+        packet.set_urgent_at(0x0201);
+        let rest = TcpOption::WindowScale(12).emit(packet.options_mut());
+        TcpOption::NoOperation.emit(rest);
+        packet
+            .payload_mut()
+            .copy_from_slice(&[0xaa, 0x00, 0x00, 0xff]);
+        packet.fill_checksum(SMOLTCP_SRC, SMOLTCP_DST);
+        assert_eq!(buf, SMOLTCP_PACKET);
+    }
+
+    #[test]
+    fn all_flags() {
+        let mut buf = SACK_ACK;
+        let mut packet = Packet::new_checked(&mut buf[..]).unwrap();
+        packet.set_flags(0);
+        packet.set_ece(true);
+        packet.set_cwr(true);
+        assert_eq!(packet.flags(), flags::ECE | flags::CWR);
+        assert!(packet.ece() && packet.cwr());
+        packet.set_flags(0xff);
+        assert!(packet.fin() && packet.syn() && packet.rst() && packet.psh());
+        assert!(packet.ack() && packet.urg() && packet.ece() && packet.cwr());
+        assert_eq!(packet.segment_len(), 2);
+        // The data offset nibble is untouched by set_flags, the flags by set_header_len.
+        assert_eq!(packet.header_len(), 32);
+        packet.set_header_len(20);
+        assert_eq!(packet.flags(), 0xff);
+    }
+
+    #[test]
+    fn options_round_trip() {
+        for segment in [&SYN[..], &SACK_ACK[..], &DUP_ACK[..], &SMOLTCP_PACKET[..]] {
+            let packet = Packet::new_checked(segment).unwrap();
+            let opts = packet.options();
+            let mut buf = [0u8; 40];
+            let mut rest = &mut buf[..];
+            let mut written = 0;
+            for option in options_iter(opts) {
+                let option = option.unwrap();
+                written += option.buffer_len();
+                rest = option.emit(rest);
+            }
+            // The trailing EOL padding after the first EOL is not yielded.
+            assert_eq!(&buf[..written], &opts[..written]);
+            assert!(opts[written..].iter().all(|&b| b == 0));
+        }
+    }
+
+    #[test]
+    fn option_errors() {
+        assert_eq!(TcpOption::parse(&[]), Err(Error::Truncated));
+        assert_eq!(TcpOption::parse(&[2]), Err(Error::Truncated));
+        assert_eq!(TcpOption::parse(&[2, 4, 5]), Err(Error::Truncated));
+        assert_eq!(TcpOption::parse(&[2, 1, 5, 5]), Err(Error::Malformed));
+        assert_eq!(TcpOption::parse(&[2, 0]), Err(Error::Malformed));
+        assert_eq!(TcpOption::parse(&[2, 3, 5]), Err(Error::Malformed));
+        assert_eq!(TcpOption::parse(&[3, 4, 5, 5]), Err(Error::Malformed));
+        assert_eq!(TcpOption::parse(&[4, 3, 0]), Err(Error::Malformed));
+        assert_eq!(TcpOption::parse(&[5, 2]), Err(Error::Malformed));
+        assert_eq!(
+            TcpOption::parse(&[5, 9, 0, 0, 0, 0, 0, 0, 0]),
+            Err(Error::Malformed)
+        );
+        assert_eq!(
+            TcpOption::parse(&[8, 8, 0, 0, 0, 0, 0, 0]),
+            Err(Error::Malformed)
+        );
+        assert_eq!(
+            TcpOption::parse(&[30, 2, 9]),
+            Ok((
+                &[9u8][..],
+                TcpOption::Unknown {
+                    kind: 30,
+                    data: &[]
+                }
+            ))
+        );
+        assert_eq!(
+            TcpOption::parse(&[0, 9]),
+            Ok((&[9u8][..], TcpOption::EndOfList))
+        );
+
+        // Four SACK blocks: the fourth is dropped.
+        let mut four = [0u8; 34];
+        four[0] = 5;
+        four[1] = 34;
+        for (i, chunk) in four[2..].chunks_exact_mut(4).enumerate() {
+            chunk.copy_from_slice(&(i as u32).to_be_bytes());
+        }
+        let (rest, option) = TcpOption::parse(&four).unwrap();
+        assert!(rest.is_empty());
+        assert_eq!(
+            option,
+            TcpOption::SackRange([Some((0, 1)), Some((2, 3)), Some((4, 5))])
+        );
+        assert_eq!(option.buffer_len(), 26);
+
+        // The iterator stops after an error and after EOL.
+        let items = collect(&[1, 2, 3, 5, 180, 1]);
+        assert_eq!(
+            items,
+            vec![Ok(TcpOption::NoOperation), Err(Error::Malformed)]
+        );
+        let items = collect(&[1, 0, 2, 4, 5, 180]);
+        assert_eq!(
+            items,
+            vec![Ok(TcpOption::NoOperation), Ok(TcpOption::EndOfList)]
+        );
+        assert!(collect(&[]).is_empty());
+    }
+
+    #[test]
+    fn check_len_errors() {
+        assert_eq!(
+            Packet::new_checked(&SYN[..19]).unwrap_err(),
+            Error::Truncated
+        );
+        assert_eq!(
+            Packet::new_checked(&SYN[..43]).unwrap_err(),
+            Error::Truncated
+        );
+        let mut bytes = SYN;
+        bytes[12] = 0x40;
+        assert_eq!(
+            Packet::new_checked(&bytes[..]).unwrap_err(),
+            Error::Malformed
+        );
+        bytes[12] = 0x50;
+        let packet = Packet::new_checked(&bytes[..]).unwrap();
+        assert_eq!(packet.payload().len(), 24);
+    }
+
+    #[test]
+    fn incremental_rewrites_match_recompute() {
+        // Full NAT of the SYN: new source address and port, new destination address,
+        // sequence number shifted, as the engine does it.
+        let mut buf = SYN;
+        let mut packet = Packet::new_checked(&mut buf[..]).unwrap();
+        let (new_src, new_dst) = (Ipv4Addr::new(192, 0, 2, 1), Ipv4Addr::new(10, 9, 0, 7));
+        let mut c = packet.checksum();
+        c = checksum::update_addr(c, SYN_SRC, new_src);
+        c = checksum::update_addr(c, SYN_DST, new_dst);
+        c = checksum::update16(c, packet.src_port(), 40000);
+        packet.set_src_port(40000);
+        let seq = packet.seq_number().wrapping_add(0x1000_0000);
+        c = checksum::update32(c, packet.seq_number(), seq);
+        packet.set_seq_number(seq);
+        packet.set_checksum(c);
+        assert!(packet.verify_checksum(new_src, new_dst));
+        packet.fill_checksum(new_src, new_dst);
+        assert_eq!(packet.checksum(), c);
+    }
+
+    /// Arbitrary bytes, half of the time patched so that the length and type fields are
+    /// plausible and `new_checked` gets past its first checks.
+    fn arbitrary_or_plausible() -> impl Strategy<Value = Vec<u8>> {
+        (
+            proptest::collection::vec(any::<u8>(), 0..200),
+            any::<bool>(),
+            any::<u32>(),
+        )
+            .prop_map(|(mut bytes, tag, seed)| {
+                if bytes.len() >= 13 && tag {
+                    bytes[12] = (seed as u8 & 0xf0).max(0x50);
+                }
+                bytes
+            })
+    }
+
+    proptest! {
+        #[test]
+        fn never_panics(bytes in arbitrary_or_plausible(),
+                        src: u32, dst: u32) {
+            let (src, dst) = (Ipv4Addr::from(src), Ipv4Addr::from(dst));
+            if let Ok(packet) = Packet::new_checked(&bytes[..]) {
+                let _ = (packet.src_port(), packet.dst_port(), packet.seq_number());
+                let _ = (packet.ack_number(), packet.header_len(), packet.flags());
+                let _ = (packet.fin(), packet.syn(), packet.rst(), packet.psh(), packet.ack());
+                let _ = (packet.urg(), packet.ece(), packet.cwr(), packet.window_len());
+                let _ = (packet.checksum(), packet.urgent_at(), packet.segment_len());
+                prop_assert_eq!(packet.options().len() + packet.payload().len() + 20, bytes.len());
+                for option in options_iter(packet.options()) {
+                    let _ = option.map(|o| o.buffer_len());
+                }
+                let _ = packet.verify_checksum(src, dst);
+
+                let mut copy = bytes.clone();
+                let mut packet = Packet::new_checked(&mut copy[..]).unwrap();
+                packet.set_flags(0xff);
+                packet.set_seq_number(1);
+                packet.fill_checksum(src, dst);
+                prop_assert!(packet.verify_checksum(src, dst));
+                let _ = (packet.options_mut().len(), packet.payload_mut().len());
+            }
+        }
+
+        #[test]
+        fn option_parse_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..60)) {
+            let mut rest = &bytes[..];
+            while !rest.is_empty() {
+                match TcpOption::parse(rest) {
+                    Ok((next, option)) => {
+                        prop_assert!(next.len() < rest.len());
+                        prop_assert!(option.buffer_len() <= rest.len() - next.len());
+                        let mut buf = [0u8; 64];
+                        let left = option.emit(&mut buf).len();
+                        prop_assert_eq!(64 - left, option.buffer_len());
+                        let reparsed = TcpOption::parse(&buf[..option.buffer_len()]);
+                        prop_assert_eq!(reparsed.map(|(_, o)| o), Ok(option));
+                        rest = next;
+                    }
+                    Err(_) => break,
+                }
+            }
+        }
+    }
+}
