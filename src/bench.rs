@@ -102,6 +102,13 @@ impl BufPool for MbufPool {
     fn recycle(&mut self, buf: Mbuf) {
         drop(buf);
     }
+    fn recycle_all(&mut self, bufs: &mut Vec<Mbuf>) {
+        Mbuf::free_bulk(bufs);
+    }
+    fn get_bulk(&mut self, out: &mut Vec<Mbuf>, n: usize) {
+        // All or nothing, as DPDK's bulk alloc is; an empty pool shows as alloc_failed.
+        let _ = self.0.alloc_bulk(out, n);
+    }
 }
 
 const SWITCH_MAC: MacAddr = MacAddr([0x02, 0x53, 0x57, 0, 0, 1]);
@@ -179,7 +186,8 @@ fn machine() -> String {
         .ok()
         .and_then(|s| s.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string()))
         .unwrap_or_else(|| "unknown cpu".into());
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    // Counted from /proc/cpuinfo: EAL has pinned this thread, so its affinity shows one core.
+    let cores = std::fs::read_to_string("/proc/cpuinfo").map(|s| s.matches("\nprocessor").count() + 1).unwrap_or(1);
     format!("{cpu}, {cores} cores")
 }
 
@@ -195,7 +203,7 @@ fn commit() -> String {
 
 /// Runs every scenario and prints the table; `json` also gets the report.
 pub fn main(quick: bool, json: Option<&Path>) -> Result<(), String> {
-    let eal_args: Vec<String> = ["--no-huge", "-m", "512", "--no-pci", "--no-shconf", "-l", "0", "--vdev", "net_null_bench0,size=60", "--log-level", "lib.eal:error"]
+    let eal_args: Vec<String> = ["--no-pci", "--no-shconf", "-l", "0", "--vdev", "net_null_bench0,size=60", "--log-level", "lib.eal:error"]
         .iter()
         .map(|s| s.to_string())
         .collect();

@@ -51,10 +51,13 @@ pub fn arp_reply_in_place(bytes: &mut [u8], l2_len: usize, our_mac: MacAddr, req
 pub fn echo_reply_in_place(ip_bytes: &mut [u8]) {
     let mut ip = ipv4::Packet::new_unchecked(&mut *ip_bytes);
     let (src, dst) = (ip.src_addr(), ip.dst_addr());
+    // Swapping the addresses leaves the header's sum as it was; only the TTL changes it.
     ip.set_src_addr(dst);
     ip.set_dst_addr(src);
+    let old_ttl_word = u16::from_be_bytes([ip.ttl(), ip.protocol()]);
     ip.set_ttl(DEFAULT_TTL);
-    ip.fill_checksum();
+    let sum = checksum::update16(ip.checksum(), old_ttl_word, u16::from_be_bytes([DEFAULT_TTL, ip.protocol()]));
+    ip.set_checksum(sum);
     let header_len = ip.header_len() as usize;
     let mut icmp = icmpv4::Packet::new_unchecked(&mut ip_bytes[header_len..]);
     let old = u16::from_be_bytes([icmp.msg_type(), icmp.code()]);

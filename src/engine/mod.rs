@@ -8,7 +8,9 @@
 
 pub mod answer;
 pub mod counters;
+pub mod flow;
 pub mod neighbour;
+pub mod predictor;
 pub mod topology;
 
 use std::net::Ipv4Addr;
@@ -150,13 +152,13 @@ impl<B: FrameBuf> Engine<B> {
                 }
                 Verdict::Answer(port)
             }
-            Action::IpAnswer { l2_len, len, kind } => {
+            Action::IpAnswer { l2_len, len, dst, kind } => {
                 frame.truncate(l2_len + len);
                 match kind {
                     Answered::Echo => self.counters.echo_replies_sent += 1,
                     Answered::Reset => self.counters.resets_sent += 1,
                 }
-                match self.send_ip(frame, l2_len, now, alloc, out) {
+                match self.send_ip(frame, dst, now, alloc, out) {
                     Ok(out_port) => Verdict::Answer(out_port),
                     Err(verdict) => verdict,
                 }
@@ -164,21 +166,17 @@ impl<B: FrameBuf> Engine<B> {
         }
     }
 
-    /// Sends an IPv4 frame whose IP header starts at `l2_len`: picks the port and next hop,
-    /// resolves its MAC (holding the frame while ARP asks), sets the Ethernet addresses.
-    /// Returns the port, or the verdict when the frame could not go out now.
+    /// Sends an IPv4 frame to `dst`: picks the port and next hop, resolves its MAC (holding
+    /// the frame while ARP asks), sets the Ethernet addresses. Returns the port, or the
+    /// verdict when the frame could not go out now.
     fn send_ip(
         &mut self,
         mut frame: B,
-        l2_len: usize,
+        dst: Ipv4Addr,
         now: Instant,
         alloc: &mut impl FnMut() -> Option<B>,
         out: &mut Output<B>,
     ) -> Result<PortIdx, Verdict> {
-        let dst = match frame.as_ref().get(l2_len..).map(ipv4::Packet::new_checked) {
-            Some(Ok(ip)) => ip.dst_addr(),
-            _ => return Err(self.drop(DropReason::Ipv4Malformed)),
-        };
         let Some((port, next_hop)) = self.topology.route(dst) else {
             return Err(self.drop(DropReason::NoRoute));
         };
@@ -320,8 +318,9 @@ impl<B: FrameBuf> Engine<B> {
                 if icmp.msg_type() != icmpv4::msg_type::ECHO_REQUEST || icmp.code() != 0 {
                     return Action::Drop(DropReason::IcmpUnhandled);
                 }
+                let src = ip.src_addr();
                 answer::echo_reply_in_place(&mut bytes[l2_len..l2_len + total_len]);
-                Action::IpAnswer { l2_len, len: total_len, kind: Answered::Echo }
+                Action::IpAnswer { l2_len, len: total_len, dst: src, kind: Answered::Echo }
             }
             ipv4::protocol::TCP => {
                 let (src_ip, dst_ip) = (ip.src_addr(), dst);
@@ -339,7 +338,7 @@ impl<B: FrameBuf> Engine<B> {
                 }
                 // No VIP port is served yet: every SYN to a VIP is refused at once.
                 let len = answer::reset_in_place(&mut bytes[l2_len..l2_len + total_len], header_len);
-                Action::IpAnswer { l2_len, len, kind: Answered::Reset }
+                Action::IpAnswer { l2_len, len, dst: src_ip, kind: Answered::Reset }
             }
             ipv4::protocol::UDP => Action::Drop(DropReason::UdpNoService),
             _ => Action::Drop(DropReason::UnknownProtocol),
@@ -357,8 +356,8 @@ enum Action {
     Learned { ip: Ipv4Addr, otherwise_unused: Option<DropReason> },
     /// The frame is now an ARP reply of `len` bytes, back out of the port it came in on.
     ArpReply { len: usize, learned: Option<Ipv4Addr> },
-    /// The frame is now an IPv4 answer of `len` bytes after `l2_len`, to be routed.
-    IpAnswer { l2_len: usize, len: usize, kind: Answered },
+    /// The frame is now an IPv4 answer of `len` bytes after `l2_len`, to be routed to `dst`.
+    IpAnswer { l2_len: usize, len: usize, dst: Ipv4Addr, kind: Answered },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -5,9 +5,10 @@
 //! our request, refreshed by any later ARP from it, and forgotten `REACHABLE_TIME` after it
 //! was last confirmed. Static neighbours from the config never age.
 
-use std::collections::HashMap;
 use std::net::Ipv4Addr;
 use std::time::Duration;
+
+use rustc_hash::FxHashMap;
 
 use super::topology::PortIdx;
 use crate::time::Instant;
@@ -65,7 +66,9 @@ pub struct PollResult<B> {
 /// The neighbour table of one engine.
 #[derive(Debug)]
 pub struct NeighbourTable<B> {
-    entries: HashMap<(PortIdx, Ipv4Addr), Entry>,
+    /// Looked up for every answer and forwarded frame: a fast hash, not SipHash (the keys
+    /// are bounded by `MAX_ENTRIES` and only created by ARP aimed at us).
+    entries: FxHashMap<(PortIdx, Ipv4Addr), Entry>,
     unresolved: Vec<Unresolved<B>>,
     next_sweep: Instant,
 }
@@ -73,7 +76,7 @@ pub struct NeighbourTable<B> {
 impl<B> Default for NeighbourTable<B> {
     fn default() -> Self {
         NeighbourTable {
-            entries: HashMap::with_capacity(MAX_ENTRIES),
+            entries: FxHashMap::with_capacity_and_hasher(MAX_ENTRIES, Default::default()),
             unresolved: Vec::with_capacity(MAX_UNRESOLVED),
             next_sweep: Instant::ZERO,
         }

@@ -13,6 +13,16 @@ pub trait BufPool {
     fn get(&mut self) -> Option<Self::Buf>;
     /// Takes a sent buffer back.
     fn recycle(&mut self, buf: Self::Buf);
+    /// Takes back every buffer in `bufs`, leaving it empty.
+    fn recycle_all(&mut self, bufs: &mut Vec<Self::Buf>) {
+        for buf in bufs.drain(..) {
+            self.recycle(buf);
+        }
+    }
+    /// Appends up to `n` empty buffers to `out` (a pool may do this faster than `n` gets).
+    fn get_bulk(&mut self, out: &mut Vec<Self::Buf>, n: usize) {
+        out.extend(std::iter::from_fn(|| self.get()).take(n));
+    }
 }
 
 /// A pool of `Vec<u8>` buffers that reuses what is sent.
@@ -63,31 +73,29 @@ impl<P: BufPool> Port for MemPort<P> {
             n = n.min(*left);
             *left -= n;
         }
-        for _ in 0..n {
-            let Some(mut buf) = self.pool.get() else {
-                self.stats.alloc_failed += 1;
-                break;
-            };
+        let first = out.len();
+        self.pool.get_bulk(out, n as usize);
+        self.stats.alloc_failed += n - (out.len() - first) as u64;
+        let mut i = first;
+        while i < out.len() {
             let frame = &self.frames[self.next];
             self.next = (self.next + 1) % self.frames.len();
-            if !buf.try_resize(frame.len()) {
+            if out[i].try_copy_from(frame) {
+                self.stats.rx_frames += 1;
+                self.stats.rx_bytes += frame.len() as u64;
+                i += 1;
+            } else {
                 self.stats.rx_missed += 1;
-                continue;
+                out.swap_remove(i);
             }
-            buf.as_mut().copy_from_slice(frame);
-            self.stats.rx_frames += 1;
-            self.stats.rx_bytes += frame.len() as u64;
-            out.push(buf);
         }
     }
 
     fn tx_burst(&mut self, _now: Instant, frames: &mut Vec<P::Buf>) -> usize {
         let sent = frames.len();
-        for buf in frames.drain(..) {
-            self.stats.tx_frames += 1;
-            self.stats.tx_bytes += buf.as_ref().len() as u64;
-            self.pool.recycle(buf);
-        }
+        self.stats.tx_frames += sent as u64;
+        self.stats.tx_bytes += frames.iter().map(|b| b.as_ref().len() as u64).sum::<u64>();
+        self.pool.recycle_all(frames);
         sent
     }
 
