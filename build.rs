@@ -32,13 +32,9 @@ fn main() {
     println!("cargo:rerun-if-changed={HEADER}");
     println!("cargo:rerun-if-changed={PREGEN_RS}");
     println!("cargo:rerun-if-changed={PREGEN_C}");
-    for var in [
-        "STICKWIRE_PREGENERATED_BINDINGS",
-        "PKG_CONFIG_PATH",
-        "PKG_CONFIG",
-        "LIBCLANG_PATH",
-        "STICKWIRE_DPDK_PMD_DIR",
-    ] {
+    for var in
+        ["STICKWIRE_PREGENERATED_BINDINGS", "PKG_CONFIG_PATH", "PKG_CONFIG", "LIBCLANG_PATH", "STICKWIRE_DPDK_PMD_DIR"]
+    {
         println!("cargo:rerun-if-env-changed={var}");
     }
 
@@ -67,9 +63,7 @@ fn main() {
         match generate(&header, &cflags, &out_dir) {
             Ok(()) => "generated",
             Err(why) => {
-                println!(
-                    "cargo:warning=bindgen failed ({why}); using the pre-generated DPDK bindings"
-                );
+                println!("cargo:warning=bindgen failed ({why}); using the pre-generated DPDK bindings");
                 use_pregenerated(&manifest_dir, &bindings_rs, &static_fns_c);
                 "pregenerated"
             }
@@ -85,36 +79,22 @@ fn main() {
     let (pmd_dir, builtin) = pmd_dir(&lib.link_paths);
     println!(
         "cargo:rustc-env=STICKWIRE_DPDK_PMD_DIR={}",
-        pmd_dir
-            .as_deref()
-            .map(Path::display)
-            .map(|d| d.to_string())
-            .unwrap_or_default()
+        pmd_dir.as_deref().map(Path::display).map(|d| d.to_string()).unwrap_or_default()
     );
-    println!(
-        "cargo:rustc-env=STICKWIRE_DPDK_PMD_DIR_BUILTIN={}",
-        u8::from(builtin)
-    );
+    println!("cargo:rustc-env=STICKWIRE_DPDK_PMD_DIR_BUILTIN={}", u8::from(builtin));
 }
 
 /// `pkg-config --cflags libdpdk`, split into words (`-I...`, `-include rte_config.h`,
 /// `-march=corei7`, ...).
 fn dpdk_cflags() -> Vec<String> {
     let pkg_config = env::var("PKG_CONFIG").unwrap_or_else(|_| "pkg-config".to_string());
-    let out = Command::new(pkg_config)
-        .args(["--cflags", "libdpdk"])
-        .output()
-        .expect("running pkg-config --cflags libdpdk");
+    let out =
+        Command::new(pkg_config).args(["--cflags", "libdpdk"]).output().expect("running pkg-config --cflags libdpdk");
     assert!(out.status.success(), "pkg-config --cflags libdpdk failed");
-    let mut flags: Vec<String> = String::from_utf8_lossy(&out.stdout)
-        .split_whitespace()
-        .map(str::to_string)
-        .collect();
+    let mut flags: Vec<String> = String::from_utf8_lossy(&out.stdout).split_whitespace().map(str::to_string).collect();
     // DPDK's headers use SSSE3/SSE4 intrinsics on x86; pkg-config says -march=corei7, but
     // make sure there is a baseline even if a packager dropped it.
-    if env::var("CARGO_CFG_TARGET_ARCH").as_deref() == Ok("x86_64")
-        && !flags.iter().any(|f| f.starts_with("-march="))
-    {
+    if env::var("CARGO_CFG_TARGET_ARCH").as_deref() == Ok("x86_64") && !flags.iter().any(|f| f.starts_with("-march=")) {
         flags.push("-march=corei7".to_string());
     }
     flags
@@ -159,9 +139,7 @@ fn generate(header: &Path, cflags: &[String], out_dir: &Path) -> Result<(), Stri
             .prepend_enum_name(false)
             .layout_tests(false)
             .generate_comments(false)
-            .parse_callbacks(Box::new(
-                bindgen::CargoCallbacks::new().rerun_on_header_files(false),
-            ))
+            .parse_callbacks(Box::new(bindgen::CargoCallbacks::new().rerun_on_header_files(false)))
             .generate()
     });
     std::panic::set_hook(default_hook);
@@ -177,15 +155,12 @@ fn generate(header: &Path, cflags: &[String], out_dir: &Path) -> Result<(), Stri
             return Err(msg);
         }
     };
-    bindings
-        .write_to_file(&bindings_rs)
-        .map_err(|e| e.to_string())?;
+    bindings.write_to_file(&bindings_rs).map_err(|e| e.to_string())?;
 
     // bindgen names the header by its absolute path; make the shim relocatable so the same
     // file can be checked in as `vendor-bindings/static_fns.c`.
     let c_path = out_dir.join("static_fns.c");
-    let c =
-        fs::read_to_string(&c_path).map_err(|e| format!("reading {}: {e}", c_path.display()))?;
+    let c = fs::read_to_string(&c_path).map_err(|e| format!("reading {}: {e}", c_path.display()))?;
     let c = relocatable_shim(&c);
     fs::write(&c_path, c).map_err(|e| e.to_string())?;
     Ok(())
@@ -258,10 +233,7 @@ fn pmd_dir(link_paths: &[PathBuf]) -> (Option<PathBuf>, bool) {
         }
     }
 
-    let explicit = env::var("STICKWIRE_DPDK_PMD_DIR")
-        .ok()
-        .filter(|d| !d.is_empty())
-        .map(PathBuf::from);
+    let explicit = env::var("STICKWIRE_DPDK_PMD_DIR").ok().filter(|d| !d.is_empty()).map(PathBuf::from);
     let found = explicit.or_else(|| {
         libdirs.iter().find_map(|libdir| {
             let mut pmds: Vec<PathBuf> = fs::read_dir(libdir.join("dpdk"))
@@ -269,10 +241,7 @@ fn pmd_dir(link_paths: &[PathBuf]) -> (Option<PathBuf>, bool) {
                 .filter_map(Result::ok)
                 .map(|e| e.path())
                 .filter(|p| {
-                    p.is_dir()
-                        && p.file_name()
-                            .and_then(|n| n.to_str())
-                            .is_some_and(|n| n.starts_with("pmds-"))
+                    p.is_dir() && p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("pmds-"))
                 })
                 .collect();
             pmds.sort();

@@ -29,3 +29,13 @@ if ! command -v cargo >/dev/null; then
     echo "cargo not found: install a Rust toolchain (1.85 or newer, e.g. with rustup) first" >&2
     exit 1
 fi
+
+# Hugepages for DPDK where the kernel grants them (1 GiB of 2 MiB pages). The configs run
+# with --no-huge and need none; `stickwire bench` uses them when present.
+if [ -w /proc/sys/vm/nr_hugepages ] && [ "$(cat /proc/sys/vm/nr_hugepages)" -lt 512 ]; then
+    echo 512 > /proc/sys/vm/nr_hugepages 2>/dev/null || true
+fi
+if ! grep -q hugetlbfs /proc/mounts; then
+    mkdir -p /dev/hugepages
+    mount -t hugetlbfs none /dev/hugepages 2>/dev/null || echo "note: no hugetlbfs mount; DPDK runs with --no-huge"
+fi

@@ -23,7 +23,7 @@ use crate::craft;
 use crate::dpdk::{self, Eal, EthPort, Mbuf, Mempool};
 use crate::engine::{PortAddr, StaticNeighbour, Topology};
 use crate::port::mem::{BufPool, MemPort};
-use crate::port::{Port, BURST};
+use crate::port::BURST;
 use crate::runtime::worker::Worker;
 use crate::time::Instant;
 use crate::wire::MacAddr;
@@ -130,7 +130,9 @@ fn frames(kind: &str) -> Vec<Vec<u8>> {
         .map(|i| {
             let src = Ipv4Addr::new(198, 18, 0, 2 + (i % 32) as u8);
             let mut f = match kind {
-                "drop" => craft::udp_frame(SWITCH_MAC, PEER_MAC, src, Ipv4Addr::new(198, 18, 9, 9), 1000 + i, 9, &[0; 18]),
+                "drop" => {
+                    craft::udp_frame(SWITCH_MAC, PEER_MAC, src, Ipv4Addr::new(198, 18, 9, 9), 1000 + i, 9, &[0; 18])
+                }
                 _ => {
                     let ip = craft::ipv4(PEER_IP, SWITCH_IP, 1, &craft::icmp_echo_request(i, i, &[0x5a; 18]));
                     craft::ethernet(SWITCH_MAC, PEER_MAC, 0x0800, &ip)
@@ -181,10 +183,30 @@ fn io_fwd(pool: &Mempool, duration: Duration) -> Result<Scenario, dpdk::DpdkErro
     Ok(result)
 }
 
+/// Whether at least 512 MiB of hugepages are free and hugetlbfs is mounted: DPDK's figures
+/// depend on it (4 KiB pages cost TLB misses on every mbuf).
+fn hugepages_available() -> bool {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    let field = |name: &str| -> u64 {
+        meminfo
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+            .unwrap_or(0)
+    };
+    let free_kib = field("HugePages_Free:") * field("Hugepagesize:");
+    let mounted = std::fs::read_to_string("/proc/mounts").unwrap_or_default().contains("hugetlbfs");
+    mounted && free_kib >= 512 * 1024
+}
+
 fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
         .unwrap_or_else(|| "unknown cpu".into());
     // Counted from /proc/cpuinfo: EAL has pinned this thread, so its affinity shows one core.
     let cores = std::fs::read_to_string("/proc/cpuinfo").map(|s| s.matches("\nprocessor").count() + 1).unwrap_or(1);
@@ -203,10 +225,13 @@ fn commit() -> String {
 
 /// Runs every scenario and prints the table; `json` also gets the report.
 pub fn main(quick: bool, json: Option<&Path>) -> Result<(), String> {
-    let eal_args: Vec<String> = ["--no-pci", "--no-shconf", "-l", "0", "--vdev", "net_null_bench0,size=60", "--log-level", "lib.eal:error"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+    let huge = hugepages_available();
+    let mut eal_args: Vec<String> = if huge { vec![] } else { vec!["--no-huge".into(), "-m".into(), "512".into()] };
+    eal_args.extend(
+        ["--no-pci", "--no-shconf", "-l", "0", "--vdev", "net_null_bench0,size=60", "--log-level", "lib.eal:error"]
+            .iter()
+            .map(|s| s.to_string()),
+    );
     let _eal = Eal::init(&eal_args).map_err(|e| e.to_string())?;
     let pool = Mempool::new("bench_pool", 16383, 256, 2048 + 128).map_err(|e| e.to_string())?;
     let duration = if quick { Duration::from_millis(300) } else { Duration::from_secs(3) };
@@ -217,7 +242,8 @@ pub fn main(quick: bool, json: Option<&Path>) -> Result<(), String> {
     scenarios.push(engine_scenario("loop-answer", "answer", &pool, duration, reference.mpps));
 
     let command = std::env::args().collect::<Vec<_>>().join(" ");
-    let report = Report { machine: machine(), command, commit: commit(), scenarios };
+    let memory = if huge { "hugepages" } else { "no hugepages (--no-huge: 4 KiB pages, TLB misses)" };
+    let report = Report { machine: format!("{}, {memory}", machine()), command, commit: commit(), scenarios };
     print_table(&report);
     if let Some(path) = json {
         let text = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;

@@ -25,9 +25,16 @@ pub fn ethernet_tagged(dst: MacAddr, src: MacAddr, vlan: u16, ethertype: u16, pa
 }
 
 /// An Ethernet/IPv4 ARP packet (28 bytes).
-pub fn arp(operation: u16, sender_hw: MacAddr, sender_ip: Ipv4Addr, target_hw: MacAddr, target_ip: Ipv4Addr) -> Vec<u8> {
+pub fn arp(
+    operation: u16,
+    sender_hw: MacAddr,
+    sender_ip: Ipv4Addr,
+    target_hw: MacAddr,
+    target_ip: Ipv4Addr,
+) -> Vec<u8> {
     let mut p = vec![0u8; arp::PACKET_LEN];
-    arp::ArpRepr { operation, sender_hw, sender_ip, target_hw, target_ip }.emit(&mut arp::Packet::new_unchecked(&mut p));
+    arp::ArpRepr { operation, sender_hw, sender_ip, target_hw, target_ip }
+        .emit(&mut arp::Packet::new_unchecked(&mut p));
     p
 }
 
@@ -102,7 +109,15 @@ pub fn echo_frame(dst_mac: MacAddr, src_mac: MacAddr, src: Ipv4Addr, dst: Ipv4Ad
 }
 
 /// A whole Ethernet/IPv4/UDP frame (checksum left zero: none).
-pub fn udp_frame(dst_mac: MacAddr, src_mac: MacAddr, src: Ipv4Addr, dst: Ipv4Addr, sport: u16, dport: u16, payload: &[u8]) -> Vec<u8> {
+pub fn udp_frame(
+    dst_mac: MacAddr,
+    src_mac: MacAddr,
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    sport: u16,
+    dport: u16,
+    payload: &[u8],
+) -> Vec<u8> {
     let mut u = Vec::with_capacity(8 + payload.len());
     u.extend_from_slice(&sport.to_be_bytes());
     u.extend_from_slice(&dport.to_be_bytes());

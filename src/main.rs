@@ -1,6 +1,6 @@
 //! The `stickwire` command line.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -62,7 +62,7 @@ fn parse_port_files(s: &str) -> Result<PortFiles, String> {
     Ok(PortFiles { port: port.to_string(), input: path(input), output: path(output) })
 }
 
-fn load(path: &PathBuf) -> Result<Config, ExitCode> {
+fn load(path: &Path) -> Result<Config, ExitCode> {
     Config::load(path).map_err(|e| {
         eprintln!("stickwire: config error: {e}");
         ExitCode::from(2)

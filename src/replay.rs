@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use crate::control::config::Config;
 use crate::engine::Counters;
 use crate::port::pcap::{CaptureError, CaptureReader, CaptureWriter, PcapPort};
-use crate::port::{Port, PortStats};
+use crate::port::PortStats;
 use crate::runtime::worker::Worker;
 
 /// The captures of one port: frames it receives and where to record what it sends.
@@ -72,7 +72,11 @@ pub fn replay(config: &Config, files: &[PortFiles]) -> Result<ReplayReport, Repl
 impl std::fmt::Display for ReplayReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         for (name, s) in &self.ports {
-            writeln!(f, "port {name}: rx {} frames {} bytes, tx {} frames {} bytes", s.rx_frames, s.rx_bytes, s.tx_frames, s.tx_bytes)?;
+            writeln!(
+                f,
+                "port {name}: rx {} frames {} bytes, tx {} frames {} bytes",
+                s.rx_frames, s.rx_bytes, s.tx_frames, s.tx_bytes
+            )?;
         }
         if self.oversize > 0 {
             writeln!(f, "frames too long for a port, dropped on receive: {}", self.oversize)?;

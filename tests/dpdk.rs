@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use pcap_file::pcap::{PcapPacket, PcapReader, PcapWriter};
 use stickwire::dpdk::{
-    register_thread, tsc, tsc_hz, unregister_thread, DpdkError, DpdkPort, Eal, EthPort, Lcore,
-    Mbuf, Mempool, QueueId, DEFAULT_DATA_ROOM,
+    register_thread, tsc, tsc_hz, unregister_thread, DpdkError, DpdkPort, Eal, EthPort, Lcore, Mbuf, Mempool, QueueId,
+    DEFAULT_DATA_ROOM,
 };
 use stickwire::port::Port;
 use stickwire::time::Instant;
@@ -74,15 +74,8 @@ impl Drop for TempDir {
 #[test]
 fn dpdk_layer() {
     let eal = Eal::init(&eal_args()).expect("EAL init (run as root; DPDK installed?)");
-    println!(
-        "EAL up: {eal:?}, bindings {}, pmd dir {:?}",
-        stickwire::dpdk::BINDINGS,
-        stickwire::dpdk::PMD_DIR
-    );
-    assert!(matches!(
-        Eal::init(&eal_args()),
-        Err(DpdkError::AlreadyInitialized)
-    ));
+    println!("EAL up: {eal:?}, bindings {}, pmd dir {:?}", stickwire::dpdk::BINDINGS, stickwire::dpdk::PMD_DIR);
+    assert!(matches!(Eal::init(&eal_args()), Err(DpdkError::AlreadyInitialized)));
     assert!(eal.port_count() >= 2, "net_null0 and net_ring0 from --vdev");
 
     check_tsc();
@@ -128,9 +121,7 @@ fn check_mempool(pool: &Mempool) {
 
     // All or nothing when the pool runs short.
     let mut too_many = Vec::new();
-    assert!(pool
-        .alloc_bulk(&mut too_many, POOL_SIZE as usize + 1)
-        .is_err());
+    assert!(pool.alloc_bulk(&mut too_many, POOL_SIZE as usize + 1).is_err());
     assert!(too_many.is_empty());
     assert_eq!(pool.avail_count(), POOL_SIZE);
 
@@ -185,17 +176,11 @@ fn check_null_port(pool: &Mempool) {
     let mut port = EthPort::configure(id, 1, 512, pool).expect("configure net_null0");
     assert_eq!(port.name(), "net_null0");
     assert!(!port.rss(), "one queue: no RSS");
-    assert!(matches!(
-        EthPort::configure(id, 1, 512, pool),
-        Err(DpdkError::Busy(_))
-    ));
+    assert!(matches!(EthPort::configure(id, 1, 512, pool), Err(DpdkError::Busy(_))));
     port.start().expect("start");
     assert!(port.is_started());
     let mac = port.mac().expect("mac");
-    println!(
-        "net_null0: {port:?} mac {mac:02x?} desc {:?}",
-        port.n_desc()
-    );
+    println!("net_null0: {port:?} mac {mac:02x?} desc {:?}", port.n_desc());
     port.promiscuous(true).expect("promiscuous");
     match port.set_mac([0x02, 0, 0, 0, 0, 0x42]) {
         Ok(()) => assert_eq!(port.mac().unwrap(), [0x02, 0, 0, 0, 0, 0x42]),
@@ -204,15 +189,9 @@ fn check_null_port(pool: &Mempool) {
 
     let start = pool.avail_count();
     let mut q = port.queue(QueueId(0)).expect("queue 0");
-    assert!(
-        matches!(port.queue(QueueId(0)), Err(DpdkError::Busy(_))),
-        "one handle per queue"
-    );
+    assert!(matches!(port.queue(QueueId(0)), Err(DpdkError::Busy(_))), "one handle per queue");
     assert!(port.queue(QueueId(1)).is_err(), "only one queue");
-    assert!(
-        matches!(port.stop(), Err(DpdkError::Busy(_))),
-        "queue handle out"
-    );
+    assert!(matches!(port.stop(), Err(DpdkError::Busy(_))), "queue handle out");
 
     let mut frames = Vec::new();
     let got = q.rx_burst(&mut frames, 32);
@@ -223,11 +202,7 @@ fn check_null_port(pool: &Mempool) {
     let sent = q.tx_burst(&mut frames);
     assert_eq!(sent, 32);
     assert!(frames.is_empty());
-    assert_eq!(
-        pool.avail_count(),
-        start,
-        "transmitted mbufs back in the pool"
-    );
+    assert_eq!(pool.avail_count(), start, "transmitted mbufs back in the pool");
 
     // Large bursts, appended to what is in the Vec already.
     let mut frames = vec![mbuf_with(pool, &frame(1, 60))];
@@ -296,11 +271,7 @@ fn check_ring_port(pool: &Mempool) {
     assert_eq!(stats.tx_frames, 6 + sent as u64);
     assert_eq!(stats.rx_frames, 6);
     assert_eq!(stats.alloc_failed, 0);
-    assert_eq!(
-        pool.in_use_count() as usize,
-        sent,
-        "only the ring holds mbufs"
-    );
+    assert_eq!(pool.in_use_count() as usize, sent, "only the ring holds mbufs");
 
     let mut drained = 0;
     let mut back = Vec::new();
@@ -319,10 +290,7 @@ fn check_ring_port(pool: &Mempool) {
 }
 
 fn check_registered_thread(pool: &Mempool) {
-    assert!(
-        Lcore::current().is_some(),
-        "the EAL main thread is an lcore"
-    );
+    assert!(Lcore::current().is_some(), "the EAL main thread is an lcore");
     let pool2 = pool.clone();
     let lcore = std::thread::spawn(move || {
         assert!(Lcore::current().is_none());
@@ -344,21 +312,14 @@ fn check_registered_thread(pool: &Mempool) {
 
 fn check_probe_null1(pool: &Mempool) {
     let id = EthPort::find_or_probe("net_null1,size=128").expect("probe net_null1");
-    assert_eq!(
-        EthPort::find_or_probe("net_null1").unwrap(),
-        id,
-        "found, not probed again"
-    );
+    assert_eq!(EthPort::find_or_probe("net_null1").unwrap(), id, "found, not probed again");
     let mut port = EthPort::configure(id, 1, 256, pool).expect("configure net_null1");
     assert_eq!(port.name(), "net_null1");
     port.start().unwrap();
     let mut q = port.queue(QueueId(0)).unwrap();
     let mut frames = Vec::new();
     assert_eq!(q.rx_burst(&mut frames, 8), 8);
-    assert!(
-        frames.iter().all(|m| m.len() == 128),
-        "devargs reached the driver"
-    );
+    assert!(frames.iter().all(|m| m.len() == 128), "devargs reached the driver");
     drop(frames);
     drop(q);
     drop(port);
@@ -389,10 +350,7 @@ fn check_probe_null1(pool: &Mempool) {
         .collect();
     for w in workers {
         let stats = w.join().unwrap();
-        assert_eq!(
-            (stats.rx_frames, stats.tx_frames, stats.tx_dropped),
-            (4, 4, 0)
-        );
+        assert_eq!((stats.rx_frames, stats.tx_frames, stats.tx_dropped), (4, 4, 0));
     }
     drop(port);
     assert_eq!(pool.in_use_count(), 0);
@@ -407,15 +365,10 @@ fn check_pcap(pool: &Mempool) {
         let mut w = PcapWriter::new(File::create(&input).unwrap()).unwrap();
         for (i, f) in frames.iter().enumerate() {
             let ts = Duration::from_millis(1000 + i as u64);
-            w.write_packet(&PcapPacket::new(ts, f.len() as u32, f))
-                .unwrap();
+            w.write_packet(&PcapPacket::new(ts, f.len() as u32, f)).unwrap();
         }
     }
-    let devargs = format!(
-        "net_pcap0,rx_pcap={},tx_pcap={}",
-        input.display(),
-        output.display()
-    );
+    let devargs = format!("net_pcap0,rx_pcap={},tx_pcap={}", input.display(), output.display());
     let id = EthPort::find_or_probe(&devargs).expect("probe net_pcap0");
     let mut port = EthPort::configure(id, 1, 256, pool).expect("configure net_pcap0");
     port.start().unwrap();
@@ -434,10 +387,7 @@ fn check_pcap(pool: &Mempool) {
     }
     assert_eq!(dp.tx_burst(Instant::ZERO, &mut got), frames.len());
     let stats = dp.stats();
-    assert_eq!(
-        (stats.rx_frames, stats.tx_frames, stats.tx_dropped),
-        (10, 10, 0)
-    );
+    assert_eq!((stats.rx_frames, stats.tx_frames, stats.tx_dropped), (10, 10, 0));
     drop(dp);
     drop(port); // closes the pcap files
 

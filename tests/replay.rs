@@ -31,7 +31,8 @@ fn tmp(name: &str) -> PathBuf {
 fn basic_capture_gives_the_expected_frames_and_counters() {
     let config = Config::load(&root().join("pcaps/basic/switch.toml")).unwrap();
     let out = tmp("basic.pcap");
-    let files = [PortFiles { port: "lan".into(), input: Some(root().join("pcaps/basic/in.pcap")), output: Some(out.clone()) }];
+    let files =
+        [PortFiles { port: "lan".into(), input: Some(root().join("pcaps/basic/in.pcap")), output: Some(out.clone()) }];
     let report = replay(&config, &files).unwrap();
 
     let got = frames(&out);
@@ -45,7 +46,8 @@ fn basic_capture_gives_the_expected_frames_and_counters() {
     assert_eq!(c.rx_frames, 20);
     assert_eq!((c.gratuitous_arps_sent, c.arp_replies_sent, c.arp_requests_sent), (2, 3, 1));
     assert_eq!((c.echo_replies_sent, c.resets_sent), (4, 1));
-    let drops: Vec<(DropReason, u64)> = DropReason::ALL.iter().map(|r| (*r, c.drops(*r))).filter(|(_, n)| *n > 0).collect();
+    let drops: Vec<(DropReason, u64)> =
+        DropReason::ALL.iter().map(|r| (*r, c.drops(*r))).filter(|(_, n)| *n > 0).collect();
     assert_eq!(
         drops,
         vec![
@@ -68,7 +70,8 @@ fn basic_capture_gives_the_expected_frames_and_counters() {
 fn basic_capture_answers_are_well_formed() {
     let config = Config::load(&root().join("pcaps/basic/switch.toml")).unwrap();
     let out = tmp("basic-check.pcap");
-    let files = [PortFiles { port: "lan".into(), input: Some(root().join("pcaps/basic/in.pcap")), output: Some(out.clone()) }];
+    let files =
+        [PortFiles { port: "lan".into(), input: Some(root().join("pcaps/basic/in.pcap")), output: Some(out.clone()) }];
     replay(&config, &files).unwrap();
     let mut resets = 0;
     for f in frames(&out) {
@@ -95,7 +98,11 @@ fn replay_is_repeatable_to_the_byte() {
     let config = Config::load(&root().join("pcaps/basic/switch.toml")).unwrap();
     let (a, b) = (tmp("again-a.pcapng"), tmp("again-b.pcapng"));
     for out in [&a, &b] {
-        let files = [PortFiles { port: "lan".into(), input: Some(root().join("pcaps/basic/in.pcap")), output: Some(out.clone()) }];
+        let files = [PortFiles {
+            port: "lan".into(),
+            input: Some(root().join("pcaps/basic/in.pcap")),
+            output: Some(out.clone()),
+        }];
         replay(&config, &files).unwrap();
     }
     assert_eq!(std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
@@ -148,4 +155,39 @@ fn config_errors_stop_the_start_with_key_and_reason() {
     assert_eq!(result.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&result.stderr);
     assert!(stderr.contains("bad.toml:3: port[0].ip: `198.18.0.1` needs a prefix length"), "{stderr}");
+}
+
+#[test]
+fn pcapng_input_gives_the_same_output() {
+    let config = Config::load(&root().join("pcaps/basic/switch.toml")).unwrap();
+    let out = tmp("from-pcapng.pcap");
+    let input = root().join("pcaps/basic/in.pcapng");
+    let files = [PortFiles { port: "lan".into(), input: Some(input.clone()), output: Some(out.clone()) }];
+    replay(&config, &files).unwrap();
+    assert_eq!(frames(&input), frames(&root().join("pcaps/basic/in.pcap")));
+    assert_eq!(frames(&out), frames(&root().join("pcaps/basic/expected.pcap")));
+}
+
+/// Two-armed: the client side's capture in, each port's output recorded on its own.
+#[test]
+fn each_port_records_what_it_sends() {
+    let (client_out, server_out) = (tmp("two-arm-client.pcap"), tmp("two-arm-server.pcap"));
+    let result = Command::new(env!("CARGO_BIN_EXE_stickwire"))
+        .args(["replay", "--config", "examples/two-arm.toml", "--port"])
+        .arg(format!("client=pcaps/basic/in.pcap:{}", client_out.display()))
+        .arg("--port")
+        .arg(format!("server=:{}", server_out.display()))
+        .current_dir(root())
+        .output()
+        .unwrap();
+    assert!(result.status.success(), "{}", String::from_utf8_lossy(&result.stderr));
+    // The client side sends what the one-armed switch sent (same MAC, same addresses)...
+    assert_eq!(frames(&client_out), frames(&root().join("pcaps/basic/expected.pcap")));
+    // ...and the server side only announces the switch's server-side address.
+    let server = frames(&server_out);
+    assert_eq!(server.len(), 1);
+    let eth = ethernet::Frame::new_checked(&server[0][..]).unwrap();
+    let arp = stickwire::wire::arp::Packet::new_checked(eth.payload()).unwrap();
+    assert_eq!(arp.sender_ip_addr(), std::net::Ipv4Addr::new(198, 18, 1, 1));
+    assert_eq!(arp.target_ip_addr(), arp.sender_ip_addr());
 }

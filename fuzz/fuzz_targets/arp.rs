@@ -9,11 +9,7 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let _ = (packet.hardware_type(), packet.protocol_type());
-    let _ = (
-        packet.hardware_len(),
-        packet.protocol_len(),
-        packet.operation(),
-    );
+    let _ = (packet.hardware_len(), packet.protocol_len(), packet.operation());
     let _ = (packet.sender_hw_addr(), packet.sender_ip_addr());
     let _ = (packet.target_hw_addr(), packet.target_ip_addr());
     let repr = ArpRepr::parse(&packet).expect("parse after new_checked");

@@ -9,16 +9,8 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let _ = (packet.msg_type(), packet.code(), packet.checksum());
-    let _ = (
-        packet.rest_of_header(),
-        packet.echo_ident(),
-        packet.echo_seq_no(),
-    );
-    let _ = (
-        packet.next_hop_mtu(),
-        packet.data(),
-        packet.verify_checksum(),
-    );
+    let _ = (packet.rest_of_header(), packet.echo_ident(), packet.echo_seq_no());
+    let _ = (packet.next_hop_mtu(), packet.data(), packet.verify_checksum());
 
     let mut copy = data.to_vec();
     let mut packet = Packet::new_checked(&mut copy[..]).expect("same bytes");

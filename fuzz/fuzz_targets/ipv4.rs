@@ -13,29 +13,10 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let _ = (packet.version(), packet.header_len(), packet.dscp_ecn());
-    let _ = (
-        packet.dscp(),
-        packet.ecn(),
-        packet.total_len(),
-        packet.ident(),
-    );
-    let _ = (
-        packet.dont_frag(),
-        packet.more_frags(),
-        packet.frag_offset(),
-    );
-    let _ = (
-        packet.is_fragment(),
-        packet.ttl(),
-        packet.protocol(),
-        packet.checksum(),
-    );
-    let _ = (
-        packet.src_addr(),
-        packet.dst_addr(),
-        packet.header(),
-        packet.options(),
-    );
+    let _ = (packet.dscp(), packet.ecn(), packet.total_len(), packet.ident());
+    let _ = (packet.dont_frag(), packet.more_frags(), packet.frag_offset());
+    let _ = (packet.is_fragment(), packet.ttl(), packet.protocol(), packet.checksum());
+    let _ = (packet.src_addr(), packet.dst_addr(), packet.header(), packet.options());
     let _ = (packet.payload(), packet.verify_checksum());
     let _ = Ipv4Repr::parse(&packet);
 

@@ -29,11 +29,7 @@ fuzz_target!(|data: &[u8]| {
     let _ = (packet.fin(), packet.syn(), packet.rst(), packet.psh());
     let _ = (packet.ack(), packet.urg(), packet.ece(), packet.cwr());
     let _ = (packet.window_len(), packet.checksum(), packet.urgent_at());
-    let _ = (
-        packet.payload(),
-        packet.segment_len(),
-        packet.verify_checksum(SRC, DST),
-    );
+    let _ = (packet.payload(), packet.segment_len(), packet.verify_checksum(SRC, DST));
     for option in options_iter(packet.options()) {
         let _ = option.map(|o| o.buffer_len());
     }

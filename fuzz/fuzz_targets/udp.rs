@@ -14,12 +14,7 @@ fuzz_target!(|data: &[u8]| {
     let Ok(packet) = Packet::new_checked(data) else {
         return;
     };
-    let _ = (
-        packet.src_port(),
-        packet.dst_port(),
-        packet.len(),
-        packet.checksum(),
-    );
+    let _ = (packet.src_port(), packet.dst_port(), packet.len(), packet.checksum());
     let _ = (packet.payload(), packet.verify_checksum(SRC, DST));
 
     let mut copy = data.to_vec();

@@ -226,7 +226,11 @@ impl Config {
         };
         let workers = *self.workers.get_ref();
         if workers == 0 || workers > MAX_WORKERS {
-            return Err(err(self.workers.span(), "workers".into(), format!("must be between 1 and {MAX_WORKERS}, not {workers}")));
+            return Err(err(
+                self.workers.span(),
+                "workers".into(),
+                format!("must be between 1 and {MAX_WORKERS}, not {workers}"),
+            ));
         }
         if self.ports.is_empty() {
             return Err(err(0..0, "port".into(), "at least one [[port]] is needed".into()));
@@ -236,10 +240,18 @@ impl Config {
                 return Err(err(p.name.span(), format!("port[{i}].name"), "must not be empty".into()));
             }
             if let Some(j) = self.ports[..i].iter().position(|q| q.name.get_ref() == p.name.get_ref()) {
-                return Err(err(p.name.span(), format!("port[{i}].name"), format!("`{}` is already the name of port[{j}]", p.name.get_ref())));
+                return Err(err(
+                    p.name.span(),
+                    format!("port[{i}].name"),
+                    format!("`{}` is already the name of port[{j}]", p.name.get_ref()),
+                ));
             }
             if let Some(j) = self.ports[..i].iter().position(|q| q.ip.get_ref().ip == p.ip.get_ref().ip) {
-                return Err(err(p.ip.span(), format!("port[{i}].ip"), format!("{} is already port[{j}]'s address", p.ip.get_ref().ip)));
+                return Err(err(
+                    p.ip.span(),
+                    format!("port[{i}].ip"),
+                    format!("{} is already port[{j}]'s address", p.ip.get_ref().ip),
+                ));
             }
             if let Some(mac) = &p.mac {
                 if !mac.get_ref().0.is_unicast() {
@@ -252,24 +264,44 @@ impl Config {
             if self.ports.iter().any(|p| p.ip.get_ref().ip == ip) {
                 return Err(err(v.ip.span(), format!("vip[{i}].ip"), format!("{ip} is a port's own address")));
             }
-            if let Some(j) = self.vips[..i].iter().position(|w| *w.ip.get_ref() == ip || w.name.get_ref() == v.name.get_ref()) {
+            if let Some(j) =
+                self.vips[..i].iter().position(|w| *w.ip.get_ref() == ip || w.name.get_ref() == v.name.get_ref())
+            {
                 return Err(err(v.ip.span(), format!("vip[{i}]"), format!("same name or address as vip[{j}]")));
             }
         }
         for (i, r) in self.real_servers.iter().enumerate() {
             if let Some(j) = self.real_servers[..i].iter().position(|s| s.name.get_ref() == r.name.get_ref()) {
-                return Err(err(r.name.span(), format!("real_server[{i}].name"), format!("`{}` is already the name of real_server[{j}]", r.name.get_ref())));
+                return Err(err(
+                    r.name.span(),
+                    format!("real_server[{i}].name"),
+                    format!("`{}` is already the name of real_server[{j}]", r.name.get_ref()),
+                ));
             }
-            if !self.ports.iter().any(|p| on_link(p, *r.ip.get_ref())) && !self.ports.iter().any(|p| p.gateway.is_some()) {
-                return Err(err(r.ip.span(), format!("real_server[{i}].ip"), format!("{} is on no port's subnet and no port has a gateway", r.ip.get_ref())));
+            if !self.ports.iter().any(|p| on_link(p, *r.ip.get_ref()))
+                && !self.ports.iter().any(|p| p.gateway.is_some())
+            {
+                return Err(err(
+                    r.ip.span(),
+                    format!("real_server[{i}].ip"),
+                    format!("{} is on no port's subnet and no port has a gateway", r.ip.get_ref()),
+                ));
             }
         }
         for (i, n) in self.neighbours.iter().enumerate() {
             let Some(port) = self.ports.iter().find(|p| p.name.get_ref() == n.port.get_ref()) else {
-                return Err(err(n.port.span(), format!("neighbour[{i}].port"), format!("no port is named `{}`", n.port.get_ref())));
+                return Err(err(
+                    n.port.span(),
+                    format!("neighbour[{i}].port"),
+                    format!("no port is named `{}`", n.port.get_ref()),
+                ));
             };
             if !on_link(port, *n.ip.get_ref()) {
-                return Err(err(n.ip.span(), format!("neighbour[{i}].ip"), format!("{} is not on port `{}`'s subnet", n.ip.get_ref(), n.port.get_ref())));
+                return Err(err(
+                    n.ip.span(),
+                    format!("neighbour[{i}].ip"),
+                    format!("{} is not on port `{}`'s subnet", n.ip.get_ref(), n.port.get_ref()),
+                ));
             }
         }
         Ok(())
@@ -332,7 +364,15 @@ impl Config {
         for (i, p) in self.ports.iter().enumerate() {
             let ip = p.ip.get_ref();
             let mac = p.mac.as_ref().map(|m| m.get_ref().0.to_string()).unwrap_or_else(|| "from the device".into());
-            let _ = write!(s, "port {i} `{}`: {}/{} mac {} device {}", p.name.get_ref(), ip.ip, ip.prefix_len, mac, p.device.as_deref().unwrap_or("(none: replay only)"));
+            let _ = write!(
+                s,
+                "port {i} `{}`: {}/{} mac {} device {}",
+                p.name.get_ref(),
+                ip.ip,
+                ip.prefix_len,
+                mac,
+                p.device.as_deref().unwrap_or("(none: replay only)")
+            );
             if let Some(gw) = &p.gateway {
                 let _ = write!(s, " gateway {}", gw.get_ref());
             }
@@ -342,7 +382,14 @@ impl Config {
             let _ = writeln!(s, "vip `{}`: {}", v.name.get_ref(), v.ip.get_ref());
         }
         for r in &self.real_servers {
-            let _ = writeln!(s, "real server `{}`: {}:{} weight {}", r.name.get_ref(), r.ip.get_ref(), r.port, r.weight.get_ref());
+            let _ = writeln!(
+                s,
+                "real server `{}`: {}:{} weight {}",
+                r.name.get_ref(),
+                r.ip.get_ref(),
+                r.port,
+                r.weight.get_ref()
+            );
         }
         for n in &self.neighbours {
             let _ = writeln!(s, "static neighbour {} is {} on `{}`", n.ip.get_ref(), n.mac.0, n.port.get_ref());

@@ -46,11 +46,7 @@ impl Drop for EalInner {
 
 /// A handle on the live EAL, or `NotInitialized`.
 pub(crate) fn live() -> Result<Arc<EalInner>, DpdkError> {
-    LIVE.lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .as_ref()
-        .and_then(Weak::upgrade)
-        .ok_or(DpdkError::NotInitialized)
+    LIVE.lock().unwrap_or_else(|e| e.into_inner()).as_ref().and_then(Weak::upgrade).ok_or(DpdkError::NotInitialized)
 }
 
 /// The initialised DPDK EAL. Dropping the last handle (and every mempool and port) calls
@@ -92,8 +88,8 @@ impl Eal {
         let mut ptrs: Vec<*mut c_char> = cstrings.iter().map(|c| c.as_ptr().cast_mut()).collect();
         ptrs.push(std::ptr::null_mut());
         let ptrs: &'static mut [*mut c_char] = Vec::leak(ptrs);
-        let argc = i32::try_from(cstrings.len())
-            .map_err(|_| DpdkError::invalid("rte_eal_init", "too many arguments"))?;
+        let argc =
+            i32::try_from(cstrings.len()).map_err(|_| DpdkError::invalid("rte_eal_init", "too many arguments"))?;
 
         // SAFETY: argc/argv describe NUL-terminated strings and a NULL-terminated array that
         // live (leaked) for the rest of the process; this is the only call in the process
@@ -125,9 +121,7 @@ impl Eal {
 fn eal_argv(args: &[String]) -> Vec<String> {
     let mut argv = Vec::with_capacity(args.len() + 3);
     argv.push(ARGV0.to_string());
-    let has_d = args
-        .iter()
-        .any(|a| a == "-d" || (a.starts_with("-d") && a.len() > 2));
+    let has_d = args.iter().any(|a| a == "-d" || (a.starts_with("-d") && a.len() > 2));
     if !PMD_DIR_BUILTIN && !PMD_DIR.is_empty() && !has_d && std::path::Path::new(PMD_DIR).is_dir() {
         argv.push("-d".to_string());
         argv.push(PMD_DIR.to_string());

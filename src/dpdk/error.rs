@@ -10,11 +10,7 @@ pub enum DpdkError {
     /// A DPDK function failed with `errno` (positive: `-ret` for functions returning a
     /// negative errno, `rte_errno` for the others).
     #[error("{func}: {msg} (errno {errno})")]
-    Call {
-        func: &'static str,
-        errno: i32,
-        msg: String,
-    },
+    Call { func: &'static str, errno: i32, msg: String },
     /// `Eal::init` was called a second time in this process (DPDK allows one EAL per process).
     #[error("the DPDK EAL was already initialised in this process")]
     AlreadyInitialized,
@@ -59,19 +55,12 @@ impl DpdkError {
 
     #[cold]
     pub(crate) fn from_errno(func: &'static str, errno: i32) -> DpdkError {
-        DpdkError::Call {
-            func,
-            errno,
-            msg: strerror(errno),
-        }
+        DpdkError::Call { func, errno, msg: strerror(errno) }
     }
 
     #[cold]
     pub(crate) fn invalid(func: &'static str, what: impl Into<String>) -> DpdkError {
-        DpdkError::InvalidArgument {
-            func,
-            what: what.into(),
-        }
+        DpdkError::InvalidArgument { func, what: what.into() }
     }
 }
 

@@ -69,15 +69,12 @@ fn port_name(port: PortId) -> Result<String, DpdkError> {
     let ret = unsafe { sys::rte_eth_dev_get_name_by_port(port.0, buf.as_mut_ptr()) };
     check("rte_eth_dev_get_name_by_port", ret)?;
     // SAFETY: on success `buf` holds a NUL-terminated name.
-    Ok(unsafe { CStr::from_ptr(buf.as_ptr()) }
-        .to_string_lossy()
-        .into_owned())
+    Ok(unsafe { CStr::from_ptr(buf.as_ptr()) }.to_string_lossy().into_owned())
 }
 
 /// The port called `name`, if there is one.
 fn port_by_name(name: &str) -> Result<Option<PortId>, DpdkError> {
-    let cname = CString::new(name)
-        .map_err(|_| DpdkError::invalid("rte_eth_dev_get_port_by_name", "NUL in name"))?;
+    let cname = CString::new(name).map_err(|_| DpdkError::invalid("rte_eth_dev_get_port_by_name", "NUL in name"))?;
     let mut id = 0u16;
     // SAFETY: `cname` is NUL-terminated and `id` is a valid out-pointer for the call.
     let ret = unsafe { sys::rte_eth_dev_get_port_by_name(cname.as_ptr(), &mut id) };
@@ -122,8 +119,7 @@ impl EthPort {
         if let Some(id) = port_by_name(name)? {
             return Ok(id);
         }
-        let cdev = CString::new(device)
-            .map_err(|_| DpdkError::invalid("rte_dev_probe", "NUL in devargs"))?;
+        let cdev = CString::new(device).map_err(|_| DpdkError::invalid("rte_dev_probe", "NUL in devargs"))?;
         // SAFETY: EAL is initialised and `cdev` is a NUL-terminated devargs string.
         let ret = unsafe { sys::rte_dev_probe(cdev.as_ptr()) };
         check("rte_dev_probe", ret)?;
@@ -136,12 +132,7 @@ impl EthPort {
     /// With more than one queue, and a device that can, receive side scaling spreads flows
     /// over the queues with a symmetric Toeplitz key on IP addresses and TCP/UDP ports. The
     /// port is left stopped: call [`EthPort::start`].
-    pub fn configure(
-        id: PortId,
-        n_queues: u16,
-        n_desc: u16,
-        pool: &Mempool,
-    ) -> Result<EthPort, DpdkError> {
+    pub fn configure(id: PortId, n_queues: u16, n_desc: u16, pool: &Mempool) -> Result<EthPort, DpdkError> {
         const FUNC: &str = "rte_eth_dev_configure";
         let _eal = eal::live()?;
         // SAFETY: plain query with a value argument.
@@ -159,25 +150,15 @@ impl EthPort {
             configured.push(id.0);
         }
         match Self::configure_device(id, n_queues, n_desc, pool) {
-            Ok(inner) => Ok(EthPort {
-                inner: Arc::new(inner),
-            }),
+            Ok(inner) => Ok(EthPort { inner: Arc::new(inner) }),
             Err(e) => {
-                CONFIGURED
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .retain(|&p| p != id.0);
+                CONFIGURED.lock().unwrap_or_else(|e| e.into_inner()).retain(|&p| p != id.0);
                 Err(e)
             }
         }
     }
 
-    fn configure_device(
-        id: PortId,
-        n_queues: u16,
-        n_desc: u16,
-        pool: &Mempool,
-    ) -> Result<PortInner, DpdkError> {
+    fn configure_device(id: PortId, n_queues: u16, n_desc: u16, pool: &Mempool) -> Result<PortInner, DpdkError> {
         let name = port_name(id)?;
         let info = dev_info(id)?;
         if n_queues > info.max_rx_queues || n_queues > info.max_tx_queues {
@@ -192,17 +173,8 @@ impl EthPort {
 
         let mut conf = sys::rte_eth_conf::default();
         let rss_hf = RSS_HF & info.flow_type_rss_offloads;
-        let key_len = if info.hash_key_size == 0 {
-            DEFAULT_RSS_KEY_LEN
-        } else {
-            usize::from(info.hash_key_size)
-        };
-        let mut key: Vec<u8> = SYMMETRIC_RSS_KEY_BYTE_PAIR
-            .iter()
-            .copied()
-            .cycle()
-            .take(key_len)
-            .collect();
+        let key_len = if info.hash_key_size == 0 { DEFAULT_RSS_KEY_LEN } else { usize::from(info.hash_key_size) };
+        let mut key: Vec<u8> = SYMMETRIC_RSS_KEY_BYTE_PAIR.iter().copied().cycle().take(key_len).collect();
         let rss = n_queues > 1 && rss_hf != 0;
         if rss {
             conf.rxmode.mq_mode = sys::RTE_ETH_MQ_RX_RSS;
@@ -227,9 +199,7 @@ impl EthPort {
             // SAFETY: the port is configured with `n_queues` queues; a NULL rxconf means the
             // driver's defaults; `pool` is alive and stays alive as long as the port (the
             // port keeps a clone of it).
-            let ret = unsafe {
-                sys::rte_eth_rx_queue_setup(id.0, q, n_rx, socket, ptr::null(), pool.as_ptr())
-            };
+            let ret = unsafe { sys::rte_eth_rx_queue_setup(id.0, q, n_rx, socket, ptr::null(), pool.as_ptr()) };
             check("rte_eth_rx_queue_setup", ret)?;
             // SAFETY: as above; NULL txconf means the driver's defaults.
             let ret = unsafe { sys::rte_eth_tx_queue_setup(id.0, q, n_tx, socket, ptr::null()) };
@@ -293,10 +263,7 @@ impl EthPort {
         if q.0 >= self.inner.n_queues {
             return Err(DpdkError::invalid(
                 "queue",
-                format!(
-                    "{q} of {} with {} queues",
-                    self.inner.name, self.inner.n_queues
-                ),
+                format!("{q} of {} with {} queues", self.inner.name, self.inner.n_queues),
             ));
         }
         let mut taken = self.inner.taken.lock().unwrap_or_else(|e| e.into_inner());
@@ -369,14 +336,7 @@ impl EthPort {
                 sys::rte_eth_promiscuous_disable(self.inner.id.0)
             }
         };
-        check(
-            if on {
-                "rte_eth_promiscuous_enable"
-            } else {
-                "rte_eth_promiscuous_disable"
-            },
-            ret,
-        )
+        check(if on { "rte_eth_promiscuous_enable" } else { "rte_eth_promiscuous_disable" }, ret)
     }
 
     /// The device's counters.
@@ -399,9 +359,7 @@ impl fmt::Debug for EthPort {
 
 impl Drop for PortInner {
     fn drop(&mut self) {
-        let device = dev_info(self.id)
-            .map(|info| info.device)
-            .unwrap_or(ptr::null_mut());
+        let device = dev_info(self.id).map(|info| info.device).unwrap_or(ptr::null_mut());
         // SAFETY: the last handle is gone, so no queue of the port is in use; stopping and
         // closing frees the rings (and the mbufs the driver keeps in them) before `pool` is
         // released.
@@ -422,10 +380,7 @@ impl Drop for PortInner {
                 }
             }
         }
-        CONFIGURED
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .retain(|&p| p != self.id.0);
+        CONFIGURED.lock().unwrap_or_else(|e| e.into_inner()).retain(|&p| p != self.id.0);
     }
 }
 
@@ -504,12 +459,7 @@ impl RxTxQueue {
         // `NonNull<rte_mbuf>` (layout of `*mut rte_mbuf`). This handle is the only user of
         // the queue (queues are handed out once), and `&mut self` keeps it on one thread.
         let n = unsafe {
-            sys::rte_eth_rx_burst(
-                self.port_id,
-                self.queue,
-                spare.as_mut_ptr().cast::<*mut sys::rte_mbuf>(),
-                max as u16,
-            )
+            sys::rte_eth_rx_burst(self.port_id, self.queue, spare.as_mut_ptr().cast::<*mut sys::rte_mbuf>(), max as u16)
         };
         let n = usize::from(n);
         // SAFETY: the driver wrote `n` valid mbuf pointers, whose ownership passes to us.
@@ -567,12 +517,7 @@ impl RxTxQueue {
             // `repr(transparent)` over a non-null `*mut rte_mbuf`); the driver takes
             // ownership of the first `n` it returns. Only this handle uses the queue.
             let n = unsafe {
-                sys::rte_eth_tx_burst(
-                    self.port_id,
-                    self.queue,
-                    base.add(sent).cast::<*mut sys::rte_mbuf>(),
-                    chunk,
-                )
+                sys::rte_eth_tx_burst(self.port_id, self.queue, base.add(sent).cast::<*mut sys::rte_mbuf>(), chunk)
             };
             sent += usize::from(n);
             if n < chunk {

@@ -219,9 +219,6 @@ impl Drop for Mbuf {
 
 impl fmt::Debug for Mbuf {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Mbuf")
-            .field("len", &self.len())
-            .field("segments", &self.segments())
-            .finish()
+        f.debug_struct("Mbuf").field("len", &self.len()).field("segments", &self.segments()).finish()
     }
 }

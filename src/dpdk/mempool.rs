@@ -49,30 +49,18 @@ impl Mempool {
     pub fn new(name: &str, n_mbufs: u32, cache: u32, data_room: u16) -> Result<Mempool, DpdkError> {
         const FUNC: &str = "rte_pktmbuf_pool_create";
         let eal = eal::live()?;
-        let cname =
-            CString::new(name).map_err(|_| DpdkError::invalid(FUNC, "NUL byte in pool name"))?;
+        let cname = CString::new(name).map_err(|_| DpdkError::invalid(FUNC, "NUL byte in pool name"))?;
         if data_room <= HEADROOM {
-            return Err(DpdkError::invalid(
-                FUNC,
-                format!("data room {data_room} <= headroom"),
-            ));
+            return Err(DpdkError::invalid(FUNC, format!("data room {data_room} <= headroom")));
         }
         // SAFETY: EAL is initialised (we hold it); reads this thread's socket id
         // (SOCKET_ID_ANY, i.e. -1 as unsigned, for unregistered threads).
         let socket = unsafe { sys::rte_socket_id() } as i32;
         // SAFETY: `cname` is a valid NUL-terminated string for the duration of the call; DPDK
         // copies the name. The other arguments are plain values DPDK validates.
-        let ptr = unsafe {
-            sys::rte_pktmbuf_pool_create(cname.as_ptr(), n_mbufs, cache, 0, data_room, socket)
-        };
+        let ptr = unsafe { sys::rte_pktmbuf_pool_create(cname.as_ptr(), n_mbufs, cache, 0, data_room, socket) };
         let ptr = NonNull::new(ptr).ok_or_else(|| DpdkError::from_rte_errno(FUNC))?;
-        Ok(Mempool {
-            inner: Arc::new(PoolInner {
-                ptr,
-                name: name.to_string(),
-                eal,
-            }),
-        })
+        Ok(Mempool { inner: Arc::new(PoolInner { ptr, name: name.to_string(), eal }) })
     }
 
     /// The pool's name.
@@ -114,11 +102,7 @@ impl Mempool {
         // SAFETY: `spare` has room for at least `n` elements; `Mbuf` is `repr(transparent)`
         // over `NonNull<rte_mbuf>`, which has the layout of `*mut rte_mbuf`. The pool is alive.
         let ret = unsafe {
-            sys::rte_pktmbuf_alloc_bulk(
-                self.inner.ptr.as_ptr(),
-                spare.as_mut_ptr().cast::<*mut sys::rte_mbuf>(),
-                count,
-            )
+            sys::rte_pktmbuf_alloc_bulk(self.inner.ptr.as_ptr(), spare.as_mut_ptr().cast::<*mut sys::rte_mbuf>(), count)
         };
         if ret != 0 {
             return Err(DpdkError::from_ret(FUNC, ret));
@@ -152,10 +136,7 @@ impl Drop for PoolInner {
             // Mbufs of this pool are still out (held by the program, or in another port's
             // transmit ring): freeing the pool would free memory under them. Leak the pool,
             // and keep EAL up for it.
-            eprintln!(
-                "stickwire: mempool {} dropped with {in_use} mbufs in use; leaking it",
-                self.name
-            );
+            eprintln!("stickwire: mempool {} dropped with {in_use} mbufs in use; leaking it", self.name);
             std::mem::forget(Arc::clone(&self.eal));
             return;
         }

@@ -20,20 +20,12 @@ impl DpdkPort {
     pub fn new(port: &EthPort, queue: QueueId) -> Result<DpdkPort, DpdkError> {
         let queue = port.queue(queue)?;
         let pool = queue.pool().clone();
-        Ok(DpdkPort {
-            queue,
-            pool,
-            alloc_failed: 0,
-        })
+        Ok(DpdkPort { queue, pool, alloc_failed: 0 })
     }
 
     /// A port over a queue handle, allocating from `pool`.
     pub fn from_queue(queue: RxTxQueue, pool: Mempool) -> DpdkPort {
-        DpdkPort {
-            queue,
-            pool,
-            alloc_failed: 0,
-        }
+        DpdkPort { queue, pool, alloc_failed: 0 }
     }
 
     pub fn port_id(&self) -> PortId {

@@ -100,8 +100,7 @@ impl<B> NeighbourTable<B> {
 
     /// Whether `ip` on `port` has an entry (even expired): ARP from it then refreshes it.
     pub fn knows(&self, port: PortIdx, ip: Ipv4Addr) -> bool {
-        self.entries.contains_key(&(port, ip))
-            || self.unresolved.iter().any(|u| u.port == port && u.ip == ip)
+        self.entries.contains_key(&(port, ip)) || self.unresolved.iter().any(|u| u.port == port && u.ip == ip)
     }
 
     /// Records that `ip` on `port` has `mac`. Returns the frames that were waiting for it

@@ -136,7 +136,12 @@ fn answer_to_an_unknown_neighbour_waits_for_arp() {
     assert_eq!(h.send(0, craft::echo_frame(SW0, OTHER_MAC, OTHER, OWN0, 1, 2)), Verdict::Held);
     assert!(h.take(0).is_empty());
     // The answer releases both replies, addressed to the MAC it gave.
-    let answer = craft::ethernet(SW0, OTHER_MAC, ethernet::ethertype::ARP, &craft::arp(arp::op::REPLY, OTHER_MAC, OTHER, SW0, OWN0));
+    let answer = craft::ethernet(
+        SW0,
+        OTHER_MAC,
+        ethernet::ethertype::ARP,
+        &craft::arp(arp::op::REPLY, OTHER_MAC, OTHER, SW0, OWN0),
+    );
     assert_eq!(h.send(0, answer), Verdict::Consumed);
     let out = h.take(0);
     assert_eq!(out.len(), 2);
@@ -164,7 +169,15 @@ fn syn_to_an_unconfigured_vip_port_gets_a_reset() {
     h.client_arps_for(VIP);
     h.take(0);
     let mss = [2, 4, 0x05, 0xb4];
-    let syn = Segment { src_port: 40000, dst_port: 8080, seq: 1000, flags: tcp::flags::SYN, window: 64240, options: &mss, ..Default::default() };
+    let syn = Segment {
+        src_port: 40000,
+        dst_port: 8080,
+        seq: 1000,
+        flags: tcp::flags::SYN,
+        window: 64240,
+        options: &mss,
+        ..Default::default()
+    };
     assert_eq!(h.send(0, craft::tcp_frame(SW0, CLIENT_MAC, CLIENT, VIP, &syn)), Verdict::Answer(0));
     let out = h.take(0);
     assert_eq!(out[0].len(), 14 + 40);
@@ -184,9 +197,15 @@ fn syn_to_an_unconfigured_vip_port_gets_a_reset() {
 fn other_segments_and_tcp_to_the_switch_are_dropped() {
     let mut h = Harness::new();
     let ack = Segment { src_port: 1, dst_port: 80, seq: 5, ack: 9, flags: tcp::flags::ACK, ..Default::default() };
-    assert_eq!(h.send(0, craft::tcp_frame(SW0, CLIENT_MAC, CLIENT, VIP, &ack)), Verdict::Drop(DropReason::TcpClosedPort));
+    assert_eq!(
+        h.send(0, craft::tcp_frame(SW0, CLIENT_MAC, CLIENT, VIP, &ack)),
+        Verdict::Drop(DropReason::TcpClosedPort)
+    );
     let syn = Segment { src_port: 1, dst_port: 22, seq: 5, flags: tcp::flags::SYN, ..Default::default() };
-    assert_eq!(h.send(0, craft::tcp_frame(SW0, CLIENT_MAC, CLIENT, OWN0, &syn)), Verdict::Drop(DropReason::TcpToSwitch));
+    assert_eq!(
+        h.send(0, craft::tcp_frame(SW0, CLIENT_MAC, CLIENT, OWN0, &syn)),
+        Verdict::Drop(DropReason::TcpToSwitch)
+    );
     let mut bad = craft::tcp_frame(SW0, CLIENT_MAC, CLIENT, VIP, &syn);
     bad[14 + 20 + 16] ^= 0x01; // the TCP checksum
     assert_eq!(h.send(0, bad), Verdict::Drop(DropReason::TcpMalformed));
@@ -218,7 +237,12 @@ fn garbage_is_dropped_by_name() {
         ("empty", 0, vec![], DropReason::Runt),
         ("runt", 0, vec![0xff; 13], DropReason::Runt),
         ("tag without type", 0, craft::ethernet(SW0, CLIENT_MAC, 0x8100, &[0, 1]), DropReason::Runt),
-        ("unicast to another MAC", 0, craft::echo_frame(OTHER_MAC, CLIENT_MAC, CLIENT, OWN0, 1, 1), DropReason::NotOurMac),
+        (
+            "unicast to another MAC",
+            0,
+            craft::echo_frame(OTHER_MAC, CLIENT_MAC, CLIENT, OWN0, 1, 1),
+            DropReason::NotOurMac,
+        ),
         ("ipv6", 0, craft::ethernet(SW0, CLIENT_MAC, 0x86dd, &[0x60; 40]), DropReason::Ipv6),
         ("lldp", 0, craft::ethernet(SW0, CLIENT_MAC, 0x88cc, &[0; 46]), DropReason::UnknownEthertype),
         ("bad ihl", 0, bad_ihl, DropReason::Ipv4Malformed),
@@ -229,15 +253,25 @@ fn garbage_is_dropped_by_name() {
         ("arp for another hardware", 0, rarp, DropReason::ArpUnsupported),
         ("to a stranger", 0, craft::echo_frame(SW0, CLIENT_MAC, CLIENT, OTHER, 1, 1), DropReason::NotForUs),
         ("udp to the vip", 0, craft::udp_frame(SW0, CLIENT_MAC, CLIENT, VIP, 5, 53, b"q"), DropReason::UdpNoService),
-        ("gre to the vip", 0, craft::ethernet(SW0, CLIENT_MAC, 0x0800, &craft::ipv4(CLIENT, VIP, 47, &[0; 8])), DropReason::UnknownProtocol),
-        ("icmp reply", 0, {
-            let mut f = craft::echo_frame(SW0, CLIENT_MAC, CLIENT, OWN0, 1, 1);
-            f[34] = 0;
-            f[36..38].fill(0);
-            let sum = crate::wire::checksum::data(&f[34..]);
-            f[36..38].copy_from_slice(&sum.to_be_bytes());
-            f
-        }, DropReason::IcmpUnhandled),
+        (
+            "gre to the vip",
+            0,
+            craft::ethernet(SW0, CLIENT_MAC, 0x0800, &craft::ipv4(CLIENT, VIP, 47, &[0; 8])),
+            DropReason::UnknownProtocol,
+        ),
+        (
+            "icmp reply",
+            0,
+            {
+                let mut f = craft::echo_frame(SW0, CLIENT_MAC, CLIENT, OWN0, 1, 1);
+                f[34] = 0;
+                f[36..38].fill(0);
+                let sum = crate::wire::checksum::data(&f[34..]);
+                f[36..38].copy_from_slice(&sum.to_be_bytes());
+                f
+            },
+            DropReason::IcmpUnhandled,
+        ),
     ];
     for (name, port, frame, reason) in cases {
         assert_eq!(h.send(port, frame), Verdict::Drop(reason), "{name}");
@@ -266,7 +300,13 @@ fn static_neighbours_need_no_arp() {
     t.static_neighbours.push(StaticNeighbour { port: 0, ip: OTHER, mac: OTHER_MAC });
     let mut engine = Engine::new(t);
     let mut out = Output::new(2);
-    let v = engine.process(0, craft::echo_frame(SW0, OTHER_MAC, OTHER, OWN0, 1, 1), Instant::ZERO, &mut || Some(Vec::new()), &mut out);
+    let v = engine.process(
+        0,
+        craft::echo_frame(SW0, OTHER_MAC, OTHER, OWN0, 1, 1),
+        Instant::ZERO,
+        &mut || Some(Vec::new()),
+        &mut out,
+    );
     assert_eq!(v, Verdict::Answer(0));
     assert_eq!(ethernet::Frame::new_checked(&out.tx[0][0][..]).unwrap().dst_addr(), OTHER_MAC);
 }

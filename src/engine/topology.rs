@@ -82,11 +82,7 @@ impl Topology {
     /// The ports a VIP is announced and answered on.
     pub fn vip_ports(&self, vip: Ipv4Addr) -> impl Iterator<Item = PortIdx> + '_ {
         let any_on_link = self.ports.iter().any(|p| p.on_link(vip));
-        self.ports
-            .iter()
-            .enumerate()
-            .filter(move |(_, p)| !any_on_link || p.on_link(vip))
-            .map(|(i, _)| i)
+        self.ports.iter().enumerate().filter(move |(_, p)| !any_on_link || p.on_link(vip)).map(|(i, _)| i)
     }
 
     /// The port and next hop that reach `dst`: the first port whose subnet holds it, else the

@@ -207,7 +207,9 @@ impl CaptureWriter {
         let werr = |e: pcap_file::PcapError| CaptureError::Write { path: self.path.clone(), reason: e.to_string() };
         let timestamp = Duration::from_nanos(time.as_nanos());
         match &mut self.writer {
-            Writer::Pcap(w) => w.write_packet(&PcapPacket::new(timestamp, data.len() as u32, data)).map(drop).map_err(werr),
+            Writer::Pcap(w) => {
+                w.write_packet(&PcapPacket::new(timestamp, data.len() as u32, data)).map(drop).map_err(werr)
+            }
             Writer::PcapNg(w) => {
                 let epb = EnhancedPacketBlock {
                     interface_id: 0,

@@ -76,7 +76,9 @@ pub fn run(config: &Config, extra_eal_args: &[String]) -> Result<RunReport, RunE
             Some(mac) => {
                 let mac = mac.get_ref().0;
                 if let Err(e) = port.set_mac(mac.0) {
-                    eprintln!("stickwire: port `{name}`: cannot set MAC {mac} ({e}); receiving in promiscuous mode instead");
+                    eprintln!(
+                        "stickwire: port `{name}`: cannot set MAC {mac} ({e}); receiving in promiscuous mode instead"
+                    );
                 }
                 mac
             }
@@ -86,7 +88,11 @@ pub fn run(config: &Config, extra_eal_args: &[String]) -> Result<RunReport, RunE
         // devices that cannot change theirs.
         let _ = port.promiscuous(true);
         port.start().map_err(port_err)?;
-        eprintln!("stickwire: port `{name}` on {device}: {}/{} mac {mac}", p.ip.get_ref().ip, p.ip.get_ref().prefix_len);
+        eprintln!(
+            "stickwire: port `{name}` on {device}: {}/{} mac {mac}",
+            p.ip.get_ref().ip,
+            p.ip.get_ref().prefix_len
+        );
         macs.push(mac);
         ports.push(port);
     }
@@ -101,28 +107,33 @@ pub fn run(config: &Config, extra_eal_args: &[String]) -> Result<RunReport, RunE
         // Leave core 0 to the control thread and whatever else runs on the box, when there
         // is more than one core.
         let core = (!cores.is_empty()).then(|| cores[(w + 1) % cores.len()]);
-        handles.push(std::thread::Builder::new().name(format!("stickwire-w{w}")).spawn(move || {
-            if let Some(core) = core {
-                core_affinity::set_for_current(core);
-            }
-            let lcore = dpdk::register_thread();
-            if let Err(e) = &lcore {
-                eprintln!("stickwire: worker {w}: not registered with DPDK ({e}); mempool caches unused");
-            }
-            let mut worker = Worker::new(topology, queues);
-            let clock = MonotonicClock::new();
-            let mut backoff = IdleBackoff::default();
-            while !stop.load(Ordering::Relaxed) {
-                let received = worker.run_once(clock.now());
-                backoff.after_poll(received);
-            }
-            let result = (worker.engine().counters().clone(), worker.port_stats(), backoff.sleeps);
-            drop(worker);
-            if lcore.is_ok() {
-                dpdk::unregister_thread();
-            }
-            result
-        }).map_err(RunError::Signal)?);
+        handles.push(
+            std::thread::Builder::new()
+                .name(format!("stickwire-w{w}"))
+                .spawn(move || {
+                    if let Some(core) = core {
+                        core_affinity::set_for_current(core);
+                    }
+                    let lcore = dpdk::register_thread();
+                    if let Err(e) = &lcore {
+                        eprintln!("stickwire: worker {w}: not registered with DPDK ({e}); mempool caches unused");
+                    }
+                    let mut worker = Worker::new(topology, queues);
+                    let clock = MonotonicClock::new();
+                    let mut backoff = IdleBackoff::default();
+                    while !stop.load(Ordering::Relaxed) {
+                        let received = worker.run_once(clock.now());
+                        backoff.after_poll(received);
+                    }
+                    let result = (worker.engine().counters().clone(), worker.port_stats(), backoff.sleeps);
+                    drop(worker);
+                    if lcore.is_ok() {
+                        dpdk::unregister_thread();
+                    }
+                    result
+                })
+                .map_err(RunError::Signal)?,
+        );
     }
     eprintln!("stickwire: running with {workers} worker(s); SIGINT or SIGTERM stops");
 

@@ -32,11 +32,11 @@ impl<P: Port> Worker<P> {
             engine.start(&mut || ports[0].alloc(), out);
         }
         let mut received = 0;
-        for i in 0..ports.len() {
-            ports[i].rx_burst(now, rx, BURST);
+        for (i, port) in ports.iter_mut().enumerate() {
+            port.rx_burst(now, rx, BURST);
             received += rx.len();
             for frame in rx.drain(..) {
-                engine.process(i, frame, now, &mut || ports[i].alloc(), out);
+                engine.process(i, frame, now, &mut || port.alloc(), out);
             }
         }
         engine.poll(now, &mut || ports[0].alloc(), out);

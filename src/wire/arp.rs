@@ -247,15 +247,15 @@ mod tests {
     /// tcpreplay-test.pcap (appneta/tcpreplay test/test.pcap) frame 10, after the Ethernet
     /// header: "Who has 172.16.11.194? Tell 172.16.11.1".
     static REQUEST: [u8; 28] = [
-        0x00, 0x01, 0x08, 0x00, 0x06, 0x04, 0x00, 0x01, 0x00, 0x1f, 0xf3, 0x3c, 0xe1, 0x13, 0xac,
-        0x10, 0x0b, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xac, 0x10, 0x0b, 0xc2,
+        0x00, 0x01, 0x08, 0x00, 0x06, 0x04, 0x00, 0x01, 0x00, 0x1f, 0xf3, 0x3c, 0xe1, 0x13, 0xac, 0x10, 0x0b, 0x01,
+        0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xac, 0x10, 0x0b, 0xc2,
     ];
 
     /// smoltcp's `src/wire/arp.rs` test packet (hardware and protocol addresses 1..6, 21..24,
     /// 31..36, 41..44), a request.
     static SMOLTCP_PACKET: [u8; 28] = [
-        0x00, 0x01, 0x08, 0x00, 0x06, 0x04, 0x00, 0x01, 0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x21,
-        0x22, 0x23, 0x24, 0x31, 0x32, 0x33, 0x34, 0x35, 0x36, 0x41, 0x42, 0x43, 0x44,
+        0x00, 0x01, 0x08, 0x00, 0x06, 0x04, 0x00, 0x01, 0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x21, 0x22, 0x23, 0x24,
+        0x31, 0x32, 0x33, 0x34, 0x35, 0x36, 0x41, 0x42, 0x43, 0x44,
     ];
 
     fn request_repr() -> ArpRepr {
@@ -276,31 +276,16 @@ mod tests {
         assert_eq!(packet.hardware_len(), 6);
         assert_eq!(packet.protocol_len(), 4);
         assert_eq!(packet.operation(), op::REQUEST);
-        assert_eq!(
-            packet.sender_hw_addr(),
-            MacAddr([0x00, 0x1f, 0xf3, 0x3c, 0xe1, 0x13])
-        );
+        assert_eq!(packet.sender_hw_addr(), MacAddr([0x00, 0x1f, 0xf3, 0x3c, 0xe1, 0x13]));
         assert_eq!(packet.sender_ip_addr(), Ipv4Addr::new(172, 16, 11, 1));
         assert_eq!(packet.target_hw_addr(), MacAddr::ZERO);
         assert_eq!(packet.target_ip_addr(), Ipv4Addr::new(172, 16, 11, 194));
 
         let packet = Packet::new_checked(&SMOLTCP_PACKET[..]).unwrap();
-        assert_eq!(
-            packet.sender_hw_addr(),
-            MacAddr([0x11, 0x12, 0x13, 0x14, 0x15, 0x16])
-        );
-        assert_eq!(
-            packet.sender_ip_addr(),
-            Ipv4Addr::new(0x21, 0x22, 0x23, 0x24)
-        );
-        assert_eq!(
-            packet.target_hw_addr(),
-            MacAddr([0x31, 0x32, 0x33, 0x34, 0x35, 0x36])
-        );
-        assert_eq!(
-            packet.target_ip_addr(),
-            Ipv4Addr::new(0x41, 0x42, 0x43, 0x44)
-        );
+        assert_eq!(packet.sender_hw_addr(), MacAddr([0x11, 0x12, 0x13, 0x14, 0x15, 0x16]));
+        assert_eq!(packet.sender_ip_addr(), Ipv4Addr::new(0x21, 0x22, 0x23, 0x24));
+        assert_eq!(packet.target_hw_addr(), MacAddr([0x31, 0x32, 0x33, 0x34, 0x35, 0x36]));
+        assert_eq!(packet.target_ip_addr(), Ipv4Addr::new(0x41, 0x42, 0x43, 0x44));
     }
 
     #[test]
@@ -331,44 +316,28 @@ mod tests {
 
     #[test]
     fn rejects() {
-        assert_eq!(
-            Packet::new_checked(&REQUEST[..27]).unwrap_err(),
-            Error::Truncated
-        );
+        assert_eq!(Packet::new_checked(&REQUEST[..27]).unwrap_err(), Error::Truncated);
         for (at, value) in [(1, 6), (2, 0x86), (4, 8), (5, 16)] {
             let mut bytes = REQUEST;
             bytes[at] = value;
-            assert_eq!(
-                Packet::new_checked(&bytes[..]).unwrap_err(),
-                Error::Unsupported
-            );
-            assert_eq!(
-                ArpRepr::parse(&Packet::new_unchecked(&bytes[..])),
-                Err(Error::Unsupported)
-            );
+            assert_eq!(Packet::new_checked(&bytes[..]).unwrap_err(), Error::Unsupported);
+            assert_eq!(ArpRepr::parse(&Packet::new_unchecked(&bytes[..])), Err(Error::Unsupported));
         }
         // Ethernet padding after the 28 bytes is fine.
         let mut padded = [0u8; 46];
         padded[..28].copy_from_slice(&REQUEST);
-        assert_eq!(
-            ArpRepr::parse(&Packet::new_checked(&padded[..]).unwrap()),
-            Ok(request_repr())
-        );
+        assert_eq!(ArpRepr::parse(&Packet::new_checked(&padded[..]).unwrap()), Ok(request_repr()));
     }
 
     /// Arbitrary bytes, half of the time patched so that the length and type fields are
     /// plausible and `new_checked` gets past its first checks.
     fn arbitrary_or_plausible() -> impl Strategy<Value = Vec<u8>> {
-        (
-            proptest::collection::vec(any::<u8>(), 0..200),
-            any::<bool>(),
-        )
-            .prop_map(|(mut bytes, tag)| {
-                if bytes.len() >= 6 && tag {
-                    bytes[..6].copy_from_slice(&[0x00, 0x01, 0x08, 0x00, 0x06, 0x04]);
-                }
-                bytes
-            })
+        (proptest::collection::vec(any::<u8>(), 0..200), any::<bool>()).prop_map(|(mut bytes, tag)| {
+            if bytes.len() >= 6 && tag {
+                bytes[..6].copy_from_slice(&[0x00, 0x01, 0x08, 0x00, 0x06, 0x04]);
+            }
+            bytes
+        })
     }
 
     proptest! {

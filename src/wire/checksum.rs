@@ -44,9 +44,8 @@ pub fn sum(data: &[u8]) -> u32 {
         let mut hi: u64 = 0;
         let mut n = 0;
         for chunk in chunks.by_ref().take(BLOCK_CHUNKS) {
-            let word = u64::from_be_bytes([
-                chunk[0], chunk[1], chunk[2], chunk[3], chunk[4], chunk[5], chunk[6], chunk[7],
-            ]);
+            let word =
+                u64::from_be_bytes([chunk[0], chunk[1], chunk[2], chunk[3], chunk[4], chunk[5], chunk[6], chunk[7]]);
             lo += word & LANES;
             hi += (word >> 16) & LANES;
             n += 1;
@@ -102,10 +101,10 @@ fn sum_wide(data: &[u8]) -> u64 {
     for w in words.by_ref() {
         total += u64::from(u32::from_be_bytes([w[0], w[1], w[2], w[3]]));
     }
-    let rest = words.remainder();
-    let mut tail = [0u8; 4];
-    tail[..rest.len()].copy_from_slice(rest);
-    total + u64::from(u32::from_be_bytes(tail))
+    // The 0-3 trailing bytes, as the high bytes of one more big-endian word. Shifted in
+    // registers: copying them into a stack array stalls on store forwarding.
+    let tail = words.remainder().iter().enumerate().fold(0u64, |acc, (i, &b)| acc | u64::from(b) << (24 - 8 * i));
+    total + tail
 }
 
 /// The (unfolded) sum of the IPv4 pseudo-header that TCP and UDP checksums cover.
@@ -137,11 +136,8 @@ pub fn update16(checksum: u16, old: u16, new: u16) -> u16 {
 /// `new`: a sequence or acknowledgement number, or an address (see [`update_addr`]).
 #[inline]
 pub fn update32(checksum: u16, old: u32, new: u32) -> u16 {
-    let sum = u32::from(!checksum)
-        + u32::from(!(old >> 16) as u16)
-        + u32::from(!(old as u16))
-        + (new >> 16)
-        + (new & 0xffff);
+    let sum =
+        u32::from(!checksum) + u32::from(!(old >> 16) as u16) + u32::from(!(old as u16)) + (new >> 16) + (new & 0xffff);
     !fold(sum)
 }
 
@@ -159,15 +155,13 @@ mod tests {
 
     /// The IPv4 header example from Wikipedia's "IPv4 header checksum" article.
     const WIKIPEDIA_HEADER: [u8; 20] = [
-        0x45, 0x00, 0x00, 0x73, 0x00, 0x00, 0x40, 0x00, 0x40, 0x11, 0xb8, 0x61, 0xc0, 0xa8, 0x00,
-        0x01, 0xc0, 0xa8, 0x00, 0xc7,
+        0x45, 0x00, 0x00, 0x73, 0x00, 0x00, 0x40, 0x00, 0x40, 0x11, 0xb8, 0x61, 0xc0, 0xa8, 0x00, 0x01, 0xc0, 0xa8,
+        0x00, 0xc7,
     ];
 
     /// A straightforward word-by-word reference.
     fn naive_sum(data: &[u8]) -> u64 {
-        data.chunks(2)
-            .map(|w| u64::from(w[0]) << 8 | u64::from(*w.get(1).unwrap_or(&0)))
-            .sum()
+        data.chunks(2).map(|w| u64::from(w[0]) << 8 | u64::from(*w.get(1).unwrap_or(&0))).sum()
     }
 
     #[test]
@@ -220,12 +214,7 @@ mod tests {
     #[test]
     fn pseudo_header() {
         // 10.2.2.101 -> 10.2.2.104, TCP, 44 bytes (the SYN in tcp.rs's tests).
-        let s = pseudo_header_v4(
-            Ipv4Addr::new(10, 2, 2, 101),
-            Ipv4Addr::new(10, 2, 2, 104),
-            6,
-            44,
-        );
+        let s = pseudo_header_v4(Ipv4Addr::new(10, 2, 2, 101), Ipv4Addr::new(10, 2, 2, 104), 6, 44);
         assert_eq!(s, 0x0a02 + 0x0265 + 0x0a02 + 0x0268 + 6 + 44);
     }
 
@@ -247,13 +236,7 @@ mod tests {
     }
 
     fn word() -> impl Strategy<Value = u16> {
-        prop_oneof![
-            Just(0u16),
-            Just(0xffff),
-            Just(1),
-            Just(0xfffe),
-            any::<u16>()
-        ]
+        prop_oneof![Just(0u16), Just(0xffff), Just(1), Just(0xfffe), any::<u16>()]
     }
 
     proptest! {

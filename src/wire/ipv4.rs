@@ -410,28 +410,27 @@ mod tests {
     /// tcpreplay-test.pcap (appneta/tcpreplay test/test.pcap) frame 26 after the Ethernet
     /// header: a DNS query, 172.16.11.12 -> 172.16.11.1, UDP, TTL 255, ident 0x5b2c.
     static DNS_PACKET: [u8; 67] = [
-        0x45, 0x00, 0x00, 0x43, 0x5b, 0x2c, 0x00, 0x00, 0xff, 0x11, 0xf2, 0x4f, 0xac, 0x10, 0x0b,
-        0x0c, 0xac, 0x10, 0x0b, 0x01, 0xd5, 0x6f, 0x00, 0x35, 0x00, 0x2f, 0x75, 0x84, 0x13, 0xa2,
-        0x01, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x04, 0x65, 0x38, 0x37, 0x32,
-        0x01, 0x67, 0x0a, 0x61, 0x6b, 0x61, 0x6d, 0x61, 0x69, 0x65, 0x64, 0x67, 0x65, 0x03, 0x6e,
-        0x65, 0x74, 0x00, 0x00, 0x01, 0x00, 0x01,
+        0x45, 0x00, 0x00, 0x43, 0x5b, 0x2c, 0x00, 0x00, 0xff, 0x11, 0xf2, 0x4f, 0xac, 0x10, 0x0b, 0x0c, 0xac, 0x10,
+        0x0b, 0x01, 0xd5, 0x6f, 0x00, 0x35, 0x00, 0x2f, 0x75, 0x84, 0x13, 0xa2, 0x01, 0x00, 0x00, 0x01, 0x00, 0x00,
+        0x00, 0x00, 0x00, 0x00, 0x04, 0x65, 0x38, 0x37, 0x32, 0x01, 0x67, 0x0a, 0x61, 0x6b, 0x61, 0x6d, 0x61, 0x69,
+        0x65, 0x64, 0x67, 0x65, 0x03, 0x6e, 0x65, 0x74, 0x00, 0x00, 0x01, 0x00, 0x01,
     ];
 
     /// http-dvwa-login.pcapng (chrissanders/packets) frame 1, IPv4 header of a TCP SYN
     /// 10.2.2.101 -> 10.2.2.104 with DF set, TTL 64, ident 0xfba2 (the 44-byte TCP segment is
     /// in tcp.rs's tests).
     static SYN_HEADER: [u8; 20] = [
-        0x45, 0x00, 0x00, 0x40, 0xfb, 0xa2, 0x40, 0x00, 0x40, 0x06, 0x26, 0x45, 0x0a, 0x02, 0x02,
-        0x65, 0x0a, 0x02, 0x02, 0x68,
+        0x45, 0x00, 0x00, 0x40, 0xfb, 0xa2, 0x40, 0x00, 0x40, 0x06, 0x26, 0x45, 0x0a, 0x02, 0x02, 0x65, 0x0a, 0x02,
+        0x02, 0x68,
     ];
 
     /// tcpreplay-test.pcap frame 51 after the Ethernet header: an ICMP port unreachable
     /// quoting the IP header of the packet that caused it.
     static ICMP_UNREACHABLE: [u8; 56] = [
-        0x45, 0x00, 0x00, 0x38, 0xf3, 0x61, 0x00, 0x00, 0x40, 0x01, 0x19, 0x36, 0xac, 0x10, 0x0b,
-        0x0c, 0xac, 0x10, 0x0b, 0x01, 0x03, 0x03, 0x14, 0xb0, 0x00, 0x00, 0x00, 0x00, 0x45, 0x00,
-        0x00, 0x43, 0xc1, 0x80, 0x00, 0x00, 0x40, 0x11, 0x4a, 0xfc, 0xac, 0x10, 0x0b, 0x01, 0xac,
-        0x10, 0x0b, 0x0c, 0x00, 0x35, 0xe7, 0xe8, 0x00, 0x2f, 0x00, 0x00,
+        0x45, 0x00, 0x00, 0x38, 0xf3, 0x61, 0x00, 0x00, 0x40, 0x01, 0x19, 0x36, 0xac, 0x10, 0x0b, 0x0c, 0xac, 0x10,
+        0x0b, 0x01, 0x03, 0x03, 0x14, 0xb0, 0x00, 0x00, 0x00, 0x00, 0x45, 0x00, 0x00, 0x43, 0xc1, 0x80, 0x00, 0x00,
+        0x40, 0x11, 0x4a, 0xfc, 0xac, 0x10, 0x0b, 0x01, 0xac, 0x10, 0x0b, 0x0c, 0x00, 0x35, 0xe7, 0xe8, 0x00, 0x2f,
+        0x00, 0x00,
     ];
 
     #[test]
@@ -461,10 +460,7 @@ mod tests {
         assert_eq!(packet.protocol(), protocol::TCP);
         assert!(packet.verify_checksum());
         // total_len says 64 but only the header is here.
-        assert_eq!(
-            Packet::new_checked(&SYN_HEADER[..]).unwrap_err(),
-            Error::Truncated
-        );
+        assert_eq!(Packet::new_checked(&SYN_HEADER[..]).unwrap_err(), Error::Truncated);
 
         let packet = Packet::new_checked(&ICMP_UNREACHABLE[..]).unwrap();
         assert!(packet.verify_checksum());
@@ -539,36 +535,18 @@ mod tests {
     #[test]
     fn check_len_errors() {
         let mut bytes = DNS_PACKET;
-        assert_eq!(
-            Packet::new_checked(&bytes[..19]).unwrap_err(),
-            Error::Truncated
-        );
-        assert_eq!(
-            Packet::new_checked(&bytes[..66]).unwrap_err(),
-            Error::Truncated
-        );
+        assert_eq!(Packet::new_checked(&bytes[..19]).unwrap_err(), Error::Truncated);
+        assert_eq!(Packet::new_checked(&bytes[..66]).unwrap_err(), Error::Truncated);
         bytes[0] = 0x65;
-        assert_eq!(
-            Packet::new_checked(&bytes[..]).unwrap_err(),
-            Error::Malformed
-        );
+        assert_eq!(Packet::new_checked(&bytes[..]).unwrap_err(), Error::Malformed);
         bytes[0] = 0x44;
-        assert_eq!(
-            Packet::new_checked(&bytes[..]).unwrap_err(),
-            Error::Malformed
-        );
+        assert_eq!(Packet::new_checked(&bytes[..]).unwrap_err(), Error::Malformed);
         bytes[0] = 0x4f; // 60-byte header fits in 67 bytes, but total_len 67 >= 60 too
         assert!(Packet::new_checked(&bytes[..]).is_ok());
-        assert_eq!(
-            Packet::new_checked(&bytes[..59]).unwrap_err(),
-            Error::Truncated
-        );
+        assert_eq!(Packet::new_checked(&bytes[..59]).unwrap_err(), Error::Truncated);
         bytes[0] = 0x45;
         bytes[2..4].copy_from_slice(&19u16.to_be_bytes());
-        assert_eq!(
-            Packet::new_checked(&bytes[..]).unwrap_err(),
-            Error::Malformed
-        );
+        assert_eq!(Packet::new_checked(&bytes[..]).unwrap_err(), Error::Malformed);
     }
 
     #[test]
@@ -585,10 +563,7 @@ mod tests {
 
         let mut bytes = DNS_PACKET;
         bytes[10] ^= 1;
-        assert_eq!(
-            Ipv4Repr::parse(&Packet::new_checked(&bytes[..]).unwrap()),
-            Err(Error::Checksum)
-        );
+        assert_eq!(Ipv4Repr::parse(&Packet::new_checked(&bytes[..]).unwrap()), Err(Error::Checksum));
 
         // emit: DF set, ident 0 (unlike the captured header), checksum filled.
         let mut buf = [0xffu8; 67];
@@ -638,19 +613,16 @@ mod tests {
     /// Arbitrary bytes, half of the time patched so that the length and type fields are
     /// plausible and `new_checked` gets past its first checks.
     fn arbitrary_or_plausible() -> impl Strategy<Value = Vec<u8>> {
-        (
-            proptest::collection::vec(any::<u8>(), 0..200),
-            any::<bool>(),
-            any::<u32>(),
-        )
-            .prop_map(|(mut bytes, tag, seed)| {
+        (proptest::collection::vec(any::<u8>(), 0..200), any::<bool>(), any::<u32>()).prop_map(
+            |(mut bytes, tag, seed)| {
                 if bytes.len() >= 4 && tag {
                     bytes[0] = 0x40 | (seed as u8 & 0x0f).max(5);
                     let total = (seed >> 8) as usize % (bytes.len() + 1);
                     bytes[2..4].copy_from_slice(&(total as u16).to_be_bytes());
                 }
                 bytes
-            })
+            },
+        )
     }
 
     proptest! {

@@ -163,11 +163,7 @@ impl From<MacAddr> for [u8; 6] {
 impl fmt::Display for MacAddr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let b = &self.0;
-        write!(
-            f,
-            "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
-            b[0], b[1], b[2], b[3], b[4], b[5]
-        )
+        write!(f, "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", b[0], b[1], b[2], b[3], b[4], b[5])
     }
 }
 
@@ -222,10 +218,7 @@ mod tests {
         assert_eq!(mac.to_string(), "00:1f:f3:3c:e1:13");
         assert_eq!("00:1f:f3:3c:e1:13".parse::<MacAddr>(), Ok(mac));
         assert_eq!("00-1F-F3-3C-E1-13".parse::<MacAddr>(), Ok(mac));
-        assert_eq!(
-            "ff:ff:ff:ff:ff:ff".parse::<MacAddr>(),
-            Ok(MacAddr::BROADCAST)
-        );
+        assert_eq!("ff:ff:ff:ff:ff:ff".parse::<MacAddr>(), Ok(MacAddr::BROADCAST));
         for bad in [
             "",
             "00:1f:f3:3c:e1",
@@ -252,10 +245,7 @@ mod tests {
         assert!(ucast.is_unicast() && ucast.is_local());
         assert!(MacAddr::ZERO.is_unicast());
         assert_eq!(MacAddr::default(), MacAddr::ZERO);
-        assert_eq!(
-            MacAddr::from_bytes(&[1, 2, 3, 4, 5, 6, 7]).0,
-            [1, 2, 3, 4, 5, 6]
-        );
+        assert_eq!(MacAddr::from_bytes(&[1, 2, 3, 4, 5, 6, 7]).0, [1, 2, 3, 4, 5, 6]);
     }
 
     proptest::proptest! {

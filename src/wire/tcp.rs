@@ -451,10 +451,7 @@ impl<'a> TcpOption<'a> {
                 }
                 TcpOption::SackRange(ranges)
             }
-            (option_kind::TSTAMP, 8) => TcpOption::Timestamp {
-                tsval: read_u32(data, 0),
-                tsecr: read_u32(data, 4),
-            },
+            (option_kind::TSTAMP, 8) => TcpOption::Timestamp { tsval: read_u32(data, 0), tsecr: read_u32(data, 4) },
             (
                 option_kind::MSS
                 | option_kind::WS
@@ -556,10 +553,7 @@ impl core::iter::FusedIterator for OptionsIter<'_> {}
 /// and `EndOfList` included, and stops after `EndOfList`, after the first error, or at the
 /// end of the bytes.
 pub fn options_iter(opts: &[u8]) -> OptionsIter<'_> {
-    OptionsIter {
-        rest: opts,
-        done: false,
-    }
+    OptionsIter { rest: opts, done: false }
 }
 
 #[cfg(test)]
@@ -571,9 +565,9 @@ mod tests {
     /// 10.2.2.101:58783 -> 10.2.2.104:80 with MSS 1460, NOP, WS 5, NOP, NOP, TS 973853380/0,
     /// SACK permitted, EOL, EOL.
     static SYN: [u8; 44] = [
-        0xe5, 0x9f, 0x00, 0x50, 0x84, 0x69, 0xa7, 0xfb, 0x00, 0x00, 0x00, 0x00, 0xb0, 0x02, 0xff,
-        0xff, 0xff, 0x07, 0x00, 0x00, 0x02, 0x04, 0x05, 0xb4, 0x01, 0x03, 0x03, 0x05, 0x01, 0x01,
-        0x08, 0x0a, 0x3a, 0x0b, 0xd2, 0xc4, 0x00, 0x00, 0x00, 0x00, 0x04, 0x02, 0x00, 0x00,
+        0xe5, 0x9f, 0x00, 0x50, 0x84, 0x69, 0xa7, 0xfb, 0x00, 0x00, 0x00, 0x00, 0xb0, 0x02, 0xff, 0xff, 0xff, 0x07,
+        0x00, 0x00, 0x02, 0x04, 0x05, 0xb4, 0x01, 0x03, 0x03, 0x05, 0x01, 0x01, 0x08, 0x0a, 0x3a, 0x0b, 0xd2, 0xc4,
+        0x00, 0x00, 0x00, 0x00, 0x04, 0x02, 0x00, 0x00,
     ];
     const SYN_SRC: Ipv4Addr = Ipv4Addr::new(10, 2, 2, 101);
     const SYN_DST: Ipv4Addr = Ipv4Addr::new(10, 2, 2, 104);
@@ -582,9 +576,8 @@ mod tests {
     /// ACK 10.3.11.101:49309 -> 174.56.47.59:80 with NOP, NOP, SACK 18497..21073 (absolute
     /// sequence numbers 0x7f555fb1..0x7f5569c1).
     static SACK_ACK: [u8; 32] = [
-        0xc0, 0x9d, 0x00, 0x50, 0x75, 0xc0, 0xcd, 0xe0, 0x7f, 0x55, 0x41, 0x81, 0x80, 0x10, 0x01,
-        0x00, 0xf8, 0x5e, 0x00, 0x00, 0x01, 0x01, 0x05, 0x0a, 0x7f, 0x55, 0x5f, 0xb1, 0x7f, 0x55,
-        0x69, 0xc1,
+        0xc0, 0x9d, 0x00, 0x50, 0x75, 0xc0, 0xcd, 0xe0, 0x7f, 0x55, 0x41, 0x81, 0x80, 0x10, 0x01, 0x00, 0xf8, 0x5e,
+        0x00, 0x00, 0x01, 0x01, 0x05, 0x0a, 0x7f, 0x55, 0x5f, 0xb1, 0x7f, 0x55, 0x69, 0xc1,
     ];
     const SACK_SRC: Ipv4Addr = Ipv4Addr::new(10, 3, 11, 101);
     const SACK_DST: Ipv4Addr = Ipv4Addr::new(174, 56, 47, 59);
@@ -592,9 +585,9 @@ mod tests {
     /// tcpreplay-test.pcap (appneta/tcpreplay test/test.pcap) frame 9, the TCP segment: a
     /// duplicate ACK 74.125.19.17:443 -> 172.16.11.12:64565 with NOP, NOP, TS, NOP, NOP, SACK.
     static DUP_ACK: [u8; 44] = [
-        0x01, 0xbb, 0xfc, 0x35, 0xc5, 0x1e, 0x2d, 0xc0, 0xc6, 0xd9, 0x14, 0xec, 0xb0, 0x10, 0x01,
-        0x1b, 0x90, 0x17, 0x00, 0x00, 0x01, 0x01, 0x08, 0x0a, 0x37, 0xc7, 0x40, 0x38, 0x1a, 0x7d,
-        0x84, 0x2c, 0x01, 0x01, 0x05, 0x0a, 0xc6, 0xd9, 0x14, 0xeb, 0xc6, 0xd9, 0x14, 0xec,
+        0x01, 0xbb, 0xfc, 0x35, 0xc5, 0x1e, 0x2d, 0xc0, 0xc6, 0xd9, 0x14, 0xec, 0xb0, 0x10, 0x01, 0x1b, 0x90, 0x17,
+        0x00, 0x00, 0x01, 0x01, 0x08, 0x0a, 0x37, 0xc7, 0x40, 0x38, 0x1a, 0x7d, 0x84, 0x2c, 0x01, 0x01, 0x05, 0x0a,
+        0xc6, 0xd9, 0x14, 0xeb, 0xc6, 0xd9, 0x14, 0xec,
     ];
     const DUP_SRC: Ipv4Addr = Ipv4Addr::new(74, 125, 19, 17);
     const DUP_DST: Ipv4Addr = Ipv4Addr::new(172, 16, 11, 12);
@@ -603,8 +596,8 @@ mod tests {
     /// FIN, RST, ACK, URG, window 0x0123, urgent 0x0201, options WS 12 and NOP, 4 bytes of
     /// payload.
     static SMOLTCP_PACKET: [u8; 28] = [
-        0xbf, 0x00, 0x00, 0x50, 0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef, 0x60, 0x35, 0x01,
-        0x23, 0x01, 0xb6, 0x02, 0x01, 0x03, 0x03, 0x0c, 0x01, 0xaa, 0x00, 0x00, 0xff,
+        0xbf, 0x00, 0x00, 0x50, 0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef, 0x60, 0x35, 0x01, 0x23, 0x01, 0xb6,
+        0x02, 0x01, 0x03, 0x03, 0x0c, 0x01, 0xaa, 0x00, 0x00, 0xff,
     ];
     const SMOLTCP_SRC: Ipv4Addr = Ipv4Addr::new(192, 168, 1, 1);
     const SMOLTCP_DST: Ipv4Addr = Ipv4Addr::new(192, 168, 1, 2);
@@ -641,10 +634,7 @@ mod tests {
                 Ok(TcpOption::WindowScale(5)),
                 Ok(TcpOption::NoOperation),
                 Ok(TcpOption::NoOperation),
-                Ok(TcpOption::Timestamp {
-                    tsval: 973_853_380,
-                    tsecr: 0
-                }),
+                Ok(TcpOption::Timestamp { tsval: 973_853_380, tsecr: 0 }),
                 Ok(TcpOption::SackPermitted),
                 Ok(TcpOption::EndOfList),
             ]
@@ -664,11 +654,7 @@ mod tests {
             vec![
                 Ok(TcpOption::NoOperation),
                 Ok(TcpOption::NoOperation),
-                Ok(TcpOption::SackRange([
-                    Some((0x7f55_5fb1, 0x7f55_69c1)),
-                    None,
-                    None
-                ])),
+                Ok(TcpOption::SackRange([Some((0x7f55_5fb1, 0x7f55_69c1)), None, None])),
             ]
         );
 
@@ -676,17 +662,8 @@ mod tests {
         assert!(packet.verify_checksum(DUP_SRC, DUP_DST));
         let options: Vec<_> = options_iter(packet.options()).map(Result::unwrap).collect();
         assert_eq!(options.len(), 6);
-        assert_eq!(
-            options[2],
-            TcpOption::Timestamp {
-                tsval: 0x37c7_4038,
-                tsecr: 0x1a7d_842c
-            }
-        );
-        assert_eq!(
-            options[5],
-            TcpOption::SackRange([Some((0xc6d9_14eb, 0xc6d9_14ec)), None, None])
-        );
+        assert_eq!(options[2], TcpOption::Timestamp { tsval: 0x37c7_4038, tsecr: 0x1a7d_842c });
+        assert_eq!(options[5], TcpOption::SackRange([Some((0xc6d9_14eb, 0xc6d9_14ec)), None, None]));
     }
 
     #[test]
@@ -705,10 +682,7 @@ mod tests {
         assert_eq!(packet.options(), &[0x03, 0x03, 0x0c, 0x01]);
         assert_eq!(packet.payload(), &[0xaa, 0x00, 0x00, 0xff]);
         assert!(packet.verify_checksum(SMOLTCP_SRC, SMOLTCP_DST));
-        assert_eq!(
-            collect(packet.options()),
-            vec![Ok(TcpOption::WindowScale(12)), Ok(TcpOption::NoOperation)]
-        );
+        assert_eq!(collect(packet.options()), vec![Ok(TcpOption::WindowScale(12)), Ok(TcpOption::NoOperation)]);
     }
 
     #[test]
@@ -730,10 +704,7 @@ mod tests {
             TcpOption::WindowScale(5),
             TcpOption::NoOperation,
             TcpOption::NoOperation,
-            TcpOption::Timestamp {
-                tsval: 973_853_380,
-                tsecr: 0,
-            },
+            TcpOption::Timestamp { tsval: 973_853_380, tsecr: 0 },
             TcpOption::SackPermitted,
             TcpOption::EndOfList,
             TcpOption::EndOfList,
@@ -763,9 +734,7 @@ mod tests {
         packet.set_urgent_at(0x0201);
         let rest = TcpOption::WindowScale(12).emit(packet.options_mut());
         TcpOption::NoOperation.emit(rest);
-        packet
-            .payload_mut()
-            .copy_from_slice(&[0xaa, 0x00, 0x00, 0xff]);
+        packet.payload_mut().copy_from_slice(&[0xaa, 0x00, 0x00, 0xff]);
         packet.fill_checksum(SMOLTCP_SRC, SMOLTCP_DST);
         assert_eq!(buf, SMOLTCP_PACKET);
     }
@@ -819,28 +788,10 @@ mod tests {
         assert_eq!(TcpOption::parse(&[3, 4, 5, 5]), Err(Error::Malformed));
         assert_eq!(TcpOption::parse(&[4, 3, 0]), Err(Error::Malformed));
         assert_eq!(TcpOption::parse(&[5, 2]), Err(Error::Malformed));
-        assert_eq!(
-            TcpOption::parse(&[5, 9, 0, 0, 0, 0, 0, 0, 0]),
-            Err(Error::Malformed)
-        );
-        assert_eq!(
-            TcpOption::parse(&[8, 8, 0, 0, 0, 0, 0, 0]),
-            Err(Error::Malformed)
-        );
-        assert_eq!(
-            TcpOption::parse(&[30, 2, 9]),
-            Ok((
-                &[9u8][..],
-                TcpOption::Unknown {
-                    kind: 30,
-                    data: &[]
-                }
-            ))
-        );
-        assert_eq!(
-            TcpOption::parse(&[0, 9]),
-            Ok((&[9u8][..], TcpOption::EndOfList))
-        );
+        assert_eq!(TcpOption::parse(&[5, 9, 0, 0, 0, 0, 0, 0, 0]), Err(Error::Malformed));
+        assert_eq!(TcpOption::parse(&[8, 8, 0, 0, 0, 0, 0, 0]), Err(Error::Malformed));
+        assert_eq!(TcpOption::parse(&[30, 2, 9]), Ok((&[9u8][..], TcpOption::Unknown { kind: 30, data: &[] })));
+        assert_eq!(TcpOption::parse(&[0, 9]), Ok((&[9u8][..], TcpOption::EndOfList)));
 
         // Four SACK blocks: the fourth is dropped.
         let mut four = [0u8; 34];
@@ -851,42 +802,24 @@ mod tests {
         }
         let (rest, option) = TcpOption::parse(&four).unwrap();
         assert!(rest.is_empty());
-        assert_eq!(
-            option,
-            TcpOption::SackRange([Some((0, 1)), Some((2, 3)), Some((4, 5))])
-        );
+        assert_eq!(option, TcpOption::SackRange([Some((0, 1)), Some((2, 3)), Some((4, 5))]));
         assert_eq!(option.buffer_len(), 26);
 
         // The iterator stops after an error and after EOL.
         let items = collect(&[1, 2, 3, 5, 180, 1]);
-        assert_eq!(
-            items,
-            vec![Ok(TcpOption::NoOperation), Err(Error::Malformed)]
-        );
+        assert_eq!(items, vec![Ok(TcpOption::NoOperation), Err(Error::Malformed)]);
         let items = collect(&[1, 0, 2, 4, 5, 180]);
-        assert_eq!(
-            items,
-            vec![Ok(TcpOption::NoOperation), Ok(TcpOption::EndOfList)]
-        );
+        assert_eq!(items, vec![Ok(TcpOption::NoOperation), Ok(TcpOption::EndOfList)]);
         assert!(collect(&[]).is_empty());
     }
 
     #[test]
     fn check_len_errors() {
-        assert_eq!(
-            Packet::new_checked(&SYN[..19]).unwrap_err(),
-            Error::Truncated
-        );
-        assert_eq!(
-            Packet::new_checked(&SYN[..43]).unwrap_err(),
-            Error::Truncated
-        );
+        assert_eq!(Packet::new_checked(&SYN[..19]).unwrap_err(), Error::Truncated);
+        assert_eq!(Packet::new_checked(&SYN[..43]).unwrap_err(), Error::Truncated);
         let mut bytes = SYN;
         bytes[12] = 0x40;
-        assert_eq!(
-            Packet::new_checked(&bytes[..]).unwrap_err(),
-            Error::Malformed
-        );
+        assert_eq!(Packet::new_checked(&bytes[..]).unwrap_err(), Error::Malformed);
         bytes[12] = 0x50;
         let packet = Packet::new_checked(&bytes[..]).unwrap();
         assert_eq!(packet.payload().len(), 24);
@@ -916,17 +849,14 @@ mod tests {
     /// Arbitrary bytes, half of the time patched so that the length and type fields are
     /// plausible and `new_checked` gets past its first checks.
     fn arbitrary_or_plausible() -> impl Strategy<Value = Vec<u8>> {
-        (
-            proptest::collection::vec(any::<u8>(), 0..200),
-            any::<bool>(),
-            any::<u32>(),
-        )
-            .prop_map(|(mut bytes, tag, seed)| {
+        (proptest::collection::vec(any::<u8>(), 0..200), any::<bool>(), any::<u32>()).prop_map(
+            |(mut bytes, tag, seed)| {
                 if bytes.len() >= 13 && tag {
                     bytes[12] = (seed as u8 & 0xf0).max(0x50);
                 }
                 bytes
-            })
+            },
+        )
     }
 
     proptest! {

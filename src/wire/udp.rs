@@ -190,10 +190,9 @@ mod tests {
     /// tcpreplay-test.pcap (appneta/tcpreplay test/test.pcap) frame 26, the UDP datagram: a
     /// DNS query 172.16.11.12:54639 -> 172.16.11.1:53 for e872.g.akamaiedge.net.
     static DNS_QUERY: [u8; 47] = [
-        0xd5, 0x6f, 0x00, 0x35, 0x00, 0x2f, 0x75, 0x84, 0x13, 0xa2, 0x01, 0x00, 0x00, 0x01, 0x00,
-        0x00, 0x00, 0x00, 0x00, 0x00, 0x04, 0x65, 0x38, 0x37, 0x32, 0x01, 0x67, 0x0a, 0x61, 0x6b,
-        0x61, 0x6d, 0x61, 0x69, 0x65, 0x64, 0x67, 0x65, 0x03, 0x6e, 0x65, 0x74, 0x00, 0x00, 0x01,
-        0x00, 0x01,
+        0xd5, 0x6f, 0x00, 0x35, 0x00, 0x2f, 0x75, 0x84, 0x13, 0xa2, 0x01, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00,
+        0x00, 0x00, 0x04, 0x65, 0x38, 0x37, 0x32, 0x01, 0x67, 0x0a, 0x61, 0x6b, 0x61, 0x6d, 0x61, 0x69, 0x65, 0x64,
+        0x67, 0x65, 0x03, 0x6e, 0x65, 0x74, 0x00, 0x00, 0x01, 0x00, 0x01,
     ];
     const SRC: Ipv4Addr = Ipv4Addr::new(172, 16, 11, 12);
     const DST: Ipv4Addr = Ipv4Addr::new(172, 16, 11, 1);
@@ -230,20 +229,11 @@ mod tests {
         assert_eq!(packet.payload(), &DNS_QUERY[8..]);
         assert!(packet.verify_checksum(SRC, DST));
 
-        assert_eq!(
-            Packet::new_checked(&DNS_QUERY[..7]).unwrap_err(),
-            Error::Truncated
-        );
-        assert_eq!(
-            Packet::new_checked(&DNS_QUERY[..46]).unwrap_err(),
-            Error::Truncated
-        );
+        assert_eq!(Packet::new_checked(&DNS_QUERY[..7]).unwrap_err(), Error::Truncated);
+        assert_eq!(Packet::new_checked(&DNS_QUERY[..46]).unwrap_err(), Error::Truncated);
         let mut bytes = DNS_QUERY;
         bytes[4..6].copy_from_slice(&7u16.to_be_bytes());
-        assert_eq!(
-            Packet::new_checked(&bytes[..]).unwrap_err(),
-            Error::Malformed
-        );
+        assert_eq!(Packet::new_checked(&bytes[..]).unwrap_err(), Error::Malformed);
     }
 
     #[test]
@@ -288,18 +278,15 @@ mod tests {
     /// Arbitrary bytes, half of the time patched so that the length and type fields are
     /// plausible and `new_checked` gets past its first checks.
     fn arbitrary_or_plausible() -> impl Strategy<Value = Vec<u8>> {
-        (
-            proptest::collection::vec(any::<u8>(), 0..200),
-            any::<bool>(),
-            any::<u32>(),
-        )
-            .prop_map(|(mut bytes, tag, seed)| {
+        (proptest::collection::vec(any::<u8>(), 0..200), any::<bool>(), any::<u32>()).prop_map(
+            |(mut bytes, tag, seed)| {
                 if bytes.len() >= 6 && tag {
                     let len = (seed >> 8) as usize % (bytes.len() + 1);
                     bytes[4..6].copy_from_slice(&(len as u16).to_be_bytes());
                 }
                 bytes
-            })
+            },
+        )
     }
 
     proptest! {

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# The main job on a fresh Debian machine: install what is needed, build, bring up the
+# reference topology with real nginx backends, run the switch on DPDK's af_packet PMD in
+# front of them, show real traffic to the switch and its VIP, stop it and print its
+# counters. Run as root from the repository.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/install-deps.sh
+cargo build --release
+bin=target/release/stickwire
+
+scripts/netns.sh up
+scripts/backends.sh start
+log=$(mktemp)
+switch_pid=""
+cleanup() {
+    [ -n "$switch_pid" ] && kill -INT "$switch_pid" 2>/dev/null && wait "$switch_pid" 2>/dev/null || true
+    scripts/backends.sh stop || true
+    scripts/netns.sh down || true
+}
+trap cleanup EXIT
+
+client() { echo "+ sw-client\$ $*"; ip netns exec sw-client "$@"; }
+
+$bin check --config examples/two-arm.toml
+ip netns exec sw-lb $bin run --config examples/two-arm.toml >"$log" 2>&1 &
+switch_pid=$!
+for _ in $(seq 50); do grep -q "running with" "$log" && break; sleep 0.2; done
+cat "$log"
+
+echo
+echo "== the backends are real nginx servers (asked directly, inside sw-servers)"
+for ip in 198.18.1.10 198.18.1.11 198.18.1.12; do ip netns exec sw-servers curl -s "http://$ip/"; done
+
+echo
+echo "== the switch answers ARP for its address and for the VIP"
+client arping -c 2 -w 3 -I c0 198.18.0.1
+client arping -c 2 -w 3 -I c0 198.18.0.100
+echo
+echo "== and ICMP echo"
+client ping -c 3 -i 0.2 198.18.0.1
+client ping -c 3 -i 0.2 198.18.0.100
+echo
+echo "== a TCP connection to a VIP port with no service is refused at once"
+client ncat -w 3 198.18.0.100 8080 </dev/null || true
+
+echo
+echo "== stopping the switch (SIGINT); its counters:"
+kill -INT "$switch_pid"
+wait "$switch_pid"
+switch_pid=""
+cat "$log"
