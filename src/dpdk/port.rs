@@ -54,6 +54,10 @@ impl Port for DpdkPort {
         self.queue.tx_burst(frames)
     }
 
+    fn free(&mut self, frames: &mut Vec<Mbuf>) {
+        Mbuf::free_bulk(frames);
+    }
+
     fn alloc(&mut self) -> Option<Mbuf> {
         let m = self.pool.alloc();
         if m.is_none() {

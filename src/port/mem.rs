@@ -99,6 +99,10 @@ impl<P: BufPool> Port for MemPort<P> {
         sent
     }
 
+    fn free(&mut self, frames: &mut Vec<P::Buf>) {
+        self.pool.recycle_all(frames);
+    }
+
     fn alloc(&mut self) -> Option<P::Buf> {
         let buf = self.pool.get();
         if buf.is_none() {

@@ -27,6 +27,12 @@ pub trait Port {
     /// freed and counted in `tx_dropped`. Returns how many were sent.
     fn tx_burst(&mut self, now: Instant, frames: &mut Vec<Self::Buf>) -> usize;
 
+    /// Frees every frame in `frames` (dropped ones), leaving it empty. Ports over a pool
+    /// free them in bulk.
+    fn free(&mut self, frames: &mut Vec<Self::Buf>) {
+        frames.clear();
+    }
+
     /// A fresh, empty buffer for a frame the switch originates (ARP requests, gratuitous ARP).
     fn alloc(&mut self) -> Option<Self::Buf>;
 

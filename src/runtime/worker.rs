@@ -47,6 +47,9 @@ impl<P: Port> Worker<P> {
         }
         // Nothing on the control side consumes frames yet: they are counted and freed.
         out.control.clear();
+        if !out.dropped.is_empty() {
+            ports[0].free(&mut out.dropped);
+        }
         received
     }
 
