@@ -9,8 +9,8 @@
 pub mod answer;
 pub mod counters;
 pub mod flow;
-pub mod neighbour;
 pub mod maglev;
+pub mod neighbour;
 pub mod predictor;
 pub mod topology;
 
