@@ -8,7 +8,7 @@ packages=(
     libdpdk-dev dpdk pkg-config libclang-dev clang   # DPDK 22.11 and bindgen's libclang
     iproute2 iputils-ping arping ethtool ncat curl    # the reference topology and its probes
     tcpdump tshark libpcap-dev                        # captures
-    nginx-light                                       # small real backends
+    nginx-light wrk haproxy                           # real backends, load, the reference LB
 )
 missing=()
 for p in "${packages[@]}"; do
@@ -23,7 +23,9 @@ fi
 
 # nginx-light starts a default site on :80 in the root namespace when installed; the
 # tests run their own instances inside namespaces.
-systemctl disable --now nginx >/dev/null 2>&1 || service nginx stop >/dev/null 2>&1 || true
+for svc in nginx haproxy; do
+    systemctl disable --now "$svc" >/dev/null 2>&1 || service "$svc" stop >/dev/null 2>&1 || true
+done
 
 if ! command -v cargo >/dev/null; then
     echo "cargo not found: install a Rust toolchain (1.85 or newer, e.g. with rustup) first" >&2

@@ -228,9 +228,19 @@ pub fn main(quick: bool, json: Option<&Path>) -> Result<(), String> {
     let huge = hugepages_available();
     let mut eal_args: Vec<String> = if huge { vec![] } else { vec!["--no-huge".into(), "-m".into(), "512".into()] };
     eal_args.extend(
-        ["--no-pci", "--no-shconf", "-l", "0", "--vdev", "net_null_bench0,size=60", "--log-level", "lib.eal:error"]
-            .iter()
-            .map(|s| s.to_string()),
+        [
+            "--no-pci",
+            "--no-shconf",
+            "--no-telemetry",
+            "-l",
+            "0",
+            "--vdev",
+            "net_null_bench0,size=60",
+            "--log-level",
+            "lib.eal:error",
+        ]
+        .iter()
+        .map(|s| s.to_string()),
     );
     let _eal = Eal::init(&eal_args).map_err(|e| e.to_string())?;
     let pool = Mempool::new("bench_pool", 16383, 256, 2048 + 128).map_err(|e| e.to_string())?;

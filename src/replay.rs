@@ -4,9 +4,11 @@
 use std::path::PathBuf;
 
 use crate::control::config::Config;
-use crate::engine::Counters;
+use crate::engine::l4::{L4Stats, WorkerSlot};
+use crate::engine::{Counters, Engine};
 use crate::port::pcap::{CaptureError, CaptureReader, CaptureWriter, PcapPort};
 use crate::port::PortStats;
+use crate::runtime::report::Names;
 use crate::runtime::worker::Worker;
 
 /// The captures of one port: frames it receives and where to record what it sends.
@@ -21,6 +23,9 @@ pub struct PortFiles {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReplayReport {
     pub counters: Counters,
+    pub l4: L4Stats,
+    /// VIP port and real server names, in the order of `l4`'s counters.
+    pub names: Names,
     pub ports: Vec<(String, PortStats)>,
     /// Frames dropped on receive for being longer than a port carries.
     pub oversize: u64,
@@ -39,29 +44,34 @@ pub enum ReplayError {
 /// Replays the captures in `files` through one engine built from `config`.
 pub fn replay(config: &Config, files: &[PortFiles]) -> Result<ReplayReport, ReplayError> {
     let mut ports: Vec<PcapPort> = (0..config.ports.len()).map(|_| PcapPort::new(None, None)).collect();
-    let mut names = Vec::new();
+    let mut inputs = Vec::new();
     for f in files {
         let index = config.port_index(&f.port).ok_or_else(|| ReplayError::UnknownPort(f.port.clone()))?;
         let input = f.input.as_deref().map(CaptureReader::open).transpose()?;
         let output = f.output.as_deref().map(CaptureWriter::create).transpose()?;
         ports[index] = PcapPort::new(input, output);
-        names.push((index, f.input.clone()));
+        inputs.push((index, f.input.clone()));
     }
     let topology = config.topology(&config.configured_macs());
-    let mut worker = Worker::new(topology, ports);
+    let engine = Engine::with_services(topology, config.services(), WorkerSlot::default());
+    let mut worker = Worker::with_engine(engine, ports);
     while let Some(now) = worker.ports().iter().filter_map(PcapPort::next_arrival).min() {
         worker.run_once(now);
     }
     let counters = worker.engine().counters().clone();
+    let l4 = worker.engine().l4().stats().clone();
+    let names = Names::of(worker.engine().l4().services());
     let port_stats = worker.port_stats();
     let mut report = ReplayReport {
         counters,
+        l4,
+        names,
         ports: config.ports.iter().map(|p| p.name.get_ref().clone()).zip(port_stats).collect(),
         oversize: worker.ports().iter().map(|p| p.rx_oversize).sum(),
         damaged: Vec::new(),
     };
     for (index, port) in worker.into_ports().into_iter().enumerate() {
-        if let (Some(reason), Some((_, Some(path)))) = (port.input_damage(), names.iter().find(|(i, _)| *i == index)) {
+        if let (Some(reason), Some((_, Some(path)))) = (port.input_damage(), inputs.iter().find(|(i, _)| *i == index)) {
             report.damaged.push((path.clone(), reason.to_string()));
         }
         port.finish()?;
@@ -84,6 +94,7 @@ impl std::fmt::Display for ReplayReport {
         for (path, reason) in &self.damaged {
             writeln!(f, "warning: {} is damaged, read up to the damage: {reason}", path.display())?;
         }
-        write!(f, "{}", self.counters)
+        write!(f, "{}", self.counters)?;
+        write!(f, "{}", self.names.describe(&self.l4))
     }
 }

@@ -11,6 +11,8 @@ use std::str::FromStr;
 use serde::Deserialize;
 use toml::Spanned;
 
+use crate::engine::predictor::{Predictor, PredictorKind, ServerState, DEFAULT_TABLE_SIZE};
+use crate::engine::service::{server_views, NatMode, Protocol, RealServer, Service, Services, StickyPolicy};
 use crate::engine::{PortAddr, StaticNeighbour, Topology, Vip};
 use crate::wire::MacAddr;
 
@@ -52,6 +54,8 @@ pub struct Config {
     pub seed: u64,
     #[serde(default)]
     pub dpdk: DpdkConfig,
+    #[serde(default)]
+    pub tables: TablesConfig,
     #[serde(rename = "port", default)]
     pub ports: Vec<PortConfig>,
     #[serde(rename = "vip", default)]
@@ -83,6 +87,37 @@ impl Default for DpdkConfig {
     }
 }
 
+/// Table sizes, per worker: fixed at start, never grown on the packet path.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TablesConfig {
+    /// Flows each worker tracks at most; beyond it new flows are refused with RST.
+    #[serde(default = "default_flows")]
+    pub flows: Spanned<usize>,
+    /// Sticky bindings each worker keeps at most.
+    #[serde(default = "default_sticky")]
+    pub sticky: usize,
+    /// Maglev lookup table size (a prime, at least 100 per real server).
+    #[serde(default = "default_maglev")]
+    pub maglev: Spanned<usize>,
+}
+
+impl Default for TablesConfig {
+    fn default() -> Self {
+        TablesConfig { flows: default_flows(), sticky: 65536, maglev: default_maglev() }
+    }
+}
+
+fn default_flows() -> Spanned<usize> {
+    Spanned::new(0..0, 1 << 20)
+}
+fn default_sticky() -> usize {
+    65536
+}
+fn default_maglev() -> Spanned<usize> {
+    Spanned::new(0..0, DEFAULT_TABLE_SIZE)
+}
+
 /// One of the switch's ports.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -108,6 +143,53 @@ pub struct PortConfig {
 pub struct VipConfig {
     pub name: Spanned<String>,
     pub ip: Spanned<Ipv4Addr>,
+    /// The ports served on this VIP (`[[vip.port]]`); any other port is refused with RST.
+    #[serde(rename = "port", default)]
+    pub ports: Vec<VipPortConfig>,
+}
+
+/// A served port of a VIP: how new flows are spread and how frames are rewritten.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VipPortConfig {
+    pub port: Spanned<u16>,
+    #[serde(default)]
+    pub protocol: Protocol,
+    /// Only `l4` so far: switching on addresses and ports.
+    #[serde(default)]
+    pub mode: L4Mode,
+    /// `full` (source and destination rewritten), `gateway` (destination only; servers route
+    /// back through the switch) or `dsr` (MAC only; servers hold the VIP on loopback).
+    pub nat: Spanned<NatMode>,
+    #[serde(default)]
+    pub predictor: PredictorKind,
+    /// Keep a client (prefix) on its server for `sticky_age` after its last flow ends.
+    #[serde(default)]
+    pub sticky: bool,
+    /// Seconds.
+    #[serde(default = "default_sticky_age")]
+    pub sticky_age: u64,
+    /// Clients sharing this prefix share their server (ServerIron's client subnet).
+    #[serde(default = "default_prefix")]
+    pub sticky_prefix_len: Spanned<u8>,
+    /// Real servers by name; all of them by default.
+    #[serde(default)]
+    pub servers: Option<Spanned<Vec<String>>>,
+}
+
+/// The switching mode of a VIP port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum L4Mode {
+    #[default]
+    L4,
+}
+
+fn default_sticky_age() -> u64 {
+    300
+}
+fn default_prefix() -> Spanned<u8> {
+    Spanned::new(0..0, 32)
 }
 
 /// A real server behind the switch.
@@ -119,6 +201,21 @@ pub struct RealServerConfig {
     pub port: u16,
     #[serde(default = "one_u32")]
     pub weight: Spanned<u32>,
+    /// Connections this server takes at most (all workers together); none by default.
+    #[serde(default)]
+    pub max_connections: Option<u32>,
+    /// `enabled`, `disabled` (draining: keeps its flows, gets no new ones) or `down`.
+    #[serde(default)]
+    pub state: ServerState,
+    /// The value a server-id cookie names this server by (later issues); its name by default.
+    #[serde(default)]
+    pub server_id: Option<String>,
+    /// Tomcat's `jvmRoute` of this server (later issues).
+    #[serde(default)]
+    pub jvm_route: Option<String>,
+    /// Replication domain (mod_jk `domain`) for failover (later issues).
+    #[serde(default)]
+    pub domain: Option<String>,
 }
 
 /// A neighbour with a fixed MAC address.
@@ -288,6 +385,83 @@ impl Config {
                 ));
             }
         }
+        let flows = *self.tables.flows.get_ref();
+        if !(2..=crate::engine::flow::MAX_CAPACITY).contains(&flows) {
+            return Err(err(
+                self.tables.flows.span(),
+                "tables.flows".into(),
+                format!("must be between 2 and {}", crate::engine::flow::MAX_CAPACITY),
+            ));
+        }
+        if let Err(e) =
+            crate::engine::maglev::validate_table_size(*self.tables.maglev.get_ref(), self.real_servers.len())
+        {
+            return Err(err(self.tables.maglev.span(), "tables.maglev".into(), e.to_string()));
+        }
+        let n_services: usize = self.vips.iter().map(|v| v.ports.len()).sum();
+        if n_services > 255 {
+            return Err(err(0..0, "vip.port".into(), format!("{n_services} VIP ports; at most 255 are served")));
+        }
+        if self.real_servers.len() > usize::from(u16::MAX) {
+            return Err(err(0..0, "real_server".into(), "too many real servers".into()));
+        }
+        for (v, vip) in self.vips.iter().enumerate() {
+            for (i, p) in vip.ports.iter().enumerate() {
+                let key = |k: &str| format!("vip[{v}].port[{i}].{k}");
+                if let Some(j) =
+                    vip.ports[..i].iter().position(|q| q.port.get_ref() == p.port.get_ref() && q.protocol == p.protocol)
+                {
+                    return Err(err(
+                        p.port.span(),
+                        key("port"),
+                        format!("{} is already served by vip[{v}].port[{j}]", p.port.get_ref()),
+                    ));
+                }
+                let len = *p.sticky_prefix_len.get_ref();
+                if !(1..=32).contains(&len) {
+                    return Err(err(
+                        p.sticky_prefix_len.span(),
+                        key("sticky_prefix_len"),
+                        format!("must be between 1 and 32, not {len}"),
+                    ));
+                }
+                if self.real_servers.is_empty() {
+                    return Err(err(p.port.span(), key("port"), "no [[real_server]] to serve it".into()));
+                }
+                if let Some(names) = &p.servers {
+                    if names.get_ref().is_empty() {
+                        return Err(err(names.span(), key("servers"), "must name at least one real server".into()));
+                    }
+                    for name in names.get_ref() {
+                        if !self.real_servers.iter().any(|r| r.name.get_ref() == name) {
+                            return Err(err(names.span(), key("servers"), format!("no real server is named `{name}`")));
+                        }
+                    }
+                }
+                if *p.nat.get_ref() == NatMode::Dsr {
+                    let bad = self.service_servers(p).find(|r| r.port != *p.port.get_ref());
+                    if let Some(r) = bad {
+                        return Err(err(
+                            p.nat.span(),
+                            key("nat"),
+                            format!(
+                                "dsr cannot change the port: real server `{}` listens on {}, the VIP port is {}",
+                                r.name.get_ref(),
+                                r.port,
+                                p.port.get_ref()
+                            ),
+                        ));
+                    }
+                }
+                if *p.nat.get_ref() == NatMode::Full {
+                    let unroutable =
+                        self.service_servers(p).find(|r| !self.ports.iter().any(|port| on_link(port, *r.ip.get_ref())));
+                    if let Some(r) = unroutable {
+                        return Err(err(p.nat.span(), key("nat"), format!("full NAT needs real server `{}` on a port's subnet (the switch's address there is the source towards it)", r.name.get_ref())));
+                    }
+                }
+            }
+        }
         for (i, n) in self.neighbours.iter().enumerate() {
             let Some(port) = self.ports.iter().find(|p| p.name.get_ref() == n.port.get_ref()) else {
                 return Err(err(
@@ -305,6 +479,60 @@ impl Config {
             }
         }
         Ok(())
+    }
+
+    /// The VIP ports and real servers, with a fresh predictor per port (one per worker).
+    pub fn services(&self) -> Services {
+        let servers: Vec<RealServer> = self
+            .real_servers
+            .iter()
+            .map(|r| RealServer {
+                name: r.name.get_ref().clone(),
+                ip: *r.ip.get_ref(),
+                port: r.port,
+                weight: *r.weight.get_ref(),
+                max_connections: r.max_connections,
+                state: r.state,
+            })
+            .collect();
+        let mut services = Vec::new();
+        for vip in &self.vips {
+            for p in &vip.ports {
+                let ids: Vec<u16> = self
+                    .real_servers
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, r)| self.service_servers(p).any(|s| s.name.get_ref() == r.name.get_ref()))
+                    .map(|(i, _)| i as u16)
+                    .collect();
+                let views = server_views(&servers, &ids);
+                // Validated at load: the table size fits the servers and ids are distinct.
+                let predictor = Predictor::new(p.predictor, &views, *self.tables.maglev.get_ref(), self.seed)
+                    .expect("validated predictor config");
+                services.push(Service {
+                    name: format!("{}:{}/{}", vip.name.get_ref(), p.port.get_ref(), p.protocol.name()),
+                    vip: *vip.ip.get_ref(),
+                    port: *p.port.get_ref(),
+                    proto: p.protocol.number(),
+                    nat: *p.nat.get_ref(),
+                    sticky: p.sticky.then(|| StickyPolicy {
+                        age: std::time::Duration::from_secs(p.sticky_age),
+                        prefix_len: *p.sticky_prefix_len.get_ref(),
+                    }),
+                    servers: ids,
+                    predictor,
+                });
+            }
+        }
+        Services { services, servers, flow_capacity: *self.tables.flows.get_ref(), sticky_capacity: self.tables.sticky }
+    }
+
+    /// The real servers a VIP port spreads over.
+    pub fn service_servers<'a>(&'a self, p: &'a VipPortConfig) -> impl Iterator<Item = &'a RealServerConfig> + 'a {
+        self.real_servers.iter().filter(move |r| match &p.servers {
+            Some(names) => names.get_ref().iter().any(|n| n == r.name.get_ref()),
+            None => true,
+        })
     }
 
     /// The MAC a port uses when the config does not give one and no device supplies one.
@@ -380,6 +608,22 @@ impl Config {
         }
         for v in &self.vips {
             let _ = writeln!(s, "vip `{}`: {}", v.name.get_ref(), v.ip.get_ref());
+            for p in &v.ports {
+                let servers: Vec<&str> = self.service_servers(p).map(|r| r.name.get_ref().as_str()).collect();
+                let _ = write!(
+                    s,
+                    "  port {}/{}: l4, {:?} NAT, {} over {}",
+                    p.port.get_ref(),
+                    p.protocol.name(),
+                    p.nat.get_ref(),
+                    p.predictor,
+                    servers.join(", ")
+                );
+                if p.sticky {
+                    let _ = write!(s, ", sticky /{} for {} s", p.sticky_prefix_len.get_ref(), p.sticky_age);
+                }
+                s.push('\n');
+            }
         }
         for r in &self.real_servers {
             let _ = writeln!(

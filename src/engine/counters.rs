@@ -65,6 +65,14 @@ drop_reasons! {
     UdpMalformed => "udp-malformed",
     /// UDP to a VIP or own address with no service on that port.
     UdpNoService => "udp-no-service",
+    /// A TCP segment other than a SYN for a served VIP port with no flow (LVS drops these).
+    TcpNoFlow => "tcp-no-flow",
+    /// A forwarded packet whose TTL ran out.
+    TtlExpired => "ttl-expired",
+    /// A non-TCP frame of a flow whose server went down.
+    ServerDown => "server-down",
+    /// A UDP datagram for a served port with no server that can take it.
+    NoServer => "no-server",
     /// IP protocol the switch does not handle.
     UnknownProtocol => "unknown-protocol",
     /// No port's subnet (or gateway) reaches the destination.

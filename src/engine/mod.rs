@@ -9,9 +9,12 @@
 pub mod answer;
 pub mod counters;
 pub mod flow;
+pub mod l4;
 pub mod maglev;
 pub mod neighbour;
 pub mod predictor;
+pub mod service;
+pub mod sticky;
 pub mod topology;
 
 use std::net::Ipv4Addr;
@@ -69,6 +72,9 @@ impl<B> Output<B> {
 #[derive(Debug)]
 pub struct Engine<B> {
     topology: Topology,
+    /// Only the first worker announces the addresses at start.
+    announces: bool,
+    l4: l4::L4,
     neighbours: NeighbourTable<B>,
     /// Frames an ARP answer just released, on their way out.
     released: Vec<B>,
@@ -76,12 +82,25 @@ pub struct Engine<B> {
 }
 
 impl<B: FrameBuf> Engine<B> {
+    /// An engine that owns its addresses and serves no VIP port.
     pub fn new(topology: Topology) -> Engine<B> {
+        Engine::with_services(topology, service::Services::default(), l4::WorkerSlot::default())
+    }
+
+    /// An engine that also serves the VIP ports of `services`, as worker `slot`.
+    pub fn with_services(topology: Topology, services: service::Services, slot: l4::WorkerSlot) -> Engine<B> {
         let mut neighbours = NeighbourTable::default();
         for n in &topology.static_neighbours {
             neighbours.add_static(n.port, n.ip, n.mac);
         }
-        Engine { topology, neighbours, released: Vec::new(), counters: Counters::default() }
+        Engine {
+            topology,
+            announces: slot.index == 0,
+            l4: l4::L4::new(services, slot),
+            neighbours,
+            released: Vec::new(),
+            counters: Counters::default(),
+        }
     }
 
     pub fn topology(&self) -> &Topology {
@@ -92,8 +111,21 @@ impl<B: FrameBuf> Engine<B> {
         &self.counters
     }
 
-    /// Announces every owned address with a gratuitous ARP on the ports that answer for it.
+    /// The L4 load balancing state (flows, counters, server states).
+    pub fn l4(&self) -> &l4::L4 {
+        &self.l4
+    }
+
+    pub fn l4_mut(&mut self) -> &mut l4::L4 {
+        &mut self.l4
+    }
+
+    /// Announces every owned address with a gratuitous ARP on the ports that answer for it
+    /// (on the first worker only).
     pub fn start(&mut self, alloc: &mut impl FnMut() -> Option<B>, out: &mut Output<B>) {
+        if !self.announces {
+            return;
+        }
         for (port, p) in self.topology.ports.iter().enumerate() {
             let vips = self.topology.vips.iter().map(|v| v.ip);
             for ip in std::iter::once(p.ip).chain(vips) {
@@ -120,6 +152,7 @@ impl<B: FrameBuf> Engine<B> {
 
     /// Timers: ARP retries, frames whose next hop never answered.
     pub fn poll(&mut self, now: Instant, alloc: &mut impl FnMut() -> Option<B>, out: &mut Output<B>) {
+        self.l4.poll(now);
         let work = self.neighbours.poll(now);
         for (port, ip) in work.requests {
             self.send_arp_request(port, ip, alloc, out);
@@ -162,6 +195,13 @@ impl<B: FrameBuf> Engine<B> {
                 }
                 Verdict::Answer(port)
             }
+            Action::Forward { route_to } => match self.send_ip(frame, route_to, now, alloc, out) {
+                Ok(out_port) => {
+                    self.counters.forwarded += 1;
+                    Verdict::Forward(out_port)
+                }
+                Err(verdict) => verdict,
+            },
             Action::IpAnswer { l2_len, len, dst, kind } => {
                 frame.truncate(l2_len + len);
                 match kind {
@@ -174,6 +214,23 @@ impl<B: FrameBuf> Engine<B> {
                 }
             }
         }
+    }
+
+    /// Learns from an ARP frame another core received and answered (see
+    /// `runtime::peers`): neighbours and the frames waiting for them, nothing sent back.
+    pub fn learn_from_arp(&mut self, port: PortIdx, mut frame: B, now: Instant, out: &mut Output<B>) {
+        let bytes = frame.as_mut();
+        let Ok(eth) = ethernet::Frame::new_checked(&*bytes) else { return };
+        if eth.ethertype() != ethernet::ethertype::ARP {
+            return;
+        }
+        let l2_len = eth.header_len();
+        if let Action::Learned { ip, .. } | Action::ArpReply { learned: Some(ip), .. } =
+            self.handle_arp(port, bytes, l2_len, now, false)
+        {
+            self.release_held(port, ip, now, out);
+        }
+        out.dropped.push(frame);
     }
 
     /// Sends an IPv4 frame to `dst`: picks the port and next hop, resolves its MAC (holding
@@ -264,15 +321,15 @@ impl<B: FrameBuf> Engine<B> {
         }
         let l2_len = eth.header_len();
         match eth.ethertype() {
-            ethernet::ethertype::ARP => self.handle_arp(port, bytes, l2_len, now),
-            ethernet::ethertype::IPV4 if dst_mac == port_mac => self.handle_ipv4(bytes, l2_len),
+            ethernet::ethertype::ARP => self.handle_arp(port, bytes, l2_len, now, true),
+            ethernet::ethertype::IPV4 if dst_mac == port_mac => self.handle_ipv4(bytes, l2_len, now),
             ethernet::ethertype::IPV4 => Action::Drop(DropReason::NotOurMac),
             ethernet::ethertype::IPV6 => Action::Drop(DropReason::Ipv6),
             _ => Action::Drop(DropReason::UnknownEthertype),
         }
     }
 
-    fn handle_arp(&mut self, port: PortIdx, bytes: &mut [u8], l2_len: usize, now: Instant) -> Action {
+    fn handle_arp(&mut self, port: PortIdx, bytes: &mut [u8], l2_len: usize, now: Instant, answer: bool) -> Action {
         let repr = match arp::Packet::new_checked(&bytes[l2_len..]).and_then(|p| arp::ArpRepr::parse(&p)) {
             Ok(repr) => repr,
             Err(crate::wire::Error::Truncated) => return Action::Drop(DropReason::ArpTruncated),
@@ -290,7 +347,7 @@ impl<B: FrameBuf> Engine<B> {
             }
             learned = Some(repr.sender_ip);
         }
-        if repr.operation == arp::op::REQUEST && for_us && repr.sender_ip != repr.target_ip {
+        if answer && repr.operation == arp::op::REQUEST && for_us && repr.sender_ip != repr.target_ip {
             let len = answer::arp_reply_in_place(bytes, l2_len, self.topology.ports[port].mac, &repr);
             return Action::ArpReply { len, learned };
         }
@@ -302,7 +359,7 @@ impl<B: FrameBuf> Engine<B> {
         }
     }
 
-    fn handle_ipv4(&mut self, bytes: &mut [u8], l2_len: usize) -> Action {
+    fn handle_ipv4(&mut self, bytes: &mut [u8], l2_len: usize, now: Instant) -> Action {
         let ip = match ipv4::Packet::new_checked(&bytes[l2_len..]) {
             Ok(ip) => ip,
             Err(_) => return Action::Drop(DropReason::Ipv4Malformed),
@@ -310,6 +367,22 @@ impl<B: FrameBuf> Engine<B> {
         if !ip.verify_checksum() {
             return Action::Drop(DropReason::Ipv4BadChecksum);
         }
+        let protocol = ip.protocol();
+        let l4_frame = (protocol == ipv4::protocol::TCP || protocol == ipv4::protocol::UDP) && !ip.is_fragment();
+        if l4_frame && self.l4.is_active() {
+            let (src, header_len, total_len) =
+                (ip.src_addr(), usize::from(ip.header_len()), usize::from(ip.total_len()));
+            match self.l4.handle(&self.topology, bytes, l2_len, now) {
+                l4::L4Action::NotMine => {}
+                l4::L4Action::Forward { route_to } => return Action::Forward { route_to },
+                l4::L4Action::Drop(reason) => return Action::Drop(reason),
+                l4::L4Action::Reset => {
+                    let len = answer::reset_in_place(&mut bytes[l2_len..l2_len + total_len], header_len);
+                    return Action::IpAnswer { l2_len, len, dst: src, kind: Answered::Reset };
+                }
+            }
+        }
+        let ip = ipv4::Packet::new_unchecked(&bytes[l2_len..]);
         let dst = ip.dst_addr();
         let to_vip = self.topology.is_vip(dst);
         if !to_vip && !self.topology.is_own_ip(dst) {
@@ -373,6 +446,10 @@ enum Action {
     ArpReply {
         len: usize,
         learned: Option<Ipv4Addr>,
+    },
+    /// Rewritten for an L4 flow: send it towards `route_to`.
+    Forward {
+        route_to: Ipv4Addr,
     },
     /// The frame is now an IPv4 answer of `len` bytes after `l2_len`, to be routed to `dst`.
     IpAnswer {

@@ -1,4 +1,6 @@
 //! Worker threads and the poll loop.
 
+pub mod peers;
+pub mod report;
 pub mod run;
 pub mod worker;

@@ -7,8 +7,13 @@ use std::sync::Arc;
 
 use crate::control::config::Config;
 use crate::dpdk::{self, DpdkError, DpdkPort, Eal, EthPort, Mempool, QueueId};
-use crate::engine::Counters;
+use crate::engine::l4::{L4Stats, WorkerSlot};
+use crate::engine::sticky::StickyBus;
+use crate::engine::{Counters, Engine};
 use crate::port::PortStats;
+use crate::runtime::peers::{DispatchView, HandoffPort, LoadBoard};
+use crate::runtime::report::Names;
+use crate::runtime::worker::Peers;
 use crate::runtime::worker::{IdleBackoff, Worker};
 use crate::time::MonotonicClock;
 use crate::wire::MacAddr;
@@ -23,6 +28,8 @@ pub enum RunError {
     Dpdk(#[from] DpdkError),
     #[error("cannot install the signal handler: {0}")]
     Signal(std::io::Error),
+    #[error("{0}")]
+    Config(String),
     #[error("worker {0} stopped abnormally")]
     WorkerPanicked(usize),
 }
@@ -31,6 +38,8 @@ pub enum RunError {
 #[derive(Debug, Clone)]
 pub struct RunReport {
     pub counters: Counters,
+    pub l4: L4Stats,
+    pub names: Names,
     pub ports: Vec<(String, PortStats)>,
     pub idle_sleeps: u64,
     /// Mbufs not back in the pool once the ports are closed: anything but 0 is a leak.
@@ -48,7 +57,8 @@ impl fmt::Display for RunReport {
         }
         writeln!(f, "idle back-off sleeps: {}", self.idle_sleeps)?;
         writeln!(f, "mbufs in use after stop: {}", self.mbufs_in_use_after_stop)?;
-        write!(f, "{}", self.counters)
+        write!(f, "{}", self.counters)?;
+        write!(f, "{}", self.names.describe(&self.l4))
     }
 }
 
@@ -70,6 +80,11 @@ pub fn run(config: &Config, extra_eal_args: &[String]) -> Result<RunReport, RunE
         let name = p.name.get_ref().clone();
         let device = p.device.clone().ok_or_else(|| RunError::NoDevice(name.clone()))?;
         let port_err = |source| RunError::Port { port: name.clone(), device: device.clone(), source };
+        if workers > 1 && device.starts_with("net_af_packet") && !device.contains("qpairs=") {
+            return Err(RunError::Config(format!(
+                "port `{name}`: {workers} workers need {workers} queue pairs: add `,qpairs={workers}` to its device"
+            )));
+        }
         let id = EthPort::find_or_probe(&device).map_err(port_err)?;
         let mut port = EthPort::configure(id, workers as u16, config.dpdk.descriptors, &pool).map_err(port_err)?;
         let mac = match &p.mac {
@@ -97,12 +112,28 @@ pub fn run(config: &Config, extra_eal_args: &[String]) -> Result<RunReport, RunE
         ports.push(port);
     }
     let topology = config.topology(&macs);
+    let services = config.services();
+    let names = Names::of(&services);
 
     let cores = core_affinity::get_core_ids().unwrap_or_default();
+    // Several workers share frames, sticky bindings and load by message (runtime::peers).
+    let mut handoffs = HandoffPort::ring(workers).into_iter();
+    let mut sticky_ports = StickyBus::new(workers, 4096).into_iter();
+    let load = LoadBoard::new(workers, services.servers.len());
+    let view = DispatchView::new(&topology, &services, workers);
+    let mut control_senders = Vec::new();
     let mut handles = Vec::new();
     for w in 0..workers {
         let queues = ports.iter().map(|p| DpdkPort::new(p, QueueId(w as u16))).collect::<Result<Vec<_>, _>>()?;
         let topology = topology.clone();
+        let services = services.clone();
+        let slot = WorkerSlot { index: w as u16, count: workers as u16 };
+        let (control_tx, control_rx) = crossbeam_channel::bounded(1024);
+        control_senders.push(control_tx);
+        let peered = workers > 1;
+        let handoff = handoffs.next().filter(|_| peered);
+        let sticky = sticky_ports.next().filter(|_| peered);
+        let (view, load) = (view.clone(), Arc::clone(&load));
         let stop = Arc::clone(&stop);
         // Leave core 0 to the control thread and whatever else runs on the box, when there
         // is more than one core.
@@ -118,14 +149,21 @@ pub fn run(config: &Config, extra_eal_args: &[String]) -> Result<RunReport, RunE
                     if let Err(e) = &lcore {
                         eprintln!("stickwire: worker {w}: not registered with DPDK ({e}); mempool caches unused");
                     }
-                    let mut worker = Worker::new(topology, queues);
+                    let n_servers = services.servers.len();
+                    let mut worker = Worker::with_engine(Engine::with_services(topology, services, slot), queues)
+                        .with_control(control_rx);
+                    if let (Some(handoff), Some(sticky)) = (handoff, sticky) {
+                        worker = worker.with_peers(Peers::new(view, handoff, sticky, load, n_servers));
+                    }
                     let clock = MonotonicClock::new();
                     let mut backoff = IdleBackoff::default();
                     while !stop.load(Ordering::Relaxed) {
                         let received = worker.run_once(clock.now());
                         backoff.after_poll(received);
                     }
-                    let result = (worker.engine().counters().clone(), worker.port_stats(), backoff.sleeps);
+                    let engine = worker.engine();
+                    let result =
+                        (engine.counters().clone(), engine.l4().stats().clone(), worker.port_stats(), backoff.sleeps);
                     drop(worker);
                     if lcore.is_ok() {
                         dpdk::unregister_thread();
@@ -137,12 +175,19 @@ pub fn run(config: &Config, extra_eal_args: &[String]) -> Result<RunReport, RunE
     }
     eprintln!("stickwire: running with {workers} worker(s); SIGINT or SIGTERM stops");
 
-    let mut report =
-        RunReport { counters: Counters::default(), ports: Vec::new(), idle_sleeps: 0, mbufs_in_use_after_stop: 0 };
+    let mut report = RunReport {
+        counters: Counters::default(),
+        l4: L4Stats::default(),
+        names,
+        ports: Vec::new(),
+        idle_sleeps: 0,
+        mbufs_in_use_after_stop: 0,
+    };
     let mut port_stats = vec![PortStats::default(); ports.len()];
     for (w, handle) in handles.into_iter().enumerate() {
-        let (counters, stats, sleeps) = handle.join().map_err(|_| RunError::WorkerPanicked(w))?;
+        let (counters, l4, stats, sleeps) = handle.join().map_err(|_| RunError::WorkerPanicked(w))?;
         report.counters.add(&counters);
+        report.l4.add(&l4);
         report.idle_sleeps += sleeps;
         for (sum, s) in port_stats.iter_mut().zip(stats) {
             sum.rx_frames += s.rx_frames;

@@ -4,9 +4,51 @@
 
 use std::time::Duration;
 
+use std::sync::Arc;
+
+use crossbeam_channel::Receiver;
+
+use crate::engine::predictor::ServerState;
+use crate::engine::sticky::StickyPort;
 use crate::engine::{Engine, Output, Topology};
 use crate::port::{Port, PortStats, BURST};
+use crate::runtime::peers::{DispatchView, Handoff, HandoffPort, LoadBoard, Owner};
 use crate::time::Instant;
+use crate::wire::buffer::FrameBuf;
+
+/// A change the control side sends every worker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ControlMsg {
+    SetServerState { server: u16, state: ServerState },
+    SetServerWeight { server: u16, weight: u32 },
+}
+
+/// What a worker shares with the others when there are several (see `runtime::peers`).
+pub struct Peers<B> {
+    pub view: DispatchView,
+    pub handoff: HandoffPort<B>,
+    pub sticky: StickyPort,
+    pub load: Arc<LoadBoard>,
+    others: Vec<u32>,
+    turns: u32,
+}
+
+impl<B> Peers<B> {
+    pub fn new(
+        view: DispatchView,
+        handoff: HandoffPort<B>,
+        sticky: StickyPort,
+        load: Arc<LoadBoard>,
+        servers: usize,
+    ) -> Self {
+        Peers { view, handoff, sticky, load, others: vec![0; servers], turns: 0 }
+    }
+}
+
+/// How many frames of the hand-off inbox one turn takes at most.
+const INBOX_PER_TURN: usize = 4 * BURST;
+/// Turns between two publications of this core's load.
+const LOAD_EVERY: u32 = 64;
 
 /// One core's engine and its ports.
 pub struct Worker<P: Port> {
@@ -15,31 +57,103 @@ pub struct Worker<P: Port> {
     out: Output<P::Buf>,
     rx: Vec<P::Buf>,
     started: bool,
+    peers: Option<Peers<P::Buf>>,
+    control: Option<Receiver<ControlMsg>>,
 }
 
 impl<P: Port> Worker<P> {
-    /// A worker whose port `i` is the topology's port `i`.
+    /// A worker that owns its addresses and serves no VIP port; port `i` is the topology's
+    /// port `i`.
     pub fn new(topology: Topology, ports: Vec<P>) -> Worker<P> {
+        Worker::with_engine(Engine::new(topology), ports)
+    }
+
+    /// A worker around an engine built by the caller.
+    pub fn with_engine(engine: Engine<P::Buf>, ports: Vec<P>) -> Worker<P> {
         let out = Output::new(ports.len());
-        Worker { engine: Engine::new(topology), ports, out, rx: Vec::with_capacity(BURST), started: false }
+        Worker { engine, ports, out, rx: Vec::with_capacity(BURST), started: false, peers: None, control: None }
+    }
+
+    /// Shares frames, sticky bindings and load with the other workers.
+    pub fn with_peers(mut self, peers: Peers<P::Buf>) -> Worker<P> {
+        self.peers = Some(peers);
+        self
+    }
+
+    /// Takes server changes from the control side.
+    pub fn with_control(mut self, control: Receiver<ControlMsg>) -> Worker<P> {
+        self.control = Some(control);
+        self
     }
 
     /// One turn of the loop at time `now`; returns how many frames were received.
     pub fn run_once(&mut self, now: Instant) -> usize {
-        let Worker { engine, ports, out, rx, started } = self;
+        let Worker { engine, ports, out, rx, started, peers, control } = self;
         if !*started {
             *started = true;
             engine.start(&mut || ports[0].alloc(), out);
+        }
+        if let Some(control) = control {
+            for msg in control.try_iter() {
+                match msg {
+                    ControlMsg::SetServerState { server, state } => engine.l4_mut().set_server_state(server, state),
+                    ControlMsg::SetServerWeight { server, weight } => engine.l4_mut().set_server_weight(server, weight),
+                }
+            }
         }
         let mut received = 0;
         for (i, port) in ports.iter_mut().enumerate() {
             port.rx_burst(now, rx, BURST);
             received += rx.len();
             for frame in rx.drain(..) {
+                let owner = peers.as_ref().map_or(Owner::Here, |p| p.view.owner(frame.as_ref()));
+                match (owner, peers.as_mut()) {
+                    (Owner::Core(core), Some(p)) if core != p.handoff.core => {
+                        p.handoff.send(core, Handoff { port: i, frame, learn_only: false });
+                        continue;
+                    }
+                    (Owner::Everyone, Some(p)) => {
+                        let me = p.handoff.core;
+                        for core in (0..p.handoff.to.len()).filter(|&c| c != me) {
+                            let Some(mut copy) = port.alloc() else { break };
+                            if copy.try_copy_from(frame.as_ref()) {
+                                p.handoff.send(core, Handoff { port: i, frame: copy, learn_only: true });
+                            }
+                        }
+                    }
+                    _ => {}
+                }
                 engine.process(i, frame, now, &mut || port.alloc(), out);
             }
         }
+        if let Some(p) = peers.as_mut() {
+            for h in p.handoff.inbox.try_iter().take(INBOX_PER_TURN) {
+                received += 1;
+                if h.learn_only {
+                    engine.learn_from_arp(h.port, h.frame, now, out);
+                } else {
+                    engine.process(h.port, h.frame, now, &mut || ports[h.port].alloc(), out);
+                }
+            }
+        }
         engine.poll(now, &mut || ports[0].alloc(), out);
+        if let Some(p) = peers.as_mut() {
+            let l4 = engine.l4_mut();
+            for update in l4.sticky_out.drain(..) {
+                p.sticky.publish(update);
+            }
+            for update in p.sticky.drain(256) {
+                l4.apply_sticky(update, now);
+            }
+            p.turns = p.turns.wrapping_add(1);
+            if p.turns % LOAD_EVERY == 0 {
+                p.load.publish(p.handoff.core, l4.load());
+                p.load.others(p.handoff.core, &mut p.others);
+                l4.set_others_load(&p.others);
+            }
+        } else {
+            engine.l4_mut().sticky_out.clear();
+        }
         for (port, frames) in ports.iter_mut().zip(out.tx.iter_mut()) {
             if !frames.is_empty() {
                 port.tx_burst(now, frames);
@@ -57,12 +171,21 @@ impl<P: Port> Worker<P> {
         &self.engine
     }
 
+    pub fn engine_mut(&mut self) -> &mut Engine<P::Buf> {
+        &mut self.engine
+    }
+
     pub fn ports(&self) -> &[P] {
         &self.ports
     }
 
     pub fn into_ports(self) -> Vec<P> {
         self.ports
+    }
+
+    /// Frames a full hand-off ring refused.
+    pub fn handoff_dropped(&self) -> u64 {
+        self.peers.as_ref().map_or(0, |p| p.handoff.dropped)
     }
 
     /// The summed counters of this worker's ports.

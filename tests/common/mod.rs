@@ -107,3 +107,33 @@ pub fn timed<T>(f: impl FnOnce() -> T) -> (T, Duration) {
     let value = f();
     (value, start.elapsed())
 }
+
+/// The nginx backends of scripts/backends.sh, running while this lives.
+pub struct Backends;
+
+impl Backends {
+    pub fn start() -> Backends {
+        let status = Command::new(root().join("scripts/backends.sh")).arg("start").status().expect("backends.sh");
+        assert!(status.success(), "scripts/backends.sh start failed");
+        Backends
+    }
+}
+
+impl Drop for Backends {
+    fn drop(&mut self) {
+        let _ = Command::new(root().join("scripts/backends.sh")).arg("stop").status();
+    }
+}
+
+/// `count` HTTP requests from client address `from`, each on a new connection, to `url`;
+/// returns the name of the server that answered each (the first word of the body).
+pub fn fetch_servers(from: &str, url: &str, count: usize) -> Vec<String> {
+    let mut args: Vec<String> = ["curl", "-s", "-m", "5", "--interface", from, "-H", "Connection: close", "-w", "\n"]
+        .map(String::from)
+        .to_vec();
+    args.extend(std::iter::repeat_n(url.to_string(), count));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = in_ns("sw-client", &args);
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.lines().filter_map(|l| l.split_whitespace().next()).map(String::from).collect()
+}

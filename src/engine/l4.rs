@@ -1,0 +1,565 @@
+//! L4 server load balancing: new flows scheduled onto real servers (sticky table, then the
+//! predictor), established flows found in the flow table from either direction and rewritten
+//! in place (full NAT, gateway NAT or DSR), with incremental checksums, TTL and MSS clamping.
+
+use std::net::Ipv4Addr;
+
+use super::flow::{Direction, FlowId, FlowKey, FlowTable, InsertError, PROTO_TCP, PROTO_UDP};
+use super::maglev::hash2;
+use super::predictor::ServerState;
+use super::service::{NatMode, Services};
+use super::sticky::{StickyTable, StickyUpdate};
+use super::topology::{prefix_mask, Topology};
+use super::DropReason;
+use crate::time::Instant;
+use crate::wire::{checksum, ipv4, tcp};
+
+/// Largest TCP MSS the switch lets through: a 1500-byte MTU less the IPv4 and TCP headers.
+pub const MSS_MAX: u16 = 1460;
+/// Flows looked at per expiry sweep (once per poll loop): bounds the per-loop cost.
+const EXPIRE_PER_POLL: usize = 64;
+/// The lowest local port full NAT uses.
+const LOCAL_PORT_MIN: u16 = 1024;
+/// Local ports tried for one new flow before it is refused.
+const LOCAL_PORT_TRIES: usize = 64;
+
+/// Which worker this is and how many there are: full-NAT local ports are chosen so that
+/// `port % count == index`, which lets a single receiving core hand replies to the owner.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WorkerSlot {
+    pub index: u16,
+    pub count: u16,
+}
+
+impl Default for WorkerSlot {
+    fn default() -> Self {
+        WorkerSlot { index: 0, count: 1 }
+    }
+}
+
+/// Counters of one VIP port on one core.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ServiceStats {
+    pub current: u64,
+    pub total: u64,
+    pub packets: u64,
+    pub bytes: u64,
+    pub refused: u64,
+}
+
+/// Counters of one real server on one core.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ServerStats {
+    pub current: u64,
+    pub total: u64,
+    pub packets: u64,
+    pub bytes: u64,
+}
+
+/// The L4 counters of one core; summed over cores for printing.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct L4Stats {
+    pub services: Vec<ServiceStats>,
+    pub servers: Vec<ServerStats>,
+    pub flows_created: u64,
+    pub flows_expired: u64,
+    /// SYNs refused with RST because the flow table was full.
+    pub refused_table_full: u64,
+    /// SYNs refused with RST because no server of the VIP port could take them.
+    pub refused_no_server: u64,
+    /// Client frames of flows whose server went down, answered with RST.
+    pub reset_server_gone: u64,
+    pub sticky_hits: u64,
+    pub sticky_refused_full: u64,
+}
+
+impl L4Stats {
+    pub fn add(&mut self, other: &L4Stats) {
+        fn add_vec<T: Copy + Default>(mine: &mut Vec<T>, theirs: &[T], f: impl Fn(&mut T, &T)) {
+            if mine.len() < theirs.len() {
+                mine.resize(theirs.len(), T::default());
+            }
+            for (m, t) in mine.iter_mut().zip(theirs) {
+                f(m, t);
+            }
+        }
+        add_vec(&mut self.services, &other.services, |m, t| {
+            m.current += t.current;
+            m.total += t.total;
+            m.packets += t.packets;
+            m.bytes += t.bytes;
+            m.refused += t.refused;
+        });
+        add_vec(&mut self.servers, &other.servers, |m, t| {
+            m.current += t.current;
+            m.total += t.total;
+            m.packets += t.packets;
+            m.bytes += t.bytes;
+        });
+        self.flows_created += other.flows_created;
+        self.flows_expired += other.flows_expired;
+        self.refused_table_full += other.refused_table_full;
+        self.refused_no_server += other.refused_no_server;
+        self.reset_server_gone += other.reset_server_gone;
+        self.sticky_hits += other.sticky_hits;
+        self.sticky_refused_full += other.sticky_refused_full;
+    }
+}
+
+/// What the L4 path decided for a frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum L4Action {
+    /// Rewritten in place: send it towards `route_to` (the server, or the client).
+    Forward {
+        route_to: Ipv4Addr,
+    },
+    /// Refuse with a RST to the sender (the caller turns the frame into one).
+    Reset,
+    Drop(DropReason),
+    /// Not an L4 flow of ours: the caller handles it as traffic for the switch itself.
+    NotMine,
+}
+
+/// The L4 state of one core.
+#[derive(Debug)]
+pub struct L4 {
+    services: Services,
+    flows: FlowTable,
+    sticky: StickyTable,
+    /// Flows this core has on each server.
+    conns: Vec<u32>,
+    /// Flows the other cores have on each server, as last published by the control side.
+    others: Vec<u32>,
+    stats: L4Stats,
+    slot: WorkerSlot,
+    next_local_port: u16,
+    /// Scratch for the expiry sweep (never grows past `EXPIRE_PER_POLL`).
+    expired: Vec<(u8, u16, Ipv4Addr)>,
+    /// Sticky bindings made here, for the runtime to send to the other cores.
+    pub sticky_out: Vec<StickyUpdate>,
+}
+
+impl L4 {
+    pub fn new(services: Services, slot: WorkerSlot) -> L4 {
+        let n_servers = services.servers.len();
+        let stats = L4Stats {
+            services: vec![ServiceStats::default(); services.services.len()],
+            servers: vec![ServerStats::default(); n_servers],
+            ..L4Stats::default()
+        };
+        let first_port = LOCAL_PORT_MIN + (slot.index + slot.count - LOCAL_PORT_MIN % slot.count) % slot.count;
+        L4 {
+            flows: FlowTable::with_capacity(services.flow_capacity.max(2)),
+            sticky: StickyTable::with_capacity(services.sticky_capacity.max(1)),
+            services,
+            conns: vec![0; n_servers],
+            others: vec![0; n_servers],
+            stats,
+            slot,
+            next_local_port: first_port,
+            expired: Vec::with_capacity(EXPIRE_PER_POLL),
+            sticky_out: Vec::with_capacity(64),
+        }
+    }
+
+    pub fn stats(&self) -> &L4Stats {
+        &self.stats
+    }
+
+    pub fn services(&self) -> &Services {
+        &self.services
+    }
+
+    pub fn flows(&self) -> &FlowTable {
+        &self.flows
+    }
+
+    /// Whether any VIP port is served (else the L4 path is skipped entirely).
+    pub fn is_active(&self) -> bool {
+        !self.services.services.is_empty()
+    }
+
+    /// Applies a new state to a server (admin call, health check, config).
+    pub fn set_server_state(&mut self, server: u16, state: ServerState) {
+        let Some(s) = self.services.servers.get_mut(usize::from(server)) else { return };
+        s.state = state;
+        if state == ServerState::Down {
+            self.sticky.remove_server(server);
+        }
+        self.refresh_predictors();
+    }
+
+    /// Applies a new weight to a server.
+    pub fn set_server_weight(&mut self, server: u16, weight: u32) {
+        if let Some(s) = self.services.servers.get_mut(usize::from(server)) {
+            s.weight = weight;
+            self.refresh_predictors();
+        }
+    }
+
+    /// The other cores' flows per server, as the control side sums them.
+    pub fn set_others_load(&mut self, load: &[u32]) {
+        for (mine, theirs) in self.others.iter_mut().zip(load) {
+            *mine = *theirs;
+        }
+    }
+
+    /// Flows this core has on each server.
+    pub fn load(&self) -> &[u32] {
+        &self.conns
+    }
+
+    /// A sticky binding learned on another core.
+    pub fn apply_sticky(&mut self, update: StickyUpdate, now: Instant) {
+        if let Some(policy) = self.services.services.get(usize::from(update.service)).and_then(|s| s.sticky) {
+            let _ = self.sticky.apply(update, now, policy.age);
+        }
+    }
+
+    fn refresh_predictors(&mut self) {
+        let Services { services, servers, .. } = &mut self.services;
+        for svc in services.iter_mut() {
+            let views = super::service::server_views(servers, &svc.servers);
+            // The server set was valid at start; a state or weight change keeps it valid.
+            let _ = svc.predictor.set_servers(&views);
+        }
+    }
+
+    /// Handles a TCP or UDP frame (IPv4 header at `l2_len`, already checked, not a
+    /// fragment) if it belongs to a flow or opens one on a served VIP port.
+    pub fn handle(&mut self, topology: &Topology, bytes: &mut [u8], l2_len: usize, now: Instant) -> L4Action {
+        let Some(seen) = Seen::parse(bytes, l2_len) else {
+            return L4Action::NotMine;
+        };
+        match self.flows.lookup(&seen.key) {
+            Some((id, dir)) => self.forward(id, dir, &seen, bytes, l2_len, now),
+            None => match self.services.find(seen.key.dst, seen.key.dst_port, seen.key.proto) {
+                Some(svc) => self.open(topology, svc, &seen, bytes, l2_len, now),
+                None => L4Action::NotMine,
+            },
+        }
+    }
+
+    /// A frame of a tracked flow.
+    fn forward(
+        &mut self,
+        id: FlowId,
+        dir: Direction,
+        seen: &Seen,
+        bytes: &mut [u8],
+        l2_len: usize,
+        now: Instant,
+    ) -> L4Action {
+        let flow = self.flows.get(id);
+        let (svc, server) = (usize::from(flow.mode()), flow.server());
+        if dir == Direction::FromClient && self.services.servers[usize::from(server)].state == ServerState::Down {
+            // The server is gone: its flows cannot move (the new server knows nothing of
+            // them), so the client is told at once instead of timing out.
+            self.end_flow(id, now);
+            self.stats.reset_server_gone += 1;
+            return if seen.key.proto == PROTO_TCP && !seen.rst() {
+                L4Action::Reset
+            } else {
+                L4Action::Drop(DropReason::ServerDown)
+            };
+        }
+        if seen.key.proto == PROTO_TCP {
+            self.flows.on_tcp_segment(id, dir, seen.flags, now);
+        } else {
+            self.flows.on_datagram(id, dir, now);
+        }
+        let len = (bytes.len() - l2_len) as u32;
+        self.flows.account(id, dir, len);
+        let (svc_stats, srv_stats) = (&mut self.stats.services[svc], &mut self.stats.servers[usize::from(server)]);
+        svc_stats.packets += 1;
+        svc_stats.bytes += u64::from(len);
+        srv_stats.packets += 1;
+        srv_stats.bytes += u64::from(len);
+        let flow = self.flows.get(id);
+        match self.services.services[svc].nat {
+            NatMode::Dsr => L4Action::Forward { route_to: self.services.servers[usize::from(server)].ip },
+            NatMode::Full | NatMode::Gateway => {
+                let rw = flow.rewrite(dir);
+                match rewrite(bytes, l2_len, seen, rw.src, rw.src_port, rw.dst, rw.dst_port) {
+                    Ok(()) => L4Action::Forward { route_to: rw.dst },
+                    Err(reason) => L4Action::Drop(reason),
+                }
+            }
+        }
+    }
+
+    /// The first frame of a flow to a served VIP port: schedule, track, forward.
+    fn open(
+        &mut self,
+        topology: &Topology,
+        svc: usize,
+        seen: &Seen,
+        bytes: &mut [u8],
+        l2_len: usize,
+        now: Instant,
+    ) -> L4Action {
+        if seen.key.proto == PROTO_TCP && !(seen.syn() && !seen.ack() && !seen.rst()) {
+            return L4Action::Drop(DropReason::TcpNoFlow);
+        }
+        let client = seen.key.src;
+        let Some(server) = self.schedule(svc, &seen.key, now) else {
+            self.stats.refused_no_server += 1;
+            self.stats.services[svc].refused += 1;
+            return self.refuse(seen);
+        };
+        let s = &self.services.servers[usize::from(server)];
+        let (server_ip, server_port) = (s.ip, s.port);
+        let nat = self.services.services[svc].nat;
+        let inserted = match nat {
+            NatMode::Dsr => self.flows.insert(seen.key, seen.key, server, svc as u8, now),
+            NatMode::Gateway => {
+                let back = FlowKey::new(server_ip, server_port, client, seen.key.src_port, seen.key.proto);
+                self.flows.insert(seen.key, back, server, svc as u8, now)
+            }
+            NatMode::Full => {
+                let Some(local_ip) = topology.route(server_ip).map(|(port, _)| topology.ports[port].ip) else {
+                    return L4Action::Drop(DropReason::NoRoute);
+                };
+                self.insert_full_nat(seen.key, server_ip, server_port, local_ip, server, svc as u8, now)
+            }
+        };
+        let id = match inserted {
+            Ok(id) => id,
+            Err(_) => {
+                self.stats.refused_table_full += 1;
+                self.stats.services[svc].refused += 1;
+                return self.refuse(seen);
+            }
+        };
+        self.conns[usize::from(server)] += 1;
+        self.stats.flows_created += 1;
+        let (svc_stats, srv_stats) = (&mut self.stats.services[svc], &mut self.stats.servers[usize::from(server)]);
+        svc_stats.current += 1;
+        svc_stats.total += 1;
+        srv_stats.current += 1;
+        srv_stats.total += 1;
+        if let Some(policy) = self.services.services[svc].sticky {
+            self.sticky.flow_started(svc as u16, client, policy.prefix_len);
+        }
+        self.forward(id, Direction::FromClient, seen, bytes, l2_len, now)
+    }
+
+    fn refuse(&self, seen: &Seen) -> L4Action {
+        if seen.key.proto == PROTO_TCP {
+            L4Action::Reset
+        } else {
+            L4Action::Drop(DropReason::NoServer)
+        }
+    }
+
+    /// Chooses the server of a new flow: the client's sticky server if it has one that can
+    /// take it, else (sticky ports) Maglev over the servers that are up, so every core makes
+    /// the same first choice, else the port's predictor.
+    fn schedule(&mut self, svc: usize, key: &FlowKey, now: Instant) -> Option<u16> {
+        let service = &self.services.services[svc];
+        let servers = &self.services.servers;
+        let (conns, others) = (&self.conns, &self.others);
+        let load = |id: u16| conns[usize::from(id)] + others[usize::from(id)];
+        let Some(policy) = service.sticky else {
+            let h = key.hash(0x5eed);
+            return self.services.services[svc].predictor.pick(h, &load);
+        };
+        if let Some(server) = self.sticky.lookup(svc as u16, key.src, policy.prefix_len, now) {
+            let s = &servers[usize::from(server)];
+            // A draining server keeps its sticky clients (their sessions live there); a
+            // server that is down or full does not.
+            let usable = s.state != ServerState::Down && s.max_connections.is_none_or(|max| load(server) < max);
+            if usable {
+                self.stats.sticky_hits += 1;
+                return Some(server);
+            }
+        }
+        let prefix = u32::from(key.src) & prefix_mask(policy.prefix_len);
+        let server = service.predictor.pick_consistent(hash2(u64::from(prefix), svc as u64), &load)?;
+        match self.sticky.bind(svc as u16, key.src, policy.prefix_len, server, now, policy.age) {
+            Ok(()) => self.sticky_out.push(StickyUpdate { service: svc as u16, prefix, server }),
+            Err(_) => self.stats.sticky_refused_full += 1,
+        }
+        Some(server)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn insert_full_nat(
+        &mut self,
+        client: FlowKey,
+        server_ip: Ipv4Addr,
+        server_port: u16,
+        local_ip: Ipv4Addr,
+        server: u16,
+        svc: u8,
+        now: Instant,
+    ) -> Result<FlowId, InsertError> {
+        let step = self.slot.count;
+        for _ in 0..LOCAL_PORT_TRIES {
+            let port = self.next_local_port;
+            self.next_local_port = match port.checked_add(step) {
+                Some(p) => p,
+                None => LOCAL_PORT_MIN + (self.slot.index + step - LOCAL_PORT_MIN % step) % step,
+            };
+            let back = FlowKey::new(server_ip, server_port, local_ip, port, client.proto);
+            match self.flows.insert(client, back, server, svc, now) {
+                Err(InsertError::KeyInUse(_, Direction::FromServer)) => continue,
+                other => return other,
+            }
+        }
+        Err(InsertError::Full)
+    }
+
+    /// Forgets a flow now, with its counts.
+    fn end_flow(&mut self, id: FlowId, now: Instant) {
+        let flow = self.flows.get(id);
+        let (svc, server, client) = (flow.mode(), flow.server(), flow.client_key().src);
+        self.flows.remove(id);
+        self.flow_gone(svc, server, client, now);
+    }
+
+    fn flow_gone(&mut self, svc: u8, server: u16, client: Ipv4Addr, now: Instant) {
+        let (svc_i, server_i) = (usize::from(svc), usize::from(server));
+        self.conns[server_i] = self.conns[server_i].saturating_sub(1);
+        self.stats.services[svc_i].current = self.stats.services[svc_i].current.saturating_sub(1);
+        self.stats.servers[server_i].current = self.stats.servers[server_i].current.saturating_sub(1);
+        if let Some(policy) = self.services.services[svc_i].sticky {
+            self.sticky.flow_ended(u16::from(svc), client, policy.prefix_len, now, policy.age);
+        }
+    }
+
+    /// Timers: a bounded sweep of expired flows and sticky bindings.
+    pub fn poll(&mut self, now: Instant) {
+        let expired = &mut self.expired;
+        expired.clear();
+        self.flows
+            .expire(now, EXPIRE_PER_POLL, |_, flow| expired.push((flow.mode(), flow.server(), flow.client_key().src)));
+        let expired = std::mem::take(&mut self.expired);
+        for &(svc, server, client) in &expired {
+            self.flow_gone(svc, server, client, now);
+        }
+        self.stats.flows_expired += expired.len() as u64;
+        self.expired = expired;
+        self.sticky.expire(now, EXPIRE_PER_POLL);
+    }
+}
+
+/// The L4 facts of a frame, read once.
+#[derive(Debug, Clone, Copy)]
+struct Seen {
+    key: FlowKey,
+    /// TCP flags (0 for UDP).
+    flags: u8,
+    /// Offset of the L4 header in the frame.
+    l4: usize,
+    /// Offset of the end of the IP packet in the frame.
+    end: usize,
+}
+
+impl Seen {
+    fn parse(bytes: &[u8], l2_len: usize) -> Option<Seen> {
+        let ip = ipv4::Packet::new_checked(&bytes[l2_len..]).ok()?;
+        let proto = ip.protocol();
+        let l4 = l2_len + usize::from(ip.header_len());
+        let end = l2_len + usize::from(ip.total_len());
+        let seg = &bytes[l4..end];
+        let flags = match proto {
+            PROTO_TCP => tcp::Packet::new_checked(seg).ok()?.flags(),
+            PROTO_UDP if seg.len() >= 8 => 0,
+            _ => return None,
+        };
+        let port = |i: usize| u16::from_be_bytes([seg[i], seg[i + 1]]);
+        Some(Seen { key: FlowKey::new(ip.src_addr(), port(0), ip.dst_addr(), port(2), proto), flags, l4, end })
+    }
+
+    fn syn(&self) -> bool {
+        self.flags & tcp::flags::SYN != 0
+    }
+    fn ack(&self) -> bool {
+        self.flags & tcp::flags::ACK != 0
+    }
+    fn rst(&self) -> bool {
+        self.flags & tcp::flags::RST != 0
+    }
+}
+
+/// Rewrites addresses and ports in place, with RFC 1624 checksum updates, decrements the
+/// TTL and clamps a SYN's MSS. Never sums the payload.
+fn rewrite(
+    bytes: &mut [u8],
+    l2_len: usize,
+    seen: &Seen,
+    src: Ipv4Addr,
+    src_port: u16,
+    dst: Ipv4Addr,
+    dst_port: u16,
+) -> Result<(), DropReason> {
+    let mut ip = ipv4::Packet::new_unchecked(&mut bytes[l2_len..seen.end]);
+    let ttl = ip.ttl();
+    if ttl <= 1 {
+        return Err(DropReason::TtlExpired);
+    }
+    let (old_src, old_dst) = (ip.src_addr(), ip.dst_addr());
+    let mut sum = ip.checksum();
+    sum = checksum::update_addr(sum, old_src, src);
+    sum = checksum::update_addr(sum, old_dst, dst);
+    sum =
+        checksum::update16(sum, u16::from_be_bytes([ttl, ip.protocol()]), u16::from_be_bytes([ttl - 1, ip.protocol()]));
+    ip.set_src_addr(src);
+    ip.set_dst_addr(dst);
+    ip.set_ttl(ttl - 1);
+    ip.set_checksum(sum);
+
+    let seg = &mut bytes[seen.l4..seen.end];
+    let (old_sport, old_dport) = (seen.key.src_port, seen.key.dst_port);
+    seg[0..2].copy_from_slice(&src_port.to_be_bytes());
+    seg[2..4].copy_from_slice(&dst_port.to_be_bytes());
+    let at = if seen.key.proto == PROTO_TCP { 16 } else { 6 };
+    let old = u16::from_be_bytes([seg[at], seg[at + 1]]);
+    if seen.key.proto == PROTO_UDP && old == 0 {
+        return Ok(()); // no UDP checksum to keep right
+    }
+    let mut sum = checksum::update_addr(old, old_src, src);
+    sum = checksum::update_addr(sum, old_dst, dst);
+    sum = checksum::update16(sum, old_sport, src_port);
+    sum = checksum::update16(sum, old_dport, dst_port);
+    if seen.key.proto == PROTO_UDP && sum == 0 {
+        sum = 0xffff;
+    }
+    seg[at..at + 2].copy_from_slice(&sum.to_be_bytes());
+    if seen.key.proto == PROTO_TCP && seen.flags & tcp::flags::SYN != 0 {
+        clamp_mss(seg, MSS_MAX);
+    }
+    Ok(())
+}
+
+/// Lowers a SYN's MSS option to `max` if it is larger, updating the checksum.
+fn clamp_mss(seg: &mut [u8], max: u16) {
+    let header_len = usize::from(seg[12] >> 4) * 4;
+    let mut i = tcp::HEADER_LEN;
+    while i + 1 < header_len.min(seg.len()) {
+        match seg[i] {
+            0 => return,
+            1 => i += 1,
+            kind => {
+                let len = usize::from(seg[i + 1]);
+                if len < 2 || i + len > header_len {
+                    return;
+                }
+                if kind == 2 && len == 4 {
+                    let mss = u16::from_be_bytes([seg[i + 2], seg[i + 3]]);
+                    if mss > max {
+                        seg[i + 2..i + 4].copy_from_slice(&max.to_be_bytes());
+                        let sum = checksum::update16(u16::from_be_bytes([seg[16], seg[17]]), mss, max);
+                        seg[16..18].copy_from_slice(&sum.to_be_bytes());
+                    }
+                    return;
+                }
+                i += len;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,223 @@
+//! The L4 path frame by frame: scheduling, NAT rewrites with valid checksums, replies,
+//! refusals. Driven through the whole engine.
+
+use std::net::Ipv4Addr;
+use std::time::Duration;
+
+use crate::craft::{self, Segment};
+use crate::engine::predictor::{Predictor, PredictorKind, ServerState};
+use crate::engine::service::{server_views, NatMode, RealServer, Service, Services, StickyPolicy};
+use crate::engine::{Engine, Output, PortAddr, StaticNeighbour, Topology, Verdict, Vip};
+use crate::time::Instant;
+use crate::wire::{ethernet, ipv4, tcp, MacAddr};
+
+const SW0: MacAddr = MacAddr([2, 0x53, 0x57, 0, 0, 1]);
+const SW1: MacAddr = MacAddr([2, 0x53, 0x57, 0, 0, 2]);
+const CLIENT_MAC: MacAddr = MacAddr([2, 0xcc, 0, 0, 0, 2]);
+const CLIENT: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);
+const VIP: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 100);
+const LOCAL: Ipv4Addr = Ipv4Addr::new(198, 18, 1, 1);
+
+fn server_ip(i: u8) -> Ipv4Addr {
+    Ipv4Addr::new(198, 18, 1, 10 + i)
+}
+fn server_mac(i: u8) -> MacAddr {
+    MacAddr([2, 0, 0, 0, 1, 10 + i])
+}
+
+fn engine(nat: NatMode, sticky: bool, flows: usize) -> Engine<Vec<u8>> {
+    let port = |name: &str, mac, ip| PortAddr { name: name.into(), mac, ip, prefix_len: 24, gateway: None };
+    let mut static_neighbours: Vec<StaticNeighbour> =
+        (0..3).map(|i| StaticNeighbour { port: 1, ip: server_ip(i), mac: server_mac(i) }).collect();
+    static_neighbours.push(StaticNeighbour { port: 0, ip: CLIENT, mac: CLIENT_MAC });
+    let topology = Topology {
+        ports: vec![port("client", SW0, Ipv4Addr::new(198, 18, 0, 1)), port("server", SW1, LOCAL)],
+        vips: vec![Vip { name: "web".into(), ip: VIP }],
+        static_neighbours,
+    };
+    let servers: Vec<RealServer> = (0..3)
+        .map(|i| RealServer {
+            name: format!("rs{}", i + 1),
+            ip: server_ip(i),
+            port: if nat == NatMode::Dsr { 81 } else { 80 },
+            weight: 1,
+            max_connections: None,
+            state: ServerState::Enabled,
+        })
+        .collect();
+    let ids = vec![0, 1, 2];
+    let predictor = Predictor::new(PredictorKind::RoundRobin, &server_views(&servers, &ids), 65537, 1).unwrap();
+    let service = Service {
+        name: "web:81/tcp".into(),
+        vip: VIP,
+        port: 81,
+        proto: 6,
+        nat,
+        sticky: sticky.then_some(StickyPolicy { age: Duration::from_secs(300), prefix_len: 32 }),
+        servers: ids,
+        predictor,
+    };
+    let services = Services { services: vec![service], servers, flow_capacity: flows, sticky_capacity: 64 };
+    Engine::with_services(topology, services, Default::default())
+}
+
+struct Run {
+    engine: Engine<Vec<u8>>,
+    out: Output<Vec<u8>>,
+}
+
+impl Run {
+    fn new(engine: Engine<Vec<u8>>) -> Run {
+        Run { engine, out: Output::new(2) }
+    }
+    fn send(&mut self, port: usize, frame: Vec<u8>) -> (Verdict, Option<Vec<u8>>) {
+        let v = self.engine.process(port, frame, Instant::from_millis(1), &mut || Some(Vec::new()), &mut self.out);
+        let sent = self.out.tx.iter_mut().find_map(|q| q.pop());
+        self.out.tx.iter_mut().for_each(Vec::clear);
+        (v, sent)
+    }
+}
+
+fn from_client(src_port: u16, flags: u8, options: &[u8]) -> Vec<u8> {
+    let s = Segment { src_port, dst_port: 81, seq: 1000, ack: 0, flags, window: 64240, options, payload: b"" };
+    craft::tcp_frame(SW0, CLIENT_MAC, CLIENT, VIP, &s)
+}
+
+/// Parses a forwarded frame; asserts its IP and TCP checksums are right.
+fn parsed(frame: &[u8]) -> (MacAddr, Ipv4Addr, u16, Ipv4Addr, u16, u8, Vec<u8>) {
+    let eth = ethernet::Frame::new_checked(frame).unwrap();
+    let ip = ipv4::Packet::new_checked(eth.payload()).unwrap();
+    assert!(ip.verify_checksum(), "IP checksum");
+    let seg = tcp::Packet::new_checked(ip.payload()).unwrap();
+    assert!(seg.verify_checksum(ip.src_addr(), ip.dst_addr()), "TCP checksum after rewrite");
+    (eth.dst_addr(), ip.src_addr(), seg.src_port(), ip.dst_addr(), seg.dst_port(), ip.ttl(), seg.options().to_vec())
+}
+
+#[test]
+fn full_nat_rewrites_both_ways_with_valid_checksums() {
+    let mut run = Run::new(engine(NatMode::Full, false, 16));
+    let mss_9000 = [2, 4, 0x23, 0x28];
+    let (v, out) = run.send(0, from_client(40000, tcp::flags::SYN, &mss_9000));
+    assert_eq!(v, Verdict::Forward(1));
+    let (mac, src, local_port, dst, dport, ttl, opts) = parsed(&out.unwrap());
+    assert_eq!((mac, dst, dport), (server_mac(0), server_ip(0), 80));
+    assert_eq!(src, LOCAL, "full NAT: source is the switch's server-side address");
+    assert_eq!(ttl, 63);
+    assert_eq!(opts, [2, 4, 0x05, 0xb4], "MSS clamped to 1460");
+
+    // The server's SYN-ACK comes back to the local port and leaves as the VIP.
+    let reply = Segment {
+        src_port: 80,
+        dst_port: local_port,
+        seq: 5,
+        ack: 1001,
+        flags: tcp::flags::SYN | tcp::flags::ACK,
+        ..Default::default()
+    };
+    let (v, out) = run.send(1, craft::tcp_frame(SW1, server_mac(0), server_ip(0), LOCAL, &reply));
+    assert_eq!(v, Verdict::Forward(0));
+    let (mac, src, sport, dst, dport, _, _) = parsed(&out.unwrap());
+    assert_eq!((mac, src, sport, dst, dport), (CLIENT_MAC, VIP, 81, CLIENT, 40000));
+
+    // Established data from the client keeps going to the same server and local port.
+    let (v, out) = run.send(0, from_client(40000, tcp::flags::ACK, &[]));
+    assert_eq!(v, Verdict::Forward(1));
+    let (_, src2, sport2, dst2, _, _, _) = parsed(&out.unwrap());
+    assert_eq!((src2, sport2, dst2), (LOCAL, local_port, server_ip(0)));
+    let stats = run.engine.l4().stats();
+    assert_eq!((stats.flows_created, stats.servers[0].packets), (1, 3));
+}
+
+#[test]
+fn gateway_nat_keeps_the_client_address() {
+    let mut run = Run::new(engine(NatMode::Gateway, false, 16));
+    let (_, out) = run.send(0, from_client(40001, tcp::flags::SYN, &[]));
+    let (_, src, sport, dst, dport, _, _) = parsed(&out.unwrap());
+    assert_eq!((src, sport, dst, dport), (CLIENT, 40001, server_ip(0), 80));
+    let reply =
+        Segment { src_port: 80, dst_port: 40001, flags: tcp::flags::SYN | tcp::flags::ACK, ..Default::default() };
+    let (v, out) = run.send(1, craft::tcp_frame(SW1, server_mac(0), server_ip(0), CLIENT, &reply));
+    assert_eq!(v, Verdict::Forward(0));
+    let (_, src, sport, dst, dport, _, _) = parsed(&out.unwrap());
+    assert_eq!((src, sport, dst, dport), (VIP, 81, CLIENT, 40001));
+}
+
+#[test]
+fn dsr_changes_only_the_mac() {
+    let mut run = Run::new(engine(NatMode::Dsr, false, 16));
+    let syn = from_client(40002, tcp::flags::SYN, &[]);
+    let (v, out) = run.send(0, syn.clone());
+    assert_eq!(v, Verdict::Forward(1));
+    let out = out.unwrap();
+    let (mac, ..) = parsed(&out);
+    assert_eq!(mac, server_mac(0));
+    assert_eq!(&out[12..], &syn[12..], "IP packet untouched");
+    assert_eq!(&out[6..12], &SW1.0);
+}
+
+#[test]
+fn round_robin_spreads_and_sticky_keeps() {
+    let mut run = Run::new(engine(NatMode::Full, false, 64));
+    let servers: Vec<Ipv4Addr> =
+        (0..6).map(|p| parsed(&run.send(0, from_client(41000 + p, tcp::flags::SYN, &[])).1.unwrap()).3).collect();
+    assert_eq!(servers, [0, 1, 2, 0, 1, 2].map(server_ip));
+
+    let mut run = Run::new(engine(NatMode::Full, true, 64));
+    let servers: Vec<Ipv4Addr> =
+        (0..6).map(|p| parsed(&run.send(0, from_client(42000 + p, tcp::flags::SYN, &[])).1.unwrap()).3).collect();
+    assert!(servers.iter().all(|s| *s == servers[0]), "{servers:?}");
+    assert_eq!(run.engine.l4().stats().sticky_hits, 5);
+}
+
+#[test]
+fn full_table_refuses_new_flows_with_rst_and_keeps_the_old() {
+    let mut run = Run::new(engine(NatMode::Full, false, 2));
+    let (v, _) = run.send(0, from_client(43000, tcp::flags::SYN, &[]));
+    assert_eq!(v, Verdict::Forward(1));
+    let (v, _) = run.send(0, from_client(43001, tcp::flags::SYN, &[]));
+    assert_eq!(v, Verdict::Forward(1));
+    let (v, out) = run.send(0, from_client(43002, tcp::flags::SYN, &[]));
+    assert_eq!(v, Verdict::Answer(0));
+    let out = out.unwrap();
+    let eth = ethernet::Frame::new_checked(&out[..]).unwrap();
+    let ip = ipv4::Packet::new_checked(eth.payload()).unwrap();
+    let rst = tcp::Packet::new_checked(ip.payload()).unwrap();
+    assert!(rst.rst() && rst.ack_number() == 1001);
+    assert_eq!(run.engine.l4().stats().refused_table_full, 1);
+    let (v, _) = run.send(0, from_client(43000, tcp::flags::ACK, &[]));
+    assert_eq!(v, Verdict::Forward(1), "existing flows untouched");
+}
+
+#[test]
+fn down_servers_get_nothing_new_and_their_flows_are_reset() {
+    let mut run = Run::new(engine(NatMode::Full, false, 16));
+    let (_, out) = run.send(0, from_client(44000, tcp::flags::SYN, &[]));
+    assert_eq!(parsed(&out.unwrap()).3, server_ip(0));
+    run.engine.l4_mut().set_server_state(0, ServerState::Down);
+    for p in 1..7 {
+        let (_, out) = run.send(0, from_client(44000 + p, tcp::flags::SYN, &[]));
+        assert_ne!(parsed(&out.unwrap()).3, server_ip(0));
+    }
+    // The flow on the dead server: the client gets a RST.
+    let (v, out) = run.send(0, from_client(44000, tcp::flags::ACK, &[]));
+    assert_eq!(v, Verdict::Answer(0));
+    let out = out.unwrap();
+    let ip = ipv4::Packet::new_checked(&out[14..]).unwrap();
+    assert!(tcp::Packet::new_checked(ip.payload()).unwrap().rst());
+    assert_eq!(run.engine.l4().stats().reset_server_gone, 1);
+    // Every server down: SYNs are refused.
+    for i in 1..3 {
+        run.engine.l4_mut().set_server_state(i, ServerState::Down);
+    }
+    let (v, _) = run.send(0, from_client(44100, tcp::flags::SYN, &[]));
+    assert_eq!(v, Verdict::Answer(0));
+    assert_eq!(run.engine.l4().stats().refused_no_server, 1);
+}
+
+#[test]
+fn segments_without_a_flow_are_dropped() {
+    let mut run = Run::new(engine(NatMode::Full, false, 16));
+    let (v, out) = run.send(0, from_client(45000, tcp::flags::ACK, &[]));
+    assert_eq!(v, Verdict::Drop(crate::engine::DropReason::TcpNoFlow));
+    assert!(out.is_none());
+}

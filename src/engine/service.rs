@@ -1,0 +1,121 @@
+//! What the switch serves: VIP ports and the real servers behind them, as one worker sees
+//! them (its predictors carry per-core state).
+
+use std::net::Ipv4Addr;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::predictor::{name_key, Predictor, ServerState, ServerView};
+
+/// How frames of a VIP port are rewritten towards the real server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NatMode {
+    /// Destination to the server, source to the switch's own address and a local port:
+    /// replies come back to the switch whatever the servers' routes.
+    Full,
+    /// Destination only: the client's address reaches the server, which must route its
+    /// replies through the switch.
+    Gateway,
+    /// Direct server return: only the destination MAC changes; the servers hold the VIP on
+    /// loopback and answer the client directly.
+    Dsr,
+}
+
+/// The transport protocol of a VIP port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    #[default]
+    Tcp,
+    Udp,
+}
+
+impl Protocol {
+    pub fn name(self) -> &'static str {
+        match self {
+            Protocol::Tcp => "tcp",
+            Protocol::Udp => "udp",
+        }
+    }
+
+    /// The IP protocol number.
+    pub fn number(self) -> u8 {
+        match self {
+            Protocol::Tcp => 6,
+            Protocol::Udp => 17,
+        }
+    }
+}
+
+/// Source-IP stickiness of a VIP port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StickyPolicy {
+    /// How long a client keeps its server after its last flow ends.
+    pub age: Duration,
+    /// Clients sharing this prefix share their server.
+    pub prefix_len: u8,
+}
+
+/// A real server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RealServer {
+    pub name: String,
+    pub ip: Ipv4Addr,
+    pub port: u16,
+    pub weight: u32,
+    pub max_connections: Option<u32>,
+    pub state: ServerState,
+}
+
+/// A served VIP port.
+#[derive(Debug, Clone)]
+pub struct Service {
+    /// `vip-name:port/proto`, for counters.
+    pub name: String,
+    pub vip: Ipv4Addr,
+    pub port: u16,
+    /// IP protocol number.
+    pub proto: u8,
+    pub nat: NatMode,
+    pub sticky: Option<StickyPolicy>,
+    /// Indices into the real server list.
+    pub servers: Vec<u16>,
+    /// Chooses servers for new flows; its state (round-robin cursors) is this core's own.
+    pub predictor: Predictor,
+}
+
+/// Everything served, as built from the config.
+#[derive(Debug, Clone, Default)]
+pub struct Services {
+    pub services: Vec<Service>,
+    pub servers: Vec<RealServer>,
+    /// Flows each worker tracks at most.
+    pub flow_capacity: usize,
+    /// Sticky bindings each worker keeps at most.
+    pub sticky_capacity: usize,
+}
+
+impl Services {
+    /// The service of `vip:port` over `proto`, if served.
+    pub fn find(&self, vip: Ipv4Addr, port: u16, proto: u8) -> Option<usize> {
+        self.services.iter().position(|s| s.vip == vip && s.port == port && s.proto == proto)
+    }
+}
+
+/// What a predictor sees of the servers `ids` (indices into `servers`).
+pub fn server_views(servers: &[RealServer], ids: &[u16]) -> Vec<ServerView> {
+    ids.iter()
+        .map(|&id| {
+            let s = &servers[usize::from(id)];
+            ServerView {
+                id,
+                key: name_key(s.name.as_bytes()),
+                weight: s.weight,
+                max_connections: s.max_connections,
+                state: s.state,
+            }
+        })
+        .collect()
+}

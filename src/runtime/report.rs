@@ -1,0 +1,58 @@
+//! Printing the L4 counters by VIP port and real server name.
+
+use std::fmt::Write;
+
+use crate::engine::l4::L4Stats;
+use crate::engine::service::Services;
+
+/// The names of the VIP ports and real servers, in counter order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Names {
+    pub services: Vec<String>,
+    pub servers: Vec<String>,
+}
+
+impl Names {
+    pub fn of(services: &Services) -> Names {
+        Names {
+            services: services.services.iter().map(|s| s.name.clone()).collect(),
+            servers: services.servers.iter().map(|s| s.name.clone()).collect(),
+        }
+    }
+
+    /// One line per VIP port and per real server, then the L4 totals; empty when nothing
+    /// is served.
+    pub fn describe(&self, stats: &L4Stats) -> String {
+        let mut s = String::new();
+        if self.services.is_empty() {
+            return s;
+        }
+        let _ = writeln!(s, "\nvip ports:");
+        for (name, v) in self.services.iter().zip(&stats.services) {
+            let _ = writeln!(
+                s,
+                "  {name:<20} current {} total {} packets {} bytes {} refused {}",
+                v.current, v.total, v.packets, v.bytes, v.refused
+            );
+        }
+        let _ = writeln!(s, "real servers:");
+        for (name, v) in self.servers.iter().zip(&stats.servers) {
+            let _ = writeln!(
+                s,
+                "  {name:<20} current {} total {} packets {} bytes {}",
+                v.current, v.total, v.packets, v.bytes
+            );
+        }
+        let _ = write!(
+            s,
+            "flows created {} expired {}; refused: table full {}, no server {}; reset (server gone) {}; sticky hits {}",
+            stats.flows_created,
+            stats.flows_expired,
+            stats.refused_table_full,
+            stats.refused_no_server,
+            stats.reset_server_gone,
+            stats.sticky_hits
+        );
+        s
+    }
+}
