@@ -25,8 +25,12 @@ http {
     server { listen 198.18.1.10:80; location / { default_type text/plain; return 200 "rs1 \$remote_addr\n"; } }
     server { listen 198.18.1.11:80; location / { default_type text/plain; return 200 "rs2 \$remote_addr\n"; } }
     server { listen 198.18.1.12:80; location / { default_type text/plain; return 200 "rs3 \$remote_addr\n"; } }
+    # For direct server return: the VIP, held on the servers' loopback by the DSR test.
+    server { listen 198.18.0.100:80; location / { default_type text/plain; return 200 "dsr \$remote_addr\n"; } }
 }
 CONF
+    # The VIP may not be on the servers yet (only the DSR test puts it there).
+    ip netns exec sw-servers sysctl -qw net.ipv4.ip_nonlocal_bind=1
     ip netns exec sw-servers nginx -c "$dir/nginx.conf"
 }
 

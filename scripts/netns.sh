@@ -16,6 +16,13 @@ up() {
     ip link add c0 netns sw-client type veth peer name l0 netns sw-lb
     ip link add s0 netns sw-servers type veth peer name l1 netns sw-lb
 
+    # Fixed MACs, so captures recorded here replay with the default config MACs
+    # (02:53:57:00:00:01 and :02 are what `replay` gives the switch's ports).
+    ip -n sw-client link set c0 address 02:00:00:00:00:02
+    ip -n sw-servers link set s0 address 02:00:00:00:01:10
+    ip -n sw-lb link set l0 address 02:53:57:00:00:01
+    ip -n sw-lb link set l1 address 02:53:57:00:00:02
+
     ip -n sw-client addr add 198.18.0.2/24 dev c0
     for i in $(seq 3 50); do ip -n sw-client addr add "198.18.0.$i/24" dev c0; done
     ip -n sw-servers addr add 198.18.1.10/24 dev s0

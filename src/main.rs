@@ -44,6 +44,15 @@ enum Command {
         #[arg(long)]
         config: PathBuf,
     },
+    /// Send one command to a running switch's admin API (`help` lists them).
+    Admin {
+        /// The admin API's address (the config's `[admin] listen`).
+        #[arg(long, default_value = "127.0.0.1:9900")]
+        addr: std::net::SocketAddr,
+        /// The command, e.g. `set server rs2 state down` or `show servers`.
+        #[arg(required = true, num_args = 1..)]
+        command: Vec<String>,
+    },
     /// Measure the data path (see BENCHMARKS.md).
     Bench {
         /// Shorter runs, for CI.
@@ -96,6 +105,22 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             })
         }),
+        Command::Admin { addr, command } => {
+            match stickwire::control::admin::request(addr, &command.join(" "), std::time::Duration::from_secs(5)) {
+                Ok(reply) if reply.starts_with("error:") => {
+                    eprintln!("stickwire: admin: {reply}");
+                    Err(ExitCode::FAILURE)
+                }
+                Ok(reply) => {
+                    println!("{reply}");
+                    Ok(())
+                }
+                Err(e) => {
+                    eprintln!("stickwire: admin {addr}: {e}");
+                    Err(ExitCode::FAILURE)
+                }
+            }
+        }
         Command::Bench { quick, json } => stickwire::bench::main(quick, json.as_deref()).map_err(|e| {
             eprintln!("stickwire: bench: {e}");
             ExitCode::FAILURE

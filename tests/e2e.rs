@@ -89,3 +89,118 @@ fn l4_full_nat_sticky_and_round_robin() {
     assert!(report.contains("web:81/tcp"), "{report}");
     assert_eq!(counter(&report, "tcp-no-flow"), 0, "{report}");
 }
+
+/// Gateway NAT: the servers see the client's address and answer through the switch.
+/// DSR: the servers hold the VIP on loopback and answer the client directly, over a path
+/// that bypasses the switch (set up here: a veth between servers and client).
+#[test]
+fn l4_gateway_nat_and_direct_server_return() {
+    let _topology = Topology::up();
+    let _backends = common::Backends::start();
+    let switch = Switch::start("examples/two-arm.toml");
+
+    let gateway = common::fetch_servers_body("198.18.0.7", "http://198.18.0.100:83/", 6);
+    assert_eq!(gateway.len(), 6, "{gateway:?}");
+    for body in &gateway {
+        assert!(body.ends_with(" 198.18.0.7"), "the server must see the client's own address: {body}");
+    }
+
+    // DSR set-up on the server side: the VIP on loopback, no ARP for it, and a return path
+    // to the clients that does not go through the switch.
+    for cmd in [
+        "ip addr add 198.18.0.100/32 dev lo",
+        "sysctl -qw net.ipv4.conf.all.arp_ignore=1",
+        "sysctl -qw net.ipv4.conf.all.arp_announce=2",
+        "ip link add r0 type veth peer name r1 netns sw-client",
+        "ip addr add 198.19.0.1/30 dev r0",
+        "ip link set r0 up",
+        "ip route add 198.18.0.0/24 via 198.19.0.2 dev r0",
+    ] {
+        let args: Vec<&str> = cmd.split(' ').collect();
+        assert!(in_ns("sw-servers", &args).status.success(), "sw-servers: {cmd}");
+    }
+    for cmd in [
+        "ip addr add 198.19.0.2/30 dev r1",
+        "ip link set r1 up",
+        "sysctl -qw net.ipv4.conf.all.rp_filter=0",
+        "sysctl -qw net.ipv4.conf.r1.rp_filter=0",
+    ] {
+        let args: Vec<&str> = cmd.split(' ').collect();
+        assert!(in_ns("sw-client", &args).status.success(), "sw-client: {cmd}");
+    }
+    let dsr = common::fetch_servers_body("198.18.0.8", "http://198.18.0.100:80/", 5);
+    assert_eq!(dsr, vec!["dsr 198.18.0.8"; 5], "direct server return");
+
+    let report = switch.stop();
+    // Replies bypassed the switch: for :80 it saw only the client's side.
+    let line = report.lines().find(|l| l.trim_start().starts_with("web:80/tcp")).expect("web:80 counters");
+    assert!(line.contains("total 5"), "{line}");
+    assert!(report.lines().any(|l| l.trim_start().starts_with("web:83/tcp") && l.contains("total 6")), "{report}");
+}
+
+/// A server marked down by an admin call gets no new flows; flows on the other servers go
+/// on undisturbed; its sticky clients move. Back up, it takes new flows again.
+#[test]
+fn server_marked_down_by_the_admin_api() {
+    let _topology = Topology::up();
+    let _backends = common::Backends::start();
+    let switch = Switch::start("examples/two-arm.toml");
+    let admin = |cmd: &str| {
+        let mut args = vec![env!("CARGO_BIN_EXE_stickwire"), "admin", "--addr", "127.0.0.1:9900"];
+        args.extend(cmd.split(' '));
+        let out = in_ns("sw-lb", &args);
+        assert!(out.status.success(), "admin {cmd}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+
+    // Two clients with keep-alive connections through :81 (sticky): one on rs2, one
+    // elsewhere. Each asks once a second on one connection.
+    let sticky_server = |c: &str| common::fetch_servers(c, "http://198.18.0.100:81/", 1).pop().unwrap_or_default();
+    let clients: Vec<(String, String)> =
+        (30..50).map(|i| format!("198.18.0.{i}")).map(|c| (sticky_server(&c), c)).collect();
+    let on_rs2 = clients.iter().find(|(s, _)| s == "rs2").expect("a client on rs2").1.clone();
+    let (other_server, elsewhere) = clients.iter().find(|(s, _)| s != "rs2").cloned().expect("a client elsewhere");
+    let keepalive = |client: String| {
+        std::thread::spawn(move || {
+            let mut args =
+                vec!["curl", "-s", "-m", "20", "--interface", &client, "--rate", "1/s", "-w", "|%{num_connects}\n"];
+            args.extend(std::iter::repeat_n("http://198.18.0.100:81/", 6));
+            let out = in_ns("sw-client", &args);
+            // Each transfer: "rsN addr" then "|new connections made".
+            let text = String::from_utf8_lossy(&out.stdout).into_owned();
+            let servers: Vec<String> =
+                text.lines().filter(|l| l.starts_with("rs")).map(|l| l[..3].to_string()).collect();
+            let connects: u32 = text.lines().filter_map(|l| l.strip_prefix('|')?.parse::<u32>().ok()).sum();
+            (servers, connects)
+        })
+    };
+    let (moved, stayed) = (keepalive(on_rs2), keepalive(elsewhere));
+    std::thread::sleep(Duration::from_millis(2500));
+
+    assert_eq!(admin("set server rs2 state down").trim(), "ok");
+    assert!(admin("show servers").contains("rs2 198.18.1.11:80 state down"));
+    let after: Vec<String> =
+        (2..30).flat_map(|i| common::fetch_servers(&format!("198.18.0.{i}"), "http://198.18.0.100:81/", 1)).collect();
+    assert_eq!(after.len(), 28, "{after:?}");
+    assert!(!after.iter().any(|s| s == "rs2"), "a down server got new flows: {after:?}");
+    let rr: Vec<String> = common::fetch_servers("198.18.0.2", "http://198.18.0.100:82/", 12);
+    assert!(!rr.iter().any(|s| s == "rs2") && rr.len() == 12, "{rr:?}");
+
+    // The connection on another server never broke: six answers, one connection.
+    let (servers, connects) = stayed.join().unwrap();
+    assert_eq!((servers.len(), connects), (6, 1), "{servers:?}");
+    assert!(servers.iter().all(|s| *s == other_server), "{servers:?}");
+    // The one on rs2 was reset: curl reconnected, to another server.
+    let (servers, connects) = moved.join().unwrap();
+    assert_eq!(servers.len(), 6, "{servers:?}");
+    assert_eq!(connects, 2, "{servers:?}");
+    assert_eq!(servers.first().map(String::as_str), Some("rs2"));
+    assert_ne!(servers.last().map(String::as_str), Some("rs2"));
+
+    assert_eq!(admin("set server rs2 state enabled").trim(), "ok");
+    let back: Vec<String> = common::fetch_servers("198.18.0.3", "http://198.18.0.100:82/", 9);
+    assert!(back.iter().any(|s| s == "rs2"), "{back:?}");
+
+    let report = switch.stop();
+    assert!(report.contains("reset (server gone) 1"), "{report}");
+}

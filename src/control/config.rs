@@ -56,6 +56,9 @@ pub struct Config {
     pub dpdk: DpdkConfig,
     #[serde(default)]
     pub tables: TablesConfig,
+    /// The admin API (`stickwire admin`), on the management network; off when absent.
+    #[serde(default)]
+    pub admin: Option<AdminConfig>,
     #[serde(rename = "port", default)]
     pub ports: Vec<PortConfig>,
     #[serde(rename = "vip", default)]
@@ -85,6 +88,14 @@ impl Default for DpdkConfig {
     fn default() -> Self {
         DpdkConfig { eal_args: Vec::new(), mbufs: default_mbufs(), descriptors: default_descriptors() }
     }
+}
+
+/// Where the admin API listens.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminConfig {
+    /// A TCP address, e.g. `127.0.0.1:9900`.
+    pub listen: std::net::SocketAddr,
 }
 
 /// Table sizes, per worker: fixed at start, never grown on the packet path.

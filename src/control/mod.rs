@@ -1,3 +1,4 @@
 //! The control side: configuration loading and validation.
 
+pub mod admin;
 pub mod config;

@@ -1,5 +1,6 @@
 //! Worker threads and the poll loop.
 
+pub mod admin;
 pub mod peers;
 pub mod report;
 pub mod run;

@@ -149,6 +149,11 @@ impl LoadBoard {
         }
     }
 
+    /// The flows on server `server`, all cores together.
+    pub fn total(&self, server: usize) -> u32 {
+        self.counts.iter().skip(server).step_by(self.servers.max(1)).map(|n| n.load(Ordering::Relaxed)).sum()
+    }
+
     /// The flows per server of every core but `core`, into `out`.
     pub fn others(&self, core: usize, out: &mut [u32]) {
         out.iter_mut().for_each(|o| *o = 0);

@@ -5,12 +5,14 @@ use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+use crate::control::admin::AdminServer;
 use crate::control::config::Config;
 use crate::dpdk::{self, DpdkError, DpdkPort, Eal, EthPort, Mempool, QueueId};
 use crate::engine::l4::{L4Stats, WorkerSlot};
 use crate::engine::sticky::StickyBus;
 use crate::engine::{Counters, Engine};
 use crate::port::PortStats;
+use crate::runtime::admin::AdminState;
 use crate::runtime::peers::{DispatchView, HandoffPort, LoadBoard};
 use crate::runtime::report::Names;
 use crate::runtime::worker::Peers;
@@ -151,9 +153,10 @@ pub fn run(config: &Config, extra_eal_args: &[String]) -> Result<RunReport, RunE
                     }
                     let n_servers = services.servers.len();
                     let mut worker = Worker::with_engine(Engine::with_services(topology, services, slot), queues)
-                        .with_control(control_rx);
+                        .with_control(control_rx)
+                        .with_load_board(load, w, n_servers);
                     if let (Some(handoff), Some(sticky)) = (handoff, sticky) {
-                        worker = worker.with_peers(Peers::new(view, handoff, sticky, load, n_servers));
+                        worker = worker.with_peers(Peers { view, handoff, sticky });
                     }
                     let clock = MonotonicClock::new();
                     let mut backoff = IdleBackoff::default();
@@ -173,6 +176,16 @@ pub fn run(config: &Config, extra_eal_args: &[String]) -> Result<RunReport, RunE
                 .map_err(RunError::Signal)?,
         );
     }
+    let admin = match &config.admin {
+        Some(admin) => {
+            let state = AdminState::new(services.servers.clone(), control_senders, Arc::clone(&load));
+            let server = AdminServer::spawn(admin.listen, move |command| state.handle(command))
+                .map_err(|e| RunError::Config(format!("admin.listen {}: {e}", admin.listen)))?;
+            eprintln!("stickwire: admin API on {}", server.local_addr());
+            Some(server)
+        }
+        None => None,
+    };
     eprintln!("stickwire: running with {workers} worker(s); SIGINT or SIGTERM stops");
 
     let mut report = RunReport {
@@ -198,6 +211,9 @@ pub fn run(config: &Config, extra_eal_args: &[String]) -> Result<RunReport, RunE
             sum.rx_missed += s.rx_missed;
             sum.alloc_failed += s.alloc_failed;
         }
+    }
+    if let Some(admin) = admin {
+        admin.shutdown();
     }
     for port in &mut ports {
         if let Err(e) = port.stop() {

@@ -28,21 +28,14 @@ pub struct Peers<B> {
     pub view: DispatchView,
     pub handoff: HandoffPort<B>,
     pub sticky: StickyPort,
-    pub load: Arc<LoadBoard>,
-    others: Vec<u32>,
-    turns: u32,
 }
 
-impl<B> Peers<B> {
-    pub fn new(
-        view: DispatchView,
-        handoff: HandoffPort<B>,
-        sticky: StickyPort,
-        load: Arc<LoadBoard>,
-        servers: usize,
-    ) -> Self {
-        Peers { view, handoff, sticky, load, others: vec![0; servers], turns: 0 }
-    }
+/// Where a worker publishes its flows per server (and reads the other cores').
+struct LoadShare {
+    board: Arc<LoadBoard>,
+    core: usize,
+    others: Vec<u32>,
+    turns: u32,
 }
 
 /// How many frames of the hand-off inbox one turn takes at most.
@@ -59,6 +52,7 @@ pub struct Worker<P: Port> {
     started: bool,
     peers: Option<Peers<P::Buf>>,
     control: Option<Receiver<ControlMsg>>,
+    load: Option<LoadShare>,
 }
 
 impl<P: Port> Worker<P> {
@@ -71,12 +65,28 @@ impl<P: Port> Worker<P> {
     /// A worker around an engine built by the caller.
     pub fn with_engine(engine: Engine<P::Buf>, ports: Vec<P>) -> Worker<P> {
         let out = Output::new(ports.len());
-        Worker { engine, ports, out, rx: Vec::with_capacity(BURST), started: false, peers: None, control: None }
+        Worker {
+            engine,
+            ports,
+            out,
+            rx: Vec::with_capacity(BURST),
+            started: false,
+            peers: None,
+            control: None,
+            load: None,
+        }
     }
 
     /// Shares frames, sticky bindings and load with the other workers.
     pub fn with_peers(mut self, peers: Peers<P::Buf>) -> Worker<P> {
         self.peers = Some(peers);
+        self
+    }
+
+    /// Publishes this worker's flows per server on `board` as core `core`, and reads the
+    /// other cores' for least-connections.
+    pub fn with_load_board(mut self, board: Arc<LoadBoard>, core: usize, servers: usize) -> Worker<P> {
+        self.load = Some(LoadShare { board, core, others: vec![0; servers], turns: 0 });
         self
     }
 
@@ -88,7 +98,7 @@ impl<P: Port> Worker<P> {
 
     /// One turn of the loop at time `now`; returns how many frames were received.
     pub fn run_once(&mut self, now: Instant) -> usize {
-        let Worker { engine, ports, out, rx, started, peers, control } = self;
+        let Worker { engine, ports, out, rx, started, peers, control, load } = self;
         if !*started {
             *started = true;
             engine.start(&mut || ports[0].alloc(), out);
@@ -145,14 +155,17 @@ impl<P: Port> Worker<P> {
             for update in p.sticky.drain(256) {
                 l4.apply_sticky(update, now);
             }
-            p.turns = p.turns.wrapping_add(1);
-            if p.turns % LOAD_EVERY == 0 {
-                p.load.publish(p.handoff.core, l4.load());
-                p.load.others(p.handoff.core, &mut p.others);
-                l4.set_others_load(&p.others);
-            }
         } else {
             engine.l4_mut().sticky_out.clear();
+        }
+        if let Some(share) = load.as_mut() {
+            share.turns = share.turns.wrapping_add(1);
+            if share.turns % LOAD_EVERY == 0 {
+                let l4 = engine.l4_mut();
+                share.board.publish(share.core, l4.load());
+                share.board.others(share.core, &mut share.others);
+                l4.set_others_load(&share.others);
+            }
         }
         for (port, frames) in ports.iter_mut().zip(out.tx.iter_mut()) {
             if !frames.is_empty() {

@@ -128,12 +128,17 @@ impl Drop for Backends {
 /// `count` HTTP requests from client address `from`, each on a new connection, to `url`;
 /// returns the name of the server that answered each (the first word of the body).
 pub fn fetch_servers(from: &str, url: &str, count: usize) -> Vec<String> {
+    fetch_servers_body(from, url, count).iter().filter_map(|b| b.split_whitespace().next()).map(String::from).collect()
+}
+
+/// `count` HTTP requests from client address `from`, each on a new connection, to `url`;
+/// the body of each answer (trimmed).
+pub fn fetch_servers_body(from: &str, url: &str, count: usize) -> Vec<String> {
     let mut args: Vec<String> = ["curl", "-s", "-m", "5", "--interface", from, "-H", "Connection: close", "-w", "\n"]
         .map(String::from)
         .to_vec();
     args.extend(std::iter::repeat_n(url.to_string(), count));
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let out = in_ns("sw-client", &args);
-    let text = String::from_utf8_lossy(&out.stdout);
-    text.lines().filter_map(|l| l.split_whitespace().next()).map(String::from).collect()
+    String::from_utf8_lossy(&out.stdout).lines().map(|l| l.trim().to_string()).filter(|l| !l.is_empty()).collect()
 }
