@@ -9,7 +9,16 @@
 //! - `loop-answer`: 60-byte ICMP echo requests to the switch: receive, parse, verify, rewrite
 //!   in place (addresses, checksums), resolve the neighbour, transmit.
 //!
-//! Both engine scenarios use DPDK mbufs from a DPDK mempool, as `run` does.
+//! - `l4-established-1k`, `-100k`, `-1m`: the L4 fast path over that many established
+//!   flows, frames of flows chosen at random over all of them (see `bench::l4`);
+//! - `l4-new`: whole TCP connections, each a new flow from SYN to expiry; reports `cps`.
+//!
+//! Every engine scenario uses DPDK mbufs from a DPDK mempool, as `run` does.
+//!
+//! For profiling one scenario, `STICKWIRE_BENCH_ONLY=<name>` runs io-fwd (the reference) and
+//! the scenarios whose name contains `<name>`.
+
+mod l4;
 
 use std::io::Write as _;
 use std::net::Ipv4Addr;
@@ -248,8 +257,21 @@ pub fn main(quick: bool, json: Option<&Path>) -> Result<(), String> {
 
     let reference = io_fwd(&pool, duration).map_err(|e| e.to_string())?;
     let mut scenarios = vec![reference.clone()];
-    scenarios.push(engine_scenario("loop-drop", "drop", &pool, duration, reference.mpps));
-    scenarios.push(engine_scenario("loop-answer", "answer", &pool, duration, reference.mpps));
+    let only = std::env::var("STICKWIRE_BENCH_ONLY").unwrap_or_default();
+    let wanted = |name: &str| name.contains(only.as_str());
+    for (name, kind) in [("loop-drop", "drop"), ("loop-answer", "answer")] {
+        if wanted(name) {
+            scenarios.push(engine_scenario(name, kind, &pool, duration, reference.mpps));
+        }
+    }
+    for (label, flows) in [("1k", 1_000), ("100k", 100_000), ("1m", 1_000_000)] {
+        if wanted(&format!("l4-established-{label}")) {
+            scenarios.push(l4::established(label, flows, &pool, duration, reference.mpps)?);
+        }
+    }
+    if wanted("l4-new") {
+        scenarios.push(l4::new_connections(&pool, duration, reference.mpps)?);
+    }
 
     let command = std::env::args().collect::<Vec<_>>().join(" ");
     let memory = if huge { "hugepages" } else { "no hugepages (--no-huge: 4 KiB pages, TLB misses)" };
@@ -267,14 +289,23 @@ fn print_table(report: &Report) {
     let _ = writeln!(out, "machine: {}\ncommit: {}", report.machine, report.commit);
     let _ = writeln!(
         out,
-        "{:<22} {:>7} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
-        "scenario", "workers", "Mpps", "ns/frame", "x io-fwd", "p50 ns", "p99 ns", "p99.9 ns", "max ns"
+        "{:<22} {:>7} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
+        "scenario", "workers", "Mpps", "Mcps", "ns/frame", "x io-fwd", "p50 ns", "p99 ns", "p99.9 ns", "max ns"
     );
     for s in &report.scenarios {
         let _ = writeln!(
             out,
-            "{:<22} {:>7} {:>9.2} {:>9.1} {:>9.2} {:>9} {:>9} {:>9} {:>9}",
-            s.name, s.workers, s.mpps, s.ns_per_frame, s.ratio_to_io_fwd, s.p50_ns, s.p99_ns, s.p999_ns, s.max_ns
+            "{:<22} {:>7} {:>9.2} {:>9} {:>9.1} {:>9.2} {:>9} {:>9} {:>9} {:>9}",
+            s.name,
+            s.workers,
+            s.mpps,
+            s.cps.map_or_else(|| "-".to_string(), |c| format!("{:.3}", c / 1e6)),
+            s.ns_per_frame,
+            s.ratio_to_io_fwd,
+            s.p50_ns,
+            s.p99_ns,
+            s.p999_ns,
+            s.max_ns
         );
     }
 }

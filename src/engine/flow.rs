@@ -636,7 +636,18 @@ impl FlowTable {
 
     #[inline]
     pub fn prefetch_hashed(&self, h: u64) {
-        std::hint::black_box(touch(&self.buckets[h as usize & self.mask].used));
+        crate::dpdk::prefetch(&self.buckets[h as usize & self.mask]);
+    }
+
+    /// Starts fetching the flow line of the first key in `h`'s bucket whose signature
+    /// matches (call after [`prefetch_hashed`](Self::prefetch_hashed) had time to land).
+    #[inline]
+    pub fn prefetch_flow_hashed(&self, h: u64) {
+        let bucket = &self.buckets[h as usize & self.mask];
+        let m = bucket.matching(sig_of(h));
+        if m != 0 {
+            crate::dpdk::prefetch(&self.flows[(bucket.refs[m.trailing_zeros() as usize] >> 2) as usize]);
+        }
     }
 
     /// The flow a frame with `key` belongs to, and the side it came from. Expired flows not

@@ -12,12 +12,17 @@ use super::sticky::{StickyTable, StickyUpdate};
 use super::topology::{prefix_mask, Topology};
 use super::DropReason;
 use crate::time::Instant;
-use crate::wire::{checksum, ipv4, tcp};
+use crate::wire::{checksum, ethernet, ipv4, tcp};
 
 /// Largest TCP MSS the switch lets through: a 1500-byte MTU less the IPv4 and TCP headers.
 pub const MSS_MAX: u16 = 1460;
-/// Flows looked at per expiry sweep (once per poll loop): bounds the per-loop cost.
+/// Flows removed per expiry sweep at most: bounds the cost of one sweep.
 const EXPIRE_PER_POLL: usize = 64;
+/// Time between two sweeps: at most 64 flows per 50 µs is 1.28 M expiries a second per core,
+/// and a busy loop does not pay for a sweep on every burst.
+const SWEEP_EVERY: std::time::Duration = std::time::Duration::from_micros(50);
+/// Frames `prefetch_burst` looks ahead for.
+const PREFETCH_BURST: usize = 64;
 /// The lowest local port full NAT uses.
 const LOCAL_PORT_MIN: u16 = 1024;
 /// Local ports tried for one new flow before it is refused.
@@ -137,6 +142,9 @@ pub struct L4 {
     expired: Vec<(u8, u16, Ipv4Addr)>,
     /// Sticky bindings made here, for the runtime to send to the other cores.
     pub sticky_out: Vec<StickyUpdate>,
+    next_sweep: Instant,
+    /// Scratch for `prefetch_burst`.
+    burst_hashes: [u64; PREFETCH_BURST],
 }
 
 impl L4 {
@@ -159,6 +167,8 @@ impl L4 {
             next_local_port: first_port,
             expired: Vec::with_capacity(EXPIRE_PER_POLL),
             sticky_out: Vec::with_capacity(64),
+            next_sweep: Instant::ZERO,
+            burst_hashes: [0; PREFETCH_BURST],
         }
     }
 
@@ -222,6 +232,22 @@ impl L4 {
             let views = super::service::server_views(servers, &svc.servers);
             // The server set was valid at start; a state or weight change keeps it valid.
             let _ = svc.predictor.set_servers(&views);
+        }
+    }
+
+    /// Starts fetching the flow-table lines a burst of frames will need (their buckets,
+    /// then their flows), so the lookups that follow overlap their cache misses instead of
+    /// waiting for each in turn.
+    pub fn prefetch_burst<'a>(&mut self, frames: impl Iterator<Item = &'a [u8]>) {
+        let mut n = 0;
+        for frame in frames.take(PREFETCH_BURST) {
+            let Some(seen) = Seen::parse_frame(frame) else { continue };
+            let h = self.flows.prefetch(&seen.key);
+            self.burst_hashes[n] = h;
+            n += 1;
+        }
+        for &h in &self.burst_hashes[..n] {
+            self.flows.prefetch_flow_hashed(h);
         }
     }
 
@@ -430,6 +456,10 @@ impl L4 {
 
     /// Timers: a bounded sweep of expired flows and sticky bindings.
     pub fn poll(&mut self, now: Instant) {
+        if now < self.next_sweep {
+            return;
+        }
+        self.next_sweep = now + SWEEP_EVERY;
         let expired = &mut self.expired;
         expired.clear();
         self.flows
@@ -457,6 +487,15 @@ struct Seen {
 }
 
 impl Seen {
+    /// From a whole Ethernet frame (TCP or UDP over IPv4 only).
+    fn parse_frame(frame: &[u8]) -> Option<Seen> {
+        let eth = ethernet::Frame::new_checked(frame).ok()?;
+        if eth.ethertype() != ethernet::ethertype::IPV4 {
+            return None;
+        }
+        Seen::parse(frame, eth.header_len())
+    }
+
     fn parse(bytes: &[u8], l2_len: usize) -> Option<Seen> {
         let ip = ipv4::Packet::new_checked(&bytes[l2_len..]).ok()?;
         let proto = ip.protocol();

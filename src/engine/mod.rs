@@ -163,6 +163,14 @@ impl<B: FrameBuf> Engine<B> {
         }
     }
 
+    /// Starts fetching what the frames of a burst will need from the flow table; call it
+    /// before processing them one by one.
+    pub fn prefetch_burst(&mut self, frames: &[B]) {
+        if self.l4.is_active() {
+            self.l4.prefetch_burst(frames.iter().map(|f| f.as_ref()));
+        }
+    }
+
     /// Takes one frame received on `port`. `alloc` gives buffers for frames the switch must
     /// originate on the way (an ARP request for an unknown next hop).
     pub fn process(

@@ -115,6 +115,7 @@ impl<P: Port> Worker<P> {
         for (i, port) in ports.iter_mut().enumerate() {
             port.rx_burst(now, rx, BURST);
             received += rx.len();
+            engine.prefetch_burst(rx);
             for frame in rx.drain(..) {
                 let owner = peers.as_ref().map_or(Owner::Here, |p| p.view.owner(frame.as_ref()));
                 match (owner, peers.as_mut()) {

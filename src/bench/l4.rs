@@ -1,0 +1,414 @@
+//! The L4 load-balancing scenarios of `stickwire bench`: the worker loop and the engine's L4
+//! path over DPDK mbufs on the in-memory port, one worker, one VIP port (round robin over 3
+//! real servers), static neighbours only (no ARP on the way).
+//!
+//! - `l4-established-<n>`: `n` flows are first opened through the engine (client SYN, server
+//!   SYN-ACK, client ACK: each flow Established), then the client port receives 60-byte
+//!   client -> VIP ACKs of those flows in a random order over all `n` flows (a shuffled
+//!   list, delivered round robin), each looked up, rewritten (addresses, ports, TTL,
+//!   incremental checksums) and sent on the server port. Two arms: clients behind a router
+//!   on port 0, servers on port 1. Full NAT where the switch's one local address has room
+//!   for the flows; past that (1 M flows) gateway NAT, whose per-frame work is the same
+//!   rewrite of all four fields (see [`FULL_NAT_MAX_FLOWS`]).
+//! - `l4-new`: whole connections on fresh client ports: client SYN (a new flow: schedule,
+//!   insert, rewrite), server SYN-ACK, client ACK, client FIN, server FIN-ACK, client ACK,
+//!   every frame through the engine in that order. One arm (clients and servers on the same
+//!   port) so that a single in-memory port delivers the six frames in order in full bursts.
+//!   Gateway NAT: under full NAT the switch's local ports would each stay in TIME_WAIT for
+//!   two minutes after every connection and 64 K of them would run out, which says nothing
+//!   about the engine's cost per connection. Closed flows must leave the table: the virtual
+//!   clock advances [`NEW_TICK`] per loop turn, so a flow's 120 s TIME_WAIT ends about
+//!   [`TIME_WAIT_TURNS`] turns after its last ACK and the engine's bounded expiry sweep (run
+//!   every turn, as in production) removes it; the table holds a steady ~25 K flows.
+//!
+//! Each scenario prints the engine's counters over the measured part and refuses to report
+//! (returns an error) when less than 99 % of the frames received were forwarded: a figure
+//! for frames dropped early would flatter the fast path.
+
+use std::net::Ipv4Addr;
+use std::time::{Duration, Instant as StdInstant};
+
+use super::{MbufPool, Meter, Scenario};
+use crate::craft::{self, Segment};
+use crate::dpdk::{self, Mbuf, Mempool};
+use crate::engine::flow::{bench_flow, FlowTable};
+use crate::engine::predictor::{Predictor, PredictorKind, ServerState};
+use crate::engine::service::{server_views, NatMode, RealServer, Service, Services};
+use crate::engine::{Counters, Engine, Output, PortAddr, StaticNeighbour, Topology, Verdict, Vip};
+use crate::port::mem::MemPort;
+use crate::runtime::worker::Worker;
+use crate::time::Instant;
+use crate::wire::buffer::FrameBuf;
+use crate::wire::{tcp, MacAddr};
+
+const SW0: MacAddr = MacAddr([0x02, 0x53, 0x57, 0, 1, 1]);
+const SW1: MacAddr = MacAddr([0x02, 0x53, 0x57, 0, 1, 2]);
+/// The router the clients sit behind.
+const ROUTER_MAC: MacAddr = MacAddr([0x02, 0xcc, 0, 0, 0, 0xfe]);
+const ROUTER: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 254);
+const VIP: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 100);
+const VIP_PORT: u16 = 80;
+const SERVER_PORT: u16 = 8080;
+const SERVERS: u8 = 3;
+
+/// Full NAT gives each flow a local port of the switch's one address on the server side:
+/// with 3 servers at most 3 x 64512 server-side tuples exist, so a million flows cannot be
+/// full-NAT flows (the engine would refuse them with RST once the ports run out).
+pub const FULL_NAT_MAX_FLOWS: usize = 150_000;
+
+/// Virtual time per loop turn in `l4-new`.
+pub const NEW_TICK: Duration = Duration::from_nanos(120_000_000_000 / TIME_WAIT_TURNS);
+/// Loop turns a TIME_WAIT flow lingers in `l4-new`.
+pub const TIME_WAIT_TURNS: u64 = 4096;
+/// Connections in the `l4-new` frame list (a multiple of 3, so that round robin sends
+/// connection `i` to server `i % 3` on every pass): one pass lasts ~1.4 virtual TIME_WAITs
+/// and more, so a client tuple is reused only after its previous flow expired.
+const NEW_CONNECTIONS: usize = 3 * 16_384;
+const NEW_CAPACITY: usize = 32_768;
+
+fn server_ip(i: u8) -> Ipv4Addr {
+    Ipv4Addr::new(198, 18, 1, 10 + i)
+}
+
+fn server_mac(i: u8) -> MacAddr {
+    MacAddr([0x02, 0x5e, 0, 0, 1, 10 + i])
+}
+
+/// Two arms: port 0 towards the clients' router, port 1 on the servers' subnet. One arm:
+/// everything on port 0 (a /16 that holds the servers' subnet too).
+fn topology(one_arm: bool) -> Topology {
+    let port = |name: &str, mac, ip, prefix_len, gateway| PortAddr { name: name.into(), mac, ip, prefix_len, gateway };
+    let server_port = usize::from(!one_arm);
+    let mut static_neighbours: Vec<StaticNeighbour> =
+        (0..SERVERS).map(|i| StaticNeighbour { port: server_port, ip: server_ip(i), mac: server_mac(i) }).collect();
+    static_neighbours.push(StaticNeighbour { port: 0, ip: ROUTER, mac: ROUTER_MAC });
+    let ports = if one_arm {
+        vec![port("lan", SW0, Ipv4Addr::new(198, 18, 0, 1), 16, Some(ROUTER))]
+    } else {
+        vec![
+            port("client", SW0, Ipv4Addr::new(198, 18, 0, 1), 24, Some(ROUTER)),
+            port("server", SW1, Ipv4Addr::new(198, 18, 1, 1), 24, None),
+        ]
+    };
+    Topology { ports, vips: vec![Vip { name: "bench".into(), ip: VIP }], static_neighbours }
+}
+
+fn services(nat: NatMode, flow_capacity: usize) -> Result<Services, String> {
+    let servers: Vec<RealServer> = (0..SERVERS)
+        .map(|i| RealServer {
+            name: format!("rs{}", i + 1),
+            ip: server_ip(i),
+            port: SERVER_PORT,
+            weight: 1,
+            max_connections: None,
+            state: ServerState::Enabled,
+        })
+        .collect();
+    let ids: Vec<u16> = (0..u16::from(SERVERS)).collect();
+    let predictor = Predictor::new(PredictorKind::RoundRobin, &server_views(&servers, &ids), 65537, 1)
+        .map_err(|e| format!("bench predictor: {e:?}"))?;
+    let service = Service {
+        name: "bench:80/tcp".into(),
+        vip: VIP,
+        port: VIP_PORT,
+        proto: 6,
+        nat,
+        sticky: None,
+        servers: ids,
+        predictor,
+    };
+    Ok(Services { services: vec![service], servers, flow_capacity, sticky_capacity: 64 })
+}
+
+/// Client `i`'s address and port (distinct for every `i` below 2^32).
+fn client(i: usize) -> (Ipv4Addr, u16) {
+    let key = bench_flow(i).0;
+    (key.src, key.src_port)
+}
+
+/// A 60-byte TCP frame (64 on the wire).
+fn tcp60(dst_mac: MacAddr, src_mac: MacAddr, src: Ipv4Addr, dst: Ipv4Addr, s: &Segment) -> Vec<u8> {
+    let mut f = craft::tcp_frame(dst_mac, src_mac, src, dst, s);
+    f.resize(60, 0);
+    f
+}
+
+fn seg(src_port: u16, dst_port: u16, seq: u32, ack: u32, flags: u8) -> Segment<'static> {
+    Segment { src_port, dst_port, seq, ack, flags, window: 64240, options: &[], payload: &[] }
+}
+
+/// IPv4 source and TCP source port of a frame with a 20-byte IP header.
+fn source(frame: &[u8]) -> (Ipv4Addr, u16) {
+    (Ipv4Addr::new(frame[26], frame[27], frame[28], frame[29]), u16::from_be_bytes([frame[34], frame[35]]))
+}
+
+fn destination_ip(frame: &[u8]) -> Ipv4Addr {
+    Ipv4Addr::new(frame[30], frame[31], frame[32], frame[33])
+}
+
+/// Drives frames straight through an engine (no port), for setting flows up.
+struct Driver<'a> {
+    engine: &'a mut Engine<Mbuf>,
+    pool: &'a Mempool,
+    out: Output<Mbuf>,
+    now: Instant,
+}
+
+impl Driver<'_> {
+    /// Processes `frame` received on `port`; returns the verdict and a copy of what was
+    /// sent (when something was).
+    fn send(&mut self, port: usize, frame: &[u8]) -> Result<(Verdict, Option<Vec<u8>>), String> {
+        let mut m = self.pool.alloc().ok_or("bench mempool empty")?;
+        if !m.try_copy_from(frame) {
+            return Err("bench frame does not fit an mbuf".into());
+        }
+        let pool = self.pool;
+        let v = self.engine.process(port, m, self.now, &mut || pool.alloc(), &mut self.out);
+        let sent = self.out.tx.iter().find_map(|q| q.last()).map(|m| m.as_ref().to_vec());
+        for q in &mut self.out.tx {
+            Mbuf::free_bulk(q);
+        }
+        Mbuf::free_bulk(&mut self.out.dropped);
+        self.out.control.clear();
+        Ok((v, sent))
+    }
+}
+
+/// Opens `n` flows (SYN, SYN-ACK, ACK; each then Established) and returns each one's
+/// 60-byte client ACK, the frame the steady state is made of.
+fn establish(engine: &mut Engine<Mbuf>, pool: &Mempool, n: usize, now: Instant) -> Result<Vec<Vec<u8>>, String> {
+    let mut d = Driver { engine, pool, out: Output::new(2), now };
+    let mut acks = Vec::with_capacity(n);
+    for i in 0..n {
+        let (cip, cport) = client(i);
+        let syn = tcp60(SW0, ROUTER_MAC, cip, VIP, &seg(cport, VIP_PORT, 1000, 0, tcp::flags::SYN));
+        let (v, sent) = d.send(0, &syn)?;
+        let (Verdict::Forward(1), Some(sent)) = (v, sent) else {
+            return Err(format!("flow {i}: SYN gave {v:?}, not a forward to the server port"));
+        };
+        let (local, local_port) = source(&sent);
+        let server = destination_ip(&sent);
+        let mac = server_mac(server.octets()[3] - 10);
+        let synack = tcp60(
+            SW1,
+            mac,
+            server,
+            local,
+            &seg(SERVER_PORT, local_port, 5000, 1001, tcp::flags::SYN | tcp::flags::ACK),
+        );
+        let (v, _) = d.send(1, &synack)?;
+        if v != Verdict::Forward(0) {
+            return Err(format!("flow {i}: SYN-ACK gave {v:?}"));
+        }
+        let ack = tcp60(SW0, ROUTER_MAC, cip, VIP, &seg(cport, VIP_PORT, 1001, 5001, tcp::flags::ACK));
+        let (v, _) = d.send(0, &ack)?;
+        if v != Verdict::Forward(1) {
+            return Err(format!("flow {i}: ACK gave {v:?}"));
+        }
+        acks.push(ack);
+    }
+    Ok(acks)
+}
+
+fn splitmix(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// Fisher-Yates with a fixed seed: the same order on every run.
+fn shuffle<T>(items: &mut [T], seed: u64) {
+    let mut rng = seed;
+    for i in (1..items.len()).rev() {
+        let j = (splitmix(&mut rng) % (i as u64 + 1)) as usize;
+        items.swap(i, j);
+    }
+}
+
+/// What the engine counted over the measured part.
+struct Delta {
+    rx: u64,
+    forwarded: u64,
+    drops: u64,
+    detail: Vec<(&'static str, u64)>,
+}
+
+fn delta(before: &Counters, after: &Counters) -> Delta {
+    let before_named = before.nonzero();
+    let detail = after
+        .nonzero()
+        .into_iter()
+        .map(|(name, v)| (name, v - before_named.iter().find(|(n, _)| *n == name).map_or(0, |(_, b)| *b)))
+        .filter(|(_, v)| *v != 0)
+        .collect();
+    Delta {
+        rx: after.rx_frames - before.rx_frames,
+        forwarded: after.forwarded - before.forwarded,
+        drops: after.total_drops() - before.total_drops(),
+        detail,
+    }
+}
+
+/// Refuses figures for frames the fast path did not carry.
+fn check(name: &str, d: &Delta, received: u64) -> Result<(), String> {
+    if d.rx != received || (d.forwarded as f64) < 0.99 * received as f64 {
+        return Err(format!(
+            "{name}: only {} of {received} frames received were forwarded (engine rx {}, drops {}: {:?}); not reporting",
+            d.forwarded, d.rx, d.drops, d.detail
+        ));
+    }
+    Ok(())
+}
+
+fn table_memory(t: &FlowTable) -> String {
+    format!(
+        "{} B/flow max (FlowTable::bytes_per_flow), {:.0} B/flow measured (memory_bytes/capacity = {:.1} MiB/{})",
+        FlowTable::bytes_per_flow(),
+        t.memory_bytes() as f64 / t.capacity() as f64,
+        t.memory_bytes() as f64 / (1 << 20) as f64,
+        t.capacity()
+    )
+}
+
+/// `l4-established-<label>` over `n` flows.
+pub(super) fn established(
+    label: &str,
+    n: usize,
+    pool: &Mempool,
+    duration: Duration,
+    reference: f64,
+) -> Result<Scenario, String> {
+    let name = format!("l4-established-{label}");
+    let nat = if n <= FULL_NAT_MAX_FLOWS { NatMode::Full } else { NatMode::Gateway };
+    let capacity = n + n / 4;
+    let mut engine = Engine::with_services(topology(false), services(nat, capacity)?, Default::default());
+    let now = Instant::from_millis(1000);
+    let built = StdInstant::now();
+    let mut shuffled = establish(&mut engine, pool, n, now)?;
+    shuffle(&mut shuffled, 0x5717_0000 ^ n as u64);
+    // Copied in their new order so that the templates lie in memory in the order the port
+    // reads them: a NIC writes each frame into its mbuf, so reading the template must not
+    // cost a cache miss of its own (60 MB of them at 1 M flows).
+    let frames: Vec<Vec<u8>> = shuffled.iter().map(|f| f.to_vec()).collect();
+    drop(shuffled);
+    let build_time = built.elapsed();
+    let tracked = engine.l4().flows().len();
+    let memory = table_memory(engine.l4().flows());
+
+    let ports =
+        vec![MemPort::new(frames, None, MbufPool(pool.clone())), MemPort::new(vec![], None, MbufPool(pool.clone()))];
+    let mut worker = Worker::with_engine(engine, ports);
+    // Warm-up: the gratuitous ARPs of the first turn, the templates' first pass for small n.
+    for _ in 0..4096 {
+        worker.run_once(now);
+    }
+    let before = worker.engine().counters().clone();
+    let (rx_before, tx_before) = (worker.port_stats()[0].rx_frames, worker.port_stats()[1].tx_frames);
+    let mut meter = Meter::new();
+    let start = StdInstant::now();
+    while start.elapsed() < duration {
+        for _ in 0..1024 {
+            let t = dpdk::tsc();
+            let got = worker.run_once(now);
+            meter.record(t, got);
+        }
+    }
+    let elapsed = start.elapsed();
+    let d = delta(&before, worker.engine().counters());
+    let stats = worker.port_stats();
+    let (received, sent) = (stats[0].rx_frames - rx_before, stats[1].tx_frames - tx_before);
+    println!(
+        "{name}: {n} flows ({nat:?} NAT, {tracked} tracked, capacity {capacity}) set up in {:.2} s; {memory}",
+        build_time.as_secs_f64()
+    );
+    println!(
+        "{name}: engine over the run: rx {} forwarded {} drops {}; server port sent {sent}{}",
+        d.rx,
+        d.forwarded,
+        d.drops,
+        if d.drops > 0 { format!(" {:?}", d.detail) } else { String::new() }
+    );
+    check(&name, &d, received)?;
+    Ok(meter.scenario(&name, elapsed, Some(reference)))
+}
+
+/// The six frames of connection `i` (gateway NAT, one arm: the server answers the client's
+/// own address), in the order they cross the switch.
+fn connection(i: usize) -> [Vec<u8>; 6] {
+    use tcp::flags::{ACK, FIN, SYN};
+    let (cip, cport) = client(i);
+    let s = (i % usize::from(SERVERS)) as u8;
+    let (sip, smac) = (server_ip(s), server_mac(s));
+    [
+        tcp60(SW0, ROUTER_MAC, cip, VIP, &seg(cport, VIP_PORT, 1000, 0, SYN)),
+        tcp60(SW0, smac, sip, cip, &seg(SERVER_PORT, cport, 5000, 1001, SYN | ACK)),
+        tcp60(SW0, ROUTER_MAC, cip, VIP, &seg(cport, VIP_PORT, 1001, 5001, ACK)),
+        tcp60(SW0, ROUTER_MAC, cip, VIP, &seg(cport, VIP_PORT, 1001, 5001, FIN | ACK)),
+        tcp60(SW0, smac, sip, cip, &seg(SERVER_PORT, cport, 5001, 1002, FIN | ACK)),
+        tcp60(SW0, ROUTER_MAC, cip, VIP, &seg(cport, VIP_PORT, 1002, 5002, ACK)),
+    ]
+}
+
+/// `l4-new`: connections per second, each a new flow from SYN to expiry.
+pub(super) fn new_connections(pool: &Mempool, duration: Duration, reference: f64) -> Result<Scenario, String> {
+    let name = "l4-new";
+    let engine = Engine::with_services(topology(true), services(NatMode::Gateway, NEW_CAPACITY)?, Default::default());
+    let frames: Vec<Vec<u8>> = (0..NEW_CONNECTIONS).flat_map(connection).collect();
+    let ports = vec![MemPort::new(frames, None, MbufPool(pool.clone()))];
+    let mut worker = Worker::with_engine(engine, ports);
+    let tick = NEW_TICK.as_nanos() as u64;
+    let mut turn: u64 = 1;
+    let mut run = |worker: &mut Worker<MemPort<MbufPool>>| {
+        turn += 1;
+        worker.run_once(Instant::from_nanos(turn * tick))
+    };
+    // Warm-up to the steady state: flows now expire as fast as they are opened.
+    for _ in 0..3 * TIME_WAIT_TURNS {
+        run(&mut worker);
+    }
+    let before = worker.engine().counters().clone();
+    let l4_before = worker.engine().l4().stats().clone();
+    let rx_before = worker.port_stats()[0].rx_frames;
+    let mut peak = 0;
+    let mut meter = Meter::new();
+    let start = StdInstant::now();
+    while start.elapsed() < duration {
+        for _ in 0..1024 {
+            let t = dpdk::tsc();
+            let got = run(&mut worker);
+            meter.record(t, got);
+        }
+        peak = peak.max(worker.engine().l4().flows().len());
+    }
+    let elapsed = start.elapsed();
+    let d = delta(&before, worker.engine().counters());
+    let l4 = worker.engine().l4().stats();
+    let created = l4.flows_created - l4_before.flows_created;
+    let expired = l4.flows_expired - l4_before.flows_expired;
+    let refused = l4.refused_table_full - l4_before.refused_table_full;
+    let received = worker.port_stats()[0].rx_frames - rx_before;
+    let table = worker.engine().l4().flows();
+    println!(
+        "{name}: {created} connections opened, {expired} flows expired, {refused} refused (table full); flows tracked at \
+         the end {} (peak {peak}, capacity {}); virtual clock {} ms/turn (TIME_WAIT = {TIME_WAIT_TURNS} turns)",
+        table.len(),
+        table.capacity(),
+        NEW_TICK.as_secs_f64() * 1e3
+    );
+    println!(
+        "{name}: engine over the run: rx {} forwarded {} drops {}{}",
+        d.rx,
+        d.forwarded,
+        d.drops,
+        if d.drops > 0 { format!(" {:?}", d.detail) } else { String::new() }
+    );
+    check(name, &d, received)?;
+    if refused > 0 {
+        return Err(format!("{name}: {refused} SYNs refused with the table full; not reporting"));
+    }
+    let mut s = meter.scenario(name, elapsed, Some(reference));
+    s.cps = Some(created as f64 / elapsed.as_secs_f64());
+    Ok(s)
+}
