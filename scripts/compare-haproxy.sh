@@ -1,0 +1,338 @@
+#!/usr/bin/env bash
+# stickwire side by side with HAProxy, end to end in the reference topology, in one run.
+#
+#   scripts/compare-haproxy.sh [SECONDS] [CONNECTIONS]      (defaults: 10 s, 50 connections)
+#
+# Both systems serve the VIP 198.18.0.100 port 81 from namespace sw-lb in front of the same
+# nginx backends rs1..rs3 (198.18.1.10-12:80 in sw-servers), and the same load hits both:
+#
+#   ip netns exec sw-client wrk -t2 -cCONNECTIONS -dSECONDSs --latency http://198.18.0.100:81/
+#
+# - stickwire: examples/two-arm.toml (L4 full NAT, source-IP sticky, 2 workers on DPDK
+#   net_af_packet over l0/l1, which have no kernel addresses). Stopped with SIGINT after each
+#   run; its counters are kept in the output directory and its drops are summarised.
+# - HAProxy: the switch is stopped, so the kernel may own the addresses now: sw-lb gets
+#   198.18.0.1/24 + 198.18.0.100/32 on l0 and 198.18.1.1/24 on l1. HAProxy runs `mode tcp`,
+#   `balance source` with a stick table on src (like stickwire's source-IP sticky), binds
+#   198.18.0.100:81 and connects to rs1..rs3 from 198.18.1.1 (a full proxy, like full NAT),
+#   nbthread 2, no health checks (stickwire has none yet either; servers are always up).
+#   Afterwards the kernel addresses are removed again.
+#
+# The order alternates, stickwire, haproxy, stickwire, haproxy (ROUNDS=2 rounds; a 2-core box
+# is noisy), each measured run preceded by a short warm-up (WARMUP seconds, default 2). The
+# script prints every run and the best run of each system (by requests/s), side by side:
+# requests/s, p50, p99 and socket errors (and how busy the machine was with other work just
+# before each run; a warning if over 15%). With COMPARE_JSON=FILE it also writes that as JSON.
+# Logs (wrk output, stickwire counters, the HAProxy config) go to COMPARE_DIR (default: a new
+# directory under /tmp). The topology is torn down on exit, also on error.
+#
+# Run as root from anywhere; needs wrk, haproxy, nginx (scripts/install-deps.sh).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+secs=${1:-10}
+conns=${2:-50}
+rounds=${ROUNDS:-2}
+warmup=${WARMUP:-2}
+threads=2
+url=http://198.18.0.100:81/
+config=examples/two-arm.toml
+bin=target/release/stickwire
+
+die() { echo "compare-haproxy: error: $*" >&2; exit 1; }
+note() { echo "compare-haproxy: $*" >&2; }
+
+[[ "$secs" =~ ^[1-9][0-9]*$ ]] || die "SECONDS must be a positive integer, got '$secs'"
+[[ "$conns" =~ ^[1-9][0-9]*$ ]] || die "CONNECTIONS must be a positive integer, got '$conns'"
+[[ "$rounds" =~ ^[1-9][0-9]*$ ]] || die "ROUNDS must be a positive integer, got '$rounds'"
+[[ "$warmup" =~ ^[0-9]+$ ]] || die "WARMUP must be a whole number of seconds, got '$warmup'"
+[ "$conns" -ge "$threads" ] || die "CONNECTIONS must be at least $threads (wrk -t$threads)"
+[ "$(id -u)" -eq 0 ] || die "must run as root (network namespaces)"
+for tool in wrk haproxy nginx ip cargo; do
+    command -v "$tool" >/dev/null || die "$tool not found (scripts/install-deps.sh installs it)"
+done
+
+outdir=${COMPARE_DIR:-$(mktemp -d /tmp/stickwire-compare.XXXXXX)}
+mkdir -p "$outdir"
+
+switch_pid=""
+haproxy_pid=""
+topology_up=0
+
+stop_switch() {
+    # SIGINT, then wait up to 20 s for the counters; SIGKILL if it hangs.
+    local pid=$switch_pid
+    [ -n "$pid" ] || return 0
+    switch_pid=""
+    kill -INT "$pid" 2>/dev/null || true
+    for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+    if kill -0 "$pid" 2>/dev/null; then
+        kill -KILL "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+        die "stickwire (pid $pid) did not stop within 20 s of SIGINT; killed"
+    fi
+    local rc=0
+    wait "$pid" 2>/dev/null || rc=$?
+    [ "$rc" -eq 0 ] || die "stickwire exited with status $rc after SIGINT (see $outdir)"
+}
+
+stop_haproxy() {
+    local pid=$haproxy_pid
+    [ -n "$pid" ] || return 0
+    haproxy_pid=""
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+}
+
+kernel_addrs() { # add|del
+    local op=$1
+    ip -n sw-lb addr "$op" 198.18.0.1/24 dev l0
+    ip -n sw-lb addr "$op" 198.18.0.100/32 dev l0
+    ip -n sw-lb addr "$op" 198.18.1.1/24 dev l1
+}
+
+flush_neighbours() {
+    # stickwire answers ARP with its own MACs (02:53:57:...), the kernel with the veths':
+    # forget whichever the client and the servers learned last.
+    ip -n sw-client neigh flush all 2>/dev/null || true
+    ip -n sw-servers neigh flush all 2>/dev/null || true
+    ip -n sw-lb neigh flush all 2>/dev/null || true
+}
+
+cleanup() {
+    local rc=$?
+    trap - EXIT INT TERM
+    if [ -n "$switch_pid" ]; then kill -INT "$switch_pid" 2>/dev/null || true; sleep 1; kill -KILL "$switch_pid" 2>/dev/null || true; wait "$switch_pid" 2>/dev/null || true; fi
+    if [ -n "$haproxy_pid" ]; then kill -KILL "$haproxy_pid" 2>/dev/null || true; wait "$haproxy_pid" 2>/dev/null || true; fi
+    if [ "$topology_up" = 1 ]; then
+        scripts/backends.sh stop || true
+        scripts/netns.sh down || true
+    fi
+    [ "$rc" -eq 0 ] || note "failed (status $rc); logs in $outdir"
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# wrk's latency ("812.00us", "1.62ms", "1.03s", "2.00m") in milliseconds.
+to_ms() {
+    awk -v v="$1" 'BEGIN {
+        n = v + 0; u = v; sub(/^[0-9.]+/, "", u)
+        if (u == "us") n /= 1000; else if (u == "s") n *= 1000; else if (u == "m") n *= 60000
+        else if (u != "ms") { print "NaN"; exit }
+        printf "%.3f", n }'
+}
+
+# How busy the machine is with other work (% of all cores, over 1 s) just before a run's
+# warm-up, with the system under test idle: a 2-core box shared with builds is noisy.
+background_busy() {
+    local a b
+    a=($(awk '/^cpu /{print $2+$3+$4+$5+$6+$7+$8, $5+$6}' /proc/stat)); sleep 1
+    b=($(awk '/^cpu /{print $2+$3+$4+$5+$6+$7+$8, $5+$6}' /proc/stat))
+    awk -v t=$((b[0] - a[0])) -v i=$((b[1] - a[1])) 'BEGIN { printf "%.0f", (t > 0 ? 100 * (t - i) / t : 0) }'
+}
+
+# Runs wrk against the VIP; sets result="REQS_PER_S P50_MS P99_MS SOCKET_ERRORS NON_2XX".
+# (Globals, not $(...): a failure must exit the main shell, whose trap cleans up.)
+result=""
+measure() { # LOG
+    local log=$1 rc=0 busy
+    busy=$(background_busy)
+    [ "$busy" -le 15 ] || note "warning: the machine was ${busy}% busy with other work just before this run; its figures are noisy"
+    if [ "$warmup" -gt 0 ]; then
+        timeout $((warmup + 30)) ip netns exec sw-client \
+            wrk -t$threads -c"$conns" -d"${warmup}s" "$url" >"$log.warmup" 2>&1 \
+            || die "warm-up wrk failed (status $?): $(tail -3 "$log.warmup")"
+    fi
+    timeout $((secs + 60)) ip netns exec sw-client \
+        wrk -t$threads -c"$conns" -d"${secs}s" --latency "$url" >"$log" 2>&1 || rc=$?
+    [ "$rc" -eq 0 ] || die "wrk failed (status $rc): $(tail -5 "$log")"
+    local rps p50 p99 errs non2xx
+    rps=$(awk '/^Requests\/sec:/ {print $2}' "$log")
+    p50=$(awk '$1 == "50%" {print $2}' "$log")
+    p99=$(awk '$1 == "99%" {print $2}' "$log")
+    [ -n "$rps" ] && [ -n "$p50" ] && [ -n "$p99" ] || die "cannot parse wrk output in $log:
+$(cat "$log")"
+    # "Socket errors: connect 0, read 0, write 0, timeout 0" appears only when one is non-zero.
+    errs=$(awk '/Socket errors:/ { gsub(",", ""); print $4 + $6 + $8 + $10 }' "$log")
+    non2xx=$(awk '/Non-2xx or 3xx responses:/ {print $5}' "$log")
+    result="$rps $(to_ms "$p50") $(to_ms "$p99") ${errs:-0} ${non2xx:-0} $busy"
+}
+
+run_stickwire() { # ROUND
+    local round=$1 log="$outdir/stickwire-$1"
+    flush_neighbours
+    ip netns exec sw-lb "$bin" run --config "$config" >"$log.counters" 2>"$log.stderr" &
+    switch_pid=$!
+    local ready=0
+    for _ in $(seq 100); do
+        if grep -q "running with" "$log.stderr"; then ready=1; break; fi
+        kill -0 "$switch_pid" 2>/dev/null || break
+        sleep 0.2
+    done
+    if [ "$ready" = 0 ]; then
+        kill -KILL "$switch_pid" 2>/dev/null || true; wait "$switch_pid" 2>/dev/null || true; switch_pid=""
+        die "stickwire did not report \"running with\" within 20 s:
+$(cat "$log.stderr")"
+    fi
+    # First contact: the client and the servers resolve the switch (ARP) before the load.
+    timeout 10 ip netns exec sw-client curl -sf -m 5 -o /dev/null "$url" \
+        || die "stickwire: no answer from $url (see $log.stderr)"
+    measure "$log.wrk"
+    stop_switch
+}
+
+write_haproxy_cfg() { # FILE
+    local fds hmaxconn
+    fds=$(ulimit -n); [ "$fds" = unlimited ] && fds=1048576
+    hmaxconn=$(( (fds - 200) / 2 )); [ "$hmaxconn" -le 100000 ] || hmaxconn=100000
+    [ "$hmaxconn" -ge $((conns * 2)) ] || die "file limit $fds too low for $conns connections through haproxy"
+    cat >"$1" <<CFG
+# Generated by scripts/compare-haproxy.sh: the reference LB for VIP 198.18.0.100:81.
+global
+    nbthread 2
+    # High but within this shell's file limit (two fds per proxied connection).
+    maxconn $hmaxconn
+    pidfile $outdir/haproxy.pid
+
+defaults
+    mode tcp
+    timeout connect 5s
+    timeout client 60s
+    timeout server 60s
+
+frontend vip81
+    bind 198.18.0.100:81
+    maxconn $hmaxconn
+    default_backend web81
+
+backend web81
+    balance source
+    stick-table type ip size 100k expire 5m
+    stick on src
+    # No health checks: stickwire has none yet either (servers are always up for both).
+    server rs1 198.18.1.10:80 source 198.18.1.1
+    server rs2 198.18.1.11:80 source 198.18.1.1
+    server rs3 198.18.1.12:80 source 198.18.1.1
+CFG
+}
+
+run_haproxy() { # ROUND
+    local round=$1 log="$outdir/haproxy-$1" cfg="$outdir/haproxy.cfg"
+    write_haproxy_cfg "$cfg"
+    haproxy -c -q -f "$cfg" || die "haproxy rejects $cfg"
+    kernel_addrs add
+    flush_neighbours
+    ip netns exec sw-lb haproxy -db -f "$cfg" >"$log.log" 2>&1 &
+    haproxy_pid=$!
+    local ready=0
+    for _ in $(seq 100); do
+        if ip netns exec sw-lb ss -Hltn 'sport = :81' 2>/dev/null | grep -q 198.18.0.100; then ready=1; break; fi
+        kill -0 "$haproxy_pid" 2>/dev/null || break
+        sleep 0.2
+    done
+    if [ "$ready" = 0 ]; then
+        stop_haproxy
+        die "haproxy did not listen on 198.18.0.100:81 within 20 s:
+$(cat "$log.log")"
+    fi
+    timeout 10 ip netns exec sw-client curl -sf -m 5 -o /dev/null "$url" \
+        || die "haproxy: no answer from $url (see $log.log)"
+    measure "$log.wrk"
+    stop_haproxy
+    kernel_addrs del
+}
+
+# The switch's drops by reason and its :81 line, from the counters it printed on SIGINT.
+switch_summary() { # COUNTERS_FILE
+    awk '
+        /^port / { print "    " $0 }
+        /drops total/ { print "    " $0; in_drops = 1; next }
+        in_drops && /^  [a-z]/ && $2 + 0 > 0 && $1 !~ /^(rx-frames|forwarded)$/ { print "    " $0 }
+        /^vip ports:/ { in_drops = 0 }
+        /web:81\/tcp/ { print "    " $0 }
+        /^flows created/ { print "    " $0 }
+    ' "$1"
+}
+
+echo "== building (cargo build --release)"
+cargo build --release 2>&1 | tail -1
+[ -x "$bin" ] || die "$bin was not built"
+"$bin" check --config "$config" >/dev/null || die "$config does not validate"
+
+echo "== reference topology and nginx backends"
+topology_up=1
+scripts/netns.sh up
+scripts/backends.sh start
+for ip in 198.18.1.10 198.18.1.11 198.18.1.12; do
+    timeout 10 ip netns exec sw-servers curl -sf -m 5 -o /dev/null "http://$ip/" || die "backend $ip:80 does not answer"
+done
+
+load="ip netns exec sw-client wrk -t$threads -c$conns -d${secs}s --latency $url"
+echo "== load: $load  (after a ${warmup} s warm-up each run)"
+echo "== logs: $outdir"
+
+declare -a names=() rps=() p50=() p99=() errs=() non2xx=() busy=()
+for round in $(seq "$rounds"); do
+    for sys in stickwire haproxy; do
+        echo "-- round $round: $sys"
+        "run_$sys" "$round"
+        read -r a b c d e f <<<"$result"
+        names+=("$sys#$round"); rps+=("$a"); p50+=("$b"); p99+=("$c"); errs+=("$d"); non2xx+=("$e"); busy+=("$f")
+        printf '   %.0f req/s, p50 %s ms, p99 %s ms, socket errors %s, non-2xx %s (machine %s%% busy before)\n' "$a" "$b" "$c" "$d" "$e" "$f"
+        if [ "$sys" = stickwire ]; then switch_summary "$outdir/stickwire-$round.counters"; fi
+    done
+done
+
+# Best run of each system: highest requests/s.
+best_of() { # SYSTEM -> index
+    local best=-1 i
+    for i in "${!names[@]}"; do
+        [ "${names[$i]%%#*}" = "$1" ] || continue
+        if [ "$best" -lt 0 ] || awk -v a="${rps[$i]}" -v b="${rps[$best]}" 'BEGIN { exit !(a > b) }'; then best=$i; fi
+    done
+    echo "$best"
+}
+bs=$(best_of stickwire)
+bh=$(best_of haproxy)
+
+echo
+echo "== stickwire vs haproxy: VIP 198.18.0.100:81, $load"
+printf '%-14s %12s %10s %10s %14s %12s\n' run "req/s" "p50 ms" "p99 ms" "socket errors" "bg busy %"
+for i in "${!names[@]}"; do
+    printf '%-14s %12.0f %10.3f %10.3f %14s %12s\n' "${names[$i]}" "${rps[$i]}" "${p50[$i]}" "${p99[$i]}" "${errs[$i]}" "${busy[$i]}"
+done
+echo
+printf '%-14s %14s %14s %10s\n' best "stickwire" "haproxy" "ratio"
+printf '%-14s %14.0f %14.0f %9.2fx\n' "req/s" "${rps[$bs]}" "${rps[$bh]}" "$(awk -v a="${rps[$bs]}" -v b="${rps[$bh]}" 'BEGIN { print a / b }')"
+printf '%-14s %14.3f %14.3f %9.2fx\n' "p50 ms" "${p50[$bs]}" "${p50[$bh]}" "$(awk -v a="${p50[$bs]}" -v b="${p50[$bh]}" 'BEGIN { print (b > 0 ? a / b : 0) }')"
+printf '%-14s %14.3f %14.3f %9.2fx\n' "p99 ms" "${p99[$bs]}" "${p99[$bh]}" "$(awk -v a="${p99[$bs]}" -v b="${p99[$bh]}" 'BEGIN { print (b > 0 ? a / b : 0) }')"
+printf '%-14s %14s %14s\n' "socket errors" "${errs[$bs]}" "${errs[$bh]}"
+verdict=$(awk -v a="${rps[$bs]}" -v b="${rps[$bh]}" -v x="${p99[$bs]}" -v y="${p99[$bh]}" 'BEGIN {
+    print (a > b ? "stickwire ahead" : "haproxy ahead") " on req/s, " (x < y ? "stickwire" : "haproxy") " lower p99" }')
+echo "(best = highest req/s of each system; $verdict)"
+
+if [ -n "${COMPARE_JSON:-}" ]; then
+    {
+        printf '{\n  "command": "%s",\n  "url": "%s",\n  "seconds": %s,\n  "connections": %s,\n  "threads": %s,\n  "warmup_seconds": %s,\n' \
+            "scripts/compare-haproxy.sh $secs $conns" "$url" "$secs" "$conns" "$threads" "$warmup"
+        printf '  "machine": "%s",\n  "commit": "%s",\n  "runs": [\n' \
+            "$(uname -srm), $(nproc) cores" "$(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD -- 2>/dev/null || echo -dirty)"
+        for i in "${!names[@]}"; do
+            printf '    {"system": "%s", "round": %s, "requests_per_sec": %s, "p50_ms": %s, "p99_ms": %s, "socket_errors": %s, "non_2xx": %s, "background_busy_pct": %s}%s\n' \
+                "${names[$i]%%#*}" "${names[$i]##*#}" "${rps[$i]}" "${p50[$i]}" "${p99[$i]}" "${errs[$i]}" "${non2xx[$i]}" "${busy[$i]}" \
+                "$([ "$i" -lt $((${#names[@]} - 1)) ] && echo ,)"
+        done
+        printf '  ],\n  "best": {\n'
+        for sys in stickwire haproxy; do
+            i=$([ $sys = stickwire ] && echo "$bs" || echo "$bh")
+            printf '    "%s": {"round": %s, "requests_per_sec": %s, "p50_ms": %s, "p99_ms": %s, "socket_errors": %s}%s\n' \
+                "$sys" "${names[$i]##*#}" "${rps[$i]}" "${p50[$i]}" "${p99[$i]}" "${errs[$i]}" "$([ $sys = stickwire ] && echo ,)"
+        done
+        printf '  }\n}\n'
+    } >"$COMPARE_JSON"
+    echo "JSON: $COMPARE_JSON"
+fi
