@@ -8,8 +8,9 @@
 #
 #   ip netns exec sw-client wrk -t2 -cCONNECTIONS -dSECONDSs --latency http://198.18.0.100:81/
 #
-# - stickwire: examples/two-arm.toml (L4 full NAT, source-IP sticky, 2 workers on DPDK
-#   net_af_packet over l0/l1, which have no kernel addresses). Stopped with SIGINT after each
+# - stickwire: examples/two-arm.toml with WORKERS workers (default 1: on a 2-core box it
+#   leaves a core to wrk and nginx; STICKWIRE_CONFIG=FILE runs another config) — :81 is L4
+#   full NAT, source-IP sticky, on DPDK net_af_packet over l0/l1 (no kernel addresses). Stopped with SIGINT after each
 #   run; its counters are kept in the output directory and its drops are summarised.
 # - HAProxy: the switch is stopped, so the kernel may own the addresses now: sw-lb gets
 #   198.18.0.1/24 + 198.18.0.100/32 on l0 and 198.18.1.1/24 on l1. HAProxy runs `mode tcp`,
@@ -36,7 +37,7 @@ rounds=${ROUNDS:-2}
 warmup=${WARMUP:-2}
 threads=2
 url=http://198.18.0.100:81/
-config=examples/two-arm.toml
+workers=${WORKERS:-1}
 bin=target/release/stickwire
 
 die() { echo "compare-haproxy: error: $*" >&2; exit 1; }
@@ -52,8 +53,19 @@ for tool in wrk haproxy nginx ip cargo; do
     command -v "$tool" >/dev/null || die "$tool not found (scripts/install-deps.sh installs it)"
 done
 
+[[ "$workers" =~ ^[1-9][0-9]*$ ]] || die "WORKERS must be a positive integer, got '$workers'"
+
 outdir=${COMPARE_DIR:-$(mktemp -d /tmp/stickwire-compare.XXXXXX)}
 mkdir -p "$outdir"
+# examples/two-arm.toml with WORKERS workers (af_packet needs qpairs=N for N workers). On a
+# 2-core box one worker is the default: it leaves the other core to wrk and nginx.
+config=${STICKWIRE_CONFIG:-$outdir/stickwire.toml}
+if [ -z "${STICKWIRE_CONFIG:-}" ]; then
+    qpairs=""
+    [ "$workers" -gt 1 ] && qpairs=",qpairs=$workers"
+    sed -e "s/^workers = .*/workers = $workers/" -e "s/,qpairs=[0-9]*//" \
+        -e "s/\(device = \"net_af_packet[0-9],iface=l[0-9]\)\"/\1$qpairs\"/" examples/two-arm.toml >"$config"
+fi
 
 switch_pid=""
 haproxy_pid=""

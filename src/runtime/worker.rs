@@ -221,7 +221,7 @@ pub struct IdleBackoff {
 
 impl IdleBackoff {
     pub const SPIN_POLLS: u32 = 256;
-    pub const MAX_SLEEP: Duration = Duration::from_micros(500);
+    pub const MAX_SLEEP: Duration = Duration::from_micros(50);
 
     /// Call after each turn of the loop with the number of frames it received.
     pub fn after_poll(&mut self, received: usize) {
