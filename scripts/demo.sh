@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The main job on a fresh Debian machine: install what is needed, build, bring up the
 # reference topology with real nginx backends, run the switch on DPDK's af_packet PMD in
-# front of them, show real traffic to the switch and its VIP, stop it and print its
-# counters. Run as root from the repository.
+# front of them, show real traffic to the switch and through its VIP (ARP, ping, refused
+# ports, HTTP over full NAT with stickiness, round robin, gateway NAT, the admin API, wrk),
+# stop it and print its counters. Run as root from the repository.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -44,6 +45,22 @@ client ping -c 3 -i 0.2 198.18.0.100
 echo
 echo "== a TCP connection to a VIP port with no service is refused at once"
 client ncat -w 3 198.18.0.100 8080 </dev/null || true
+
+echo
+echo "== HTTP through the VIP: :81 is source-IP sticky (a client keeps its server),"
+echo "   :82 round robin, :83 gateway NAT (the server sees the client's own address)"
+for from in 198.18.0.2 198.18.0.2 198.18.0.3 198.18.0.4; do client curl -s --interface "$from" http://198.18.0.100:81/; done
+for _ in 1 2 3; do client curl -s http://198.18.0.100:82/; done
+client curl -s --interface 198.18.0.5 http://198.18.0.100:83/
+echo
+echo "== the admin API: take rs2 out, then back"
+ip netns exec sw-lb $bin admin set server rs2 state down
+ip netns exec sw-lb $bin admin show servers
+for _ in 1 2 3; do client curl -s http://198.18.0.100:82/; done
+ip netns exec sw-lb $bin admin set server rs2 state enabled
+echo
+echo "== load: wrk for 5 s through :81"
+client wrk -t2 -c20 -d5s http://198.18.0.100:81/
 
 echo
 echo "== stopping the switch (SIGINT); its counters:"

@@ -13,7 +13,10 @@ cargo clippy --all-targets -- -D warnings
 
 echo "== tests"
 # The end-to-end tests share one topology: they take a lock, so parallel test threads are fine.
-cargo test --all-targets
+log=$(mktemp)
+cargo test --all-targets 2>&1 | tee "$log"
+read -r passed failed < <(awk '/^test result:/ { for (i = 1; i < NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } } END { print p + 0, f + 0 }' "$log")
+rm -f "$log"
 
 echo "== benchmark smoke run"
 cargo run --quiet --release -- bench --quick
@@ -22,3 +25,6 @@ if [ -d fuzz ] && cargo +nightly --version >/dev/null 2>&1; then
     echo "== fuzz (short)"
     scripts/fuzz.sh 20
 fi
+
+echo "== all tests"
+echo "tests: $passed passed, $failed failed"

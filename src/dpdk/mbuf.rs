@@ -187,23 +187,25 @@ impl FrameBuf for Mbuf {
         true
     }
 
+    #[inline]
     fn try_copy_from(&mut self, data: &[u8]) -> bool {
         let Ok(len) = u16::try_from(data.len()) else {
             return false;
         };
-        if !self.linearize() || usize::from(len) > self.len() + self.tailroom() {
+        if self.raw().nb_segs > 1 && !self.linearize() {
             return false;
         }
-        FrameBuf::truncate(self, 0);
-        // SAFETY: single-segment mbuf we own with `len` bytes of room (checked above), so
-        // `rte_pktmbuf_append` returns a pointer to `len` writable bytes; every one of them
-        // is then overwritten from `data`, so no zeroing is needed first.
+        if usize::from(len) > usize::from(self.raw().buf_len).saturating_sub(self.headroom()) {
+            return false;
+        }
+        // SAFETY: a single-segment mbuf we own, with room for `len` bytes after `data_off`
+        // (checked above): setting both lengths is what `rte_pktmbuf_reset` + `append` would
+        // do, without two calls per frame, and every byte of the new data is then written.
         unsafe {
-            let tail = sys::rte_pktmbuf_append(self.ptr.as_ptr(), len);
-            if tail.is_null() {
-                return false;
-            }
-            std::ptr::copy_nonoverlapping(data.as_ptr(), tail.cast::<u8>(), data.len());
+            let m = self.ptr.as_mut();
+            m.data_len = len;
+            m.pkt_len = u32::from(len);
+            std::ptr::copy_nonoverlapping(data.as_ptr(), self.data_ptr(), data.len());
         }
         true
     }
