@@ -88,6 +88,16 @@ fn l4_full_nat_sticky_and_round_robin() {
     let report = switch.stop();
     assert!(report.contains("web:81/tcp"), "{report}");
     assert_eq!(counter(&report, "tcp-no-flow"), 0, "{report}");
+    // Both workers carried flows (the kernel's fanout spreads them, hand-off keeps each
+    // flow's frames on its owner).
+    let workers: Vec<&str> = report.lines().filter(|l| l.starts_with("worker ")).collect();
+    assert_eq!(workers.len(), 2, "{report}");
+    for line in workers {
+        let created: u64 =
+            line.split("flows created ").nth(1).and_then(|r| r.split_whitespace().next()?.parse().ok()).unwrap_or(0);
+        assert!(created > 100, "a worker did little: {line}");
+        assert!(line.ends_with("hand-off ring full 0"), "{line}");
+    }
 }
 
 /// Gateway NAT: the servers see the client's address and answer through the switch.

@@ -46,6 +46,19 @@ pub struct RunReport {
     pub idle_sleeps: u64,
     /// Mbufs not back in the pool once the ports are closed: anything but 0 is a leak.
     pub mbufs_in_use_after_stop: u32,
+    /// Each worker's own figures, in worker order.
+    pub per_core: Vec<CoreReport>,
+}
+
+/// One worker's share of the work.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CoreReport {
+    pub rx_frames: u64,
+    pub forwarded: u64,
+    pub drops: u64,
+    pub flows_created: u64,
+    /// Frames for another core that its full hand-off ring refused.
+    pub handoff_dropped: u64,
 }
 
 impl fmt::Display for RunReport {
@@ -55,6 +68,13 @@ impl fmt::Display for RunReport {
                 f,
                 "port {name}: rx {} frames {} bytes, tx {} frames {} bytes, tx dropped {}, rx missed {}, no mbuf {}",
                 s.rx_frames, s.rx_bytes, s.tx_frames, s.tx_bytes, s.tx_dropped, s.rx_missed, s.alloc_failed
+            )?;
+        }
+        for (core, c) in self.per_core.iter().enumerate() {
+            writeln!(
+                f,
+                "worker {core}: rx {} forwarded {} dropped {} flows created {} hand-off ring full {}",
+                c.rx_frames, c.forwarded, c.drops, c.flows_created, c.handoff_dropped
             )?;
         }
         writeln!(f, "idle back-off sleeps: {}", self.idle_sleeps)?;
@@ -165,8 +185,13 @@ pub fn run(config: &Config, extra_eal_args: &[String]) -> Result<RunReport, RunE
                         backoff.after_poll(received);
                     }
                     let engine = worker.engine();
-                    let result =
-                        (engine.counters().clone(), engine.l4().stats().clone(), worker.port_stats(), backoff.sleeps);
+                    let result = (
+                        engine.counters().clone(),
+                        engine.l4().stats().clone(),
+                        worker.port_stats(),
+                        backoff.sleeps,
+                        worker.handoff_dropped(),
+                    );
                     drop(worker);
                     if lcore.is_ok() {
                         dpdk::unregister_thread();
@@ -195,10 +220,18 @@ pub fn run(config: &Config, extra_eal_args: &[String]) -> Result<RunReport, RunE
         ports: Vec::new(),
         idle_sleeps: 0,
         mbufs_in_use_after_stop: 0,
+        per_core: Vec::new(),
     };
     let mut port_stats = vec![PortStats::default(); ports.len()];
     for (w, handle) in handles.into_iter().enumerate() {
-        let (counters, l4, stats, sleeps) = handle.join().map_err(|_| RunError::WorkerPanicked(w))?;
+        let (counters, l4, stats, sleeps, handoff_dropped) = handle.join().map_err(|_| RunError::WorkerPanicked(w))?;
+        report.per_core.push(CoreReport {
+            rx_frames: counters.rx_frames,
+            forwarded: counters.forwarded,
+            drops: counters.total_drops(),
+            flows_created: l4.flows_created,
+            handoff_dropped,
+        });
         report.counters.add(&counters);
         report.l4.add(&l4);
         report.idle_sleeps += sleeps;
