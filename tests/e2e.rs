@@ -214,3 +214,36 @@ fn server_marked_down_by_the_admin_api() {
     let report = switch.stop();
     assert!(report.contains("reset (server gone) 1"), "{report}");
 }
+
+/// Two workers on devices with one queue each (af_packet without `qpairs`): worker 0
+/// receives everything and hands each flow to its owner; the other worker sends through
+/// worker 0. Traffic through the VIP works and both workers carry flows.
+#[test]
+fn two_workers_share_single_queue_devices() {
+    let _topology = Topology::up();
+    let _backends = common::Backends::start();
+    let config = std::env::temp_dir().join(format!("stickwire-single-queue-{}.toml", std::process::id()));
+    let text = std::fs::read_to_string(common::root().join("examples/two-arm.toml")).unwrap();
+    assert!(text.contains("workers = 2") && text.contains(",qpairs=2"));
+    std::fs::write(&config, text.replace(",qpairs=2", "")).unwrap();
+    let switch = Switch::start(config.to_str().unwrap());
+    assert!(switch.log.contains("worker 0 receives and relays"), "{}", switch.log);
+
+    for i in 2..22 {
+        let client = format!("198.18.0.{i}");
+        let servers = common::fetch_servers(&client, "http://198.18.0.100:81/", 3);
+        assert_eq!(servers.len(), 3, "{client}: {servers:?}");
+        assert!(servers.iter().all(|s| s == &servers[0]), "{client}: {servers:?}");
+    }
+    let rr = common::fetch_servers("198.18.0.30", "http://198.18.0.100:82/", 30);
+    assert_eq!(rr.len(), 30, "{rr:?}");
+
+    let report = switch.stop();
+    let created: Vec<u64> = report
+        .lines()
+        .filter(|l| l.starts_with("worker "))
+        .map(|l| l.split("flows created ").nth(1).and_then(|r| r.split_whitespace().next()?.parse().ok()).unwrap_or(0))
+        .collect();
+    assert_eq!(created.len(), 2, "{report}");
+    assert!(created.iter().all(|&n| n >= 10), "both workers carry flows: {created:?}\n{report}");
+}

@@ -158,6 +158,12 @@ impl EthPort {
         }
     }
 
+    /// The most queue pairs the device offers (the smaller of its rx and tx maxima).
+    pub fn max_queues(id: PortId) -> Result<u16, DpdkError> {
+        let info = dev_info(id)?;
+        Ok(info.max_rx_queues.min(info.max_tx_queues))
+    }
+
     fn configure_device(id: PortId, n_queues: u16, n_desc: u16, pool: &Mempool) -> Result<PortInner, DpdkError> {
         let name = port_name(id)?;
         let info = dev_info(id)?;

@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod peers;
+pub mod relay;
 pub mod report;
 pub mod run;
 pub mod worker;

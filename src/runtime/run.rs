@@ -7,18 +7,20 @@ use std::sync::Arc;
 
 use crate::control::admin::AdminServer;
 use crate::control::config::Config;
-use crate::dpdk::{self, DpdkError, DpdkPort, Eal, EthPort, Mempool, QueueId};
+use crate::dpdk::{self, DpdkError, DpdkPort, Eal, EthPort, Mbuf, Mempool, QueueId};
 use crate::engine::l4::{L4Stats, WorkerSlot};
 use crate::engine::sticky::StickyBus;
 use crate::engine::{Counters, Engine};
 use crate::port::PortStats;
 use crate::runtime::admin::AdminState;
 use crate::runtime::peers::{DispatchView, HandoffPort, LoadBoard};
+use crate::runtime::relay::{RunPort, RELAY_RING};
 use crate::runtime::report::Names;
 use crate::runtime::worker::Peers;
 use crate::runtime::worker::{IdleBackoff, Worker};
 use crate::time::MonotonicClock;
 use crate::wire::MacAddr;
+use crossbeam_channel::{Receiver, Sender};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
@@ -102,13 +104,14 @@ pub fn run(config: &Config, extra_eal_args: &[String]) -> Result<RunReport, RunE
         let name = p.name.get_ref().clone();
         let device = p.device.clone().ok_or_else(|| RunError::NoDevice(name.clone()))?;
         let port_err = |source| RunError::Port { port: name.clone(), device: device.clone(), source };
-        if workers > 1 && device.starts_with("net_af_packet") && !device.contains("qpairs=") {
-            return Err(RunError::Config(format!(
-                "port `{name}`: {workers} workers need {workers} queue pairs: add `,qpairs={workers}` to its device"
-            )));
-        }
         let id = EthPort::find_or_probe(&device).map_err(port_err)?;
-        let mut port = EthPort::configure(id, workers as u16, config.dpdk.descriptors, &pool).map_err(port_err)?;
+        // One queue pair per worker where the device has them (RSS, or the kernel's fanout
+        // for af_packet with `qpairs=N`); else one, owned by worker 0, relaying for the rest.
+        let queues = if EthPort::max_queues(id).map_err(port_err)? >= workers as u16 { workers as u16 } else { 1 };
+        if queues < workers as u16 {
+            eprintln!("stickwire: port `{name}`: one queue for {workers} workers: worker 0 receives and relays");
+        }
+        let mut port = EthPort::configure(id, queues, config.dpdk.descriptors, &pool).map_err(port_err)?;
         let mac = match &p.mac {
             Some(mac) => {
                 let mac = mac.get_ref().0;
@@ -144,9 +147,19 @@ pub fn run(config: &Config, extra_eal_args: &[String]) -> Result<RunReport, RunE
     let load = LoadBoard::new(workers, services.servers.len());
     let view = DispatchView::new(&topology, &services, workers);
     let mut control_senders = Vec::new();
+    // Per single-queue port: the ring the other workers send through worker 0.
+    let relays: Vec<Option<(Sender<Mbuf>, Receiver<Mbuf>)>> =
+        ports.iter().map(|p| (p.n_queues() < workers as u16).then(|| crossbeam_channel::bounded(RELAY_RING))).collect();
     let mut handles = Vec::new();
     for w in 0..workers {
-        let queues = ports.iter().map(|p| DpdkPort::new(p, QueueId(w as u16))).collect::<Result<Vec<_>, _>>()?;
+        let mut queues = Vec::new();
+        for (port, relay) in ports.iter().zip(&relays) {
+            queues.push(match relay {
+                Some((_, from)) if w == 0 => RunPort::queue(DpdkPort::new(port, QueueId(0))?, Some(from.clone())),
+                Some((to, _)) => RunPort::relay(to.clone(), port.pool().clone()),
+                None => RunPort::queue(DpdkPort::new(port, QueueId(w as u16))?, None),
+            });
+        }
         let topology = topology.clone();
         let services = services.clone();
         let slot = WorkerSlot { index: w as u16, count: workers as u16 };
