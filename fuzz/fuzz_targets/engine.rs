@@ -1,36 +1,34 @@
 //! Arbitrary frame sequences through the whole per-frame pipeline: the engine of the
-//! reference two-arm topology, with time moving on so ARP retries and expiries run too.
+//! reference two-arm topology with its VIP ports, with time moving on so ARP retries and
+//! flow and sticky expiries run too.
 //! Input: records of [port byte][length u8][that many bytes]...
 #![no_main]
 
-use std::net::Ipv4Addr;
+use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use stickwire::engine::{Engine, Output, PortAddr, StaticNeighbour, Topology, Vip};
+use stickwire::control::config::Config;
+use stickwire::engine::service::Services;
+use stickwire::engine::{Engine, Output, Topology};
 use stickwire::time::Instant;
-use stickwire::wire::MacAddr;
 
-fn topology() -> Topology {
-    let port = |name: &str, last: u8, ip: Ipv4Addr| PortAddr {
-        name: name.into(),
-        mac: MacAddr([0x02, 0x53, 0x57, 0, 0, last]),
-        ip,
-        prefix_len: 24,
-        gateway: None,
-    };
-    Topology {
-        ports: vec![port("client", 1, Ipv4Addr::new(198, 18, 0, 1)), port("server", 2, Ipv4Addr::new(198, 18, 1, 1))],
-        vips: vec![Vip { name: "web".into(), ip: Ipv4Addr::new(198, 18, 0, 100) }],
-        static_neighbours: vec![StaticNeighbour {
-            port: 1,
-            ip: Ipv4Addr::new(198, 18, 1, 10),
-            mac: MacAddr([2, 0, 0, 0, 1, 10]),
-        }],
-    }
+/// The reference two-arm switch, with its VIP ports (full NAT sticky, round robin, gateway
+/// NAT, DSR): every L4 path is reachable.
+fn engine() -> Engine<Vec<u8>> {
+    // Built once: Maglev tables take milliseconds; each input gets a fresh copy.
+    static SETUP: OnceLock<(Topology, Services)> = OnceLock::new();
+    let (topology, services) = SETUP.get_or_init(|| {
+        let config = Config::parse(include_str!("../../examples/two-arm.toml")).expect("example config");
+        let mut services = config.services();
+        services.flow_capacity = 64;
+        services.sticky_capacity = 64;
+        (config.topology(&config.configured_macs()), services)
+    });
+    Engine::with_services(topology.clone(), services.clone(), Default::default())
 }
 
 fuzz_target!(|data: &[u8]| {
-    let mut engine: Engine<Vec<u8>> = Engine::new(topology());
+    let mut engine = engine();
     let mut out = Output::new(2);
     let mut alloc = || Some(Vec::new());
     engine.start(&mut alloc, &mut out);
