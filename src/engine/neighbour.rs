@@ -63,9 +63,24 @@ pub struct PollResult<B> {
     pub unresolved: Vec<B>,
 }
 
+/// Slots of the lookup cache in front of the hash map (a power of two).
+const CACHE_SLOTS: usize = 64;
+
+/// A cached answer: `port + 1` (0 = empty slot), the address, its MAC and when it expires.
+#[derive(Debug, Clone, Copy, Default)]
+struct Cached {
+    port: usize,
+    ip: u32,
+    mac: MacAddr,
+    expires: Option<Instant>,
+}
+
 /// The neighbour table of one engine.
 #[derive(Debug)]
 pub struct NeighbourTable<B> {
+    /// Direct-mapped cache of recent lookups: every forwarded frame asks for its next hop,
+    /// and most ask for the same few (the real servers, a gateway).
+    cache: [Cached; CACHE_SLOTS],
     /// Looked up for every answer and forwarded frame: a fast hash, not SipHash (the keys
     /// are bounded by `MAX_ENTRIES` and only created by ARP aimed at us).
     entries: FxHashMap<(PortIdx, Ipv4Addr), Entry>,
@@ -76,6 +91,7 @@ pub struct NeighbourTable<B> {
 impl<B> Default for NeighbourTable<B> {
     fn default() -> Self {
         NeighbourTable {
+            cache: [Cached::default(); CACHE_SLOTS],
             entries: FxHashMap::with_capacity_and_hasher(MAX_ENTRIES, Default::default()),
             unresolved: Vec::with_capacity(MAX_UNRESOLVED),
             next_sweep: Instant::ZERO,
@@ -87,15 +103,27 @@ impl<B> NeighbourTable<B> {
     /// Adds a neighbour that never ages.
     pub fn add_static(&mut self, port: PortIdx, ip: Ipv4Addr, mac: MacAddr) {
         self.entries.insert((port, ip), Entry { mac, expires: None });
+        self.forget_cached(port, ip);
     }
 
     /// The MAC of `ip` on `port`, if known and not expired.
-    pub fn lookup(&self, port: PortIdx, ip: Ipv4Addr, now: Instant) -> Option<MacAddr> {
-        let entry = self.entries.get(&(port, ip))?;
-        match entry.expires {
-            Some(t) if t <= now => None,
-            _ => Some(entry.mac),
+    #[inline]
+    pub fn lookup(&mut self, port: PortIdx, ip: Ipv4Addr, now: Instant) -> Option<MacAddr> {
+        let slot = cache_slot(port, ip);
+        let c = self.cache[slot];
+        if c.port == port + 1 && c.ip == u32::from(ip) && c.expires.is_none_or(|t| t > now) {
+            return Some(c.mac);
         }
+        let entry = *self.entries.get(&(port, ip))?;
+        if entry.expires.is_some_and(|t| t <= now) {
+            return None;
+        }
+        self.cache[slot] = Cached { port: port + 1, ip: u32::from(ip), mac: entry.mac, expires: entry.expires };
+        Some(entry.mac)
+    }
+
+    fn forget_cached(&mut self, port: PortIdx, ip: Ipv4Addr) {
+        self.cache[cache_slot(port, ip)] = Cached::default();
     }
 
     /// Whether `ip` on `port` has an entry (even expired): ARP from it then refreshes it.
@@ -107,6 +135,7 @@ impl<B> NeighbourTable<B> {
     /// (their Ethernet destination still to be set) and whether the entry is new.
     pub fn learn(&mut self, port: PortIdx, ip: Ipv4Addr, mac: MacAddr, now: Instant) -> (Vec<B>, bool) {
         let key = (port, ip);
+        self.forget_cached(port, ip);
         let is_new = match self.entries.get_mut(&key) {
             Some(entry) if entry.expires.is_none() => false, // static wins
             Some(entry) => {
@@ -189,6 +218,11 @@ impl<B> NeighbourTable<B> {
     }
 }
 
+fn cache_slot(port: PortIdx, ip: Ipv4Addr) -> usize {
+    let x = u32::from(ip) ^ (port as u32).rotate_left(16);
+    (x.wrapping_mul(0x9e37_79b1) >> 26) as usize & (CACHE_SLOTS - 1)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -203,6 +237,9 @@ mod tests {
     #[test]
     fn learned_entry_expires_static_does_not() {
         let mut t = NeighbourTable::<u32>::default();
+        // Asked once before the expiry (cached), the answer must still expire on time.
+        t.learn(0, IP, MAC, secs(0));
+        assert_eq!(t.lookup(0, IP, secs(1)), Some(MAC));
         t.learn(0, IP, MAC, secs(0));
         t.add_static(1, IP, MAC);
         assert_eq!(t.lookup(0, IP, secs(299)), Some(MAC));
@@ -248,5 +285,16 @@ mod tests {
         assert!(last.requests.is_empty());
         assert_eq!(last.unresolved, vec![5]);
         assert_eq!(t.held_frames(), 0);
+    }
+
+    #[test]
+    fn a_new_answer_replaces_the_cached_one() {
+        let mut t = NeighbourTable::<u32>::default();
+        t.learn(0, IP, MAC, secs(0));
+        assert_eq!(t.lookup(0, IP, secs(1)), Some(MAC));
+        let moved = MacAddr([2, 0, 0, 0, 0, 0x99]);
+        t.learn(0, IP, moved, secs(2));
+        assert_eq!(t.lookup(0, IP, secs(3)), Some(moved));
+        assert_eq!(t.lookup(1, IP, secs(3)), None, "another port is another neighbour");
     }
 }
