@@ -98,6 +98,7 @@ fn l4_full_nat_sticky_and_round_robin() {
         assert!(created > 100, "a worker did little: {line}");
         assert!(line.ends_with("hand-off ring full 0"), "{line}");
     }
+    assert!(report.contains("mbufs in use after stop: 0"), "no mbuf left in a ring: {report}");
 }
 
 /// Gateway NAT: the servers see the client's address and answer through the switch.
@@ -246,4 +247,5 @@ fn two_workers_share_single_queue_devices() {
         .collect();
     assert_eq!(created.len(), 2, "{report}");
     assert!(created.iter().all(|&n| n >= 10), "both workers carry flows: {created:?}\n{report}");
+    assert!(report.contains("mbufs in use after stop: 0"), "{report}");
 }

@@ -267,6 +267,8 @@ pub fn run(config: &Config, extra_eal_args: &[String]) -> Result<RunReport, RunE
         }
     }
     report.ports = config.ports.iter().map(|p| p.name.get_ref().clone()).zip(port_stats).collect();
+    // Frames still in the relay rings go back to the pool with them.
+    drop(relays);
     drop(ports);
     report.mbufs_in_use_after_stop = pool.in_use_count();
     drop(pool);
