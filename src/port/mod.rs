@@ -54,3 +54,16 @@ pub struct PortStats {
     /// Buffer allocations that failed (pool empty).
     pub alloc_failed: u64,
 }
+
+impl PortStats {
+    /// Adds another queue's counters to these.
+    pub fn add(&mut self, other: &PortStats) {
+        self.rx_frames += other.rx_frames;
+        self.rx_bytes += other.rx_bytes;
+        self.tx_frames += other.tx_frames;
+        self.tx_bytes += other.tx_bytes;
+        self.tx_dropped += other.tx_dropped;
+        self.rx_missed += other.rx_missed;
+        self.alloc_failed += other.alloc_failed;
+    }
+}

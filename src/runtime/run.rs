@@ -249,13 +249,7 @@ pub fn run(config: &Config, extra_eal_args: &[String]) -> Result<RunReport, RunE
         report.l4.add(&l4);
         report.idle_sleeps += sleeps;
         for (sum, s) in port_stats.iter_mut().zip(stats) {
-            sum.rx_frames += s.rx_frames;
-            sum.rx_bytes += s.rx_bytes;
-            sum.tx_frames += s.tx_frames;
-            sum.tx_bytes += s.tx_bytes;
-            sum.tx_dropped += s.tx_dropped;
-            sum.rx_missed += s.rx_missed;
-            sum.alloc_failed += s.alloc_failed;
+            sum.add(&s);
         }
     }
     if let Some(admin) = admin {
