@@ -2,7 +2,7 @@
 //!
 //! EAL can be initialised once per process, so everything runs in one `#[test]`, in
 //! sequence. The test needs root (as CI has) and the DPDK runtime (Debian: `dpdk`,
-//! `libdpdk-dev`); it does not skip itself.
+//! `libdpdk-dev`), both of which CI has: it always runs.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};

@@ -42,7 +42,7 @@
 //! sweeps a bounded number of entries per call from a cursor, so the engine can call it once
 //! per poll loop at a bounded cost.
 //!
-//! The table never allocates after construction and has no `unsafe`.
+//! The table never allocates after construction; `#![forbid(unsafe_code)]` holds here.
 
 #![forbid(unsafe_code)]
 
@@ -516,10 +516,10 @@ fn alt_bucket(b: usize, sig: u16, mask: usize) -> usize {
     b ^ ((x & mask) | 1)
 }
 
-/// Loads from the line so that the CPU starts fetching it. A real prefetch instruction
-/// needs `unsafe` on this toolchain (`_mm_prefetch` is a `#[target_feature]` function), which
-/// the crate keeps in `src/dpdk/`; a plain load retires later but overlaps just the same when
-/// a burst's loads are issued back to back.
+/// Loads from the line so that the CPU starts fetching it, for `lookup_burst`: a plain load
+/// retires later but overlaps just the same when a burst's loads are issued back to back.
+/// (The engine's own burst path uses a real prefetch instruction, `crate::dpdk::prefetch`,
+/// which lives with the crate's other intrinsics in `src/dpdk/`.)
 #[inline(always)]
 fn touch(word: &u32) -> u32 {
     *word

@@ -68,8 +68,8 @@
 //! [`StickyFull`] and counts it; the caller still serves the flow, just without stickiness.
 //!
 //! [`expire`](StickyTable::expire) sweeps a bounded number of slots per call from a cursor,
-//! like the flow table's. Nothing here allocates after construction, and there is no
-//! `unsafe`.
+//! like the flow table's. Nothing here allocates after construction, and
+//! `#![forbid(unsafe_code)]` holds.
 
 #![forbid(unsafe_code)]
 
