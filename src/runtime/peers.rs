@@ -22,8 +22,9 @@ use crate::engine::service::Services;
 use crate::engine::Topology;
 use crate::wire::{ethernet, ipv4};
 
-/// Frames waiting in one core's hand-off ring at most.
-pub const HANDOFF_RING: usize = 4096;
+/// Frames waiting in one core's hand-off ring at most: enough for a few milliseconds of a
+/// busy port while the owner core is descheduled.
+pub const HANDOFF_RING: usize = 16384;
 
 /// A frame handed to its owner.
 pub struct Handoff<B> {
