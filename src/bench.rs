@@ -4,6 +4,8 @@
 //! Scenarios run on one worker thread:
 //! - `io-fwd`: rx_burst from DPDK's `net_null` and tx_burst back to it, nothing else: the
 //!   reference, what DPDK itself costs per frame;
+//! - `mem-fwd`: the in-memory port alone, each burst received (templates copied into mbufs)
+//!   and sent straight back: the I/O every engine scenario below pays, next to `io-fwd`;
 //! - `loop-drop`: the worker loop over the in-memory port with 60-byte frames for an address
 //!   the switch does not own: receive, parse, count, free;
 //! - `loop-answer`: 60-byte ICMP echo requests to the switch: receive, parse, verify, rewrite
@@ -32,7 +34,7 @@ use crate::craft;
 use crate::dpdk::{self, Eal, EthPort, Mbuf, Mempool};
 use crate::engine::{PortAddr, StaticNeighbour, Topology};
 use crate::port::mem::{BufPool, MemPort};
-use crate::port::BURST;
+use crate::port::{Port, BURST};
 use crate::runtime::worker::Worker;
 use crate::time::Instant;
 use crate::wire::MacAddr;
@@ -169,6 +171,27 @@ fn engine_scenario(name: &str, kind: &str, pool: &Mempool, duration: Duration, r
     meter.scenario(name, start.elapsed(), Some(reference))
 }
 
+/// The in-memory port alone: each burst received (a template copied into each mbuf, as a
+/// NIC's DMA writes it) and sent straight back, no engine. What every engine scenario pays
+/// for its I/O on this port, next to what DPDK's own `net_null` costs.
+fn mem_fwd(pool: &Mempool, duration: Duration, reference: f64) -> Scenario {
+    let mut port = MemPort::new(frames("drop"), None, MbufPool(pool.clone()));
+    let mut burst = Vec::with_capacity(BURST);
+    let mut meter = Meter::new();
+    let now = Instant::from_millis(1);
+    let start = StdInstant::now();
+    while start.elapsed() < duration {
+        for _ in 0..1024 {
+            let t = dpdk::tsc();
+            port.rx_burst(now, &mut burst, BURST);
+            let n = burst.len();
+            port.tx_burst(now, &mut burst);
+            meter.record(t, n);
+        }
+    }
+    meter.scenario("mem-fwd", start.elapsed(), Some(reference))
+}
+
 fn io_fwd(pool: &Mempool, duration: Duration) -> Result<Scenario, dpdk::DpdkError> {
     let id = EthPort::find_or_probe("net_null_bench0")?;
     let mut port = EthPort::configure(id, 1, 1024, pool)?;
@@ -259,6 +282,9 @@ pub fn main(quick: bool, json: Option<&Path>) -> Result<(), String> {
     let mut scenarios = vec![reference.clone()];
     let only = std::env::var("STICKWIRE_BENCH_ONLY").unwrap_or_default();
     let wanted = |name: &str| name.contains(only.as_str());
+    if wanted("mem-fwd") {
+        scenarios.push(mem_fwd(&pool, duration, reference.mpps));
+    }
     for (name, kind) in [("loop-drop", "drop"), ("loop-answer", "answer")] {
         if wanted(name) {
             scenarios.push(engine_scenario(name, kind, &pool, duration, reference.mpps));

@@ -30,7 +30,7 @@ pub(crate) mod sys;
 pub use eal::{register_thread, tsc, tsc_hz, unregister_thread, Eal, Lcore, BINDINGS, PMD_DIR};
 pub use error::DpdkError;
 pub use ethdev::{EthPort, EthStats, PortId, QueueId, RxTxQueue};
-pub use hint::prefetch;
+pub use hint::{prefetch, vec_on_huge_pages};
 pub use mbuf::Mbuf;
 pub use mempool::{Mempool, DEFAULT_DATA_ROOM, HEADROOM};
 pub use port::DpdkPort;

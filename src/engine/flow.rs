@@ -577,9 +577,9 @@ impl FlowTable {
         assert!(n_flows <= MAX_CAPACITY, "flow table capacity {n_flows} above {MAX_CAPACITY}");
         let n_buckets = n_buckets.max(2).next_power_of_two();
         FlowTable {
-            buckets: vec![Bucket::EMPTY; n_buckets],
+            buckets: crate::dpdk::vec_on_huge_pages(n_buckets, Bucket::EMPTY),
             mask: n_buckets - 1,
-            flows: vec![Flow::EMPTY; n_flows],
+            flows: crate::dpdk::vec_on_huge_pages(n_flows, Flow::EMPTY),
             // Handed out from the end: flow 0 first.
             free: (0..n_flows as u32).rev().collect(),
             seed,

@@ -12,7 +12,8 @@ use super::sticky::{StickyTable, StickyUpdate};
 use super::topology::{prefix_mask, Topology};
 use super::DropReason;
 use crate::time::Instant;
-use crate::wire::{checksum, ethernet, ipv4, tcp};
+use crate::wire::checksum::{self, Delta};
+use crate::wire::{ethernet, ipv4, tcp, MacAddr};
 
 /// Largest TCP MSS the switch lets through: a 1500-byte MTU less the IPv4 and TCP headers.
 pub const MSS_MAX: u16 = 1460;
@@ -21,8 +22,8 @@ const EXPIRE_PER_POLL: usize = 64;
 /// Time between two sweeps: at most 64 flows per 50 µs is 1.28 M expiries a second per core,
 /// and a busy loop does not pay for a sweep on every burst.
 const SWEEP_EVERY: std::time::Duration = std::time::Duration::from_micros(50);
-/// Frames `prefetch_burst` looks ahead for.
-const PREFETCH_BURST: usize = 64;
+/// Frames `stage_burst` reads ahead at most; the rest of a longer burst goes the general way.
+pub const STAGE: usize = 64;
 /// The lowest local port full NAT uses.
 const LOCAL_PORT_MIN: u16 = 1024;
 /// Local ports tried for one new flow before it is refused.
@@ -143,8 +144,9 @@ pub struct L4 {
     /// Sticky bindings made here, for the runtime to send to the other cores.
     pub sticky_out: Vec<StickyUpdate>,
     next_sweep: Instant,
-    /// Scratch for `prefetch_burst`.
-    burst_hashes: [u64; PREFETCH_BURST],
+    /// The burst `stage_burst` read ahead: each frame's facts and flow hash, when it is a
+    /// plain TCP or UDP frame the fast path can take.
+    staged: [Option<Staged>; STAGE],
 }
 
 impl L4 {
@@ -168,7 +170,7 @@ impl L4 {
             expired: Vec::with_capacity(EXPIRE_PER_POLL),
             sticky_out: Vec::with_capacity(64),
             next_sweep: Instant::ZERO,
-            burst_hashes: [0; PREFETCH_BURST],
+            staged: [None; STAGE],
         }
     }
 
@@ -235,20 +237,33 @@ impl L4 {
         }
     }
 
-    /// Starts fetching the flow-table lines a burst of frames will need (their buckets,
-    /// then their flows), so the lookups that follow overlap their cache misses instead of
-    /// waiting for each in turn.
-    pub fn prefetch_burst<'a>(&mut self, frames: impl Iterator<Item = &'a [u8]>) {
-        let mut n = 0;
-        for frame in frames.take(PREFETCH_BURST) {
-            let Some(seen) = Seen::parse_frame(frame) else { continue };
-            let h = self.flows.prefetch(&seen.key);
-            self.burst_hashes[n] = h;
-            n += 1;
+    /// The fast path's first pass over a burst received on a port with MAC `port_mac`: reads
+    /// the L4 facts of every plain TCP or UDP frame once (see [`Seen::parse_fast`]), hashes
+    /// its key and starts fetching its bucket, then starts fetching each bucket's candidate
+    /// flow line, so the lookups of [`forward_staged`](Self::forward_staged) overlap their
+    /// cache misses instead of waiting for each in turn.
+    pub fn stage_burst<'a>(&mut self, frames: impl Iterator<Item = &'a [u8]>, port_mac: MacAddr) {
+        self.staged = [None; STAGE];
+        for (staged, frame) in self.staged.iter_mut().zip(frames) {
+            if let Some(seen) = Seen::parse_fast(frame, port_mac) {
+                let hash = self.flows.prefetch(&seen.key);
+                *staged = Some(Staged { seen, hash });
+            }
         }
-        for &h in &self.burst_hashes[..n] {
-            self.flows.prefetch_flow_hashed(h);
+        for staged in self.staged.iter().flatten() {
+            self.flows.prefetch_flow_hashed(staged.hash);
         }
+    }
+
+    /// Frame `i` of the burst last staged, if it belongs to a tracked flow: forwarded as
+    /// [`handle`](Self::handle) would (the frame's Ethernet header is 14 bytes). `None`, with
+    /// nothing changed, when the frame was not staged or opens no tracked flow: the caller
+    /// then takes it the general way.
+    #[inline]
+    pub fn forward_staged(&mut self, i: usize, bytes: &mut [u8], now: Instant) -> Option<L4Action> {
+        let Staged { seen, hash } = (*self.staged.get(i)?)?;
+        let (id, dir) = self.flows.lookup_hashed(&seen.key, hash)?;
+        Some(self.forward(id, dir, &seen, bytes, ethernet::HEADER_LEN, now))
     }
 
     /// Handles a TCP or UDP frame (IPv4 header at `l2_len`, already checked, not a
@@ -474,6 +489,13 @@ impl L4 {
     }
 }
 
+/// A frame `stage_burst` read ahead, with its key's hash.
+#[derive(Debug, Clone, Copy)]
+struct Staged {
+    seen: Seen,
+    hash: u64,
+}
+
 /// The L4 facts of a frame, read once.
 #[derive(Debug, Clone, Copy)]
 struct Seen {
@@ -487,13 +509,43 @@ struct Seen {
 }
 
 impl Seen {
-    /// From a whole Ethernet frame (TCP or UDP over IPv4 only).
-    fn parse_frame(frame: &[u8]) -> Option<Seen> {
-        let eth = ethernet::Frame::new_checked(frame).ok()?;
-        if eth.ethertype() != ethernet::ethertype::IPV4 {
+    /// From a whole frame, when it is the common case: untagged IPv4 to `port_mac`, no IP
+    /// options, a correct header checksum, not a fragment, TCP with a header that fits or
+    /// UDP. Reads fixed offsets only. Anything else gives `None` and goes the general way,
+    /// which checks it fully and gives the same verdict for what this accepts.
+    #[inline]
+    fn parse_fast(frame: &[u8], port_mac: MacAddr) -> Option<Seen> {
+        const L3: usize = ethernet::HEADER_LEN;
+        const L4: usize = L3 + ipv4::HEADER_LEN;
+        let eth: &[u8; L4] = frame.get(..L4)?.try_into().ok()?;
+        let be16 = |i: usize| u16::from_be_bytes([eth[i], eth[i + 1]]);
+        if eth[..6] != port_mac.0 || be16(12) != ethernet::ethertype::IPV4 || eth[L3] != 0x45 {
             return None;
         }
-        Seen::parse(frame, eth.header_len())
+        let end = L3 + usize::from(be16(L3 + 2));
+        // Fragment offset or more-fragments set.
+        if end < L4 || end > frame.len() || be16(L3 + 6) & 0x3fff != 0 {
+            return None;
+        }
+        if checksum::data(&eth[L3..]) != 0 {
+            return None;
+        }
+        let proto = eth[L3 + 9];
+        let seg = &frame[L4..end];
+        let flags = match proto {
+            PROTO_TCP if seg.len() >= tcp::HEADER_LEN && usize::from(seg[12] >> 4) * 4 >= tcp::HEADER_LEN => {
+                if usize::from(seg[12] >> 4) * 4 > seg.len() {
+                    return None;
+                }
+                seg[13]
+            }
+            PROTO_UDP if seg.len() >= 8 => 0,
+            _ => return None,
+        };
+        let port = |i: usize| u16::from_be_bytes([seg[i], seg[i + 1]]);
+        let addr = |i: usize| Ipv4Addr::new(eth[i], eth[i + 1], eth[i + 2], eth[i + 3]);
+        let key = FlowKey::new(addr(L3 + 12), port(0), addr(L3 + 16), port(2), proto);
+        Some(Seen { key, flags, l4: L4, end })
     }
 
     fn parse(bytes: &[u8], l2_len: usize) -> Option<Seen> {
@@ -539,15 +591,15 @@ fn rewrite(
         return Err(DropReason::TtlExpired);
     }
     let (old_src, old_dst) = (ip.src_addr(), ip.dst_addr());
-    let mut sum = ip.checksum();
-    sum = checksum::update_addr(sum, old_src, src);
-    sum = checksum::update_addr(sum, old_dst, dst);
-    sum =
-        checksum::update16(sum, u16::from_be_bytes([ttl, ip.protocol()]), u16::from_be_bytes([ttl - 1, ip.protocol()]));
+    // The addresses are in both checksums (the TCP and UDP pseudo-header covers them).
+    let addrs =
+        Delta::default().replace32(u32::from(old_src), u32::from(src)).replace32(u32::from(old_dst), u32::from(dst));
+    let ttl_word = |ttl: u8| u16::from_be_bytes([ttl, ip.protocol()]);
+    let ip_sum = addrs.replace16(ttl_word(ttl), ttl_word(ttl - 1)).apply(ip.checksum());
     ip.set_src_addr(src);
     ip.set_dst_addr(dst);
     ip.set_ttl(ttl - 1);
-    ip.set_checksum(sum);
+    ip.set_checksum(ip_sum);
 
     let seg = &mut bytes[seen.l4..seen.end];
     let (old_sport, old_dport) = (seen.key.src_port, seen.key.dst_port);
@@ -558,10 +610,8 @@ fn rewrite(
     if seen.key.proto == PROTO_UDP && old == 0 {
         return Ok(()); // no UDP checksum to keep right
     }
-    let mut sum = checksum::update_addr(old, old_src, src);
-    sum = checksum::update_addr(sum, old_dst, dst);
-    sum = checksum::update16(sum, old_sport, src_port);
-    sum = checksum::update16(sum, old_dport, dst_port);
+    let ports = Delta::default().replace16(old_sport, src_port).replace16(old_dport, dst_port);
+    let mut sum = addrs.and(ports).apply(old);
     if seen.key.proto == PROTO_UDP && sum == 0 {
         sum = 0xffff;
     }

@@ -49,6 +49,8 @@ pub struct Worker<P: Port> {
     ports: Vec<P>,
     out: Output<P::Buf>,
     rx: Vec<P::Buf>,
+    /// The frames of a received burst this core owns, in their order (with peers).
+    mine: Vec<P::Buf>,
     started: bool,
     peers: Option<Peers<P::Buf>>,
     control: Option<Receiver<ControlMsg>>,
@@ -70,6 +72,7 @@ impl<P: Port> Worker<P> {
             ports,
             out,
             rx: Vec::with_capacity(BURST),
+            mine: Vec::with_capacity(BURST),
             started: false,
             peers: None,
             control: None,
@@ -98,7 +101,7 @@ impl<P: Port> Worker<P> {
 
     /// One turn of the loop at time `now`; returns how many frames were received.
     pub fn run_once(&mut self, now: Instant) -> usize {
-        let Worker { engine, ports, out, rx, started, peers, control, load } = self;
+        let Worker { engine, ports, out, rx, mine, started, peers, control, load } = self;
         if !*started {
             *started = true;
             engine.start(&mut || ports[0].alloc(), out);
@@ -115,16 +118,20 @@ impl<P: Port> Worker<P> {
         for (i, port) in ports.iter_mut().enumerate() {
             port.rx_burst(now, rx, BURST);
             received += rx.len();
-            engine.prefetch_burst(rx);
+            let Some(p) = peers.as_mut() else {
+                engine.process_burst(i, rx, now, &mut || port.alloc(), out);
+                continue;
+            };
+            // Frames of flows another core owns go to it, ARP is copied to every core, and the
+            // rest keeps its order for this core.
+            let me = p.handoff.core;
             for frame in rx.drain(..) {
-                let owner = peers.as_ref().map_or(Owner::Here, |p| p.view.owner(frame.as_ref()));
-                match (owner, peers.as_mut()) {
-                    (Owner::Core(core), Some(p)) if core != p.handoff.core => {
+                match p.view.owner(frame.as_ref()) {
+                    Owner::Core(core) if core != me => {
                         p.handoff.send(core, Handoff { port: i, frame, learn_only: false });
                         continue;
                     }
-                    (Owner::Everyone, Some(p)) => {
-                        let me = p.handoff.core;
+                    Owner::Everyone => {
                         for core in (0..p.handoff.to.len()).filter(|&c| c != me) {
                             let Some(mut copy) = port.alloc() else { break };
                             if copy.try_copy_from(frame.as_ref()) {
@@ -134,8 +141,9 @@ impl<P: Port> Worker<P> {
                     }
                     _ => {}
                 }
-                engine.process(i, frame, now, &mut || port.alloc(), out);
+                mine.push(frame);
             }
+            engine.process_burst(i, mine, now, &mut || port.alloc(), out);
         }
         if let Some(p) = peers.as_mut() {
             for h in p.handoff.inbox.try_iter().take(INBOX_PER_TURN) {

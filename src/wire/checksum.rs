@@ -6,7 +6,8 @@
 //!
 //! A rewrite of a field (a NAT address, a port, a sequence number) does not need the whole
 //! packet summed again: [`update16`], [`update32`] and [`update_addr`] apply RFC 1624's
-//! equation 3, `HC' = ~(~HC + ~m + m')`, which gives the same checksum as a recomputation.
+//! equation 3, `HC' = ~(~HC + ~m + m')`, which gives the same checksum as a recomputation;
+//! [`Delta`] sums several such changes and applies them with one fold.
 
 use std::net::Ipv4Addr;
 
@@ -148,10 +149,67 @@ pub fn update_addr(checksum: u16, old: Ipv4Addr, new: Ipv4Addr) -> u16 {
     update32(checksum, u32::from(old), u32::from(new))
 }
 
+/// Several field changes to one checksum, summed first and applied once: RFC 1624's
+/// equation 3 over all of them, `HC' = ~(~HC + sum(~m) + sum(m'))`, which is what the
+/// [`update16`] / [`update32`] calls one after another give, with one fold instead of one per
+/// field. A NAT rewrite builds the address change once and applies it to both the IPv4 and
+/// the TCP or UDP checksum (the pseudo-header covers the addresses).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Delta(u64);
+
+impl Delta {
+    /// A 16-bit word went from `old` to `new`.
+    #[inline]
+    pub fn replace16(self, old: u16, new: u16) -> Delta {
+        Delta(self.0 + u64::from(!old) + u64::from(new))
+    }
+
+    /// An aligned 32-bit field (an address, two ports) went from `old` to `new`.
+    #[inline]
+    pub fn replace32(self, old: u32, new: u32) -> Delta {
+        self.replace16((old >> 16) as u16, (new >> 16) as u16).replace16(old as u16, new as u16)
+    }
+
+    /// Both changes.
+    #[inline]
+    pub fn and(self, other: Delta) -> Delta {
+        Delta(self.0 + other.0)
+    }
+
+    /// The checksum after the changes.
+    #[inline]
+    pub fn apply(self, checksum: u16) -> u16 {
+        !fold(reduce64(u64::from(!checksum) + self.0))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    proptest! {
+        /// A delta of several fields gives what updating them one by one gives, which is what
+        /// recomputing gives.
+        #[test]
+        fn delta_equals_field_by_field_updates(
+            mut words in proptest::collection::vec(any::<u16>(), 4..32),
+            changes in proptest::collection::vec((any::<usize>(), any::<u16>()), 1..6),
+        ) {
+            words[0] |= 1; // never all zeros
+            let bytes = |w: &[u16]| w.iter().flat_map(|x| x.to_be_bytes()).collect::<Vec<u8>>();
+            let before = data(&bytes(&words));
+            let (mut one_by_one, mut delta) = (before, Delta::default());
+            for (at, new) in changes {
+                let at = 1 + at % (words.len() - 1);
+                one_by_one = update16(one_by_one, words[at], new);
+                delta = delta.replace16(words[at], new);
+                words[at] = new;
+            }
+            prop_assert_eq!(delta.apply(before), one_by_one);
+            prop_assert_eq!(delta.apply(before), data(&bytes(&words)));
+        }
+    }
 
     /// The IPv4 header example from Wikipedia's "IPv4 header checksum" article.
     const WIKIPEDIA_HEADER: [u8; 20] = [

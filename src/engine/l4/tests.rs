@@ -304,3 +304,91 @@ proptest::proptest! {
         let _ = run.send(usize::from(kind == 2), frame);
     }
 }
+
+/// The frames of a few connections on ports 46000.. (SYN, the server's SYN-ACK, ACKs, data,
+/// FIN, RST) and UDP, for `nat`: what `process_burst` and `process` are compared on.
+fn mixed_traffic(nat: NatMode, picks: &[(u8, u8)]) -> Vec<(usize, Vec<u8>)> {
+    use tcp::flags::{ACK, FIN, RST, SYN};
+    picks
+        .iter()
+        .map(|&(conn, what)| {
+            let conn = conn % 6;
+            let client_port = 46000 + u16::from(conn);
+            // Round robin in SYN order; full NAT local ports count up from 1024 likewise.
+            let (server, local_port) = (conn % 3, 1024 + u16::from(conn));
+            let (reply_dst, reply_port) = match nat {
+                NatMode::Full => (LOCAL, local_port),
+                _ => (CLIENT, client_port),
+            };
+            let from_server = |flags| {
+                let s = Segment { src_port: 80, dst_port: reply_port, seq: 7, ack: 1001, flags, ..Default::default() };
+                (1, craft::tcp_frame(SW1, server_mac(server), server_ip(server), reply_dst, &s))
+            };
+            match what % 8 {
+                0 => (0, from_client(client_port, SYN, &[2, 4, 0x23, 0x28])),
+                1 => from_server(SYN | ACK),
+                2 => (0, from_client(client_port, ACK, &[])),
+                3 => from_server(ACK),
+                4 => (0, from_client(client_port, FIN | ACK, &[])),
+                5 => from_server(FIN | ACK),
+                6 => (0, from_client(client_port, RST, &[])),
+                _ => (0, craft::udp_frame(SW0, CLIENT_MAC, CLIENT, VIP, client_port, 81, b"datagram")),
+            }
+        })
+        .collect()
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+    /// The burst path (frames of tracked flows parsed once, looked up ahead) sends the same
+    /// frames, drops the same and counts the same as taking each frame through `process`,
+    /// for any mix of new, established, closing, reset, mutated and foreign frames.
+    #[test]
+    fn process_burst_is_process_frame_by_frame(
+        mode in 0u8..3,
+        picks in proptest::collection::vec((0u8..6, proptest::prelude::any::<u8>()), 1..80),
+        mutations in proptest::collection::vec(
+            (proptest::prelude::any::<usize>(), proptest::prelude::any::<u16>(), proptest::prelude::any::<u8>()),
+            0..8,
+        ),
+        cuts in proptest::collection::vec(1usize..40, 1..10),
+    ) {
+        let nat = [NatMode::Full, NatMode::Gateway, NatMode::Dsr][usize::from(mode)];
+        let mut frames = mixed_traffic(nat, &picks);
+        for (which, at, value) in mutations {
+            let n = frames.len();
+            let frame = &mut frames[which % n].1;
+            let i = usize::from(at) % frame.len();
+            frame[i] = value;
+        }
+        let now = Instant::from_millis(1);
+        let (mut one, mut burst) = (Run::new(engine(nat, true, 8)), Run::new(engine(nat, true, 8)));
+        let mut sent_one: Vec<Vec<Vec<u8>>> = vec![Vec::new(); 2];
+        for (port, frame) in frames.iter().cloned() {
+            one.engine.process(port, frame, now, &mut || Some(Vec::new()), &mut one.out);
+        }
+        // The same frames in bursts of the sizes `cuts` gives, each burst from one port.
+        let mut sent_burst: Vec<Vec<Vec<u8>>> = vec![Vec::new(); 2];
+        let mut rest = &frames[..];
+        let mut cut = cuts.iter().cycle();
+        while !rest.is_empty() {
+            let port = rest[0].0;
+            let n = rest.iter().take(*cut.next().unwrap()).take_while(|(p, _)| *p == port).count();
+            let mut batch: Vec<Vec<u8>> = rest[..n].iter().map(|(_, f)| f.clone()).collect();
+            burst.engine.process_burst(port, &mut batch, now, &mut || Some(Vec::new()), &mut burst.out);
+            proptest::prop_assert!(batch.is_empty());
+            rest = &rest[n..];
+        }
+        for (p, q) in one.out.tx.iter_mut().enumerate() {
+            sent_one[p].append(q);
+        }
+        for (p, q) in burst.out.tx.iter_mut().enumerate() {
+            sent_burst[p].append(q);
+        }
+        proptest::prop_assert_eq!(sent_one, sent_burst);
+        proptest::prop_assert_eq!(one.out.dropped.len(), burst.out.dropped.len());
+        proptest::prop_assert_eq!(one.engine.counters(), burst.engine.counters());
+        proptest::prop_assert_eq!(one.engine.l4().stats(), burst.engine.l4().stats());
+    }
+}
