@@ -820,14 +820,20 @@ impl FlowTable {
             return false;
         }
         let f = &self.flows[id.index()];
-        let (hc, hs, one_way) = (f.client_key().hash(self.seed), f.server_key().hash(self.seed), f.bits & ONE_WAY != 0);
+        let (hc, hs) = (f.client_key().hash(self.seed), f.server_key().hash(self.seed));
+        self.remove_hashed(id, hc, hs);
+        true
+    }
+
+    /// `remove` of a tracked flow whose keys hash to `hc` (client side) and `hs`.
+    fn remove_hashed(&mut self, id: FlowId, hc: u64, hs: u64) {
+        let one_way = self.flows[id.index()].bits & ONE_WAY != 0;
         self.unplace(hc, id.0 << 2);
         if !one_way {
             self.unplace(hs, (id.0 << 2) | REF_DIR);
         }
         self.flows[id.index()].bits = 0;
         self.free.push(id.0);
-        true
     }
 
     #[inline]
@@ -839,6 +845,7 @@ impl FlowTable {
     /// from `dir`, and sets its expiry from the new state's timeout. A segment with none of
     /// SYN, FIN, RST, ACK changes nothing. On a flow of another protocol, refreshes its idle
     /// timeout. Returns the new state.
+    #[inline]
     pub fn on_tcp_segment(&mut self, id: FlowId, dir: Direction, flags: u8, now: Instant) -> FlowState {
         use tcp_flags::{ACK, FIN, RST, SYN};
         let f = &mut self.flows[id.index()];
@@ -851,6 +858,11 @@ impl FlowTable {
         }
         if flags & (SYN | FIN | RST | ACK) == 0 {
             return f.state;
+        }
+        // Nearly every segment: an established flow's ACK with data or without.
+        if f.state == FlowState::Established && flags & (SYN | FIN | RST) == 0 {
+            f.expires = now.as_nanos().saturating_add(self.timeouts[FlowState::Established as usize]);
+            return FlowState::Established;
         }
         let from_client = dir == Direction::FromClient;
         let state = f.state;
@@ -924,22 +936,32 @@ impl FlowTable {
     /// `max >= capacity` sweeps the whole table. Returns how many it removed.
     pub fn expire(&mut self, now: Instant, max: usize, mut on_expired: impl FnMut(FlowId, &Flow)) -> usize {
         let cap = self.flows.len();
-        let budget = max.saturating_mul(SCAN_PER_EXPIRY).min(cap);
+        let mut budget = max.saturating_mul(SCAN_PER_EXPIRY).min(cap);
         let now = now.as_nanos();
         let mut removed = 0;
-        for _ in 0..budget {
-            if removed == max {
-                break;
+        // In rounds: find up to `BURST` expired flows and start fetching their index lines,
+        // then remove them, so the removals overlap their cache misses.
+        let mut found = [(FlowId(0), 0u64, 0u64); BURST];
+        while budget > 0 && removed < max {
+            let mut n = 0;
+            while budget > 0 && n < BURST && removed + n < max {
+                budget -= 1;
+                let i = self.cursor;
+                self.cursor = if i + 1 == cap { 0 } else { i + 1 };
+                let f = &self.flows[i];
+                if f.is_live() && f.expires <= now {
+                    let (hc, hs) = (f.client_key().hash(self.seed), f.server_key().hash(self.seed));
+                    self.prefetch_hashed(hc);
+                    self.prefetch_hashed(hs);
+                    found[n] = (FlowId(i as u32), hc, hs);
+                    n += 1;
+                }
             }
-            let i = self.cursor;
-            self.cursor = if i + 1 == cap { 0 } else { i + 1 };
-            let f = &self.flows[i];
-            if f.is_live() && f.expires <= now {
-                let id = FlowId(i as u32);
-                on_expired(id, f);
-                self.remove(id);
-                removed += 1;
+            for &(id, hc, hs) in &found[..n] {
+                on_expired(id, &self.flows[id.index()]);
+                self.remove_hashed(id, hc, hs);
             }
+            removed += n;
         }
         removed
     }

@@ -147,6 +147,8 @@ pub struct L4 {
     /// The burst `stage_burst` read ahead: each frame's facts and flow hash, when it is a
     /// plain TCP or UDP frame the fast path can take.
     staged: [Option<Staged>; STAGE],
+    /// How many entries of `staged` the last burst filled.
+    staged_len: usize,
 }
 
 impl L4 {
@@ -171,6 +173,7 @@ impl L4 {
             sticky_out: Vec::with_capacity(64),
             next_sweep: Instant::ZERO,
             staged: [None; STAGE],
+            staged_len: 0,
         }
     }
 
@@ -243,14 +246,14 @@ impl L4 {
     /// flow line, so the lookups of [`forward_staged`](Self::forward_staged) overlap their
     /// cache misses instead of waiting for each in turn.
     pub fn stage_burst<'a>(&mut self, frames: impl Iterator<Item = &'a [u8]>, port_mac: MacAddr) {
-        self.staged = [None; STAGE];
+        let mut n = 0;
         for (staged, frame) in self.staged.iter_mut().zip(frames) {
-            if let Some(seen) = Seen::parse_fast(frame, port_mac) {
-                let hash = self.flows.prefetch(&seen.key);
-                *staged = Some(Staged { seen, hash });
-            }
+            *staged =
+                Seen::parse_fast(frame, port_mac).map(|seen| Staged { seen, hash: self.flows.prefetch(&seen.key) });
+            n += 1;
         }
-        for staged in self.staged.iter().flatten() {
+        self.staged_len = n;
+        for staged in self.staged[..n].iter().flatten() {
             self.flows.prefetch_flow_hashed(staged.hash);
         }
     }
@@ -261,7 +264,7 @@ impl L4 {
     /// then takes it the general way.
     #[inline]
     pub fn forward_staged(&mut self, i: usize, bytes: &mut [u8], now: Instant) -> Option<L4Action> {
-        let Staged { seen, hash } = (*self.staged.get(i)?)?;
+        let Staged { seen, hash } = (*self.staged[..self.staged_len].get(i)?)?;
         let (id, dir) = self.flows.lookup_hashed(&seen.key, hash)?;
         Some(self.forward(id, dir, &seen, bytes, ethernet::HEADER_LEN, now))
     }
@@ -513,7 +516,7 @@ impl Seen {
     /// options, a correct header checksum, not a fragment, TCP with a header that fits or
     /// UDP. Reads fixed offsets only. Anything else gives `None` and goes the general way,
     /// which checks it fully and gives the same verdict for what this accepts.
-    #[inline]
+    #[inline(always)]
     fn parse_fast(frame: &[u8], port_mac: MacAddr) -> Option<Seen> {
         const L3: usize = ethernet::HEADER_LEN;
         const L4: usize = L3 + ipv4::HEADER_LEN;

@@ -185,6 +185,10 @@ impl<B: FrameBuf> Engine<B> {
         self.l4.stage_burst(frames.iter().map(|f| f.as_ref()), self.topology.ports[port].mac);
         for (i, mut frame) in frames.drain(..).enumerate() {
             match self.l4.forward_staged(i, frame.as_mut(), now) {
+                Some(l4::L4Action::Forward { route_to }) => {
+                    self.counters.rx_frames += 1;
+                    self.forward(frame, route_to, now, alloc, out);
+                }
                 Some(action) => {
                     self.counters.rx_frames += 1;
                     self.act(port, frame, Action::from_l4(action, ethernet::HEADER_LEN), now, alloc, out);
@@ -242,13 +246,7 @@ impl<B: FrameBuf> Engine<B> {
                 }
                 Verdict::Answer(port)
             }
-            Action::Forward { route_to } => match self.send_ip(frame, route_to, now, alloc, out) {
-                Ok(out_port) => {
-                    self.counters.forwarded += 1;
-                    Verdict::Forward(out_port)
-                }
-                Err(verdict) => verdict,
-            },
+            Action::Forward { route_to } => self.forward(frame, route_to, now, alloc, out),
             Action::Reset { l2_len } => {
                 let ip = ipv4::Packet::new_unchecked(&frame.as_ref()[l2_len..]);
                 let (src, header_len, total_len) =
@@ -286,6 +284,25 @@ impl<B: FrameBuf> Engine<B> {
             self.release_held(port, ip, now, out);
         }
         out.dropped.push(frame);
+    }
+
+    /// Sends on a frame the L4 path rewrote, towards `route_to`.
+    #[inline]
+    fn forward(
+        &mut self,
+        frame: B,
+        route_to: Ipv4Addr,
+        now: Instant,
+        alloc: &mut impl FnMut() -> Option<B>,
+        out: &mut Output<B>,
+    ) -> Verdict {
+        match self.send_ip(frame, route_to, now, alloc, out) {
+            Ok(out_port) => {
+                self.counters.forwarded += 1;
+                Verdict::Forward(out_port)
+            }
+            Err(verdict) => verdict,
+        }
     }
 
     /// Sends an IPv4 frame to `dst`: picks the port and next hop, resolves its MAC (holding
