@@ -129,7 +129,14 @@ const PEER_IP: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);
 
 fn topology() -> Topology {
     Topology {
-        ports: vec![PortAddr { name: "bench".into(), mac: SWITCH_MAC, ip: SWITCH_IP, prefix_len: 24, gateway: None }],
+        ports: vec![PortAddr {
+            name: "bench".into(),
+            mac: SWITCH_MAC,
+            ip: SWITCH_IP,
+            prefix_len: 24,
+            gateway: None,
+            local_ips: vec![],
+        }],
         vips: vec![],
         static_neighbours: vec![StaticNeighbour { port: 0, ip: PEER_IP, mac: PEER_MAC }],
     }

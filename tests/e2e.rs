@@ -73,6 +73,15 @@ fn l4_full_nat_sticky_and_round_robin() {
         assert!((18..=22).contains(&n), "round robin gave {name} {n} of 60: {rr:?}");
     }
 
+    // Full NAT's sources take turns: the servers see the switch's port address and its
+    // local address.
+    let sources: std::collections::BTreeSet<String> =
+        common::fetch_servers_body("198.18.0.2", "http://198.18.0.100:82/", 6)
+            .iter()
+            .filter_map(|body| body.split_whitespace().nth(1).map(String::from))
+            .collect();
+    assert_eq!(sources.into_iter().collect::<Vec<_>>(), ["198.18.1.1", "198.18.1.2"]);
+
     // Load for 10 s through :81: no socket errors, every response 200.
     let wrk = in_ns("sw-client", &["wrk", "-t", "2", "-c", "20", "-d", "10s", "http://198.18.0.100:81/"]);
     let text = String::from_utf8_lossy(&wrk.stdout);

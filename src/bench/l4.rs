@@ -7,9 +7,8 @@
 //!   client -> VIP ACKs of those flows in a random order over all `n` flows (a shuffled
 //!   list, delivered round robin), each looked up, rewritten (addresses, ports, TTL,
 //!   incremental checksums) and sent on the server port. Two arms: clients behind a router
-//!   on port 0, servers on port 1. Full NAT where the switch's one local address has room
-//!   for the flows; past that (1 M flows) gateway NAT, whose per-frame work is the same
-//!   rewrite of all four fields (see [`FULL_NAT_MAX_FLOWS`]).
+//!   on port 0, servers on port 1. Full NAT at every size: the server port has
+//!   [`LOCAL_ADDRESSES`] local addresses besides its own, room for 3 M server-side tuples.
 //! - `l4-new`: whole connections on fresh client ports: client SYN (a new flow: schedule,
 //!   insert, rewrite), server SYN-ACK, client ACK, client FIN, server FIN-ACK, client ACK,
 //!   every frame through the engine in that order. One arm (clients and servers on the same
@@ -51,10 +50,9 @@ const VIP_PORT: u16 = 80;
 const SERVER_PORT: u16 = 8080;
 const SERVERS: u8 = 3;
 
-/// Full NAT gives each flow a local port of the switch's one address on the server side:
-/// with 3 servers at most 3 x 64512 server-side tuples exist, so a million flows cannot be
-/// full-NAT flows (the engine would refuse them with RST once the ports run out).
-pub const FULL_NAT_MAX_FLOWS: usize = 150_000;
+/// Local addresses of the server port besides its own (198.18.1.100 and up): with 3 servers,
+/// 16 x 3 x 64512 = 3.1 M server-side tuples, room for the 1 M flows of the largest scenario.
+pub const LOCAL_ADDRESSES: u8 = 15;
 
 /// Virtual time per loop turn in `l4-new`.
 pub const NEW_TICK: Duration = Duration::from_nanos(120_000_000_000 / TIME_WAIT_TURNS);
@@ -77,7 +75,14 @@ fn server_mac(i: u8) -> MacAddr {
 /// Two arms: port 0 towards the clients' router, port 1 on the servers' subnet. One arm:
 /// everything on port 0 (a /16 that holds the servers' subnet too).
 fn topology(one_arm: bool) -> Topology {
-    let port = |name: &str, mac, ip, prefix_len, gateway| PortAddr { name: name.into(), mac, ip, prefix_len, gateway };
+    let port = |name: &str, mac, ip, prefix_len, gateway| PortAddr {
+        name: name.into(),
+        mac,
+        ip,
+        prefix_len,
+        gateway,
+        local_ips: vec![],
+    };
     let server_port = usize::from(!one_arm);
     let mut static_neighbours: Vec<StaticNeighbour> =
         (0..SERVERS).map(|i| StaticNeighbour { port: server_port, ip: server_ip(i), mac: server_mac(i) }).collect();
@@ -87,7 +92,10 @@ fn topology(one_arm: bool) -> Topology {
     } else {
         vec![
             port("client", SW0, Ipv4Addr::new(198, 18, 0, 1), 24, Some(ROUTER)),
-            port("server", SW1, Ipv4Addr::new(198, 18, 1, 1), 24, None),
+            PortAddr {
+                local_ips: (0..LOCAL_ADDRESSES).map(|i| Ipv4Addr::new(198, 18, 1, 100 + i)).collect(),
+                ..port("server", SW1, Ipv4Addr::new(198, 18, 1, 1), 24, None)
+            },
         ]
     };
     Topology { ports, vips: vec![Vip { name: "bench".into(), ip: VIP }], static_neighbours }
@@ -281,7 +289,7 @@ pub(super) fn established(
     reference: f64,
 ) -> Result<Scenario, String> {
     let name = format!("l4-established-{label}");
-    let nat = if n <= FULL_NAT_MAX_FLOWS { NatMode::Full } else { NatMode::Gateway };
+    let nat = NatMode::Full;
     let capacity = n + n / 4;
     let mut engine = Engine::with_services(topology(false), services(nat, capacity)?, Default::default());
     let now = Instant::from_millis(1000);

@@ -146,6 +146,11 @@ pub struct PortConfig {
     /// Next hop for destinations off every port's subnet.
     #[serde(default)]
     pub gateway: Option<Spanned<Ipv4Addr>>,
+    /// More addresses on the port's subnet for full NAT to use as sources towards servers
+    /// (LVS's local addresses): each adds about 64 K local ports per real server. The switch
+    /// answers ARP for them.
+    #[serde(default)]
+    pub local_addresses: Vec<Spanned<Ipv4Addr>>,
 }
 
 /// A virtual IP.
@@ -367,6 +372,23 @@ impl Config {
                 }
             }
         }
+        for (i, p) in self.ports.iter().enumerate() {
+            for (k, a) in p.local_addresses.iter().enumerate() {
+                let ip = *a.get_ref();
+                let key = format!("port[{i}].local_addresses[{k}]");
+                if !on_link(p, ip) {
+                    return Err(err(a.span(), key, format!("{ip} is not on the port's subnet")));
+                }
+                let taken = self.ports.iter().any(|q| q.ip.get_ref().ip == ip)
+                    || self.vips.iter().any(|v| *v.ip.get_ref() == ip)
+                    || self.ports.iter().enumerate().any(|(j, q)| {
+                        q.local_addresses.iter().enumerate().any(|(l, b)| (j, l) < (i, k) && *b.get_ref() == ip)
+                    });
+                if taken {
+                    return Err(err(a.span(), key, format!("{ip} is already a port's, a VIP's or a local address")));
+                }
+            }
+        }
         for (i, v) in self.vips.iter().enumerate() {
             let ip = *v.ip.get_ref();
             if self.ports.iter().any(|p| p.ip.get_ref().ip == ip) {
@@ -563,6 +585,7 @@ impl Config {
                 ip: p.ip.get_ref().ip,
                 prefix_len: p.ip.get_ref().prefix_len,
                 gateway: p.gateway.as_ref().map(|g| *g.get_ref()),
+                local_ips: p.local_addresses.iter().map(|a| *a.get_ref()).collect(),
             })
             .collect();
         let vips = self.vips.iter().map(|v| Vip { name: v.name.get_ref().clone(), ip: *v.ip.get_ref() }).collect();
@@ -614,6 +637,10 @@ impl Config {
             );
             if let Some(gw) = &p.gateway {
                 let _ = write!(s, " gateway {}", gw.get_ref());
+            }
+            if !p.local_addresses.is_empty() {
+                let locals: Vec<String> = p.local_addresses.iter().map(|a| a.get_ref().to_string()).collect();
+                let _ = write!(s, " local addresses {}", locals.join(", "));
             }
             s.push('\n');
         }

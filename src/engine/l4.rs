@@ -9,7 +9,7 @@ use super::maglev::hash2;
 use super::predictor::ServerState;
 use super::service::{NatMode, Services};
 use super::sticky::{StickyTable, StickyUpdate};
-use super::topology::{prefix_mask, Topology};
+use super::topology::{prefix_mask, PortAddr, Topology};
 use super::DropReason;
 use crate::time::Instant;
 use crate::wire::checksum::{self, Delta};
@@ -139,6 +139,8 @@ pub struct L4 {
     stats: L4Stats,
     slot: WorkerSlot,
     next_local_port: u16,
+    /// Which of the port's full-NAT source addresses the next flow tries first.
+    next_local_ip: usize,
     /// Scratch for the expiry sweep (never grows past `EXPIRE_PER_POLL`).
     expired: Vec<(u8, u16, Ipv4Addr)>,
     /// Sticky bindings made here, for the runtime to send to the other cores.
@@ -169,6 +171,7 @@ impl L4 {
             stats,
             slot,
             next_local_port: first_port,
+            next_local_ip: 0,
             expired: Vec::with_capacity(EXPIRE_PER_POLL),
             sticky_out: Vec::with_capacity(64),
             next_sweep: Instant::ZERO,
@@ -361,10 +364,11 @@ impl L4 {
                 self.flows.insert(seen.key, back, server, svc as u8, now)
             }
             NatMode::Full => {
-                let Some(local_ip) = topology.route(server_ip).map(|(port, _)| topology.ports[port].ip) else {
+                let Some((port, _)) = topology.route(server_ip) else {
                     return L4Action::Drop(DropReason::NoRoute);
                 };
-                self.insert_full_nat(seen.key, server_ip, server_port, local_ip, server, svc as u8, now)
+                let sources = &topology.ports[port];
+                self.insert_full_nat(seen.key, server_ip, server_port, sources, server, svc as u8, now)
             }
         };
         let id = match inserted {
@@ -427,24 +431,32 @@ impl L4 {
         Some(server)
     }
 
+    /// Tracks a full-NAT flow, its server side from one of `sources`' addresses (the port
+    /// towards the server) and a local port of this core. The addresses take turns, and the
+    /// port moves on once every address had it: flow after flow spreads over all of them.
     #[allow(clippy::too_many_arguments)]
     fn insert_full_nat(
         &mut self,
         client: FlowKey,
         server_ip: Ipv4Addr,
         server_port: u16,
-        local_ip: Ipv4Addr,
+        sources: &PortAddr,
         server: u16,
         svc: u8,
         now: Instant,
     ) -> Result<FlowId, InsertError> {
         let step = self.slot.count;
+        let n_sources = sources.nat_sources();
         for _ in 0..LOCAL_PORT_TRIES {
-            let port = self.next_local_port;
-            self.next_local_port = match port.checked_add(step) {
-                Some(p) => p,
-                None => LOCAL_PORT_MIN + (self.slot.index + step - LOCAL_PORT_MIN % step) % step,
-            };
+            let (port, local_ip) = (self.next_local_port, sources.nat_source(self.next_local_ip));
+            self.next_local_ip += 1;
+            if self.next_local_ip >= n_sources {
+                self.next_local_ip = 0;
+                self.next_local_port = match port.checked_add(step) {
+                    Some(p) => p,
+                    None => LOCAL_PORT_MIN + (self.slot.index + step - LOCAL_PORT_MIN % step) % step,
+                };
+            }
             let back = FlowKey::new(server_ip, server_port, local_ip, port, client.proto);
             match self.flows.insert(client, back, server, svc, now) {
                 Err(InsertError::KeyInUse(_, Direction::FromServer)) => continue,

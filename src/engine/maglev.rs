@@ -524,18 +524,29 @@ mod tests {
         }
 
         /// Removing one backend (equal weights): its slots all move, and slots moving between
-        /// survivors stay a small fraction of the table.
+        /// survivors stay a small fraction of the table on average over seeds. (Maglev's fill
+        /// is not minimal: one seed in a few hundred moves 20-30 % of a small table between
+        /// the survivors of 3 or 4 backends, so one seed alone would make a flaky test.)
         #[test]
         fn prop_removal_is_minimal(n in 2u16..10, gone in any::<prop::sample::Index>(), seed in any::<u64>()) {
+            const SEEDS: u64 = 16;
             let all = backends(n);
             let gone = gone.index(usize::from(n)) as u16;
-            let before = Maglev::new(&all, 4001, seed).unwrap();
             let rest: Vec<_> = all.iter().copied().filter(|b| b.id != gone).collect();
-            let after = Maglev::new(&rest, 4001, seed).unwrap();
-            let (changed, survivors) = slot_moves(&before, &after);
-            let owned = before.table().iter().filter(|&&id| id == gone).count();
-            prop_assert_eq!(changed - survivors, owned);
-            prop_assert!(survivors * 20 <= 4001, "{} slots moved between survivors", survivors);
+            let mut between_survivors = 0;
+            for s in 0..SEEDS {
+                let seed = seed.wrapping_add(s.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+                let before = Maglev::new(&all, 4001, seed).unwrap();
+                let after = Maglev::new(&rest, 4001, seed).unwrap();
+                let (changed, survivors) = slot_moves(&before, &after);
+                let owned = before.table().iter().filter(|&&id| id == gone).count();
+                prop_assert_eq!(changed - survivors, owned);
+                between_survivors += survivors;
+            }
+            prop_assert!(
+                between_survivors * 20 <= 4001 * SEEDS as usize,
+                "{} slots moved between survivors over {} seeds", between_survivors, SEEDS
+            );
         }
     }
 }

@@ -128,7 +128,7 @@ impl<B: FrameBuf> Engine<B> {
         }
         for (port, p) in self.topology.ports.iter().enumerate() {
             let vips = self.topology.vips.iter().map(|v| v.ip);
-            for ip in std::iter::once(p.ip).chain(vips) {
+            for ip in std::iter::once(p.ip).chain(p.local_ips.iter().copied()).chain(vips) {
                 if !self.topology.answers_arp(port, ip) {
                     continue;
                 }

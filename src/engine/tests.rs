@@ -19,7 +19,8 @@ const CLIENT: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);
 const OTHER: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 9);
 
 fn topology() -> Topology {
-    let port = |name: &str, mac, ip| PortAddr { name: name.into(), mac, ip, prefix_len: 24, gateway: None };
+    let port =
+        |name: &str, mac, ip| PortAddr { name: name.into(), mac, ip, prefix_len: 24, gateway: None, local_ips: vec![] };
     Topology {
         ports: vec![port("client", SW0, OWN0), port("server", SW1, OWN1)],
         vips: vec![Vip { name: "web".into(), ip: VIP }],

@@ -18,9 +18,31 @@ pub struct PortAddr {
     pub prefix_len: u8,
     /// Next hop for destinations outside every port's subnet.
     pub gateway: Option<Ipv4Addr>,
+    /// More addresses of the switch on this port, for full NAT only: the sources it uses
+    /// towards servers besides `ip` (LVS's and DPVS's local addresses). Each adds about 64 K
+    /// local ports per real server, so full NAT can track more flows to one server.
+    pub local_ips: Vec<Ipv4Addr>,
 }
 
 impl PortAddr {
+    /// The addresses full NAT uses as sources on this port: `ip`, then `local_ips`.
+    pub fn nat_sources(&self) -> usize {
+        1 + self.local_ips.len()
+    }
+
+    /// The `i`-th of [`nat_sources`](Self::nat_sources) (wrapping).
+    pub fn nat_source(&self, i: usize) -> Ipv4Addr {
+        match i % self.nat_sources() {
+            0 => self.ip,
+            k => self.local_ips[k - 1],
+        }
+    }
+
+    /// Whether `ip` is this port's address or one of its local addresses.
+    pub fn owns(&self, ip: Ipv4Addr) -> bool {
+        self.ip == ip || self.local_ips.contains(&ip)
+    }
+
     /// Whether `addr` is on this port's subnet.
     pub fn on_link(&self, addr: Ipv4Addr) -> bool {
         let mask = prefix_mask(self.prefix_len);
@@ -65,18 +87,19 @@ impl Topology {
         self.vips.iter().any(|v| v.ip == ip)
     }
 
-    /// Whether `ip` is one of the ports' own addresses.
+    /// Whether `ip` is one of the ports' own addresses (local addresses included).
     pub fn is_own_ip(&self, ip: Ipv4Addr) -> bool {
-        self.ports.iter().any(|p| p.ip == ip)
+        self.ports.iter().any(|p| p.owns(ip))
     }
 
-    /// Whether the switch answers ARP for `ip` on `port`: the port's own address, and every
-    /// VIP on the port's subnet (or on every port when no port's subnet holds the VIP).
+    /// Whether the switch answers ARP for `ip` on `port`: the port's own and local
+    /// addresses, and every VIP on the port's subnet (or on every port when no port's subnet
+    /// holds the VIP).
     pub fn answers_arp(&self, port: PortIdx, ip: Ipv4Addr) -> bool {
         let Some(p) = self.ports.get(port) else {
             return false;
         };
-        p.ip == ip || (self.is_vip(ip) && self.vip_ports(ip).any(|i| i == port))
+        p.owns(ip) || (self.is_vip(ip) && self.vip_ports(ip).any(|i| i == port))
     }
 
     /// The ports a VIP is announced and answered on.
@@ -108,6 +131,7 @@ mod tests {
                     ip: Ipv4Addr::new(198, 18, 0, 1),
                     prefix_len: 24,
                     gateway: None,
+                    local_ips: vec![],
                 },
                 PortAddr {
                     name: "server".into(),
@@ -115,11 +139,24 @@ mod tests {
                     ip: Ipv4Addr::new(198, 18, 1, 1),
                     prefix_len: 24,
                     gateway: Some(Ipv4Addr::new(198, 18, 1, 254)),
+                    local_ips: vec![Ipv4Addr::new(198, 18, 1, 2)],
                 },
             ],
             vips: vec![Vip { name: "web".into(), ip: Ipv4Addr::new(198, 18, 0, 100) }],
             static_neighbours: vec![],
         }
+    }
+
+    #[test]
+    fn local_addresses_are_owned_and_answered_on_their_port_only() {
+        let t = two_arm();
+        let local = Ipv4Addr::new(198, 18, 1, 2);
+        assert!(t.is_own_ip(local));
+        assert!(t.answers_arp(1, local));
+        assert!(!t.answers_arp(0, local));
+        let p = &t.ports[1];
+        assert_eq!(p.nat_sources(), 2);
+        assert_eq!((p.nat_source(0), p.nat_source(1), p.nat_source(2)), (p.ip, local, p.ip));
     }
 
     #[test]

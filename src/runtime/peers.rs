@@ -58,7 +58,11 @@ impl DispatchView {
     pub fn new(topology: &Topology, services: &Services, workers: usize) -> DispatchView {
         DispatchView {
             vips: topology.vips.iter().map(|v| v.ip).collect(),
-            own_ips: topology.ports.iter().map(|p| p.ip).collect(),
+            own_ips: topology
+                .ports
+                .iter()
+                .flat_map(|p| std::iter::once(p.ip).chain(p.local_ips.iter().copied()))
+                .collect(),
             servers: services.servers.iter().map(|s| (s.ip, s.port)).collect(),
             workers: workers.max(1),
         }
@@ -177,7 +181,14 @@ mod tests {
     use crate::wire::MacAddr;
 
     fn view(workers: usize) -> DispatchView {
-        let port = |ip| PortAddr { name: "p".into(), mac: MacAddr::ZERO, ip, prefix_len: 24, gateway: None };
+        let port = |ip| PortAddr {
+            name: "p".into(),
+            mac: MacAddr::ZERO,
+            ip,
+            prefix_len: 24,
+            gateway: None,
+            local_ips: vec![],
+        };
         let topology = Topology {
             ports: vec![port(Ipv4Addr::new(198, 18, 0, 1)), port(Ipv4Addr::new(198, 18, 1, 1))],
             vips: vec![Vip { name: "v".into(), ip: Ipv4Addr::new(198, 18, 0, 100) }],

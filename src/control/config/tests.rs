@@ -98,3 +98,23 @@ fn display_reads_like_a_compiler_message() {
     e.file = Some("two-arm.toml".into());
     assert_eq!(e.to_string(), "two-arm.toml:2: workers: must be between 1 and 64, not 0");
 }
+
+#[test]
+fn local_addresses_reach_the_topology_and_bad_ones_are_refused() {
+    let with = |list: &str| {
+        GOOD.replace("ip = \"198.18.1.1/24\"", &format!("ip = \"198.18.1.1/24\"\nlocal_addresses = [{list}]"))
+    };
+    let c = Config::parse(&with("\"198.18.1.2\", \"198.18.1.3\"")).unwrap();
+    let t = c.topology(&c.configured_macs());
+    assert_eq!(t.ports[1].local_ips, vec![Ipv4Addr::new(198, 18, 1, 2), Ipv4Addr::new(198, 18, 1, 3)]);
+    assert!(t.ports[0].local_ips.is_empty());
+    assert!(c.describe().contains("local addresses 198.18.1.2, 198.18.1.3"), "{}", c.describe());
+
+    let e = error_of(&with("\"198.18.0.9\""));
+    assert_eq!((e.key.as_str(), e.line), ("port[1].local_addresses[0]", Some(15)));
+    assert!(e.reason.contains("not on the port's subnet"), "{e}");
+    let e = error_of(&with("\"198.18.1.2\", \"198.18.1.2\""));
+    assert_eq!(e.key, "port[1].local_addresses[1]");
+    let e = error_of(&with("\"198.18.1.1\""));
+    assert!(e.reason.contains("already"), "{e}");
+}

@@ -26,12 +26,21 @@ fn server_mac(i: u8) -> MacAddr {
 }
 
 fn engine(nat: NatMode, sticky: bool, flows: usize) -> Engine<Vec<u8>> {
-    let port = |name: &str, mac, ip| PortAddr { name: name.into(), mac, ip, prefix_len: 24, gateway: None };
+    engine_with_locals(nat, sticky, flows, vec![])
+}
+
+/// `engine`, with `local_ips` as the server port's extra full-NAT sources.
+fn engine_with_locals(nat: NatMode, sticky: bool, flows: usize, local_ips: Vec<Ipv4Addr>) -> Engine<Vec<u8>> {
+    let port =
+        |name: &str, mac, ip| PortAddr { name: name.into(), mac, ip, prefix_len: 24, gateway: None, local_ips: vec![] };
     let mut static_neighbours: Vec<StaticNeighbour> =
         (0..3).map(|i| StaticNeighbour { port: 1, ip: server_ip(i), mac: server_mac(i) }).collect();
     static_neighbours.push(StaticNeighbour { port: 0, ip: CLIENT, mac: CLIENT_MAC });
     let topology = Topology {
-        ports: vec![port("client", SW0, Ipv4Addr::new(198, 18, 0, 1)), port("server", SW1, LOCAL)],
+        ports: vec![
+            port("client", SW0, Ipv4Addr::new(198, 18, 0, 1)),
+            PortAddr { local_ips, ..port("server", SW1, LOCAL) },
+        ],
         vips: vec![Vip { name: "web".into(), ip: VIP }],
         static_neighbours,
     };
@@ -126,6 +135,38 @@ fn full_nat_rewrites_both_ways_with_valid_checksums() {
     assert_eq!((src2, sport2, dst2), (LOCAL, local_port, server_ip(0)));
     let stats = run.engine.l4().stats();
     assert_eq!((stats.flows_created, stats.servers[0].packets), (1, 3));
+}
+
+#[test]
+fn full_nat_takes_turns_over_the_local_addresses_and_finds_replies_on_each() {
+    let locals = [Ipv4Addr::new(198, 18, 1, 2), Ipv4Addr::new(198, 18, 1, 3)];
+    let mut run = Run::new(engine_with_locals(NatMode::Full, false, 16, locals.to_vec()));
+    let mut seen = Vec::new();
+    for i in 0..6u16 {
+        let (v, out) = run.send(0, from_client(41000 + i, tcp::flags::SYN, &[]));
+        assert_eq!(v, Verdict::Forward(1));
+        let (_, src, local_port, dst, _, _, _) = parsed(&out.unwrap());
+        seen.push((src, local_port, dst));
+    }
+    let sources: Vec<(Ipv4Addr, u16)> = seen.iter().map(|&(ip, port, _)| (ip, port)).collect();
+    assert_eq!(
+        sources,
+        [(LOCAL, 1024), (locals[0], 1024), (locals[1], 1024), (LOCAL, 1025), (locals[0], 1025), (locals[1], 1025)]
+    );
+    // A reply to each source address finds its flow and goes back to the right client port.
+    for (i, &(local, local_port, server)) in seen.iter().enumerate() {
+        let reply = Segment {
+            src_port: 80,
+            dst_port: local_port,
+            flags: tcp::flags::SYN | tcp::flags::ACK,
+            ..Default::default()
+        };
+        let mac = server_mac(server.octets()[3] - 10);
+        let (v, out) = run.send(1, craft::tcp_frame(SW1, mac, server, local, &reply));
+        assert_eq!(v, Verdict::Forward(0), "reply {i} to {local}:{local_port}");
+        let (_, src, sport, dst, dport, _, _) = parsed(&out.unwrap());
+        assert_eq!((src, sport, dst, dport), (VIP, 81, CLIENT, 41000 + i as u16));
+    }
 }
 
 #[test]
