@@ -291,6 +291,8 @@ const FIN_SERVER: u8 = 1 << 3;
 /// In `LastAck`: the last FIN came from the server, so the client's ACK ends the flow.
 const LAST_FIN_SERVER: u8 = 1 << 4;
 const SEEN_SERVER: u8 = 1 << 5;
+/// Counted as a current connection (see [`FlowTable::set_open`]); set at insert.
+const OPEN: u8 = 1 << 6;
 
 /// One tracked flow: exactly one cache line holding everything the fast path reads and
 /// writes for a frame of either direction.
@@ -362,6 +364,12 @@ impl Flow {
 
     pub fn is_expired(&self, now: Instant) -> bool {
         self.expires <= now.as_nanos()
+    }
+
+    /// Whether the flow still counts as a current connection: not yet closed by FINs both
+    /// ways or a RST (the owner of the counts says, with [`FlowTable::set_open`]).
+    pub fn is_open(&self) -> bool {
+        self.bits & OPEN != 0
     }
 
     /// Whether anything came back from the server yet.
@@ -803,7 +811,7 @@ impl FlowTable {
             proto: client.proto,
             mode,
             state,
-            bits: LIVE | if one_way { ONE_WAY } else { 0 },
+            bits: LIVE | OPEN | if one_way { ONE_WAY } else { 0 },
             server_idx,
             _spare: 0,
             expires: self.expiry(state, now),
@@ -920,6 +928,13 @@ impl FlowTable {
             f.bits |= SEEN_SERVER;
         }
         f.expires = expires;
+    }
+
+    /// Marks flow `id` open (counted as a current connection) or closed.
+    #[inline]
+    pub fn set_open(&mut self, id: FlowId, open: bool) {
+        let f = &mut self.flows[id.index()];
+        f.bits = if open { f.bits | OPEN } else { f.bits & !OPEN };
     }
 
     /// Counts one frame of `len` bytes from `dir` (counters wrap).

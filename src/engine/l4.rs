@@ -4,7 +4,7 @@
 
 use std::net::Ipv4Addr;
 
-use super::flow::{Direction, FlowId, FlowKey, FlowTable, InsertError, PROTO_TCP, PROTO_UDP};
+use super::flow::{Direction, Flow, FlowId, FlowKey, FlowState, FlowTable, InsertError, PROTO_TCP, PROTO_UDP};
 use super::maglev::hash2;
 use super::predictor::ServerState;
 use super::service::{NatMode, Services};
@@ -142,7 +142,7 @@ pub struct L4 {
     /// Which of the port's full-NAT source addresses the next flow tries first.
     next_local_ip: usize,
     /// Scratch for the expiry sweep (never grows past `EXPIRE_PER_POLL`).
-    expired: Vec<(u8, u16, Ipv4Addr)>,
+    expired: Vec<Gone>,
     /// Sticky bindings made here, for the runtime to send to the other cores.
     pub sticky_out: Vec<StickyUpdate>,
     next_sweep: Instant,
@@ -311,7 +311,14 @@ impl L4 {
             };
         }
         if seen.key.proto == PROTO_TCP {
-            self.flows.on_tcp_segment(id, dir, seen.flags, now);
+            let state = self.flows.on_tcp_segment(id, dir, seen.flags, now);
+            // A connection stops counting once closed (it lingers in TIME_WAIT or CLOSE),
+            // and counts again when a new SYN reuses its tuple.
+            let open = !matches!(state, FlowState::TimeWait | FlowState::Close);
+            if open != self.flows.get(id).is_open() {
+                self.flows.set_open(id, open);
+                self.count_open(svc, server, open);
+            }
         } else {
             self.flows.on_datagram(id, dir, now);
         }
@@ -379,13 +386,10 @@ impl L4 {
                 return self.refuse(seen);
             }
         };
-        self.conns[usize::from(server)] += 1;
         self.stats.flows_created += 1;
-        let (svc_stats, srv_stats) = (&mut self.stats.services[svc], &mut self.stats.servers[usize::from(server)]);
-        svc_stats.current += 1;
-        svc_stats.total += 1;
-        srv_stats.current += 1;
-        srv_stats.total += 1;
+        self.count_open(svc, server, true);
+        self.stats.services[svc].total += 1;
+        self.stats.servers[usize::from(server)].total += 1;
         if let Some(policy) = self.services.services[svc].sticky {
             self.sticky.flow_started(svc as u16, client, policy.prefix_len);
         }
@@ -468,19 +472,34 @@ impl L4 {
 
     /// Forgets a flow now, with its counts.
     fn end_flow(&mut self, id: FlowId, now: Instant) {
-        let flow = self.flows.get(id);
-        let (svc, server, client) = (flow.mode(), flow.server(), flow.client_key().src);
+        let gone = Gone::of(self.flows.get(id));
         self.flows.remove(id);
-        self.flow_gone(svc, server, client, now);
+        self.flow_gone(gone, now);
     }
 
-    fn flow_gone(&mut self, svc: u8, server: u16, client: Ipv4Addr, now: Instant) {
-        let (svc_i, server_i) = (usize::from(svc), usize::from(server));
-        self.conns[server_i] = self.conns[server_i].saturating_sub(1);
-        self.stats.services[svc_i].current = self.stats.services[svc_i].current.saturating_sub(1);
-        self.stats.servers[server_i].current = self.stats.servers[server_i].current.saturating_sub(1);
-        if let Some(policy) = self.services.services[svc_i].sticky {
-            self.sticky.flow_ended(u16::from(svc), client, policy.prefix_len, now, policy.age);
+    /// Counts a connection of VIP port `svc` on `server` as opened or closed.
+    fn count_open(&mut self, svc: usize, server: u16, open: bool) {
+        let server = usize::from(server);
+        let (conns, svc_current, srv_current) =
+            (&mut self.conns[server], &mut self.stats.services[svc].current, &mut self.stats.servers[server].current);
+        if open {
+            *conns += 1;
+            *svc_current += 1;
+            *srv_current += 1;
+        } else {
+            *conns = conns.saturating_sub(1);
+            *svc_current = svc_current.saturating_sub(1);
+            *srv_current = srv_current.saturating_sub(1);
+        }
+    }
+
+    fn flow_gone(&mut self, gone: Gone, now: Instant) {
+        let svc = usize::from(gone.svc);
+        if gone.open {
+            self.count_open(svc, gone.server, false);
+        }
+        if let Some(policy) = self.services.services[svc].sticky {
+            self.sticky.flow_ended(u16::from(gone.svc), gone.client, policy.prefix_len, now, policy.age);
         }
     }
 
@@ -492,15 +511,30 @@ impl L4 {
         self.next_sweep = now + SWEEP_EVERY;
         let expired = &mut self.expired;
         expired.clear();
-        self.flows
-            .expire(now, EXPIRE_PER_POLL, |_, flow| expired.push((flow.mode(), flow.server(), flow.client_key().src)));
+        self.flows.expire(now, EXPIRE_PER_POLL, |_, flow| expired.push(Gone::of(flow)));
         let expired = std::mem::take(&mut self.expired);
-        for &(svc, server, client) in &expired {
-            self.flow_gone(svc, server, client, now);
+        for &gone in &expired {
+            self.flow_gone(gone, now);
         }
         self.stats.flows_expired += expired.len() as u64;
         self.expired = expired;
         self.sticky.expire(now, EXPIRE_PER_POLL);
+    }
+}
+
+/// What the counts need of a flow that ends.
+#[derive(Debug, Clone, Copy)]
+struct Gone {
+    svc: u8,
+    server: u16,
+    client: Ipv4Addr,
+    /// Still counted as a current connection.
+    open: bool,
+}
+
+impl Gone {
+    fn of(flow: &Flow) -> Gone {
+        Gone { svc: flow.mode(), server: flow.server(), client: flow.client_key().src, open: flow.is_open() }
     }
 }
 

@@ -433,3 +433,36 @@ proptest::proptest! {
         proptest::prop_assert_eq!(one.engine.l4().stats(), burst.engine.l4().stats());
     }
 }
+
+#[test]
+fn closed_connections_stop_counting_before_they_expire() {
+    use tcp::flags::{ACK, FIN, RST, SYN};
+    let mut run = Run::new(engine(NatMode::Gateway, false, 16));
+    let current = |run: &Run| (run.engine.l4().stats().services[0].current, run.engine.l4().load().iter().sum::<u32>());
+    let from_server = |flags| {
+        let s = Segment { src_port: 80, dst_port: 47000, flags, ..Default::default() };
+        craft::tcp_frame(SW1, server_mac(0), server_ip(0), CLIENT, &s)
+    };
+    run.send(0, from_client(47000, SYN, &[]));
+    run.send(1, from_server(SYN | ACK));
+    run.send(0, from_client(47000, ACK, &[]));
+    assert_eq!(current(&run), (1, 1));
+    run.send(0, from_client(47000, FIN | ACK, &[]));
+    run.send(1, from_server(FIN | ACK));
+    assert_eq!(current(&run), (1, 1), "LAST_ACK: not closed yet");
+    run.send(0, from_client(47000, ACK, &[]));
+    assert_eq!(current(&run), (0, 0), "TIME_WAIT: closed, no longer current");
+    assert_eq!(run.engine.l4().flows().len(), 1, "but still tracked for late segments");
+
+    // A new SYN on the same tuple is a new connection; a RST closes it.
+    run.send(0, from_client(47000, SYN, &[]));
+    assert_eq!(current(&run), (1, 1));
+    run.send(0, from_client(47000, RST, &[]));
+    assert_eq!(current(&run), (0, 0));
+
+    // Expiry removes the flow without counting it closed twice.
+    let l4 = run.engine.l4_mut();
+    l4.poll(Instant::from_millis(3_600_000));
+    assert_eq!(l4.flows().len(), 0);
+    assert_eq!((l4.stats().services[0].current, l4.stats().services[0].total, l4.stats().flows_expired), (0, 1, 1));
+}
