@@ -28,9 +28,12 @@ fn switch_answers_for_its_addresses_and_refuses_closed_vip_ports() {
     assert!(!connect.status.success() && err.contains("Connection refused"), "{err}");
     assert!(took < Duration::from_secs(2), "refusal took {took:?}");
 
-    // The server side answers too, and a stranger's address is not claimed.
-    let arping = in_ns("sw-servers", &["arping", "-c", "1", "-w", "2", "-I", "s0", "198.18.1.1"]);
-    assert!(arping.status.success(), "{}", String::from_utf8_lossy(&arping.stdout));
+    // The server side answers too, for its address and its full-NAT local address, and a
+    // stranger's address is not claimed.
+    for target in ["198.18.1.1", "198.18.1.2"] {
+        let arping = in_ns("sw-servers", &["arping", "-c", "1", "-w", "2", "-I", "s0", target]);
+        assert!(arping.status.success(), "arping {target}: {}", String::from_utf8_lossy(&arping.stdout));
+    }
     let stranger = in_ns("sw-client", &["arping", "-c", "1", "-w", "1", "-I", "c0", "198.18.0.77"]);
     assert!(!stranger.status.success());
 
@@ -39,7 +42,8 @@ fn switch_answers_for_its_addresses_and_refuses_closed_vip_ports() {
     assert_eq!(counter(&report, "resets-sent"), 1, "{report}");
     assert!(counter(&report, "arp-replies-sent") >= 5, "{report}");
     assert!(counter(&report, "arp-not-for-us") >= 1, "{report}");
-    assert_eq!(counter(&report, "gratuitous-arps-sent"), 3, "{report}");
+    // 198.18.0.1 and the VIP on the client port, 198.18.1.1 and 198.18.1.2 on the server port.
+    assert_eq!(counter(&report, "gratuitous-arps-sent"), 4, "{report}");
     assert!(report.contains("mbufs in use after stop: 0"), "{report}");
 }
 
