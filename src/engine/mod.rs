@@ -183,17 +183,27 @@ impl<B: FrameBuf> Engine<B> {
             return;
         }
         self.l4.stage_burst(frames.iter().map(|f| f.as_ref()), self.topology.ports[port].mac);
+        let mut hops = HopCache::default();
         for (i, mut frame) in frames.drain(..).enumerate() {
             match self.l4.forward_staged(i, frame.as_mut(), now) {
                 Some(l4::L4Action::Forward { route_to }) => {
                     self.counters.rx_frames += 1;
-                    self.forward(frame, route_to, now, alloc, out);
+                    if let Some(hop) = hops.get(route_to) {
+                        set_eth_addrs(frame.as_mut(), hop.src, hop.dst);
+                        out.tx[hop.port].push(frame);
+                        self.counters.forwarded += 1;
+                    } else if let Ok((port, mac)) = self.send_ip(frame, route_to, now, alloc, out) {
+                        self.counters.forwarded += 1;
+                        hops.put(route_to, Hop { port, src: self.topology.ports[port].mac, dst: mac });
+                    }
                 }
                 Some(action) => {
                     self.counters.rx_frames += 1;
                     self.act(port, frame, Action::from_l4(action, ethernet::HEADER_LEN), now, alloc, out);
                 }
                 None => {
+                    // The general path may learn or change a neighbour.
+                    hops = HopCache::default();
                     self.process(port, frame, now, alloc, out);
                 }
             }
@@ -262,7 +272,7 @@ impl<B: FrameBuf> Engine<B> {
                     Answered::Reset => self.counters.resets_sent += 1,
                 }
                 match self.send_ip(frame, dst, now, alloc, out) {
-                    Ok(out_port) => Verdict::Answer(out_port),
+                    Ok((out_port, _)) => Verdict::Answer(out_port),
                     Err(verdict) => verdict,
                 }
             }
@@ -297,7 +307,7 @@ impl<B: FrameBuf> Engine<B> {
         out: &mut Output<B>,
     ) -> Verdict {
         match self.send_ip(frame, route_to, now, alloc, out) {
-            Ok(out_port) => {
+            Ok((out_port, _)) => {
                 self.counters.forwarded += 1;
                 Verdict::Forward(out_port)
             }
@@ -306,8 +316,8 @@ impl<B: FrameBuf> Engine<B> {
     }
 
     /// Sends an IPv4 frame to `dst`: picks the port and next hop, resolves its MAC (holding
-    /// the frame while ARP asks), sets the Ethernet addresses. Returns the port, or the
-    /// verdict when the frame could not go out now.
+    /// the frame while ARP asks), sets the Ethernet addresses. Returns the port and the next
+    /// hop's MAC, or the verdict when the frame could not go out now.
     fn send_ip(
         &mut self,
         mut frame: B,
@@ -315,7 +325,7 @@ impl<B: FrameBuf> Engine<B> {
         now: Instant,
         alloc: &mut impl FnMut() -> Option<B>,
         out: &mut Output<B>,
-    ) -> Result<PortIdx, Verdict> {
+    ) -> Result<(PortIdx, MacAddr), Verdict> {
         let Some((port, next_hop)) = self.topology.route(dst) else {
             return Err(self.drop(DropReason::NoRoute));
         };
@@ -334,7 +344,7 @@ impl<B: FrameBuf> Engine<B> {
         };
         set_eth_addrs(frame.as_mut(), self.topology.ports[port].mac, mac);
         out.tx[port].push(frame);
-        Ok(port)
+        Ok((port, mac))
     }
 
     /// Sends the frames that waited for `ip` on `port`, now that it answered.
@@ -494,6 +504,42 @@ impl<B: FrameBuf> Engine<B> {
             ipv4::protocol::UDP => Action::Drop(DropReason::UdpNoService),
             _ => Action::Drop(DropReason::UnknownProtocol),
         }
+    }
+}
+
+/// Where frames to one destination leave: port and Ethernet addresses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Hop {
+    port: PortIdx,
+    src: MacAddr,
+    dst: MacAddr,
+}
+
+/// The next hops one burst's fast path resolved, by destination (direct-mapped, a few
+/// entries: a burst's frames go to a handful of servers and client gateways). Lives for
+/// one burst only, and is emptied whenever a frame goes the general way: the time does not
+/// move within a burst and only the general path changes neighbours, so an entry is what
+/// `send_ip` would find again.
+#[derive(Debug, Default)]
+struct HopCache {
+    entries: [Option<(Ipv4Addr, Hop)>; 8],
+}
+
+impl HopCache {
+    fn slot(dst: Ipv4Addr) -> usize {
+        (u32::from(dst) as usize) & 7
+    }
+
+    #[inline]
+    fn get(&self, dst: Ipv4Addr) -> Option<Hop> {
+        match self.entries[Self::slot(dst)] {
+            Some((ip, hop)) if ip == dst => Some(hop),
+            _ => None,
+        }
+    }
+
+    fn put(&mut self, dst: Ipv4Addr, hop: Hop) {
+        self.entries[Self::slot(dst)] = Some((dst, hop));
     }
 }
 
