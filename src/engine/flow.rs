@@ -952,6 +952,9 @@ impl FlowTable {
     /// from where the previous call stopped, so the cost per call is bounded; a call with
     /// `max >= capacity` sweeps the whole table. Returns how many it removed.
     pub fn expire(&mut self, now: Instant, max: usize, mut on_expired: impl FnMut(FlowId, &Flow)) -> usize {
+        if self.is_empty() {
+            return 0;
+        }
         let cap = self.flows.len();
         let mut budget = max.saturating_mul(SCAN_PER_EXPIRY).min(cap);
         let now = now.as_nanos();

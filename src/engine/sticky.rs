@@ -364,6 +364,9 @@ impl StickyTable {
     /// stopped, so the cost per call is bounded; `max >= capacity` sweeps the whole table.
     /// Returns how many it removed.
     pub fn expire(&mut self, now: Instant, max: usize) -> usize {
+        if self.len == 0 {
+            return 0; // nothing stored: no scan (ports without stickiness pay nothing)
+        }
         let budget = max.saturating_mul(SCAN_PER_EXPIRY).min(self.slots.len());
         let now = now.as_nanos();
         let (mut passed, mut removed) = (0, 0);
