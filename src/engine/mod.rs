@@ -188,14 +188,7 @@ impl<B: FrameBuf> Engine<B> {
             match self.l4.forward_staged(i, frame.as_mut(), now) {
                 Some(l4::L4Action::Forward { route_to }) => {
                     self.counters.rx_frames += 1;
-                    if let Some(hop) = hops.get(route_to) {
-                        set_eth_addrs(frame.as_mut(), hop.src, hop.dst);
-                        out.tx[hop.port].push(frame);
-                        self.counters.forwarded += 1;
-                    } else if let Ok((port, mac)) = self.send_ip(frame, route_to, now, alloc, out) {
-                        self.counters.forwarded += 1;
-                        hops.put(route_to, Hop { port, src: self.topology.ports[port].mac, dst: mac });
-                    }
+                    self.forward(frame, route_to, &mut hops, now, alloc, out);
                 }
                 Some(action) => {
                     self.counters.rx_frames += 1;
@@ -256,7 +249,7 @@ impl<B: FrameBuf> Engine<B> {
                 }
                 Verdict::Answer(port)
             }
-            Action::Forward { route_to } => self.forward(frame, route_to, now, alloc, out),
+            Action::Forward { route_to } => self.forward(frame, route_to, &mut HopCache::default(), now, alloc, out),
             Action::Reset { l2_len } => {
                 let ip = ipv4::Packet::new_unchecked(&frame.as_ref()[l2_len..]);
                 let (src, header_len, total_len) =
@@ -296,23 +289,34 @@ impl<B: FrameBuf> Engine<B> {
         out.dropped.push(frame);
     }
 
-    /// Sends on a frame the L4 path rewrote, towards `route_to`.
+    /// Sends on a frame the L4 path rewrote, towards `route_to`: through the next hop
+    /// `hops` already holds for it, else resolved by `send_ip` and remembered there.
     #[inline]
     fn forward(
         &mut self,
-        frame: B,
+        mut frame: B,
         route_to: Ipv4Addr,
+        hops: &mut HopCache,
         now: Instant,
         alloc: &mut impl FnMut() -> Option<B>,
         out: &mut Output<B>,
     ) -> Verdict {
-        match self.send_ip(frame, route_to, now, alloc, out) {
-            Ok((out_port, _)) => {
-                self.counters.forwarded += 1;
-                Verdict::Forward(out_port)
+        let port = match hops.get(route_to) {
+            Some(hop) => {
+                set_eth_addrs(frame.as_mut(), hop.src, hop.dst);
+                out.tx[hop.port].push(frame);
+                hop.port
             }
-            Err(verdict) => verdict,
-        }
+            None => match self.send_ip(frame, route_to, now, alloc, out) {
+                Ok((port, mac)) => {
+                    hops.put(route_to, Hop { port, src: self.topology.ports[port].mac, dst: mac });
+                    port
+                }
+                Err(verdict) => return verdict,
+            },
+        };
+        self.counters.forwarded += 1;
+        Verdict::Forward(port)
     }
 
     /// Sends an IPv4 frame to `dst`: picks the port and next hop, resolves its MAC (holding
