@@ -24,8 +24,8 @@
 //!   sits in its primary bucket and displacement is rare.
 //!
 //! A hit therefore costs two cache lines (bucket, flow), and both can be fetched ahead for a
-//! whole burst: [`FlowTable::lookup_burst`] first hashes the burst and touches every
-//! bucket, then reads the buckets and touches every candidate flow, then compares keys, so
+//! whole burst: [`FlowTable::lookup_burst`] first hashes the burst and prefetches every
+//! bucket, then reads the buckets and prefetches every candidate flow, then compares keys, so
 //! the DRAM misses of the 32 lookups overlap instead of queueing one after another.
 //!
 //! Memory per tracked flow (see [`FlowTable::bytes_per_flow`]): 64 bytes of flow, 4 bytes
@@ -524,15 +524,6 @@ fn alt_bucket(b: usize, sig: u16, mask: usize) -> usize {
     b ^ ((x & mask) | 1)
 }
 
-/// Loads from the line so that the CPU starts fetching it, for `lookup_burst`: a plain load
-/// retires later but overlaps just the same when a burst's loads are issued back to back.
-/// (The engine's own burst path uses a real prefetch instruction, `crate::dpdk::prefetch`,
-/// which lives with the crate's other intrinsics in `src/dpdk/`.)
-#[inline(always)]
-fn touch(word: &u32) -> u32 {
-    *word
-}
-
 /// How far ahead of its cursor the expiry scan prefetches, in flows.
 const SCAN_AHEAD: usize = 8;
 /// Entries `expire` looks at per expired flow it may remove.
@@ -714,9 +705,8 @@ impl FlowTable {
         for (h, k) in hashes[..n].iter_mut().zip(keys) {
             *h = k.hash(self.seed);
         }
-        let mut acc = 0u32;
         for &h in &hashes[..n] {
-            acc ^= touch(&self.buckets[h as usize & self.mask].used);
+            crate::dpdk::prefetch(&self.buckets[h as usize & self.mask]);
         }
         // The first candidate of each key: its slot reference, or u32::MAX.
         let mut cand = [u32::MAX; BURST];
@@ -729,10 +719,9 @@ impl FlowTable {
         }
         for &c in &cand[..n] {
             if c != u32::MAX {
-                acc ^= touch(&self.flows[(c >> 2) as usize].client.ports);
+                crate::dpdk::prefetch(&self.flows[(c >> 2) as usize]);
             }
         }
-        std::hint::black_box(acc);
         for i in 0..n {
             let (k, c) = (&keys[i], cand[i]);
             if c != u32::MAX {
