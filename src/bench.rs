@@ -13,6 +13,10 @@
 //!
 //! - `l4-established-1k`, `-100k`, `-1m`: the L4 fast path over that many established
 //!   flows, frames of flows chosen at random over all of them (see `bench::l4`);
+//! - `rte-hash-1k`, `-100k`, `-1m`: the flow table's reference, run just before each
+//!   `l4-established-<n>` on the same frames: a bare loop over DPDK's `rte_hash` doing the
+//!   same lookup and rewrite (see `bench::l4::rte_hash`); `l4-established-<n>` reports its
+//!   rate over this one as `ratio_to_rte_hash`;
 //! - `l4-new`: whole TCP connections, each a new flow from SYN to expiry; reports `cps`.
 //!
 //! Every engine scenario uses DPDK mbufs from a DPDK mempool, as `run` does.
@@ -48,6 +52,8 @@ pub struct Scenario {
     pub cps: Option<f64>,
     pub ns_per_frame: f64,
     pub ratio_to_io_fwd: f64,
+    /// `l4-established-<n>` only: its rate over `rte-hash-<n>`'s, measured in the same run.
+    pub ratio_to_rte_hash: Option<f64>,
     pub p50_ns: u64,
     pub p99_ns: u64,
     pub p999_ns: u64,
@@ -94,6 +100,7 @@ impl Meter {
             cps: None,
             ns_per_frame: if self.frames > 0 { elapsed.as_nanos() as f64 / self.frames as f64 } else { 0.0 },
             ratio_to_io_fwd: reference_mpps.map_or(1.0, |r| mpps / r),
+            ratio_to_rte_hash: None,
             p50_ns: self.bursts.value_at_quantile(0.50),
             p99_ns: self.bursts.value_at_quantile(0.99),
             p999_ns: self.bursts.value_at_quantile(0.999),
@@ -298,8 +305,13 @@ pub fn main(quick: bool, json: Option<&Path>) -> Result<(), String> {
         }
     }
     for (label, flows) in [("1k", 1_000), ("100k", 100_000), ("1m", 1_000_000)] {
-        if wanted(&format!("l4-established-{label}")) {
-            scenarios.push(l4::established(label, flows, &pool, duration, reference.mpps)?);
+        let established = format!("l4-established-{label}");
+        let rte_hash = format!("rte-hash-{label}");
+        if wanted(&established) || wanted(&rte_hash) {
+            let floor = l4::rte_hash_reference(label, flows, &pool, duration, reference.mpps)?;
+            let mut ours = l4::established(label, flows, &pool, duration, reference.mpps)?;
+            ours.ratio_to_rte_hash = Some(ours.mpps / floor.mpps);
+            scenarios.extend([floor, ours]);
         }
     }
     if wanted("l4-new") {
@@ -340,5 +352,10 @@ fn print_table(report: &Report) {
             s.p999_ns,
             s.max_ns
         );
+    }
+    for s in &report.scenarios {
+        if let Some(ratio) = s.ratio_to_rte_hash {
+            let _ = writeln!(out, "{}: {ratio:.2} x the rte_hash reference", s.name);
+        }
     }
 }

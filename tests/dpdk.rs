@@ -11,7 +11,7 @@ use std::time::Duration;
 use pcap_file::pcap::{PcapPacket, PcapReader, PcapWriter};
 use stickwire::dpdk::{
     register_thread, tsc, tsc_hz, unregister_thread, DpdkError, DpdkPort, Eal, EthPort, Lcore, Mbuf, Mempool, QueueId,
-    DEFAULT_DATA_ROOM,
+    RteHash, DEFAULT_DATA_ROOM, LOOKUP_BULK_MAX,
 };
 use stickwire::port::Port;
 use stickwire::time::Instant;
@@ -87,11 +87,39 @@ fn dpdk_layer() {
     check_registered_thread(&pool);
     check_probe_null1(&pool);
     check_pcap(&pool);
+    check_rte_hash();
 
     assert_eq!(pool.in_use_count(), 0, "no mbuf leaked");
     assert_eq!(pool.avail_count(), POOL_SIZE);
     drop(pool);
     drop(eal);
+}
+
+/// The `rte_hash` wrapper the benchmark's reference uses: values come back for the keys
+/// added, misses are `None`, a full bulk call works, a replaced value wins.
+fn check_rte_hash() {
+    let key = |i: u32| -> [u8; 16] {
+        let mut k = [0u8; 16];
+        k[..4].copy_from_slice(&i.to_be_bytes());
+        k[8] = 6;
+        k
+    };
+    let mut table = RteHash::<16>::new("test_hash", 1024).expect("rte_hash_create");
+    for i in 0..500 {
+        table.insert(&key(i), i * 3).expect("room for 500 keys");
+    }
+    table.insert(&key(7), 70).expect("replace");
+    let keys: Vec<[u8; 16]> = (0..LOOKUP_BULK_MAX as u32).map(|i| key(i * 10)).collect();
+    let mut out = vec![None; keys.len()];
+    table.lookup_bulk(&keys, &mut out);
+    for (i, got) in out.iter().enumerate() {
+        let k = i as u32 * 10;
+        assert_eq!(*got, (k < 500).then_some(k * 3), "key {k}");
+    }
+    let mut one = [None];
+    table.lookup_bulk(&[key(7)], &mut one);
+    assert_eq!(one[0], Some(70));
+    assert!(RteHash::<16>::new("test_hash", 1024).is_err(), "a second table of the same name is refused");
 }
 
 fn check_tsc() {

@@ -17,11 +17,7 @@ where
 {
     #[inline]
     fn extract_bit(byte: u8, index: usize) -> bool {
-        let bit_index = if cfg!(target_endian = "big") {
-            7 - (index % 8)
-        } else {
-            index % 8
-        };
+        let bit_index = if cfg!(target_endian = "big") { 7 - (index % 8) } else { index % 8 };
         let mask = 1 << bit_index;
         byte & mask == mask
     }
@@ -36,18 +32,12 @@ where
     pub unsafe fn raw_get_bit(this: *const Self, index: usize) -> bool {
         debug_assert!(index / 8 < core::mem::size_of::<Storage>());
         let byte_index = index / 8;
-        let byte = unsafe {
-            *(core::ptr::addr_of!((*this).storage) as *const u8).offset(byte_index as isize)
-        };
+        let byte = unsafe { *(core::ptr::addr_of!((*this).storage) as *const u8).offset(byte_index as isize) };
         Self::extract_bit(byte, index)
     }
     #[inline]
     fn change_bit(byte: u8, index: usize, val: bool) -> u8 {
-        let bit_index = if cfg!(target_endian = "big") {
-            7 - (index % 8)
-        } else {
-            index % 8
-        };
+        let bit_index = if cfg!(target_endian = "big") { 7 - (index % 8) } else { index % 8 };
         let mask = 1 << bit_index;
         if val { byte | mask } else { byte & !mask }
     }
@@ -62,9 +52,7 @@ where
     pub unsafe fn raw_set_bit(this: *mut Self, index: usize, val: bool) {
         debug_assert!(index / 8 < core::mem::size_of::<Storage>());
         let byte_index = index / 8;
-        let byte = unsafe {
-            (core::ptr::addr_of_mut!((*this).storage) as *mut u8).offset(byte_index as isize)
-        };
+        let byte = unsafe { (core::ptr::addr_of_mut!((*this).storage) as *mut u8).offset(byte_index as isize) };
         unsafe { *byte = Self::change_bit(*byte, index, val) };
     }
     #[inline]
@@ -75,11 +63,7 @@ where
         let mut val = 0;
         for i in 0..(bit_width as usize) {
             if self.get_bit(i + bit_offset) {
-                let index = if cfg!(target_endian = "big") {
-                    bit_width as usize - 1 - i
-                } else {
-                    i
-                };
+                let index = if cfg!(target_endian = "big") { bit_width as usize - 1 - i } else { i };
                 val |= 1 << index;
             }
         }
@@ -93,11 +77,7 @@ where
         let mut val = 0;
         for i in 0..(bit_width as usize) {
             if unsafe { Self::raw_get_bit(this, i + bit_offset) } {
-                let index = if cfg!(target_endian = "big") {
-                    bit_width as usize - 1 - i
-                } else {
-                    i
-                };
+                let index = if cfg!(target_endian = "big") { bit_width as usize - 1 - i } else { i };
                 val |= 1 << index;
             }
         }
@@ -111,11 +91,7 @@ where
         for i in 0..(bit_width as usize) {
             let mask = 1 << i;
             let val_bit_is_set = val & mask == mask;
-            let index = if cfg!(target_endian = "big") {
-                bit_width as usize - 1 - i
-            } else {
-                i
-            };
+            let index = if cfg!(target_endian = "big") { bit_width as usize - 1 - i } else { i };
             self.set_bit(index + bit_offset, val_bit_is_set);
         }
     }
@@ -127,11 +103,7 @@ where
         for i in 0..(bit_width as usize) {
             let mask = 1 << i;
             let val_bit_is_set = val & mask == mask;
-            let index = if cfg!(target_endian = "big") {
-                bit_width as usize - 1 - i
-            } else {
-                i
-            };
+            let index = if cfg!(target_endian = "big") { bit_width as usize - 1 - i } else { i };
             unsafe { Self::raw_set_bit(this, index + bit_offset, val_bit_is_set) };
         }
     }
@@ -1015,8 +987,7 @@ pub const RTE_MBUF_DYNFIELD_TIMESTAMP_NAME: &[u8; 23] = b"rte_dynfield_timestamp
 pub const RTE_MBUF_DYNFLAG_RX_TIMESTAMP_NAME: &[u8; 25] = b"rte_dynflag_rx_timestamp\0";
 pub const RTE_MBUF_DYNFLAG_TX_TIMESTAMP_NAME: &[u8; 25] = b"rte_dynflag_tx_timestamp\0";
 pub const RTE_MBUF_DYNFIELD_IP_REASSEMBLY_NAME: &[u8; 27] = b"rte_dynfield_ip_reassembly\0";
-pub const RTE_MBUF_DYNFLAG_IP_REASSEMBLY_INCOMPLETE_NAME: &[u8; 37] =
-    b"rte_dynflag_ip_reassembly_incomplete\0";
+pub const RTE_MBUF_DYNFLAG_IP_REASSEMBLY_INCOMPLETE_NAME: &[u8; 37] = b"rte_dynflag_ip_reassembly_incomplete\0";
 pub const RTE_ETHER_GTP_HLEN: u32 = 16;
 pub const RTE_GTP_TYPE_IPV4: u32 = 64;
 pub const RTE_GTP_TYPE_IPV6: u32 = 96;
@@ -1142,6 +1113,19 @@ pub const RTE_ETH_RX_DESC_UNAVAIL: u32 = 2;
 pub const RTE_ETH_TX_DESC_FULL: u32 = 0;
 pub const RTE_ETH_TX_DESC_DONE: u32 = 1;
 pub const RTE_ETH_TX_DESC_UNAVAIL: u32 = 2;
+pub const RTE_QSBR_THRID_INVALID: u32 = 4294967295;
+pub const RTE_RCU_QSBR_DQ_NAMESIZE: u32 = 29;
+pub const RTE_RCU_QSBR_DQ_MT_UNSAFE: u32 = 1;
+pub const RTE_HASH_ENTRIES_MAX: u32 = 1073741824;
+pub const RTE_HASH_NAMESIZE: u32 = 32;
+pub const RTE_HASH_LOOKUP_BULK_MAX: u32 = 64;
+pub const RTE_HASH_LOOKUP_MULTI_MAX: u32 = 64;
+pub const RTE_HASH_EXTRA_FLAGS_TRANS_MEM_SUPPORT: u32 = 1;
+pub const RTE_HASH_EXTRA_FLAGS_MULTI_WRITER_ADD: u32 = 2;
+pub const RTE_HASH_EXTRA_FLAGS_RW_CONCURRENCY: u32 = 4;
+pub const RTE_HASH_EXTRA_FLAGS_EXT_TABLE: u32 = 8;
+pub const RTE_HASH_EXTRA_FLAGS_NO_FREE_ON_DEL: u32 = 16;
+pub const RTE_HASH_EXTRA_FLAGS_RW_CONCURRENCY_LF: u32 = 32;
 pub type __off_t = ::std::os::raw::c_long;
 pub type __off64_t = ::std::os::raw::c_long;
 pub type __time_t = ::std::os::raw::c_long;
@@ -1154,10 +1138,7 @@ pub struct timespec {
 }
 unsafe extern "C" {
     #[link_name = "rte_is_aligned__extern"]
-    pub fn rte_is_aligned(
-        ptr: *const ::std::os::raw::c_void,
-        align: ::std::os::raw::c_uint,
-    ) -> ::std::os::raw::c_int;
+    pub fn rte_is_aligned(ptr: *const ::std::os::raw::c_void, align: ::std::os::raw::c_uint) -> ::std::os::raw::c_int;
 }
 pub type phys_addr_t = u64;
 pub type rte_iova_t = u64;
@@ -1227,11 +1208,7 @@ unsafe extern "C" {
     pub fn rte_str_to_size(str_: *const ::std::os::raw::c_char) -> u64;
 }
 unsafe extern "C" {
-    pub fn rte_exit(
-        exit_code: ::std::os::raw::c_int,
-        format: *const ::std::os::raw::c_char,
-        ...
-    ) -> !;
+    pub fn rte_exit(exit_code: ::std::os::raw::c_int, format: *const ::std::os::raw::c_char, ...) -> !;
 }
 pub type va_list = __builtin_va_list;
 pub type FILE = _IO_FILE;
@@ -1359,11 +1336,7 @@ unsafe extern "C" {
     ) -> ::std::os::raw::c_int;
 }
 unsafe extern "C" {
-    pub fn rte_uuid_unparse(
-        uu: *const ::std::os::raw::c_uchar,
-        out: *mut ::std::os::raw::c_char,
-        len: usize,
-    );
+    pub fn rte_uuid_unparse(uu: *const ::std::os::raw::c_uchar, out: *mut ::std::os::raw::c_char, len: usize);
 }
 pub const RTE_INTR_MODE_NONE: rte_intr_mode = 0;
 pub const RTE_INTR_MODE_LEGACY: rte_intr_mode = 1;
@@ -1382,18 +1355,13 @@ unsafe extern "C" {
     pub fn rte_eal_iopl_init() -> ::std::os::raw::c_int;
 }
 unsafe extern "C" {
-    pub fn rte_eal_init(
-        argc: ::std::os::raw::c_int,
-        argv: *mut *mut ::std::os::raw::c_char,
-    ) -> ::std::os::raw::c_int;
+    pub fn rte_eal_init(argc: ::std::os::raw::c_int, argv: *mut *mut ::std::os::raw::c_char) -> ::std::os::raw::c_int;
 }
 unsafe extern "C" {
     pub fn rte_eal_cleanup() -> ::std::os::raw::c_int;
 }
 unsafe extern "C" {
-    pub fn rte_eal_primary_proc_alive(
-        config_file_path: *const ::std::os::raw::c_char,
-    ) -> ::std::os::raw::c_int;
+    pub fn rte_eal_primary_proc_alive(config_file_path: *const ::std::os::raw::c_char) -> ::std::os::raw::c_int;
 }
 unsafe extern "C" {
     pub fn rte_mp_disable() -> bool;
@@ -1433,22 +1401,13 @@ impl Default for rte_mp_reply {
     }
 }
 pub type rte_mp_t = ::std::option::Option<
-    unsafe extern "C" fn(
-        msg: *const rte_mp_msg,
-        peer: *const ::std::os::raw::c_void,
-    ) -> ::std::os::raw::c_int,
+    unsafe extern "C" fn(msg: *const rte_mp_msg, peer: *const ::std::os::raw::c_void) -> ::std::os::raw::c_int,
 >;
 pub type rte_mp_async_reply_t = ::std::option::Option<
-    unsafe extern "C" fn(
-        request: *const rte_mp_msg,
-        reply: *const rte_mp_reply,
-    ) -> ::std::os::raw::c_int,
+    unsafe extern "C" fn(request: *const rte_mp_msg, reply: *const rte_mp_reply) -> ::std::os::raw::c_int,
 >;
 unsafe extern "C" {
-    pub fn rte_mp_action_register(
-        name: *const ::std::os::raw::c_char,
-        action: rte_mp_t,
-    ) -> ::std::os::raw::c_int;
+    pub fn rte_mp_action_register(name: *const ::std::os::raw::c_char, action: rte_mp_t) -> ::std::os::raw::c_int;
 }
 unsafe extern "C" {
     pub fn rte_mp_action_unregister(name: *const ::std::os::raw::c_char);
@@ -1471,13 +1430,9 @@ unsafe extern "C" {
     ) -> ::std::os::raw::c_int;
 }
 unsafe extern "C" {
-    pub fn rte_mp_reply(
-        msg: *mut rte_mp_msg,
-        peer: *const ::std::os::raw::c_char,
-    ) -> ::std::os::raw::c_int;
+    pub fn rte_mp_reply(msg: *mut rte_mp_msg, peer: *const ::std::os::raw::c_char) -> ::std::os::raw::c_int;
 }
-pub type rte_usage_hook_t =
-    ::std::option::Option<unsafe extern "C" fn(prgname: *const ::std::os::raw::c_char)>;
+pub type rte_usage_hook_t = ::std::option::Option<unsafe extern "C" fn(prgname: *const ::std::os::raw::c_char)>;
 unsafe extern "C" {
     pub fn rte_set_application_usage_hook(usage_func: rte_usage_hook_t) -> rte_usage_hook_t;
 }
@@ -1528,9 +1483,8 @@ unsafe extern "C" {
 pub const WAIT: rte_lcore_state_t = 0;
 pub const RUNNING: rte_lcore_state_t = 1;
 pub type rte_lcore_state_t = ::std::os::raw::c_uint;
-pub type lcore_function_t = ::std::option::Option<
-    unsafe extern "C" fn(arg1: *mut ::std::os::raw::c_void) -> ::std::os::raw::c_int,
->;
+pub type lcore_function_t =
+    ::std::option::Option<unsafe extern "C" fn(arg1: *mut ::std::os::raw::c_void) -> ::std::os::raw::c_int>;
 unsafe extern "C" {
     pub fn rte_eal_remote_launch(
         f: lcore_function_t,
@@ -1562,8 +1516,7 @@ unsafe extern "C" {
 pub struct rte_thread_t {
     pub opaque_id: usize,
 }
-pub type rte_thread_func =
-    ::std::option::Option<unsafe extern "C" fn(arg: *mut ::std::os::raw::c_void) -> u32>;
+pub type rte_thread_func = ::std::option::Option<unsafe extern "C" fn(arg: *mut ::std::os::raw::c_void) -> u32>;
 pub const RTE_THREAD_PRIORITY_NORMAL: rte_thread_priority = 0;
 pub const RTE_THREAD_PRIORITY_REALTIME_CRITICAL: rte_thread_priority = 1;
 pub type rte_thread_priority = ::std::os::raw::c_uint;
@@ -1623,10 +1576,7 @@ unsafe extern "C" {
     ) -> ::std::os::raw::c_int;
 }
 unsafe extern "C" {
-    pub fn rte_thread_set_priority(
-        thread_id: rte_thread_t,
-        priority: rte_thread_priority,
-    ) -> ::std::os::raw::c_int;
+    pub fn rte_thread_set_priority(thread_id: rte_thread_t, priority: rte_thread_priority) -> ::std::os::raw::c_int;
 }
 unsafe extern "C" {
     pub fn rte_thread_key_create(
@@ -1638,10 +1588,7 @@ unsafe extern "C" {
     pub fn rte_thread_key_delete(key: rte_thread_key) -> ::std::os::raw::c_int;
 }
 unsafe extern "C" {
-    pub fn rte_thread_value_set(
-        key: rte_thread_key,
-        value: *const ::std::os::raw::c_void,
-    ) -> ::std::os::raw::c_int;
+    pub fn rte_thread_value_set(key: rte_thread_key, value: *const ::std::os::raw::c_void) -> ::std::os::raw::c_int;
 }
 unsafe extern "C" {
     pub fn rte_thread_value_get(key: rte_thread_key) -> *mut ::std::os::raw::c_void;
@@ -1655,10 +1602,7 @@ unsafe extern "C" {
     pub fn rte_eal_lcore_role(lcore_id: ::std::os::raw::c_uint) -> rte_lcore_role_t;
 }
 unsafe extern "C" {
-    pub fn rte_lcore_has_role(
-        lcore_id: ::std::os::raw::c_uint,
-        role: rte_lcore_role_t,
-    ) -> ::std::os::raw::c_int;
+    pub fn rte_lcore_has_role(lcore_id: ::std::os::raw::c_uint, role: rte_lcore_role_t) -> ::std::os::raw::c_int;
 }
 unsafe extern "C" {
     #[link_name = "rte_lcore_id__extern"]
@@ -1699,14 +1643,10 @@ unsafe extern "C" {
     ) -> ::std::os::raw::c_uint;
 }
 pub type rte_lcore_init_cb = ::std::option::Option<
-    unsafe extern "C" fn(
-        lcore_id: ::std::os::raw::c_uint,
-        arg: *mut ::std::os::raw::c_void,
-    ) -> ::std::os::raw::c_int,
+    unsafe extern "C" fn(lcore_id: ::std::os::raw::c_uint, arg: *mut ::std::os::raw::c_void) -> ::std::os::raw::c_int,
 >;
-pub type rte_lcore_uninit_cb = ::std::option::Option<
-    unsafe extern "C" fn(lcore_id: ::std::os::raw::c_uint, arg: *mut ::std::os::raw::c_void),
->;
+pub type rte_lcore_uninit_cb =
+    ::std::option::Option<unsafe extern "C" fn(lcore_id: ::std::os::raw::c_uint, arg: *mut ::std::os::raw::c_void)>;
 unsafe extern "C" {
     pub fn rte_lcore_callback_register(
         name: *const ::std::os::raw::c_char,
@@ -1719,32 +1659,19 @@ unsafe extern "C" {
     pub fn rte_lcore_callback_unregister(handle: *mut ::std::os::raw::c_void);
 }
 pub type rte_lcore_iterate_cb = ::std::option::Option<
-    unsafe extern "C" fn(
-        lcore_id: ::std::os::raw::c_uint,
-        arg: *mut ::std::os::raw::c_void,
-    ) -> ::std::os::raw::c_int,
+    unsafe extern "C" fn(lcore_id: ::std::os::raw::c_uint, arg: *mut ::std::os::raw::c_void) -> ::std::os::raw::c_int,
 >;
 unsafe extern "C" {
-    pub fn rte_lcore_iterate(
-        cb: rte_lcore_iterate_cb,
-        arg: *mut ::std::os::raw::c_void,
-    ) -> ::std::os::raw::c_int;
+    pub fn rte_lcore_iterate(cb: rte_lcore_iterate_cb, arg: *mut ::std::os::raw::c_void) -> ::std::os::raw::c_int;
 }
 unsafe extern "C" {
     pub fn rte_lcore_dump(f: *mut FILE);
 }
 unsafe extern "C" {
-    pub fn rte_thread_setname(
-        id: pthread_t,
-        name: *const ::std::os::raw::c_char,
-    ) -> ::std::os::raw::c_int;
+    pub fn rte_thread_setname(id: pthread_t, name: *const ::std::os::raw::c_char) -> ::std::os::raw::c_int;
 }
 unsafe extern "C" {
-    pub fn rte_thread_getname(
-        id: pthread_t,
-        name: *mut ::std::os::raw::c_char,
-        len: usize,
-    ) -> ::std::os::raw::c_int;
+    pub fn rte_thread_getname(id: pthread_t, name: *mut ::std::os::raw::c_char, len: usize) -> ::std::os::raw::c_int;
 }
 unsafe extern "C" {
     pub fn rte_thread_register() -> ::std::os::raw::c_int;
@@ -1782,16 +1709,10 @@ unsafe extern "C" {
     pub fn rte_log_can_log(logtype: u32, loglevel: u32) -> bool;
 }
 unsafe extern "C" {
-    pub fn rte_log_set_level_pattern(
-        pattern: *const ::std::os::raw::c_char,
-        level: u32,
-    ) -> ::std::os::raw::c_int;
+    pub fn rte_log_set_level_pattern(pattern: *const ::std::os::raw::c_char, level: u32) -> ::std::os::raw::c_int;
 }
 unsafe extern "C" {
-    pub fn rte_log_set_level_regexp(
-        regex: *const ::std::os::raw::c_char,
-        level: u32,
-    ) -> ::std::os::raw::c_int;
+    pub fn rte_log_set_level_regexp(regex: *const ::std::os::raw::c_char, level: u32) -> ::std::os::raw::c_int;
 }
 unsafe extern "C" {
     pub fn rte_log_set_level(logtype: u32, level: u32) -> ::std::os::raw::c_int;
@@ -1818,12 +1739,7 @@ unsafe extern "C" {
     pub fn rte_log_dump(f: *mut FILE);
 }
 unsafe extern "C" {
-    pub fn rte_log(
-        level: u32,
-        logtype: u32,
-        format: *const ::std::os::raw::c_char,
-        ...
-    ) -> ::std::os::raw::c_int;
+    pub fn rte_log(level: u32, logtype: u32, format: *const ::std::os::raw::c_char, ...) -> ::std::os::raw::c_int;
 }
 unsafe extern "C" {
     pub fn rte_vlog(
@@ -2098,8 +2014,7 @@ unsafe extern "C" {
     pub fn rte_get_timer_hz() -> u64;
 }
 unsafe extern "C" {
-    pub static mut rte_delay_us:
-        ::std::option::Option<unsafe extern "C" fn(us: ::std::os::raw::c_uint)>;
+    pub static mut rte_delay_us: ::std::option::Option<unsafe extern "C" fn(us: ::std::os::raw::c_uint)>;
 }
 unsafe extern "C" {
     #[link_name = "rte_delay_ms__extern"]
@@ -2213,10 +2128,7 @@ unsafe extern "C" {
     pub fn rte_dev_remove(dev: *mut rte_device) -> ::std::os::raw::c_int;
 }
 pub type rte_dev_cmp_t = ::std::option::Option<
-    unsafe extern "C" fn(
-        dev: *const rte_device,
-        data: *const ::std::os::raw::c_void,
-    ) -> ::std::os::raw::c_int,
+    unsafe extern "C" fn(dev: *const rte_device, data: *const ::std::os::raw::c_void) -> ::std::os::raw::c_int,
 >;
 #[repr(C)]
 #[derive(Debug, Copy, Clone)]
@@ -2269,10 +2181,7 @@ unsafe extern "C" {
     ) -> ::std::os::raw::c_int;
 }
 unsafe extern "C" {
-    pub fn rte_dev_event_callback_process(
-        device_name: *const ::std::os::raw::c_char,
-        event: rte_dev_event_type,
-    );
+    pub fn rte_dev_event_callback_process(device_name: *const ::std::os::raw::c_char, event: rte_dev_event_type);
 }
 unsafe extern "C" {
     pub fn rte_dev_event_monitor_start() -> ::std::os::raw::c_int;
@@ -2302,8 +2211,7 @@ unsafe extern "C" {
         len: usize,
     ) -> ::std::os::raw::c_int;
 }
-pub type rte_vdev_scan_callback =
-    ::std::option::Option<unsafe extern "C" fn(user_arg: *mut ::std::os::raw::c_void)>;
+pub type rte_vdev_scan_callback = ::std::option::Option<unsafe extern "C" fn(user_arg: *mut ::std::os::raw::c_void)>;
 unsafe extern "C" {
     pub fn rte_vdev_add_custom_scan(
         callback: rte_vdev_scan_callback,
@@ -2403,9 +2311,7 @@ unsafe extern "C" {
 }
 unsafe extern "C" {
     #[link_name = "rte_spinlock_recursive_trylock__extern"]
-    pub fn rte_spinlock_recursive_trylock(
-        slr: *mut rte_spinlock_recursive_t,
-    ) -> ::std::os::raw::c_int;
+    pub fn rte_spinlock_recursive_trylock(slr: *mut rte_spinlock_recursive_t) -> ::std::os::raw::c_int;
 }
 unsafe extern "C" {
     #[link_name = "rte_spinlock_recursive_lock_tm__extern"]
@@ -2417,9 +2323,7 @@ unsafe extern "C" {
 }
 unsafe extern "C" {
     #[link_name = "rte_spinlock_recursive_trylock_tm__extern"]
-    pub fn rte_spinlock_recursive_trylock_tm(
-        slr: *mut rte_spinlock_recursive_t,
-    ) -> ::std::os::raw::c_int;
+    pub fn rte_spinlock_recursive_trylock_tm(slr: *mut rte_spinlock_recursive_t) -> ::std::os::raw::c_int;
 }
 unsafe extern "C" {
     #[link_name = "rte_xbegin__extern"]
@@ -2824,46 +2728,25 @@ unsafe extern "C" {
     pub fn rte_fbarray_detach(arr: *mut rte_fbarray) -> ::std::os::raw::c_int;
 }
 unsafe extern "C" {
-    pub fn rte_fbarray_get(
-        arr: *const rte_fbarray,
-        idx: ::std::os::raw::c_uint,
-    ) -> *mut ::std::os::raw::c_void;
+    pub fn rte_fbarray_get(arr: *const rte_fbarray, idx: ::std::os::raw::c_uint) -> *mut ::std::os::raw::c_void;
 }
 unsafe extern "C" {
-    pub fn rte_fbarray_find_idx(
-        arr: *const rte_fbarray,
-        elt: *const ::std::os::raw::c_void,
-    ) -> ::std::os::raw::c_int;
+    pub fn rte_fbarray_find_idx(arr: *const rte_fbarray, elt: *const ::std::os::raw::c_void) -> ::std::os::raw::c_int;
 }
 unsafe extern "C" {
-    pub fn rte_fbarray_set_used(
-        arr: *mut rte_fbarray,
-        idx: ::std::os::raw::c_uint,
-    ) -> ::std::os::raw::c_int;
+    pub fn rte_fbarray_set_used(arr: *mut rte_fbarray, idx: ::std::os::raw::c_uint) -> ::std::os::raw::c_int;
 }
 unsafe extern "C" {
-    pub fn rte_fbarray_set_free(
-        arr: *mut rte_fbarray,
-        idx: ::std::os::raw::c_uint,
-    ) -> ::std::os::raw::c_int;
+    pub fn rte_fbarray_set_free(arr: *mut rte_fbarray, idx: ::std::os::raw::c_uint) -> ::std::os::raw::c_int;
 }
 unsafe extern "C" {
-    pub fn rte_fbarray_is_used(
-        arr: *mut rte_fbarray,
-        idx: ::std::os::raw::c_uint,
-    ) -> ::std::os::raw::c_int;
+    pub fn rte_fbarray_is_used(arr: *mut rte_fbarray, idx: ::std::os::raw::c_uint) -> ::std::os::raw::c_int;
 }
 unsafe extern "C" {
-    pub fn rte_fbarray_find_next_free(
-        arr: *mut rte_fbarray,
-        start: ::std::os::raw::c_uint,
-    ) -> ::std::os::raw::c_int;
+    pub fn rte_fbarray_find_next_free(arr: *mut rte_fbarray, start: ::std::os::raw::c_uint) -> ::std::os::raw::c_int;
 }
 unsafe extern "C" {
-    pub fn rte_fbarray_find_next_used(
-        arr: *mut rte_fbarray,
-        start: ::std::os::raw::c_uint,
-    ) -> ::std::os::raw::c_int;
+    pub fn rte_fbarray_find_next_used(arr: *mut rte_fbarray, start: ::std::os::raw::c_uint) -> ::std::os::raw::c_int;
 }
 unsafe extern "C" {
     pub fn rte_fbarray_find_next_n_free(
@@ -2880,28 +2763,16 @@ unsafe extern "C" {
     ) -> ::std::os::raw::c_int;
 }
 unsafe extern "C" {
-    pub fn rte_fbarray_find_contig_free(
-        arr: *mut rte_fbarray,
-        start: ::std::os::raw::c_uint,
-    ) -> ::std::os::raw::c_int;
+    pub fn rte_fbarray_find_contig_free(arr: *mut rte_fbarray, start: ::std::os::raw::c_uint) -> ::std::os::raw::c_int;
 }
 unsafe extern "C" {
-    pub fn rte_fbarray_find_contig_used(
-        arr: *mut rte_fbarray,
-        start: ::std::os::raw::c_uint,
-    ) -> ::std::os::raw::c_int;
+    pub fn rte_fbarray_find_contig_used(arr: *mut rte_fbarray, start: ::std::os::raw::c_uint) -> ::std::os::raw::c_int;
 }
 unsafe extern "C" {
-    pub fn rte_fbarray_find_prev_free(
-        arr: *mut rte_fbarray,
-        start: ::std::os::raw::c_uint,
-    ) -> ::std::os::raw::c_int;
+    pub fn rte_fbarray_find_prev_free(arr: *mut rte_fbarray, start: ::std::os::raw::c_uint) -> ::std::os::raw::c_int;
 }
 unsafe extern "C" {
-    pub fn rte_fbarray_find_prev_used(
-        arr: *mut rte_fbarray,
-        start: ::std::os::raw::c_uint,
-    ) -> ::std::os::raw::c_int;
+    pub fn rte_fbarray_find_prev_used(arr: *mut rte_fbarray, start: ::std::os::raw::c_uint) -> ::std::os::raw::c_int;
 }
 unsafe extern "C" {
     pub fn rte_fbarray_find_prev_n_free(
@@ -2930,16 +2801,12 @@ unsafe extern "C" {
     ) -> ::std::os::raw::c_int;
 }
 unsafe extern "C" {
-    pub fn rte_fbarray_find_biggest_free(
-        arr: *mut rte_fbarray,
-        start: ::std::os::raw::c_uint,
-    ) -> ::std::os::raw::c_int;
+    pub fn rte_fbarray_find_biggest_free(arr: *mut rte_fbarray, start: ::std::os::raw::c_uint)
+    -> ::std::os::raw::c_int;
 }
 unsafe extern "C" {
-    pub fn rte_fbarray_find_biggest_used(
-        arr: *mut rte_fbarray,
-        start: ::std::os::raw::c_uint,
-    ) -> ::std::os::raw::c_int;
+    pub fn rte_fbarray_find_biggest_used(arr: *mut rte_fbarray, start: ::std::os::raw::c_uint)
+    -> ::std::os::raw::c_int;
 }
 unsafe extern "C" {
     pub fn rte_fbarray_find_rev_biggest_free(
@@ -3041,10 +2908,7 @@ unsafe extern "C" {
     pub fn rte_mem_iova2virt(iova: rte_iova_t) -> *mut ::std::os::raw::c_void;
 }
 unsafe extern "C" {
-    pub fn rte_mem_virt2memseg(
-        virt: *const ::std::os::raw::c_void,
-        msl: *const rte_memseg_list,
-    ) -> *mut rte_memseg;
+    pub fn rte_mem_virt2memseg(virt: *const ::std::os::raw::c_void, msl: *const rte_memseg_list) -> *mut rte_memseg;
 }
 unsafe extern "C" {
     pub fn rte_mem_virt2memseg_list(virt: *const ::std::os::raw::c_void) -> *mut rte_memseg_list;
@@ -3065,16 +2929,10 @@ pub type rte_memseg_contig_walk_t = ::std::option::Option<
     ) -> ::std::os::raw::c_int,
 >;
 pub type rte_memseg_list_walk_t = ::std::option::Option<
-    unsafe extern "C" fn(
-        msl: *const rte_memseg_list,
-        arg: *mut ::std::os::raw::c_void,
-    ) -> ::std::os::raw::c_int,
+    unsafe extern "C" fn(msl: *const rte_memseg_list, arg: *mut ::std::os::raw::c_void) -> ::std::os::raw::c_int,
 >;
 unsafe extern "C" {
-    pub fn rte_memseg_walk(
-        func: rte_memseg_walk_t,
-        arg: *mut ::std::os::raw::c_void,
-    ) -> ::std::os::raw::c_int;
+    pub fn rte_memseg_walk(func: rte_memseg_walk_t, arg: *mut ::std::os::raw::c_void) -> ::std::os::raw::c_int;
 }
 unsafe extern "C" {
     pub fn rte_memseg_contig_walk(
@@ -3113,16 +2971,10 @@ unsafe extern "C" {
     pub fn rte_memseg_get_fd_thread_unsafe(ms: *const rte_memseg) -> ::std::os::raw::c_int;
 }
 unsafe extern "C" {
-    pub fn rte_memseg_get_fd_offset(
-        ms: *const rte_memseg,
-        offset: *mut usize,
-    ) -> ::std::os::raw::c_int;
+    pub fn rte_memseg_get_fd_offset(ms: *const rte_memseg, offset: *mut usize) -> ::std::os::raw::c_int;
 }
 unsafe extern "C" {
-    pub fn rte_memseg_get_fd_offset_thread_unsafe(
-        ms: *const rte_memseg,
-        offset: *mut usize,
-    ) -> ::std::os::raw::c_int;
+    pub fn rte_memseg_get_fd_offset_thread_unsafe(ms: *const rte_memseg, offset: *mut usize) -> ::std::os::raw::c_int;
 }
 unsafe extern "C" {
     pub fn rte_extmem_register(
@@ -3134,22 +2986,13 @@ unsafe extern "C" {
     ) -> ::std::os::raw::c_int;
 }
 unsafe extern "C" {
-    pub fn rte_extmem_unregister(
-        va_addr: *mut ::std::os::raw::c_void,
-        len: usize,
-    ) -> ::std::os::raw::c_int;
+    pub fn rte_extmem_unregister(va_addr: *mut ::std::os::raw::c_void, len: usize) -> ::std::os::raw::c_int;
 }
 unsafe extern "C" {
-    pub fn rte_extmem_attach(
-        va_addr: *mut ::std::os::raw::c_void,
-        len: usize,
-    ) -> ::std::os::raw::c_int;
+    pub fn rte_extmem_attach(va_addr: *mut ::std::os::raw::c_void, len: usize) -> ::std::os::raw::c_int;
 }
 unsafe extern "C" {
-    pub fn rte_extmem_detach(
-        va_addr: *mut ::std::os::raw::c_void,
-        len: usize,
-    ) -> ::std::os::raw::c_int;
+    pub fn rte_extmem_detach(va_addr: *mut ::std::os::raw::c_void, len: usize) -> ::std::os::raw::c_int;
 }
 unsafe extern "C" {
     pub fn rte_dump_physmem_layout(f: *mut FILE);
@@ -3200,11 +3043,7 @@ unsafe extern "C" {
     ) -> ::std::os::raw::c_int;
 }
 pub type rte_mem_alloc_validator_t = ::std::option::Option<
-    unsafe extern "C" fn(
-        socket_id: ::std::os::raw::c_int,
-        cur_limit: usize,
-        new_len: usize,
-    ) -> ::std::os::raw::c_int,
+    unsafe extern "C" fn(socket_id: ::std::os::raw::c_int, cur_limit: usize, new_len: usize) -> ::std::os::raw::c_int,
 >;
 unsafe extern "C" {
     pub fn rte_mem_alloc_validator_register(
@@ -3293,9 +3132,7 @@ unsafe extern "C" {
 }
 unsafe extern "C" {
     pub fn rte_memzone_walk(
-        func: ::std::option::Option<
-            unsafe extern "C" fn(arg1: *const rte_memzone, arg: *mut ::std::os::raw::c_void),
-        >,
+        func: ::std::option::Option<unsafe extern "C" fn(arg1: *const rte_memzone, arg: *mut ::std::os::raw::c_void)>,
         arg: *mut ::std::os::raw::c_void,
     );
 }
@@ -3475,10 +3312,7 @@ impl Default for rte_ring {
     }
 }
 unsafe extern "C" {
-    pub fn rte_ring_get_memsize_elem(
-        esize: ::std::os::raw::c_uint,
-        count: ::std::os::raw::c_uint,
-    ) -> isize;
+    pub fn rte_ring_get_memsize_elem(esize: ::std::os::raw::c_uint, count: ::std::os::raw::c_uint) -> isize;
 }
 unsafe extern "C" {
     pub fn rte_ring_create_elem(
@@ -4083,24 +3917,15 @@ unsafe extern "C" {
 }
 unsafe extern "C" {
     #[link_name = "rte_ring_mp_enqueue__extern"]
-    pub fn rte_ring_mp_enqueue(
-        r: *mut rte_ring,
-        obj: *mut ::std::os::raw::c_void,
-    ) -> ::std::os::raw::c_int;
+    pub fn rte_ring_mp_enqueue(r: *mut rte_ring, obj: *mut ::std::os::raw::c_void) -> ::std::os::raw::c_int;
 }
 unsafe extern "C" {
     #[link_name = "rte_ring_sp_enqueue__extern"]
-    pub fn rte_ring_sp_enqueue(
-        r: *mut rte_ring,
-        obj: *mut ::std::os::raw::c_void,
-    ) -> ::std::os::raw::c_int;
+    pub fn rte_ring_sp_enqueue(r: *mut rte_ring, obj: *mut ::std::os::raw::c_void) -> ::std::os::raw::c_int;
 }
 unsafe extern "C" {
     #[link_name = "rte_ring_enqueue__extern"]
-    pub fn rte_ring_enqueue(
-        r: *mut rte_ring,
-        obj: *mut ::std::os::raw::c_void,
-    ) -> ::std::os::raw::c_int;
+    pub fn rte_ring_enqueue(r: *mut rte_ring, obj: *mut ::std::os::raw::c_void) -> ::std::os::raw::c_int;
 }
 unsafe extern "C" {
     #[link_name = "rte_ring_mc_dequeue_bulk__extern"]
@@ -4131,24 +3956,15 @@ unsafe extern "C" {
 }
 unsafe extern "C" {
     #[link_name = "rte_ring_mc_dequeue__extern"]
-    pub fn rte_ring_mc_dequeue(
-        r: *mut rte_ring,
-        obj_p: *mut *mut ::std::os::raw::c_void,
-    ) -> ::std::os::raw::c_int;
+    pub fn rte_ring_mc_dequeue(r: *mut rte_ring, obj_p: *mut *mut ::std::os::raw::c_void) -> ::std::os::raw::c_int;
 }
 unsafe extern "C" {
     #[link_name = "rte_ring_sc_dequeue__extern"]
-    pub fn rte_ring_sc_dequeue(
-        r: *mut rte_ring,
-        obj_p: *mut *mut ::std::os::raw::c_void,
-    ) -> ::std::os::raw::c_int;
+    pub fn rte_ring_sc_dequeue(r: *mut rte_ring, obj_p: *mut *mut ::std::os::raw::c_void) -> ::std::os::raw::c_int;
 }
 unsafe extern "C" {
     #[link_name = "rte_ring_dequeue__extern"]
-    pub fn rte_ring_dequeue(
-        r: *mut rte_ring,
-        obj_p: *mut *mut ::std::os::raw::c_void,
-    ) -> ::std::os::raw::c_int;
+    pub fn rte_ring_dequeue(r: *mut rte_ring, obj_p: *mut *mut ::std::os::raw::c_void) -> ::std::os::raw::c_int;
 }
 unsafe extern "C" {
     pub fn rte_ring_reset(r: *mut rte_ring);
@@ -4372,26 +4188,14 @@ unsafe extern "C" {
 }
 unsafe extern "C" {
     #[link_name = "rte_strlcpy__extern"]
-    pub fn rte_strlcpy(
-        dst: *mut ::std::os::raw::c_char,
-        src: *const ::std::os::raw::c_char,
-        size: usize,
-    ) -> usize;
+    pub fn rte_strlcpy(dst: *mut ::std::os::raw::c_char, src: *const ::std::os::raw::c_char, size: usize) -> usize;
 }
 unsafe extern "C" {
     #[link_name = "rte_strlcat__extern"]
-    pub fn rte_strlcat(
-        dst: *mut ::std::os::raw::c_char,
-        src: *const ::std::os::raw::c_char,
-        size: usize,
-    ) -> usize;
+    pub fn rte_strlcat(dst: *mut ::std::os::raw::c_char, src: *const ::std::os::raw::c_char, size: usize) -> usize;
 }
 unsafe extern "C" {
-    pub fn rte_strscpy(
-        dst: *mut ::std::os::raw::c_char,
-        src: *const ::std::os::raw::c_char,
-        dsize: usize,
-    ) -> isize;
+    pub fn rte_strscpy(dst: *mut ::std::os::raw::c_char, src: *const ::std::os::raw::c_char, dsize: usize) -> isize;
 }
 pub type rte_trace_point_t = u64;
 unsafe extern "C" {
@@ -4484,10 +4288,7 @@ unsafe extern "C" {
 }
 unsafe extern "C" {
     #[link_name = "rte_mempool_trace_cache_flush__extern"]
-    pub fn rte_mempool_trace_cache_flush(
-        cache: *mut ::std::os::raw::c_void,
-        mempool: *mut ::std::os::raw::c_void,
-    );
+    pub fn rte_mempool_trace_cache_flush(cache: *mut ::std::os::raw::c_void, mempool: *mut ::std::os::raw::c_void);
 }
 #[repr(C)]
 #[repr(align(64))]
@@ -4576,9 +4377,8 @@ impl Default for rte_mempool_memhdr_list {
         }
     }
 }
-pub type rte_mempool_memchunk_free_cb_t = ::std::option::Option<
-    unsafe extern "C" fn(memhdr: *mut rte_mempool_memhdr, opaque: *mut ::std::os::raw::c_void),
->;
+pub type rte_mempool_memchunk_free_cb_t =
+    ::std::option::Option<unsafe extern "C" fn(memhdr: *mut rte_mempool_memhdr, opaque: *mut ::std::os::raw::c_void)>;
 #[repr(C)]
 #[derive(Debug, Copy, Clone)]
 pub struct rte_mempool_memhdr {
@@ -4805,10 +4605,7 @@ unsafe extern "C" {
     ) -> ::std::os::raw::c_int;
 }
 pub type rte_mempool_get_info_t = ::std::option::Option<
-    unsafe extern "C" fn(
-        mp: *const rte_mempool,
-        info: *mut rte_mempool_info,
-    ) -> ::std::os::raw::c_int,
+    unsafe extern "C" fn(mp: *const rte_mempool, info: *mut rte_mempool_info) -> ::std::os::raw::c_int,
 >;
 #[repr(C)]
 #[repr(align(64))]
@@ -4910,10 +4707,7 @@ unsafe extern "C" {
     ) -> ::std::os::raw::c_int;
 }
 unsafe extern "C" {
-    pub fn rte_mempool_ops_get_info(
-        mp: *const rte_mempool,
-        info: *mut rte_mempool_info,
-    ) -> ::std::os::raw::c_int;
+    pub fn rte_mempool_ops_get_info(mp: *const rte_mempool, info: *mut rte_mempool_info) -> ::std::os::raw::c_int;
 }
 unsafe extern "C" {
     pub fn rte_mempool_ops_free(mp: *mut rte_mempool);
@@ -4945,9 +4739,8 @@ pub type rte_mempool_mem_cb_t = ::std::option::Option<
         mem_idx: ::std::os::raw::c_uint,
     ),
 >;
-pub type rte_mempool_ctor_t = ::std::option::Option<
-    unsafe extern "C" fn(arg1: *mut rte_mempool, arg2: *mut ::std::os::raw::c_void),
->;
+pub type rte_mempool_ctor_t =
+    ::std::option::Option<unsafe extern "C" fn(arg1: *mut rte_mempool, arg2: *mut ::std::os::raw::c_void)>;
 unsafe extern "C" {
     pub fn rte_mempool_create(
         name: *const ::std::os::raw::c_char,
@@ -5021,20 +4814,14 @@ unsafe extern "C" {
     pub fn rte_mempool_dump(f: *mut FILE, mp: *mut rte_mempool);
 }
 unsafe extern "C" {
-    pub fn rte_mempool_cache_create(
-        size: u32,
-        socket_id: ::std::os::raw::c_int,
-    ) -> *mut rte_mempool_cache;
+    pub fn rte_mempool_cache_create(size: u32, socket_id: ::std::os::raw::c_int) -> *mut rte_mempool_cache;
 }
 unsafe extern "C" {
     pub fn rte_mempool_cache_free(cache: *mut rte_mempool_cache);
 }
 unsafe extern "C" {
     #[link_name = "rte_mempool_default_cache__extern"]
-    pub fn rte_mempool_default_cache(
-        mp: *mut rte_mempool,
-        lcore_id: ::std::os::raw::c_uint,
-    ) -> *mut rte_mempool_cache;
+    pub fn rte_mempool_default_cache(mp: *mut rte_mempool, lcore_id: ::std::os::raw::c_uint) -> *mut rte_mempool_cache;
 }
 unsafe extern "C" {
     #[link_name = "rte_mempool_cache_flush__extern"]
@@ -5098,10 +4885,7 @@ unsafe extern "C" {
 }
 unsafe extern "C" {
     #[link_name = "rte_mempool_get__extern"]
-    pub fn rte_mempool_get(
-        mp: *mut rte_mempool,
-        obj_p: *mut *mut ::std::os::raw::c_void,
-    ) -> ::std::os::raw::c_int;
+    pub fn rte_mempool_get(mp: *mut rte_mempool, obj_p: *mut *mut ::std::os::raw::c_void) -> ::std::os::raw::c_int;
 }
 unsafe extern "C" {
     #[link_name = "rte_mempool_get_contig_blocks__extern"]
@@ -5147,27 +4931,18 @@ unsafe extern "C" {
 }
 unsafe extern "C" {
     pub fn rte_mempool_walk(
-        func: ::std::option::Option<
-            unsafe extern "C" fn(arg1: *mut rte_mempool, arg: *mut ::std::os::raw::c_void),
-        >,
+        func: ::std::option::Option<unsafe extern "C" fn(arg1: *mut rte_mempool, arg: *mut ::std::os::raw::c_void)>,
         arg: *mut ::std::os::raw::c_void,
     );
 }
 unsafe extern "C" {
-    pub fn rte_mempool_get_page_size(
-        mp: *mut rte_mempool,
-        pg_sz: *mut usize,
-    ) -> ::std::os::raw::c_int;
+    pub fn rte_mempool_get_page_size(mp: *mut rte_mempool, pg_sz: *mut usize) -> ::std::os::raw::c_int;
 }
 pub const RTE_MEMPOOL_EVENT_READY: rte_mempool_event = 0;
 pub const RTE_MEMPOOL_EVENT_DESTROY: rte_mempool_event = 1;
 pub type rte_mempool_event = ::std::os::raw::c_uint;
 pub type rte_mempool_event_callback = ::std::option::Option<
-    unsafe extern "C" fn(
-        event: rte_mempool_event,
-        mp: *mut rte_mempool,
-        user_data: *mut ::std::os::raw::c_void,
-    ),
+    unsafe extern "C" fn(event: rte_mempool_event, mp: *mut rte_mempool, user_data: *mut ::std::os::raw::c_void),
 >;
 unsafe extern "C" {
     pub fn rte_mempool_event_callback_register(
@@ -5235,11 +5010,7 @@ unsafe extern "C" {
     pub fn rte_get_ptype_inner_l4_name(ptype: u32) -> *const ::std::os::raw::c_char;
 }
 unsafe extern "C" {
-    pub fn rte_get_ptype_name(
-        ptype: u32,
-        buf: *mut ::std::os::raw::c_char,
-        buflen: usize,
-    ) -> ::std::os::raw::c_int;
+    pub fn rte_get_ptype_name(ptype: u32, buf: *mut ::std::os::raw::c_char, buflen: usize) -> ::std::os::raw::c_int;
 }
 pub type rte_be16_t = u16;
 pub type rte_be32_t = u32;
@@ -5418,10 +5189,7 @@ impl rte_mbuf__bindgen_ty_1__bindgen_ty_1__bindgen_ty_1__bindgen_ty_1 {
         }
     }
     #[inline]
-    pub fn new_bitfield_1(
-        inner_l2_type: u8,
-        inner_l3_type: u8,
-    ) -> __BindgenBitfieldUnit<[u8; 1usize]> {
+    pub fn new_bitfield_1(inner_l2_type: u8, inner_l3_type: u8) -> __BindgenBitfieldUnit<[u8; 1usize]> {
         let mut __bindgen_bitfield_unit: __BindgenBitfieldUnit<[u8; 1usize]> = Default::default();
         __bindgen_bitfield_unit.set(0usize, 4u8, {
             let inner_l2_type: u8 = unsafe { ::std::mem::transmute(inner_l2_type) };
@@ -5586,12 +5354,7 @@ impl rte_mbuf__bindgen_ty_1__bindgen_ty_1 {
         }
     }
     #[inline]
-    pub fn new_bitfield_1(
-        l2_type: u8,
-        l3_type: u8,
-        l4_type: u8,
-        tun_type: u8,
-    ) -> __BindgenBitfieldUnit<[u8; 2usize]> {
+    pub fn new_bitfield_1(l2_type: u8, l3_type: u8, l4_type: u8, tun_type: u8) -> __BindgenBitfieldUnit<[u8; 2usize]> {
         let mut __bindgen_bitfield_unit: __BindgenBitfieldUnit<[u8; 2usize]> = Default::default();
         __bindgen_bitfield_unit.set(0usize, 4u8, {
             let l2_type: u8 = unsafe { ::std::mem::transmute(l2_type) };
@@ -5686,8 +5449,7 @@ pub struct rte_mbuf__bindgen_ty_2__bindgen_ty_1__bindgen_ty_1 {
 #[repr(C)]
 #[derive(Copy, Clone)]
 pub union rte_mbuf__bindgen_ty_2__bindgen_ty_1__bindgen_ty_1__bindgen_ty_1 {
-    pub __bindgen_anon_1:
-        rte_mbuf__bindgen_ty_2__bindgen_ty_1__bindgen_ty_1__bindgen_ty_1__bindgen_ty_1,
+    pub __bindgen_anon_1: rte_mbuf__bindgen_ty_2__bindgen_ty_1__bindgen_ty_1__bindgen_ty_1__bindgen_ty_1,
     pub lo: u32,
 }
 #[repr(C)]
@@ -6006,9 +5768,8 @@ impl Default for rte_mbuf {
         }
     }
 }
-pub type rte_mbuf_extbuf_free_callback_t = ::std::option::Option<
-    unsafe extern "C" fn(addr: *mut ::std::os::raw::c_void, opaque: *mut ::std::os::raw::c_void),
->;
+pub type rte_mbuf_extbuf_free_callback_t =
+    ::std::option::Option<unsafe extern "C" fn(addr: *mut ::std::os::raw::c_void, opaque: *mut ::std::os::raw::c_void)>;
 #[repr(C)]
 #[derive(Debug, Copy, Clone)]
 pub struct rte_mbuf_ext_shared_info {
@@ -6029,21 +5790,15 @@ unsafe extern "C" {
     pub fn rte_get_rx_ol_flag_name(mask: u64) -> *const ::std::os::raw::c_char;
 }
 unsafe extern "C" {
-    pub fn rte_get_rx_ol_flag_list(
-        mask: u64,
-        buf: *mut ::std::os::raw::c_char,
-        buflen: usize,
-    ) -> ::std::os::raw::c_int;
+    pub fn rte_get_rx_ol_flag_list(mask: u64, buf: *mut ::std::os::raw::c_char, buflen: usize)
+    -> ::std::os::raw::c_int;
 }
 unsafe extern "C" {
     pub fn rte_get_tx_ol_flag_name(mask: u64) -> *const ::std::os::raw::c_char;
 }
 unsafe extern "C" {
-    pub fn rte_get_tx_ol_flag_list(
-        mask: u64,
-        buf: *mut ::std::os::raw::c_char,
-        buflen: usize,
-    ) -> ::std::os::raw::c_int;
+    pub fn rte_get_tx_ol_flag_list(mask: u64, buf: *mut ::std::os::raw::c_char, buflen: usize)
+    -> ::std::os::raw::c_int;
 }
 unsafe extern "C" {
     #[link_name = "rte_mbuf_prefetch_part1__extern"]
@@ -6079,10 +5834,7 @@ unsafe extern "C" {
 }
 unsafe extern "C" {
     #[link_name = "rte_mbuf_buf_addr__extern"]
-    pub fn rte_mbuf_buf_addr(
-        mb: *mut rte_mbuf,
-        mp: *mut rte_mempool,
-    ) -> *mut ::std::os::raw::c_char;
+    pub fn rte_mbuf_buf_addr(mb: *mut rte_mbuf, mp: *mut rte_mempool) -> *mut ::std::os::raw::c_char;
 }
 unsafe extern "C" {
     #[link_name = "rte_mbuf_data_addr_default__extern"]
@@ -6284,12 +6036,7 @@ unsafe extern "C" {
     pub fn rte_pktmbuf_clone(md: *mut rte_mbuf, mp: *mut rte_mempool) -> *mut rte_mbuf;
 }
 unsafe extern "C" {
-    pub fn rte_pktmbuf_copy(
-        m: *const rte_mbuf,
-        mp: *mut rte_mempool,
-        offset: u32,
-        length: u32,
-    ) -> *mut rte_mbuf;
+    pub fn rte_pktmbuf_copy(m: *const rte_mbuf, mp: *mut rte_mempool, offset: u32, length: u32) -> *mut rte_mbuf;
 }
 unsafe extern "C" {
     #[link_name = "rte_pktmbuf_refcnt_update__extern"]
@@ -6342,15 +6089,7 @@ unsafe extern "C" {
 }
 unsafe extern "C" {
     #[link_name = "rte_mbuf_tx_offload__extern"]
-    pub fn rte_mbuf_tx_offload(
-        il2: u64,
-        il3: u64,
-        il4: u64,
-        tso: u64,
-        ol3: u64,
-        ol2: u64,
-        unused: u64,
-    ) -> u64;
+    pub fn rte_mbuf_tx_offload(il2: u64, il3: u64, il4: u64, tso: u64, ol3: u64, ol2: u64, unused: u64) -> u64;
 }
 unsafe extern "C" {
     #[link_name = "rte_validate_tx_offload__extern"]
@@ -6377,12 +6116,7 @@ unsafe extern "C" {
 }
 unsafe extern "C" {
     #[link_name = "rte_mbuf_sched_get__extern"]
-    pub fn rte_mbuf_sched_get(
-        m: *const rte_mbuf,
-        queue_id: *mut u32,
-        traffic_class: *mut u8,
-        color: *mut u8,
-    );
+    pub fn rte_mbuf_sched_get(m: *const rte_mbuf, queue_id: *mut u32, traffic_class: *mut u8, color: *mut u8);
 }
 unsafe extern "C" {
     #[link_name = "rte_mbuf_sched_queue_set__extern"]
@@ -6409,9 +6143,8 @@ pub struct rte_cman_red_params {
     pub max_th: u8,
     pub maxp_inv: u16,
 }
-pub type rte_intr_event_cb_t = ::std::option::Option<
-    unsafe extern "C" fn(fd: ::std::os::raw::c_int, arg: *mut ::std::os::raw::c_void),
->;
+pub type rte_intr_event_cb_t =
+    ::std::option::Option<unsafe extern "C" fn(fd: ::std::os::raw::c_int, arg: *mut ::std::os::raw::c_void)>;
 #[repr(C)]
 #[derive(Debug, Copy, Clone)]
 pub struct rte_epoll_data {
@@ -6492,11 +6225,9 @@ pub const RTE_INTR_HANDLE_DEV_EVENT: rte_intr_handle_type = 9;
 pub const RTE_INTR_HANDLE_VFIO_REQ: rte_intr_handle_type = 10;
 pub const RTE_INTR_HANDLE_MAX: rte_intr_handle_type = 11;
 pub type rte_intr_handle_type = ::std::os::raw::c_uint;
-pub type rte_intr_callback_fn =
-    ::std::option::Option<unsafe extern "C" fn(cb_arg: *mut ::std::os::raw::c_void)>;
-pub type rte_intr_unregister_callback_fn = ::std::option::Option<
-    unsafe extern "C" fn(intr_handle: *mut rte_intr_handle, cb_arg: *mut ::std::os::raw::c_void),
->;
+pub type rte_intr_callback_fn = ::std::option::Option<unsafe extern "C" fn(cb_arg: *mut ::std::os::raw::c_void)>;
+pub type rte_intr_unregister_callback_fn =
+    ::std::option::Option<unsafe extern "C" fn(intr_handle: *mut rte_intr_handle, cb_arg: *mut ::std::os::raw::c_void)>;
 unsafe extern "C" {
     pub fn rte_intr_callback_register(
         intr_handle: *const rte_intr_handle,
@@ -6545,19 +6276,13 @@ unsafe extern "C" {
     pub fn rte_intr_instance_free(intr_handle: *mut rte_intr_handle);
 }
 unsafe extern "C" {
-    pub fn rte_intr_fd_set(
-        intr_handle: *mut rte_intr_handle,
-        fd: ::std::os::raw::c_int,
-    ) -> ::std::os::raw::c_int;
+    pub fn rte_intr_fd_set(intr_handle: *mut rte_intr_handle, fd: ::std::os::raw::c_int) -> ::std::os::raw::c_int;
 }
 unsafe extern "C" {
     pub fn rte_intr_fd_get(intr_handle: *const rte_intr_handle) -> ::std::os::raw::c_int;
 }
 unsafe extern "C" {
-    pub fn rte_intr_type_set(
-        intr_handle: *mut rte_intr_handle,
-        type_: rte_intr_handle_type,
-    ) -> ::std::os::raw::c_int;
+    pub fn rte_intr_type_set(intr_handle: *mut rte_intr_handle, type_: rte_intr_handle_type) -> ::std::os::raw::c_int;
 }
 unsafe extern "C" {
     pub fn rte_intr_type_get(intr_handle: *const rte_intr_handle) -> rte_intr_handle_type;
@@ -6578,10 +6303,7 @@ unsafe extern "C" {
     pub fn rte_intr_free_epoll_fd(intr_handle: *mut rte_intr_handle);
 }
 unsafe extern "C" {
-    pub fn rte_intr_efd_enable(
-        intr_handle: *mut rte_intr_handle,
-        nb_efd: u32,
-    ) -> ::std::os::raw::c_int;
+    pub fn rte_intr_efd_enable(intr_handle: *mut rte_intr_handle, nb_efd: u32) -> ::std::os::raw::c_int;
 }
 unsafe extern "C" {
     pub fn rte_intr_efd_disable(intr_handle: *mut rte_intr_handle);
@@ -6599,10 +6321,7 @@ unsafe extern "C" {
     pub fn rte_intr_instance_dup(src: *const rte_intr_handle) -> *mut rte_intr_handle;
 }
 unsafe extern "C" {
-    pub fn rte_intr_dev_fd_set(
-        intr_handle: *mut rte_intr_handle,
-        fd: ::std::os::raw::c_int,
-    ) -> ::std::os::raw::c_int;
+    pub fn rte_intr_dev_fd_set(intr_handle: *mut rte_intr_handle, fd: ::std::os::raw::c_int) -> ::std::os::raw::c_int;
 }
 unsafe extern "C" {
     pub fn rte_intr_dev_fd_get(intr_handle: *const rte_intr_handle) -> ::std::os::raw::c_int;
@@ -6635,9 +6354,7 @@ unsafe extern "C" {
     ) -> ::std::os::raw::c_int;
 }
 unsafe extern "C" {
-    pub fn rte_intr_efd_counter_size_get(
-        intr_handle: *const rte_intr_handle,
-    ) -> ::std::os::raw::c_int;
+    pub fn rte_intr_efd_counter_size_get(intr_handle: *const rte_intr_handle) -> ::std::os::raw::c_int;
 }
 unsafe extern "C" {
     pub fn rte_intr_efds_index_set(
@@ -6695,9 +6412,7 @@ unsafe extern "C" {
     ) -> ::std::os::raw::c_int;
 }
 unsafe extern "C" {
-    pub fn rte_intr_instance_windows_handle_get(
-        intr_handle: *mut rte_intr_handle,
-    ) -> *mut ::std::os::raw::c_void;
+    pub fn rte_intr_instance_windows_handle_get(intr_handle: *mut rte_intr_handle) -> *mut ::std::os::raw::c_void;
 }
 unsafe extern "C" {
     pub fn rte_intr_instance_windows_handle_set(
@@ -6763,10 +6478,7 @@ impl Default for rte_devargs {
     }
 }
 unsafe extern "C" {
-    pub fn rte_devargs_parse(
-        da: *mut rte_devargs,
-        dev: *const ::std::os::raw::c_char,
-    ) -> ::std::os::raw::c_int;
+    pub fn rte_devargs_parse(da: *mut rte_devargs, dev: *const ::std::os::raw::c_char) -> ::std::os::raw::c_int;
 }
 unsafe extern "C" {
     pub fn rte_devargs_parsef(
@@ -6782,10 +6494,7 @@ unsafe extern "C" {
     pub fn rte_devargs_insert(da: *mut *mut rte_devargs) -> ::std::os::raw::c_int;
 }
 unsafe extern "C" {
-    pub fn rte_devargs_add(
-        devtype: rte_devtype,
-        devargs_str: *const ::std::os::raw::c_char,
-    ) -> ::std::os::raw::c_int;
+    pub fn rte_devargs_add(devtype: rte_devtype, devargs_str: *const ::std::os::raw::c_char) -> ::std::os::raw::c_int;
 }
 unsafe extern "C" {
     pub fn rte_devargs_remove(devargs: *mut rte_devargs) -> ::std::os::raw::c_int;
@@ -6797,14 +6506,10 @@ unsafe extern "C" {
     pub fn rte_devargs_dump(f: *mut FILE);
 }
 unsafe extern "C" {
-    pub fn rte_devargs_next(
-        busname: *const ::std::os::raw::c_char,
-        start: *const rte_devargs,
-    ) -> *mut rte_devargs;
+    pub fn rte_devargs_next(busname: *const ::std::os::raw::c_char, start: *const rte_devargs) -> *mut rte_devargs;
 }
-pub type rte_power_monitor_clb_t = ::std::option::Option<
-    unsafe extern "C" fn(val: u64, opaque: *const u64) -> ::std::os::raw::c_int,
->;
+pub type rte_power_monitor_clb_t =
+    ::std::option::Option<unsafe extern "C" fn(val: u64, opaque: *const u64) -> ::std::os::raw::c_int>;
 #[repr(C)]
 #[derive(Debug, Copy, Clone)]
 pub struct rte_power_monitor_cond {
@@ -6823,10 +6528,7 @@ impl Default for rte_power_monitor_cond {
     }
 }
 unsafe extern "C" {
-    pub fn rte_power_monitor(
-        pmc: *const rte_power_monitor_cond,
-        tsc_timestamp: u64,
-    ) -> ::std::os::raw::c_int;
+    pub fn rte_power_monitor(pmc: *const rte_power_monitor_cond, tsc_timestamp: u64) -> ::std::os::raw::c_int;
 }
 unsafe extern "C" {
     pub fn rte_power_monitor_wakeup(lcore_id: ::std::os::raw::c_uint) -> ::std::os::raw::c_int;
@@ -7407,8 +7109,7 @@ impl rte_eth_txmode {
             hw_vlan_reject_tagged as u64
         });
         __bindgen_bitfield_unit.set(1usize, 1u8, {
-            let hw_vlan_reject_untagged: u8 =
-                unsafe { ::std::mem::transmute(hw_vlan_reject_untagged) };
+            let hw_vlan_reject_untagged: u8 = unsafe { ::std::mem::transmute(hw_vlan_reject_untagged) };
             hw_vlan_reject_untagged as u64
         });
         __bindgen_bitfield_unit.set(2usize, 1u8, {
@@ -7903,8 +7604,7 @@ impl rte_eth_hairpin_conf {
             manual_bind as u64
         });
         __bindgen_bitfield_unit.set(18usize, 1u8, {
-            let use_locked_device_memory: u32 =
-                unsafe { ::std::mem::transmute(use_locked_device_memory) };
+            let use_locked_device_memory: u32 = unsafe { ::std::mem::transmute(use_locked_device_memory) };
             use_locked_device_memory as u64
         });
         __bindgen_bitfield_unit.set(19usize, 1u8, {
@@ -8046,10 +7746,7 @@ pub struct rte_ether_addr {
 }
 unsafe extern "C" {
     #[link_name = "rte_is_same_ether_addr__extern"]
-    pub fn rte_is_same_ether_addr(
-        ea1: *const rte_ether_addr,
-        ea2: *const rte_ether_addr,
-    ) -> ::std::os::raw::c_int;
+    pub fn rte_is_same_ether_addr(ea1: *const rte_ether_addr, ea2: *const rte_ether_addr) -> ::std::os::raw::c_int;
 }
 unsafe extern "C" {
     #[link_name = "rte_is_zero_ether_addr__extern"]
@@ -8087,11 +7784,7 @@ unsafe extern "C" {
     pub fn rte_ether_addr_copy(ea_from: *const rte_ether_addr, ea_to: *mut rte_ether_addr);
 }
 unsafe extern "C" {
-    pub fn rte_ether_format_addr(
-        buf: *mut ::std::os::raw::c_char,
-        size: u16,
-        eth_addr: *const rte_ether_addr,
-    );
+    pub fn rte_ether_format_addr(buf: *mut ::std::os::raw::c_char, size: u16, eth_addr: *const rte_ether_addr);
 }
 unsafe extern "C" {
     pub fn rte_ether_unformat_addr(
@@ -8264,12 +7957,7 @@ unsafe extern "C" {
 }
 unsafe extern "C" {
     #[link_name = "rte_raw_cksum_mbuf__extern"]
-    pub fn rte_raw_cksum_mbuf(
-        m: *const rte_mbuf,
-        off: u32,
-        len: u32,
-        cksum: *mut u16,
-    ) -> ::std::os::raw::c_int;
+    pub fn rte_raw_cksum_mbuf(m: *const rte_mbuf, off: u32, len: u32, cksum: *mut u16) -> ::std::os::raw::c_int;
 }
 unsafe extern "C" {
     #[link_name = "rte_ipv4_cksum__extern"]
@@ -8281,18 +7969,11 @@ unsafe extern "C" {
 }
 unsafe extern "C" {
     #[link_name = "rte_ipv4_udptcp_cksum__extern"]
-    pub fn rte_ipv4_udptcp_cksum(
-        ipv4_hdr: *const rte_ipv4_hdr,
-        l4_hdr: *const ::std::os::raw::c_void,
-    ) -> u16;
+    pub fn rte_ipv4_udptcp_cksum(ipv4_hdr: *const rte_ipv4_hdr, l4_hdr: *const ::std::os::raw::c_void) -> u16;
 }
 unsafe extern "C" {
     #[link_name = "rte_ipv4_udptcp_cksum_mbuf__extern"]
-    pub fn rte_ipv4_udptcp_cksum_mbuf(
-        m: *const rte_mbuf,
-        ipv4_hdr: *const rte_ipv4_hdr,
-        l4_off: u16,
-    ) -> u16;
+    pub fn rte_ipv4_udptcp_cksum_mbuf(m: *const rte_mbuf, ipv4_hdr: *const rte_ipv4_hdr, l4_off: u16) -> u16;
 }
 unsafe extern "C" {
     #[link_name = "rte_ipv4_udptcp_cksum_verify__extern"]
@@ -8325,18 +8006,11 @@ unsafe extern "C" {
 }
 unsafe extern "C" {
     #[link_name = "rte_ipv6_udptcp_cksum__extern"]
-    pub fn rte_ipv6_udptcp_cksum(
-        ipv6_hdr: *const rte_ipv6_hdr,
-        l4_hdr: *const ::std::os::raw::c_void,
-    ) -> u16;
+    pub fn rte_ipv6_udptcp_cksum(ipv6_hdr: *const rte_ipv6_hdr, l4_hdr: *const ::std::os::raw::c_void) -> u16;
 }
 unsafe extern "C" {
     #[link_name = "rte_ipv6_udptcp_cksum_mbuf__extern"]
-    pub fn rte_ipv6_udptcp_cksum_mbuf(
-        m: *const rte_mbuf,
-        ipv6_hdr: *const rte_ipv6_hdr,
-        l4_off: u16,
-    ) -> u16;
+    pub fn rte_ipv6_udptcp_cksum_mbuf(m: *const rte_mbuf, ipv6_hdr: *const rte_ipv6_hdr, l4_off: u16) -> u16;
 }
 unsafe extern "C" {
     #[link_name = "rte_ipv6_udptcp_cksum_verify__extern"]
@@ -10346,12 +10020,7 @@ impl rte_ecpri_msg_rm_access {
         }
     }
     #[inline]
-    pub fn new_bitfield_1(
-        ele_id: u32,
-        rr: u32,
-        rw: u32,
-        rma_id: u32,
-    ) -> __BindgenBitfieldUnit<[u8; 4usize]> {
+    pub fn new_bitfield_1(ele_id: u32, rr: u32, rw: u32, rma_id: u32) -> __BindgenBitfieldUnit<[u8; 4usize]> {
         let mut __bindgen_bitfield_unit: __BindgenBitfieldUnit<[u8; 4usize]> = Default::default();
         __bindgen_bitfield_unit.set(0usize, 16u8, {
             let ele_id: u32 = unsafe { ::std::mem::transmute(ele_id) };
@@ -10465,10 +10134,7 @@ unsafe extern "C" {
     pub fn rte_mbuf_dynfield_register(params: *const rte_mbuf_dynfield) -> ::std::os::raw::c_int;
 }
 unsafe extern "C" {
-    pub fn rte_mbuf_dynfield_register_offset(
-        params: *const rte_mbuf_dynfield,
-        offset: usize,
-    ) -> ::std::os::raw::c_int;
+    pub fn rte_mbuf_dynfield_register_offset(params: *const rte_mbuf_dynfield, offset: usize) -> ::std::os::raw::c_int;
 }
 unsafe extern "C" {
     pub fn rte_mbuf_dynfield_lookup(
@@ -10554,16 +10220,10 @@ unsafe extern "C" {
     ) -> ::std::os::raw::c_int;
 }
 unsafe extern "C" {
-    pub fn rte_meter_srtcm_config(
-        m: *mut rte_meter_srtcm,
-        p: *mut rte_meter_srtcm_profile,
-    ) -> ::std::os::raw::c_int;
+    pub fn rte_meter_srtcm_config(m: *mut rte_meter_srtcm, p: *mut rte_meter_srtcm_profile) -> ::std::os::raw::c_int;
 }
 unsafe extern "C" {
-    pub fn rte_meter_trtcm_config(
-        m: *mut rte_meter_trtcm,
-        p: *mut rte_meter_trtcm_profile,
-    ) -> ::std::os::raw::c_int;
+    pub fn rte_meter_trtcm_config(m: *mut rte_meter_trtcm, p: *mut rte_meter_trtcm_profile) -> ::std::os::raw::c_int;
 }
 unsafe extern "C" {
     pub fn rte_meter_trtcm_rfc4115_config(
@@ -11607,11 +11267,7 @@ impl rte_flow_item_raw {
         }
     }
     #[inline]
-    pub fn new_bitfield_1(
-        relative: u32,
-        search: u32,
-        reserved: u32,
-    ) -> __BindgenBitfieldUnit<[u8; 4usize]> {
+    pub fn new_bitfield_1(relative: u32, search: u32, reserved: u32) -> __BindgenBitfieldUnit<[u8; 4usize]> {
         let mut __bindgen_bitfield_unit: __BindgenBitfieldUnit<[u8; 4usize]> = Default::default();
         __bindgen_bitfield_unit.set(0usize, 1u8, {
             let relative: u32 = unsafe { ::std::mem::transmute(relative) };
@@ -11858,10 +11514,7 @@ impl rte_flow_item_vlan {
         }
     }
     #[inline]
-    pub fn new_bitfield_1(
-        has_more_vlan: u32,
-        reserved: u32,
-    ) -> __BindgenBitfieldUnit<[u8; 4usize]> {
+    pub fn new_bitfield_1(has_more_vlan: u32, reserved: u32) -> __BindgenBitfieldUnit<[u8; 4usize]> {
         let mut __bindgen_bitfield_unit: __BindgenBitfieldUnit<[u8; 4usize]> = Default::default();
         __bindgen_bitfield_unit.set(0usize, 1u8, {
             let has_more_vlan: u32 = unsafe { ::std::mem::transmute(has_more_vlan) };
@@ -13120,11 +12773,7 @@ impl rte_flow_item_igmp {
         }
     }
     #[inline]
-    pub fn new_bitfield_1(
-        type_: u32,
-        max_resp_time: u32,
-        checksum: u32,
-    ) -> __BindgenBitfieldUnit<[u8; 4usize]> {
+    pub fn new_bitfield_1(type_: u32, max_resp_time: u32, checksum: u32) -> __BindgenBitfieldUnit<[u8; 4usize]> {
         let mut __bindgen_bitfield_unit: __BindgenBitfieldUnit<[u8; 4usize]> = Default::default();
         __bindgen_bitfield_unit.set(0usize, 8u8, {
             let type_: u32 = unsafe { ::std::mem::transmute(type_) };
@@ -13253,11 +12902,7 @@ impl rte_flow_item_ah {
         }
     }
     #[inline]
-    pub fn new_bitfield_1(
-        next_hdr: u32,
-        payload_len: u32,
-        reserved: u32,
-    ) -> __BindgenBitfieldUnit<[u8; 4usize]> {
+    pub fn new_bitfield_1(next_hdr: u32, payload_len: u32, reserved: u32) -> __BindgenBitfieldUnit<[u8; 4usize]> {
         let mut __bindgen_bitfield_unit: __BindgenBitfieldUnit<[u8; 4usize]> = Default::default();
         __bindgen_bitfield_unit.set(0usize, 8u8, {
             let next_hdr: u32 = unsafe { ::std::mem::transmute(next_hdr) };
@@ -14274,8 +13919,7 @@ impl rte_flow_query_age {
             aged as u64
         });
         __bindgen_bitfield_unit.set(7usize, 1u8, {
-            let sec_since_last_hit_valid: u32 =
-                unsafe { ::std::mem::transmute(sec_since_last_hit_valid) };
+            let sec_since_last_hit_valid: u32 = unsafe { ::std::mem::transmute(sec_since_last_hit_valid) };
             sec_since_last_hit_valid as u64
         });
         __bindgen_bitfield_unit.set(8usize, 24u8, {
@@ -15578,11 +15222,7 @@ impl rte_flow_modify_conntrack {
         }
     }
     #[inline]
-    pub fn new_bitfield_1(
-        direction: u32,
-        state: u32,
-        reserved: u32,
-    ) -> __BindgenBitfieldUnit<[u8; 4usize]> {
+    pub fn new_bitfield_1(direction: u32, state: u32, reserved: u32) -> __BindgenBitfieldUnit<[u8; 4usize]> {
         let mut __bindgen_bitfield_unit: __BindgenBitfieldUnit<[u8; 4usize]> = Default::default();
         __bindgen_bitfield_unit.set(0usize, 1u8, {
             let direction: u32 = unsafe { ::std::mem::transmute(direction) };
@@ -16182,11 +15822,7 @@ unsafe extern "C" {
     ) -> *mut rte_flow;
 }
 unsafe extern "C" {
-    pub fn rte_flow_destroy(
-        port_id: u16,
-        flow: *mut rte_flow,
-        error: *mut rte_flow_error,
-    ) -> ::std::os::raw::c_int;
+    pub fn rte_flow_destroy(port_id: u16, flow: *mut rte_flow, error: *mut rte_flow_error) -> ::std::os::raw::c_int;
 }
 unsafe extern "C" {
     pub fn rte_flow_flush(port_id: u16, error: *mut rte_flow_error) -> ::std::os::raw::c_int;
@@ -16378,11 +16014,7 @@ impl rte_flow_indir_action_conf {
         }
     }
     #[inline]
-    pub fn new_bitfield_1(
-        ingress: u32,
-        egress: u32,
-        transfer: u32,
-    ) -> __BindgenBitfieldUnit<[u8; 1usize]> {
+    pub fn new_bitfield_1(ingress: u32, egress: u32, transfer: u32) -> __BindgenBitfieldUnit<[u8; 1usize]> {
         let mut __bindgen_bitfield_unit: __BindgenBitfieldUnit<[u8; 1usize]> = Default::default();
         __bindgen_bitfield_unit.set(0usize, 1u8, {
             let ingress: u32 = unsafe { ::std::mem::transmute(ingress) };
@@ -16907,11 +16539,7 @@ impl rte_flow_actions_template_attr {
         }
     }
     #[inline]
-    pub fn new_bitfield_1(
-        ingress: u32,
-        egress: u32,
-        transfer: u32,
-    ) -> __BindgenBitfieldUnit<[u8; 1usize]> {
+    pub fn new_bitfield_1(ingress: u32, egress: u32, transfer: u32) -> __BindgenBitfieldUnit<[u8; 1usize]> {
         let mut __bindgen_bitfield_unit: __BindgenBitfieldUnit<[u8; 1usize]> = Default::default();
         __bindgen_bitfield_unit.set(0usize, 1u8, {
             let ingress: u32 = unsafe { ::std::mem::transmute(ingress) };
@@ -17050,11 +16678,7 @@ unsafe extern "C" {
     ) -> ::std::os::raw::c_int;
 }
 unsafe extern "C" {
-    pub fn rte_flow_push(
-        port_id: u16,
-        queue_id: u32,
-        error: *mut rte_flow_error,
-    ) -> ::std::os::raw::c_int;
+    pub fn rte_flow_push(port_id: u16, queue_id: u32, error: *mut rte_flow_error) -> ::std::os::raw::c_int;
 }
 pub const RTE_FLOW_OP_SUCCESS: rte_flow_op_status = 0;
 pub const RTE_FLOW_OP_ERROR: rte_flow_op_status = 1;
@@ -18084,10 +17708,7 @@ unsafe extern "C" {
     pub fn rte_eth_dev_owner_new(owner_id: *mut u64) -> ::std::os::raw::c_int;
 }
 unsafe extern "C" {
-    pub fn rte_eth_dev_owner_set(
-        port_id: u16,
-        owner: *const rte_eth_dev_owner,
-    ) -> ::std::os::raw::c_int;
+    pub fn rte_eth_dev_owner_set(port_id: u16, owner: *const rte_eth_dev_owner) -> ::std::os::raw::c_int;
 }
 unsafe extern "C" {
     pub fn rte_eth_dev_owner_unset(port_id: u16, owner_id: u64) -> ::std::os::raw::c_int;
@@ -18096,10 +17717,7 @@ unsafe extern "C" {
     pub fn rte_eth_dev_owner_delete(owner_id: u64) -> ::std::os::raw::c_int;
 }
 unsafe extern "C" {
-    pub fn rte_eth_dev_owner_get(
-        port_id: u16,
-        owner: *mut rte_eth_dev_owner,
-    ) -> ::std::os::raw::c_int;
+    pub fn rte_eth_dev_owner_get(port_id: u16, owner: *mut rte_eth_dev_owner) -> ::std::os::raw::c_int;
 }
 unsafe extern "C" {
     pub fn rte_eth_dev_count_avail() -> u16;
@@ -18310,10 +17928,7 @@ unsafe extern "C" {
     ) -> ::std::os::raw::c_int;
 }
 unsafe extern "C" {
-    pub fn rte_eth_macaddr_get(
-        port_id: u16,
-        mac_addr: *mut rte_ether_addr,
-    ) -> ::std::os::raw::c_int;
+    pub fn rte_eth_macaddr_get(port_id: u16, mac_addr: *mut rte_ether_addr) -> ::std::os::raw::c_int;
 }
 unsafe extern "C" {
     pub fn rte_eth_macaddrs_get(
@@ -18323,14 +17938,10 @@ unsafe extern "C" {
     ) -> ::std::os::raw::c_int;
 }
 unsafe extern "C" {
-    pub fn rte_eth_dev_info_get(
-        port_id: u16,
-        dev_info: *mut rte_eth_dev_info,
-    ) -> ::std::os::raw::c_int;
+    pub fn rte_eth_dev_info_get(port_id: u16, dev_info: *mut rte_eth_dev_info) -> ::std::os::raw::c_int;
 }
 unsafe extern "C" {
-    pub fn rte_eth_dev_conf_get(port_id: u16, dev_conf: *mut rte_eth_conf)
-    -> ::std::os::raw::c_int;
+    pub fn rte_eth_dev_conf_get(port_id: u16, dev_conf: *mut rte_eth_conf) -> ::std::os::raw::c_int;
 }
 unsafe extern "C" {
     pub fn rte_eth_dev_fw_version_get(
@@ -18362,11 +17973,7 @@ unsafe extern "C" {
     pub fn rte_eth_dev_set_mtu(port_id: u16, mtu: u16) -> ::std::os::raw::c_int;
 }
 unsafe extern "C" {
-    pub fn rte_eth_dev_vlan_filter(
-        port_id: u16,
-        vlan_id: u16,
-        on: ::std::os::raw::c_int,
-    ) -> ::std::os::raw::c_int;
+    pub fn rte_eth_dev_vlan_filter(port_id: u16, vlan_id: u16, on: ::std::os::raw::c_int) -> ::std::os::raw::c_int;
 }
 unsafe extern "C" {
     pub fn rte_eth_dev_set_vlan_strip_on_queue(
@@ -18383,27 +17990,16 @@ unsafe extern "C" {
     ) -> ::std::os::raw::c_int;
 }
 unsafe extern "C" {
-    pub fn rte_eth_dev_set_vlan_offload(
-        port_id: u16,
-        offload_mask: ::std::os::raw::c_int,
-    ) -> ::std::os::raw::c_int;
+    pub fn rte_eth_dev_set_vlan_offload(port_id: u16, offload_mask: ::std::os::raw::c_int) -> ::std::os::raw::c_int;
 }
 unsafe extern "C" {
     pub fn rte_eth_dev_get_vlan_offload(port_id: u16) -> ::std::os::raw::c_int;
 }
 unsafe extern "C" {
-    pub fn rte_eth_dev_set_vlan_pvid(
-        port_id: u16,
-        pvid: u16,
-        on: ::std::os::raw::c_int,
-    ) -> ::std::os::raw::c_int;
+    pub fn rte_eth_dev_set_vlan_pvid(port_id: u16, pvid: u16, on: ::std::os::raw::c_int) -> ::std::os::raw::c_int;
 }
 unsafe extern "C" {
-    pub fn rte_eth_rx_avail_thresh_set(
-        port_id: u16,
-        queue_id: u16,
-        avail_thresh: u8,
-    ) -> ::std::os::raw::c_int;
+    pub fn rte_eth_rx_avail_thresh_set(port_id: u16, queue_id: u16, avail_thresh: u8) -> ::std::os::raw::c_int;
 }
 unsafe extern "C" {
     pub fn rte_eth_rx_avail_thresh_query(
@@ -18413,11 +18009,7 @@ unsafe extern "C" {
     ) -> ::std::os::raw::c_int;
 }
 pub type buffer_tx_error_fn = ::std::option::Option<
-    unsafe extern "C" fn(
-        unsent: *mut *mut rte_mbuf,
-        count: u16,
-        userdata: *mut ::std::os::raw::c_void,
-    ),
+    unsafe extern "C" fn(unsent: *mut *mut rte_mbuf, count: u16, userdata: *mut ::std::os::raw::c_void),
 >;
 #[repr(C)]
 #[derive(Debug)]
@@ -18438,10 +18030,7 @@ impl Default for rte_eth_dev_tx_buffer {
     }
 }
 unsafe extern "C" {
-    pub fn rte_eth_tx_buffer_init(
-        buffer: *mut rte_eth_dev_tx_buffer,
-        size: u16,
-    ) -> ::std::os::raw::c_int;
+    pub fn rte_eth_tx_buffer_init(buffer: *mut rte_eth_dev_tx_buffer, size: u16) -> ::std::os::raw::c_int;
 }
 unsafe extern "C" {
     pub fn rte_eth_tx_buffer_set_err_callback(
@@ -18465,11 +18054,7 @@ unsafe extern "C" {
     );
 }
 unsafe extern "C" {
-    pub fn rte_eth_tx_done_cleanup(
-        port_id: u16,
-        queue_id: u16,
-        free_cnt: u32,
-    ) -> ::std::os::raw::c_int;
+    pub fn rte_eth_tx_done_cleanup(port_id: u16, queue_id: u16, free_cnt: u32) -> ::std::os::raw::c_int;
 }
 pub const RTE_ETH_SUBEVENT_MACSEC_UNKNOWN: rte_eth_event_macsec_subtype = 0;
 pub const RTE_ETH_SUBEVENT_MACSEC_RX_SECTAG_V_EQ1: rte_eth_event_macsec_subtype = 1;
@@ -18613,29 +18198,16 @@ unsafe extern "C" {
     pub fn rte_eth_fec_set(port_id: u16, fec_capa: u32) -> ::std::os::raw::c_int;
 }
 unsafe extern "C" {
-    pub fn rte_eth_dev_flow_ctrl_get(
-        port_id: u16,
-        fc_conf: *mut rte_eth_fc_conf,
-    ) -> ::std::os::raw::c_int;
+    pub fn rte_eth_dev_flow_ctrl_get(port_id: u16, fc_conf: *mut rte_eth_fc_conf) -> ::std::os::raw::c_int;
 }
 unsafe extern "C" {
-    pub fn rte_eth_dev_flow_ctrl_set(
-        port_id: u16,
-        fc_conf: *mut rte_eth_fc_conf,
-    ) -> ::std::os::raw::c_int;
+    pub fn rte_eth_dev_flow_ctrl_set(port_id: u16, fc_conf: *mut rte_eth_fc_conf) -> ::std::os::raw::c_int;
 }
 unsafe extern "C" {
-    pub fn rte_eth_dev_priority_flow_ctrl_set(
-        port_id: u16,
-        pfc_conf: *mut rte_eth_pfc_conf,
-    ) -> ::std::os::raw::c_int;
+    pub fn rte_eth_dev_priority_flow_ctrl_set(port_id: u16, pfc_conf: *mut rte_eth_pfc_conf) -> ::std::os::raw::c_int;
 }
 unsafe extern "C" {
-    pub fn rte_eth_dev_mac_addr_add(
-        port_id: u16,
-        mac_addr: *mut rte_ether_addr,
-        pool: u32,
-    ) -> ::std::os::raw::c_int;
+    pub fn rte_eth_dev_mac_addr_add(port_id: u16, mac_addr: *mut rte_ether_addr, pool: u32) -> ::std::os::raw::c_int;
 }
 unsafe extern "C" {
     pub fn rte_eth_dev_priority_flow_ctrl_queue_info_get(
@@ -18650,16 +18222,10 @@ unsafe extern "C" {
     ) -> ::std::os::raw::c_int;
 }
 unsafe extern "C" {
-    pub fn rte_eth_dev_mac_addr_remove(
-        port_id: u16,
-        mac_addr: *mut rte_ether_addr,
-    ) -> ::std::os::raw::c_int;
+    pub fn rte_eth_dev_mac_addr_remove(port_id: u16, mac_addr: *mut rte_ether_addr) -> ::std::os::raw::c_int;
 }
 unsafe extern "C" {
-    pub fn rte_eth_dev_default_mac_addr_set(
-        port_id: u16,
-        mac_addr: *mut rte_ether_addr,
-    ) -> ::std::os::raw::c_int;
+    pub fn rte_eth_dev_default_mac_addr_set(port_id: u16, mac_addr: *mut rte_ether_addr) -> ::std::os::raw::c_int;
 }
 unsafe extern "C" {
     pub fn rte_eth_dev_rss_reta_update(
@@ -18676,39 +18242,22 @@ unsafe extern "C" {
     ) -> ::std::os::raw::c_int;
 }
 unsafe extern "C" {
-    pub fn rte_eth_dev_uc_hash_table_set(
-        port_id: u16,
-        addr: *mut rte_ether_addr,
-        on: u8,
-    ) -> ::std::os::raw::c_int;
+    pub fn rte_eth_dev_uc_hash_table_set(port_id: u16, addr: *mut rte_ether_addr, on: u8) -> ::std::os::raw::c_int;
 }
 unsafe extern "C" {
     pub fn rte_eth_dev_uc_all_hash_table_set(port_id: u16, on: u8) -> ::std::os::raw::c_int;
 }
 unsafe extern "C" {
-    pub fn rte_eth_set_queue_rate_limit(
-        port_id: u16,
-        queue_idx: u16,
-        tx_rate: u32,
-    ) -> ::std::os::raw::c_int;
+    pub fn rte_eth_set_queue_rate_limit(port_id: u16, queue_idx: u16, tx_rate: u32) -> ::std::os::raw::c_int;
 }
 unsafe extern "C" {
-    pub fn rte_eth_dev_rss_hash_update(
-        port_id: u16,
-        rss_conf: *mut rte_eth_rss_conf,
-    ) -> ::std::os::raw::c_int;
+    pub fn rte_eth_dev_rss_hash_update(port_id: u16, rss_conf: *mut rte_eth_rss_conf) -> ::std::os::raw::c_int;
 }
 unsafe extern "C" {
-    pub fn rte_eth_dev_rss_hash_conf_get(
-        port_id: u16,
-        rss_conf: *mut rte_eth_rss_conf,
-    ) -> ::std::os::raw::c_int;
+    pub fn rte_eth_dev_rss_hash_conf_get(port_id: u16, rss_conf: *mut rte_eth_rss_conf) -> ::std::os::raw::c_int;
 }
 unsafe extern "C" {
-    pub fn rte_eth_dev_udp_tunnel_port_add(
-        port_id: u16,
-        tunnel_udp: *mut rte_eth_udp_tunnel,
-    ) -> ::std::os::raw::c_int;
+    pub fn rte_eth_dev_udp_tunnel_port_add(port_id: u16, tunnel_udp: *mut rte_eth_udp_tunnel) -> ::std::os::raw::c_int;
 }
 unsafe extern "C" {
     pub fn rte_eth_dev_udp_tunnel_port_delete(
@@ -18717,10 +18266,7 @@ unsafe extern "C" {
     ) -> ::std::os::raw::c_int;
 }
 unsafe extern "C" {
-    pub fn rte_eth_dev_get_dcb_info(
-        port_id: u16,
-        dcb_info: *mut rte_eth_dcb_info,
-    ) -> ::std::os::raw::c_int;
+    pub fn rte_eth_dev_get_dcb_info(port_id: u16, dcb_info: *mut rte_eth_dcb_info) -> ::std::os::raw::c_int;
 }
 #[repr(C)]
 #[derive(Debug, Copy, Clone)]
@@ -18801,37 +18347,22 @@ unsafe extern "C" {
     ) -> ::std::os::raw::c_int;
 }
 unsafe extern "C" {
-    pub fn rte_eth_dev_get_reg_info(
-        port_id: u16,
-        info: *mut rte_dev_reg_info,
-    ) -> ::std::os::raw::c_int;
+    pub fn rte_eth_dev_get_reg_info(port_id: u16, info: *mut rte_dev_reg_info) -> ::std::os::raw::c_int;
 }
 unsafe extern "C" {
     pub fn rte_eth_dev_get_eeprom_length(port_id: u16) -> ::std::os::raw::c_int;
 }
 unsafe extern "C" {
-    pub fn rte_eth_dev_get_eeprom(
-        port_id: u16,
-        info: *mut rte_dev_eeprom_info,
-    ) -> ::std::os::raw::c_int;
+    pub fn rte_eth_dev_get_eeprom(port_id: u16, info: *mut rte_dev_eeprom_info) -> ::std::os::raw::c_int;
 }
 unsafe extern "C" {
-    pub fn rte_eth_dev_set_eeprom(
-        port_id: u16,
-        info: *mut rte_dev_eeprom_info,
-    ) -> ::std::os::raw::c_int;
+    pub fn rte_eth_dev_set_eeprom(port_id: u16, info: *mut rte_dev_eeprom_info) -> ::std::os::raw::c_int;
 }
 unsafe extern "C" {
-    pub fn rte_eth_dev_get_module_info(
-        port_id: u16,
-        modinfo: *mut rte_eth_dev_module_info,
-    ) -> ::std::os::raw::c_int;
+    pub fn rte_eth_dev_get_module_info(port_id: u16, modinfo: *mut rte_eth_dev_module_info) -> ::std::os::raw::c_int;
 }
 unsafe extern "C" {
-    pub fn rte_eth_dev_get_module_eeprom(
-        port_id: u16,
-        info: *mut rte_dev_eeprom_info,
-    ) -> ::std::os::raw::c_int;
+    pub fn rte_eth_dev_get_module_eeprom(port_id: u16, info: *mut rte_dev_eeprom_info) -> ::std::os::raw::c_int;
 }
 unsafe extern "C" {
     pub fn rte_eth_dev_set_mc_addr_list(
@@ -18854,10 +18385,7 @@ unsafe extern "C" {
     ) -> ::std::os::raw::c_int;
 }
 unsafe extern "C" {
-    pub fn rte_eth_timesync_read_tx_timestamp(
-        port_id: u16,
-        timestamp: *mut timespec,
-    ) -> ::std::os::raw::c_int;
+    pub fn rte_eth_timesync_read_tx_timestamp(port_id: u16, timestamp: *mut timespec) -> ::std::os::raw::c_int;
 }
 unsafe extern "C" {
     pub fn rte_eth_timesync_adjust_time(port_id: u16, delta: i64) -> ::std::os::raw::c_int;
@@ -18866,10 +18394,7 @@ unsafe extern "C" {
     pub fn rte_eth_timesync_read_time(port_id: u16, time: *mut timespec) -> ::std::os::raw::c_int;
 }
 unsafe extern "C" {
-    pub fn rte_eth_timesync_write_time(
-        port_id: u16,
-        time: *const timespec,
-    ) -> ::std::os::raw::c_int;
+    pub fn rte_eth_timesync_write_time(port_id: u16, time: *const timespec) -> ::std::os::raw::c_int;
 }
 unsafe extern "C" {
     pub fn rte_eth_read_clock(port_id: u16, clock: *mut u64) -> ::std::os::raw::c_int;
@@ -18881,10 +18406,7 @@ unsafe extern "C" {
     ) -> ::std::os::raw::c_int;
 }
 unsafe extern "C" {
-    pub fn rte_eth_dev_get_name_by_port(
-        port_id: u16,
-        name: *mut ::std::os::raw::c_char,
-    ) -> ::std::os::raw::c_int;
+    pub fn rte_eth_dev_get_name_by_port(port_id: u16, name: *mut ::std::os::raw::c_char) -> ::std::os::raw::c_int;
 }
 unsafe extern "C" {
     pub fn rte_eth_dev_adjust_nb_rx_tx_desc(
@@ -18894,19 +18416,13 @@ unsafe extern "C" {
     ) -> ::std::os::raw::c_int;
 }
 unsafe extern "C" {
-    pub fn rte_eth_dev_pool_ops_supported(
-        port_id: u16,
-        pool: *const ::std::os::raw::c_char,
-    ) -> ::std::os::raw::c_int;
+    pub fn rte_eth_dev_pool_ops_supported(port_id: u16, pool: *const ::std::os::raw::c_char) -> ::std::os::raw::c_int;
 }
 unsafe extern "C" {
     pub fn rte_eth_dev_get_sec_ctx(port_id: u16) -> *mut ::std::os::raw::c_void;
 }
 unsafe extern "C" {
-    pub fn rte_eth_dev_hairpin_capability_get(
-        port_id: u16,
-        cap: *mut rte_eth_hairpin_cap,
-    ) -> ::std::os::raw::c_int;
+    pub fn rte_eth_dev_hairpin_capability_get(port_id: u16, cap: *mut rte_eth_hairpin_cap) -> ::std::os::raw::c_int;
 }
 #[repr(C)]
 #[derive(Copy, Clone)]
@@ -18961,14 +18477,10 @@ impl Default for rte_eth_representor_info {
     }
 }
 unsafe extern "C" {
-    pub fn rte_eth_representor_info_get(
-        port_id: u16,
-        info: *mut rte_eth_representor_info,
-    ) -> ::std::os::raw::c_int;
+    pub fn rte_eth_representor_info_get(port_id: u16, info: *mut rte_eth_representor_info) -> ::std::os::raw::c_int;
 }
 unsafe extern "C" {
-    pub fn rte_eth_rx_metadata_negotiate(port_id: u16, features: *mut u64)
-    -> ::std::os::raw::c_int;
+    pub fn rte_eth_rx_metadata_negotiate(port_id: u16, features: *mut u64) -> ::std::os::raw::c_int;
 }
 #[repr(C)]
 #[derive(Debug, Default, Copy, Clone)]
@@ -19090,28 +18602,16 @@ impl Default for rte_eth_cman_config {
     }
 }
 unsafe extern "C" {
-    pub fn rte_eth_cman_info_get(
-        port_id: u16,
-        info: *mut rte_eth_cman_info,
-    ) -> ::std::os::raw::c_int;
+    pub fn rte_eth_cman_info_get(port_id: u16, info: *mut rte_eth_cman_info) -> ::std::os::raw::c_int;
 }
 unsafe extern "C" {
-    pub fn rte_eth_cman_config_init(
-        port_id: u16,
-        config: *mut rte_eth_cman_config,
-    ) -> ::std::os::raw::c_int;
+    pub fn rte_eth_cman_config_init(port_id: u16, config: *mut rte_eth_cman_config) -> ::std::os::raw::c_int;
 }
 unsafe extern "C" {
-    pub fn rte_eth_cman_config_set(
-        port_id: u16,
-        config: *const rte_eth_cman_config,
-    ) -> ::std::os::raw::c_int;
+    pub fn rte_eth_cman_config_set(port_id: u16, config: *const rte_eth_cman_config) -> ::std::os::raw::c_int;
 }
 unsafe extern "C" {
-    pub fn rte_eth_cman_config_get(
-        port_id: u16,
-        config: *mut rte_eth_cman_config,
-    ) -> ::std::os::raw::c_int;
+    pub fn rte_eth_cman_config_get(port_id: u16, config: *mut rte_eth_cman_config) -> ::std::os::raw::c_int;
 }
 #[repr(C)]
 #[derive(Debug, Copy, Clone)]
@@ -19139,34 +18639,19 @@ pub struct rte_eth_dev {
     _unused: [u8; 0],
 }
 pub type eth_rx_burst_t = ::std::option::Option<
-    unsafe extern "C" fn(
-        rxq: *mut ::std::os::raw::c_void,
-        rx_pkts: *mut *mut rte_mbuf,
-        nb_pkts: u16,
-    ) -> u16,
+    unsafe extern "C" fn(rxq: *mut ::std::os::raw::c_void, rx_pkts: *mut *mut rte_mbuf, nb_pkts: u16) -> u16,
 >;
 pub type eth_tx_burst_t = ::std::option::Option<
-    unsafe extern "C" fn(
-        txq: *mut ::std::os::raw::c_void,
-        tx_pkts: *mut *mut rte_mbuf,
-        nb_pkts: u16,
-    ) -> u16,
+    unsafe extern "C" fn(txq: *mut ::std::os::raw::c_void, tx_pkts: *mut *mut rte_mbuf, nb_pkts: u16) -> u16,
 >;
 pub type eth_tx_prep_t = ::std::option::Option<
-    unsafe extern "C" fn(
-        txq: *mut ::std::os::raw::c_void,
-        tx_pkts: *mut *mut rte_mbuf,
-        nb_pkts: u16,
-    ) -> u16,
+    unsafe extern "C" fn(txq: *mut ::std::os::raw::c_void, tx_pkts: *mut *mut rte_mbuf, nb_pkts: u16) -> u16,
 >;
-pub type eth_rx_queue_count_t =
-    ::std::option::Option<unsafe extern "C" fn(rxq: *mut ::std::os::raw::c_void) -> u32>;
-pub type eth_rx_descriptor_status_t = ::std::option::Option<
-    unsafe extern "C" fn(rxq: *mut ::std::os::raw::c_void, offset: u16) -> ::std::os::raw::c_int,
->;
-pub type eth_tx_descriptor_status_t = ::std::option::Option<
-    unsafe extern "C" fn(txq: *mut ::std::os::raw::c_void, offset: u16) -> ::std::os::raw::c_int,
->;
+pub type eth_rx_queue_count_t = ::std::option::Option<unsafe extern "C" fn(rxq: *mut ::std::os::raw::c_void) -> u32>;
+pub type eth_rx_descriptor_status_t =
+    ::std::option::Option<unsafe extern "C" fn(rxq: *mut ::std::os::raw::c_void, offset: u16) -> ::std::os::raw::c_int>;
+pub type eth_tx_descriptor_status_t =
+    ::std::option::Option<unsafe extern "C" fn(txq: *mut ::std::os::raw::c_void, offset: u16) -> ::std::os::raw::c_int>;
 #[repr(C)]
 #[derive(Debug, Copy, Clone)]
 pub struct rte_ethdev_qdata {
@@ -19221,12 +18706,7 @@ unsafe extern "C" {
 }
 unsafe extern "C" {
     #[link_name = "rte_eth_rx_burst__extern"]
-    pub fn rte_eth_rx_burst(
-        port_id: u16,
-        queue_id: u16,
-        rx_pkts: *mut *mut rte_mbuf,
-        nb_pkts: u16,
-    ) -> u16;
+    pub fn rte_eth_rx_burst(port_id: u16, queue_id: u16, rx_pkts: *mut *mut rte_mbuf, nb_pkts: u16) -> u16;
 }
 unsafe extern "C" {
     #[link_name = "rte_eth_rx_queue_count__extern"]
@@ -19234,19 +18714,11 @@ unsafe extern "C" {
 }
 unsafe extern "C" {
     #[link_name = "rte_eth_rx_descriptor_status__extern"]
-    pub fn rte_eth_rx_descriptor_status(
-        port_id: u16,
-        queue_id: u16,
-        offset: u16,
-    ) -> ::std::os::raw::c_int;
+    pub fn rte_eth_rx_descriptor_status(port_id: u16, queue_id: u16, offset: u16) -> ::std::os::raw::c_int;
 }
 unsafe extern "C" {
     #[link_name = "rte_eth_tx_descriptor_status__extern"]
-    pub fn rte_eth_tx_descriptor_status(
-        port_id: u16,
-        queue_id: u16,
-        offset: u16,
-    ) -> ::std::os::raw::c_int;
+    pub fn rte_eth_tx_descriptor_status(port_id: u16, queue_id: u16, offset: u16) -> ::std::os::raw::c_int;
 }
 unsafe extern "C" {
     pub fn rte_eth_call_tx_callbacks(
@@ -19259,29 +18731,15 @@ unsafe extern "C" {
 }
 unsafe extern "C" {
     #[link_name = "rte_eth_tx_burst__extern"]
-    pub fn rte_eth_tx_burst(
-        port_id: u16,
-        queue_id: u16,
-        tx_pkts: *mut *mut rte_mbuf,
-        nb_pkts: u16,
-    ) -> u16;
+    pub fn rte_eth_tx_burst(port_id: u16, queue_id: u16, tx_pkts: *mut *mut rte_mbuf, nb_pkts: u16) -> u16;
 }
 unsafe extern "C" {
     #[link_name = "rte_eth_tx_prepare__extern"]
-    pub fn rte_eth_tx_prepare(
-        port_id: u16,
-        queue_id: u16,
-        tx_pkts: *mut *mut rte_mbuf,
-        nb_pkts: u16,
-    ) -> u16;
+    pub fn rte_eth_tx_prepare(port_id: u16, queue_id: u16, tx_pkts: *mut *mut rte_mbuf, nb_pkts: u16) -> u16;
 }
 unsafe extern "C" {
     #[link_name = "rte_eth_tx_buffer_flush__extern"]
-    pub fn rte_eth_tx_buffer_flush(
-        port_id: u16,
-        queue_id: u16,
-        buffer: *mut rte_eth_dev_tx_buffer,
-    ) -> u16;
+    pub fn rte_eth_tx_buffer_flush(port_id: u16, queue_id: u16, buffer: *mut rte_eth_dev_tx_buffer) -> u16;
 }
 unsafe extern "C" {
     #[link_name = "rte_eth_tx_buffer__extern"]
@@ -19298,6 +18756,337 @@ unsafe extern "C" {
         ptypes: *mut u32,
         num: ::std::os::raw::c_int,
     ) -> ::std::os::raw::c_int;
+}
+unsafe extern "C" {
+    pub static mut rte_rcu_log_type: ::std::os::raw::c_int;
+}
+#[repr(C)]
+#[repr(align(64))]
+#[derive(Debug, Copy, Clone)]
+pub struct rte_rcu_qsbr_cnt {
+    pub cnt: u64,
+    pub lock_cnt: u32,
+}
+impl Default for rte_rcu_qsbr_cnt {
+    fn default() -> Self {
+        let mut s = ::std::mem::MaybeUninit::<Self>::uninit();
+        unsafe {
+            ::std::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
+            s.assume_init()
+        }
+    }
+}
+#[repr(C)]
+#[repr(align(64))]
+#[derive(Debug)]
+pub struct rte_rcu_qsbr {
+    pub token: u64,
+    pub acked_token: u64,
+    pub __bindgen_padding_0: [u32; 12usize],
+    pub num_elems: u32,
+    pub num_threads: u32,
+    pub max_threads: u32,
+    pub __bindgen_padding_1: [u64; 6usize],
+    pub qsbr_cnt: __IncompleteArrayField<rte_rcu_qsbr_cnt>,
+}
+impl Default for rte_rcu_qsbr {
+    fn default() -> Self {
+        let mut s = ::std::mem::MaybeUninit::<Self>::uninit();
+        unsafe {
+            ::std::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
+            s.assume_init()
+        }
+    }
+}
+pub type rte_rcu_qsbr_free_resource_t = ::std::option::Option<
+    unsafe extern "C" fn(p: *mut ::std::os::raw::c_void, e: *mut ::std::os::raw::c_void, n: ::std::os::raw::c_uint),
+>;
+#[repr(C)]
+#[derive(Debug, Copy, Clone)]
+pub struct rte_rcu_qsbr_dq_parameters {
+    pub name: *const ::std::os::raw::c_char,
+    pub flags: u32,
+    pub size: u32,
+    pub esize: u32,
+    pub trigger_reclaim_limit: u32,
+    pub max_reclaim_size: u32,
+    pub free_fn: rte_rcu_qsbr_free_resource_t,
+    pub p: *mut ::std::os::raw::c_void,
+    pub v: *mut rte_rcu_qsbr,
+}
+impl Default for rte_rcu_qsbr_dq_parameters {
+    fn default() -> Self {
+        let mut s = ::std::mem::MaybeUninit::<Self>::uninit();
+        unsafe {
+            ::std::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
+            s.assume_init()
+        }
+    }
+}
+#[repr(C)]
+#[derive(Debug, Copy, Clone)]
+pub struct rte_rcu_qsbr_dq {
+    _unused: [u8; 0],
+}
+unsafe extern "C" {
+    pub fn rte_rcu_qsbr_get_memsize(max_threads: u32) -> usize;
+}
+unsafe extern "C" {
+    pub fn rte_rcu_qsbr_init(v: *mut rte_rcu_qsbr, max_threads: u32) -> ::std::os::raw::c_int;
+}
+unsafe extern "C" {
+    pub fn rte_rcu_qsbr_thread_register(
+        v: *mut rte_rcu_qsbr,
+        thread_id: ::std::os::raw::c_uint,
+    ) -> ::std::os::raw::c_int;
+}
+unsafe extern "C" {
+    pub fn rte_rcu_qsbr_thread_unregister(
+        v: *mut rte_rcu_qsbr,
+        thread_id: ::std::os::raw::c_uint,
+    ) -> ::std::os::raw::c_int;
+}
+unsafe extern "C" {
+    #[link_name = "rte_rcu_qsbr_thread_online__extern"]
+    pub fn rte_rcu_qsbr_thread_online(v: *mut rte_rcu_qsbr, thread_id: ::std::os::raw::c_uint);
+}
+unsafe extern "C" {
+    #[link_name = "rte_rcu_qsbr_thread_offline__extern"]
+    pub fn rte_rcu_qsbr_thread_offline(v: *mut rte_rcu_qsbr, thread_id: ::std::os::raw::c_uint);
+}
+unsafe extern "C" {
+    #[link_name = "rte_rcu_qsbr_lock__extern"]
+    pub fn rte_rcu_qsbr_lock(v: *mut rte_rcu_qsbr, thread_id: ::std::os::raw::c_uint);
+}
+unsafe extern "C" {
+    #[link_name = "rte_rcu_qsbr_unlock__extern"]
+    pub fn rte_rcu_qsbr_unlock(v: *mut rte_rcu_qsbr, thread_id: ::std::os::raw::c_uint);
+}
+unsafe extern "C" {
+    #[link_name = "rte_rcu_qsbr_start__extern"]
+    pub fn rte_rcu_qsbr_start(v: *mut rte_rcu_qsbr) -> u64;
+}
+unsafe extern "C" {
+    #[link_name = "rte_rcu_qsbr_quiescent__extern"]
+    pub fn rte_rcu_qsbr_quiescent(v: *mut rte_rcu_qsbr, thread_id: ::std::os::raw::c_uint);
+}
+unsafe extern "C" {
+    #[link_name = "rte_rcu_qsbr_check__extern"]
+    pub fn rte_rcu_qsbr_check(v: *mut rte_rcu_qsbr, t: u64, wait: bool) -> ::std::os::raw::c_int;
+}
+unsafe extern "C" {
+    pub fn rte_rcu_qsbr_synchronize(v: *mut rte_rcu_qsbr, thread_id: ::std::os::raw::c_uint);
+}
+unsafe extern "C" {
+    pub fn rte_rcu_qsbr_dump(f: *mut FILE, v: *mut rte_rcu_qsbr) -> ::std::os::raw::c_int;
+}
+unsafe extern "C" {
+    pub fn rte_rcu_qsbr_dq_create(params: *const rte_rcu_qsbr_dq_parameters) -> *mut rte_rcu_qsbr_dq;
+}
+unsafe extern "C" {
+    pub fn rte_rcu_qsbr_dq_enqueue(dq: *mut rte_rcu_qsbr_dq, e: *mut ::std::os::raw::c_void) -> ::std::os::raw::c_int;
+}
+unsafe extern "C" {
+    pub fn rte_rcu_qsbr_dq_reclaim(
+        dq: *mut rte_rcu_qsbr_dq,
+        n: ::std::os::raw::c_uint,
+        freed: *mut ::std::os::raw::c_uint,
+        pending: *mut ::std::os::raw::c_uint,
+        available: *mut ::std::os::raw::c_uint,
+    ) -> ::std::os::raw::c_int;
+}
+unsafe extern "C" {
+    pub fn rte_rcu_qsbr_dq_delete(dq: *mut rte_rcu_qsbr_dq) -> ::std::os::raw::c_int;
+}
+pub type hash_sig_t = u32;
+pub type rte_hash_function =
+    ::std::option::Option<unsafe extern "C" fn(key: *const ::std::os::raw::c_void, key_len: u32, init_val: u32) -> u32>;
+pub type rte_hash_cmp_eq_t = ::std::option::Option<
+    unsafe extern "C" fn(
+        key1: *const ::std::os::raw::c_void,
+        key2: *const ::std::os::raw::c_void,
+        key_len: usize,
+    ) -> ::std::os::raw::c_int,
+>;
+pub type rte_hash_free_key_data =
+    ::std::option::Option<unsafe extern "C" fn(p: *mut ::std::os::raw::c_void, key_data: *mut ::std::os::raw::c_void)>;
+#[repr(C)]
+#[derive(Debug, Copy, Clone)]
+pub struct rte_hash_parameters {
+    pub name: *const ::std::os::raw::c_char,
+    pub entries: u32,
+    pub reserved: u32,
+    pub key_len: u32,
+    pub hash_func: rte_hash_function,
+    pub hash_func_init_val: u32,
+    pub socket_id: ::std::os::raw::c_int,
+    pub extra_flag: u8,
+}
+impl Default for rte_hash_parameters {
+    fn default() -> Self {
+        let mut s = ::std::mem::MaybeUninit::<Self>::uninit();
+        unsafe {
+            ::std::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
+            s.assume_init()
+        }
+    }
+}
+pub const RTE_HASH_QSBR_MODE_DQ: rte_hash_qsbr_mode = 0;
+pub const RTE_HASH_QSBR_MODE_SYNC: rte_hash_qsbr_mode = 1;
+pub type rte_hash_qsbr_mode = ::std::os::raw::c_uint;
+#[repr(C)]
+#[derive(Debug, Copy, Clone)]
+pub struct rte_hash_rcu_config {
+    pub v: *mut rte_rcu_qsbr,
+    pub mode: rte_hash_qsbr_mode,
+    pub dq_size: u32,
+    pub trigger_reclaim_limit: u32,
+    pub max_reclaim_size: u32,
+    pub key_data_ptr: *mut ::std::os::raw::c_void,
+    pub free_key_data_func: rte_hash_free_key_data,
+}
+impl Default for rte_hash_rcu_config {
+    fn default() -> Self {
+        let mut s = ::std::mem::MaybeUninit::<Self>::uninit();
+        unsafe {
+            ::std::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
+            s.assume_init()
+        }
+    }
+}
+#[repr(C)]
+#[derive(Debug, Copy, Clone)]
+pub struct rte_hash {
+    _unused: [u8; 0],
+}
+unsafe extern "C" {
+    pub fn rte_hash_create(params: *const rte_hash_parameters) -> *mut rte_hash;
+}
+unsafe extern "C" {
+    pub fn rte_hash_set_cmp_func(h: *mut rte_hash, func: rte_hash_cmp_eq_t);
+}
+unsafe extern "C" {
+    pub fn rte_hash_find_existing(name: *const ::std::os::raw::c_char) -> *mut rte_hash;
+}
+unsafe extern "C" {
+    pub fn rte_hash_free(h: *mut rte_hash);
+}
+unsafe extern "C" {
+    pub fn rte_hash_reset(h: *mut rte_hash);
+}
+unsafe extern "C" {
+    pub fn rte_hash_count(h: *const rte_hash) -> i32;
+}
+unsafe extern "C" {
+    pub fn rte_hash_max_key_id(h: *const rte_hash) -> i32;
+}
+unsafe extern "C" {
+    pub fn rte_hash_add_key_data(
+        h: *const rte_hash,
+        key: *const ::std::os::raw::c_void,
+        data: *mut ::std::os::raw::c_void,
+    ) -> ::std::os::raw::c_int;
+}
+unsafe extern "C" {
+    pub fn rte_hash_add_key_with_hash_data(
+        h: *const rte_hash,
+        key: *const ::std::os::raw::c_void,
+        sig: hash_sig_t,
+        data: *mut ::std::os::raw::c_void,
+    ) -> i32;
+}
+unsafe extern "C" {
+    pub fn rte_hash_add_key(h: *const rte_hash, key: *const ::std::os::raw::c_void) -> i32;
+}
+unsafe extern "C" {
+    pub fn rte_hash_add_key_with_hash(h: *const rte_hash, key: *const ::std::os::raw::c_void, sig: hash_sig_t) -> i32;
+}
+unsafe extern "C" {
+    pub fn rte_hash_del_key(h: *const rte_hash, key: *const ::std::os::raw::c_void) -> i32;
+}
+unsafe extern "C" {
+    pub fn rte_hash_del_key_with_hash(h: *const rte_hash, key: *const ::std::os::raw::c_void, sig: hash_sig_t) -> i32;
+}
+unsafe extern "C" {
+    pub fn rte_hash_get_key_with_position(
+        h: *const rte_hash,
+        position: i32,
+        key: *mut *mut ::std::os::raw::c_void,
+    ) -> ::std::os::raw::c_int;
+}
+unsafe extern "C" {
+    pub fn rte_hash_free_key_with_position(h: *const rte_hash, position: i32) -> ::std::os::raw::c_int;
+}
+unsafe extern "C" {
+    pub fn rte_hash_lookup_data(
+        h: *const rte_hash,
+        key: *const ::std::os::raw::c_void,
+        data: *mut *mut ::std::os::raw::c_void,
+    ) -> ::std::os::raw::c_int;
+}
+unsafe extern "C" {
+    pub fn rte_hash_lookup_with_hash_data(
+        h: *const rte_hash,
+        key: *const ::std::os::raw::c_void,
+        sig: hash_sig_t,
+        data: *mut *mut ::std::os::raw::c_void,
+    ) -> ::std::os::raw::c_int;
+}
+unsafe extern "C" {
+    pub fn rte_hash_lookup(h: *const rte_hash, key: *const ::std::os::raw::c_void) -> i32;
+}
+unsafe extern "C" {
+    pub fn rte_hash_lookup_with_hash(h: *const rte_hash, key: *const ::std::os::raw::c_void, sig: hash_sig_t) -> i32;
+}
+unsafe extern "C" {
+    pub fn rte_hash_hash(h: *const rte_hash, key: *const ::std::os::raw::c_void) -> hash_sig_t;
+}
+unsafe extern "C" {
+    pub fn rte_hash_lookup_bulk_data(
+        h: *const rte_hash,
+        keys: *mut *const ::std::os::raw::c_void,
+        num_keys: u32,
+        hit_mask: *mut u64,
+        data: *mut *mut ::std::os::raw::c_void,
+    ) -> ::std::os::raw::c_int;
+}
+unsafe extern "C" {
+    pub fn rte_hash_lookup_with_hash_bulk(
+        h: *const rte_hash,
+        keys: *mut *const ::std::os::raw::c_void,
+        sig: *mut hash_sig_t,
+        num_keys: u32,
+        positions: *mut i32,
+    ) -> ::std::os::raw::c_int;
+}
+unsafe extern "C" {
+    pub fn rte_hash_lookup_with_hash_bulk_data(
+        h: *const rte_hash,
+        keys: *mut *const ::std::os::raw::c_void,
+        sig: *mut hash_sig_t,
+        num_keys: u32,
+        hit_mask: *mut u64,
+        data: *mut *mut ::std::os::raw::c_void,
+    ) -> ::std::os::raw::c_int;
+}
+unsafe extern "C" {
+    pub fn rte_hash_lookup_bulk(
+        h: *const rte_hash,
+        keys: *mut *const ::std::os::raw::c_void,
+        num_keys: u32,
+        positions: *mut i32,
+    ) -> ::std::os::raw::c_int;
+}
+unsafe extern "C" {
+    pub fn rte_hash_iterate(
+        h: *const rte_hash,
+        key: *mut *const ::std::os::raw::c_void,
+        data: *mut *mut ::std::os::raw::c_void,
+        next: *mut u32,
+    ) -> i32;
+}
+unsafe extern "C" {
+    pub fn rte_hash_rcu_qsbr_add(h: *mut rte_hash, cfg: *mut rte_hash_rcu_config) -> ::std::os::raw::c_int;
 }
 unsafe extern "C" {
     #[link_name = "stickwire_rte_errno__extern"]

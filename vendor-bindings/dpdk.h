@@ -19,6 +19,7 @@
 #include <rte_mempool.h>
 #include <rte_mbuf.h>
 #include <rte_ethdev.h>
+#include <rte_hash.h>
 
 /*
  * `rte_errno` is a macro over a thread-local variable, which Rust cannot name through FFI:

@@ -369,4 +369,11 @@ uint16_t rte_eth_tx_burst__extern(uint16_t port_id, uint16_t queue_id, struct rt
 uint16_t rte_eth_tx_prepare__extern(uint16_t port_id, uint16_t queue_id, struct rte_mbuf **tx_pkts, uint16_t nb_pkts) { return rte_eth_tx_prepare(port_id, queue_id, tx_pkts, nb_pkts); }
 uint16_t rte_eth_tx_buffer_flush__extern(uint16_t port_id, uint16_t queue_id, struct rte_eth_dev_tx_buffer *buffer) { return rte_eth_tx_buffer_flush(port_id, queue_id, buffer); }
 uint16_t rte_eth_tx_buffer__extern(uint16_t port_id, uint16_t queue_id, struct rte_eth_dev_tx_buffer *buffer, struct rte_mbuf *tx_pkt) { return rte_eth_tx_buffer(port_id, queue_id, buffer, tx_pkt); }
+void rte_rcu_qsbr_thread_online__extern(struct rte_rcu_qsbr *v, unsigned int thread_id) { rte_rcu_qsbr_thread_online(v, thread_id); }
+void rte_rcu_qsbr_thread_offline__extern(struct rte_rcu_qsbr *v, unsigned int thread_id) { rte_rcu_qsbr_thread_offline(v, thread_id); }
+void rte_rcu_qsbr_lock__extern(struct rte_rcu_qsbr *v, unsigned int thread_id) { rte_rcu_qsbr_lock(v, thread_id); }
+void rte_rcu_qsbr_unlock__extern(struct rte_rcu_qsbr *v, unsigned int thread_id) { rte_rcu_qsbr_unlock(v, thread_id); }
+uint64_t rte_rcu_qsbr_start__extern(struct rte_rcu_qsbr *v) { return rte_rcu_qsbr_start(v); }
+void rte_rcu_qsbr_quiescent__extern(struct rte_rcu_qsbr *v, unsigned int thread_id) { rte_rcu_qsbr_quiescent(v, thread_id); }
+int rte_rcu_qsbr_check__extern(struct rte_rcu_qsbr *v, uint64_t t, bool wait) { return rte_rcu_qsbr_check(v, t, wait); }
 int stickwire_rte_errno__extern(void) { return stickwire_rte_errno(); }

@@ -40,6 +40,9 @@ use crate::time::Instant;
 use crate::wire::buffer::FrameBuf;
 use crate::wire::{tcp, MacAddr};
 
+mod rte_hash;
+pub(super) use rte_hash::reference as rte_hash_reference;
+
 const SW0: MacAddr = MacAddr([0x02, 0x53, 0x57, 0, 1, 1]);
 const SW1: MacAddr = MacAddr([0x02, 0x53, 0x57, 0, 1, 2]);
 /// The router the clients sit behind.
@@ -208,7 +211,7 @@ fn establish(engine: &mut Engine<Mbuf>, pool: &Mempool, n: usize, now: Instant) 
         if v != Verdict::Forward(0) {
             return Err(format!("flow {i}: SYN-ACK gave {v:?}"));
         }
-        let ack = tcp60(SW0, ROUTER_MAC, cip, VIP, &seg(cport, VIP_PORT, 1001, 5001, tcp::flags::ACK));
+        let ack = client_ack(i);
         let (v, _) = d.send(0, &ack)?;
         if v != Verdict::Forward(1) {
             return Err(format!("flow {i}: ACK gave {v:?}"));
@@ -216,6 +219,17 @@ fn establish(engine: &mut Engine<Mbuf>, pool: &Mempool, n: usize, now: Instant) 
         acks.push(ack);
     }
     Ok(acks)
+}
+
+/// The client ACK of flow `i` once established: the frame the steady state is made of.
+fn client_ack(i: usize) -> Vec<u8> {
+    let (cip, cport) = client(i);
+    tcp60(SW0, ROUTER_MAC, cip, VIP, &seg(cport, VIP_PORT, 1001, 5001, tcp::flags::ACK))
+}
+
+/// The order the frames of a run over `n` flows come in (see [`shuffle`]).
+fn shuffle_seed(n: usize) -> u64 {
+    0x5717_0000 ^ n as u64
 }
 
 fn splitmix(state: &mut u64) -> u64 {
@@ -295,7 +309,7 @@ pub(super) fn established(
     let now = Instant::from_millis(1000);
     let built = StdInstant::now();
     let mut shuffled = establish(&mut engine, pool, n, now)?;
-    shuffle(&mut shuffled, 0x5717_0000 ^ n as u64);
+    shuffle(&mut shuffled, shuffle_seed(n));
     // Copied in their new order so that the templates lie in memory in the order the port
     // reads them: a NIC writes each frame into its mbuf, so reading the template must not
     // cost a cache miss of its own (60 MB of them at 1 M flows).

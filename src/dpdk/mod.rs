@@ -21,6 +21,7 @@
 mod eal;
 mod error;
 mod ethdev;
+mod hash;
 mod hint;
 mod mbuf;
 mod mempool;
@@ -30,6 +31,7 @@ pub(crate) mod sys;
 pub use eal::{register_thread, tsc, tsc_hz, unregister_thread, Eal, Lcore, BINDINGS, PMD_DIR};
 pub use error::DpdkError;
 pub use ethdev::{EthPort, EthStats, PortId, QueueId, RxTxQueue};
+pub use hash::{RteHash, LOOKUP_BULK_MAX};
 pub use hint::{prefetch, vec_on_huge_pages};
 pub use mbuf::Mbuf;
 pub use mempool::{Mempool, DEFAULT_DATA_ROOM, HEADROOM};
