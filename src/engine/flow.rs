@@ -435,6 +435,15 @@ impl fmt::Debug for Flow {
     }
 }
 
+/// What one [`FlowTable::expire_within`] call did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Swept {
+    /// Expired flows removed.
+    pub removed: usize,
+    /// Entries looked at.
+    pub scanned: usize,
+}
+
 /// Why `insert` refused a flow. Either way the table is unchanged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum InsertError {
@@ -940,12 +949,25 @@ impl FlowTable {
     /// it goes. Looks at no more than `4 * max` entries (and never more than the capacity)
     /// from where the previous call stopped, so the cost per call is bounded; a call with
     /// `max >= capacity` sweeps the whole table. Returns how many it removed.
-    pub fn expire(&mut self, now: Instant, max: usize, mut on_expired: impl FnMut(FlowId, &Flow)) -> usize {
+    pub fn expire(&mut self, now: Instant, max: usize, on_expired: impl FnMut(FlowId, &Flow)) -> usize {
+        self.expire_within(now, max, max.saturating_mul(SCAN_PER_EXPIRY), on_expired).removed
+    }
+
+    /// [`expire`](Self::expire) looking at no more than `scan` entries (and never more than
+    /// the capacity); says how many it removed and how many it looked at.
+    pub fn expire_within(
+        &mut self,
+        now: Instant,
+        max: usize,
+        scan: usize,
+        mut on_expired: impl FnMut(FlowId, &Flow),
+    ) -> Swept {
         if self.is_empty() {
-            return 0;
+            return Swept::default();
         }
         let cap = self.flows.len();
-        let mut budget = max.saturating_mul(SCAN_PER_EXPIRY).min(cap);
+        let scan = scan.min(cap);
+        let mut budget = scan;
         let now = now.as_nanos();
         let mut removed = 0;
         // In rounds: find up to `BURST` expired flows and start fetching their index lines,
@@ -974,7 +996,7 @@ impl FlowTable {
             }
             removed += n;
         }
-        removed
+        Swept { removed, scanned: scan - budget }
     }
 
     /// Every tracked flow, in index order (for the control side and tests; not a fast path).

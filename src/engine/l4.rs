@@ -9,6 +9,7 @@ use super::maglev::hash2;
 use super::predictor::ServerState;
 use super::service::{NatMode, Services};
 use super::sticky::{StickyTable, StickyUpdate};
+use super::sweep::SweepPace;
 use super::topology::{prefix_mask, PortAddr, Topology};
 use super::DropReason;
 use crate::time::Instant;
@@ -149,6 +150,8 @@ pub struct L4 {
     /// Sticky bindings made here, for the runtime to send to the other cores.
     pub sticky_out: Vec<StickyUpdate>,
     next_sweep: Instant,
+    /// How many flow entries the next sweep looks at.
+    pace: SweepPace,
     /// The burst `stage_burst` read ahead: each frame's facts and flow hash, when it is a
     /// plain TCP or UDP frame the fast path can take.
     staged: [Option<Staged>; STAGE],
@@ -178,6 +181,7 @@ impl L4 {
             expired: Vec::with_capacity(EXPIRE_PER_POLL),
             sticky_out: Vec::with_capacity(64),
             next_sweep: Instant::ZERO,
+            pace: SweepPace::new(),
             staged: [None; STAGE],
             staged_len: 0,
         }
@@ -517,7 +521,10 @@ impl L4 {
         self.next_sweep = now + SWEEP_EVERY;
         let expired = &mut self.expired;
         expired.clear();
-        self.flows.expire(now, EXPIRE_PER_POLL, |_, flow| expired.push(Gone::of(flow)));
+        let swept =
+            self.flows.expire_within(now, EXPIRE_PER_POLL, self.pace.scan(), |_, flow| expired.push(Gone::of(flow)));
+        let capped = swept.removed == EXPIRE_PER_POLL;
+        self.pace.after_sweep(swept.scanned, swept.removed, capped, self.flows.len(), self.flows.capacity());
         let expired = std::mem::take(&mut self.expired);
         for &gone in &expired {
             self.flow_gone(gone, now);

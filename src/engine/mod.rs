@@ -15,6 +15,7 @@ pub mod neighbour;
 pub mod predictor;
 pub mod service;
 pub mod sticky;
+pub mod sweep;
 pub mod topology;
 
 use std::net::Ipv4Addr;

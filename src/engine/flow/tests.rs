@@ -357,6 +357,25 @@ fn expire_is_incremental_and_bounded() {
 }
 
 #[test]
+fn expire_within_says_what_it_looked_at() {
+    let mut t = FlowTable::with_capacity(1000);
+    for i in 0..100 {
+        let (c, s) = keys(i, PROTO_UDP);
+        t.insert(c, s, 0, 0, secs(0)).unwrap();
+    }
+    let cap = t.capacity();
+    // Nothing expired: the whole scan budget is spent.
+    assert_eq!(t.expire_within(secs(1), 8, 50, |_, _| ()), Swept { removed: 0, scanned: 50 });
+    // Never more than the capacity.
+    assert_eq!(t.expire_within(secs(1), 8, 10 * cap, |_, _| ()), Swept { removed: 0, scanned: cap });
+    // All expired: stops at `max` removals, having looked at fewer entries than allowed.
+    let swept = t.expire_within(secs(301), 8, cap, |_, _| ());
+    assert_eq!(swept.removed, 8);
+    assert!(swept.scanned < cap, "{swept:?}");
+    assert_eq!(t.len(), 92);
+}
+
+#[test]
 fn no_allocation_after_construction() {
     let mut t = FlowTable::with_capacity(5000);
     let before = (
