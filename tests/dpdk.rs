@@ -109,6 +109,7 @@ fn check_rte_hash() {
         table.insert(&key(i), i * 3).expect("room for 500 keys");
     }
     table.insert(&key(7), 70).expect("replace");
+    assert_eq!(table.len(), 500);
     let keys: Vec<[u8; 16]> = (0..LOOKUP_BULK_MAX as u32).map(|i| key(i * 10)).collect();
     let mut out = vec![None; keys.len()];
     table.lookup_bulk(&keys, &mut out);

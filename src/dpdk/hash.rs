@@ -59,6 +59,17 @@ impl<const N: usize> RteHash<N> {
         Ok(())
     }
 
+    /// Keys in the table.
+    pub fn len(&self) -> usize {
+        // SAFETY: the table is alive; counting reads it only.
+        let n = unsafe { sys::rte_hash_count(self.ptr.as_ptr()) };
+        usize::try_from(n).unwrap_or(0)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     /// Looks up every key of `keys` (at most [`LOOKUP_BULK_MAX`]) with one bulk call; `out`
     /// (as long as `keys`) gets each key's value, `None` for a miss.
     pub fn lookup_bulk(&self, keys: &[[u8; N]], out: &mut [Option<u32>]) {

@@ -98,6 +98,9 @@ pub(in crate::bench) fn reference(
     io_fwd: f64,
 ) -> Result<Scenario, String> {
     let name = format!("rte-hash-{label}");
+    if n > 16 * 64_512 {
+        return Err(format!("{name}: at most {} flows have server-side tuples of their own", 16 * 64_512));
+    }
     let capacity = n + n / 4;
     let entries = u32::try_from(2 * capacity).map_err(|_| format!("{name}: too many flows"))?;
     let mut table = RteHash::<16>::new(&name, entries).map_err(|e| format!("{name}: {e}"))?;
@@ -105,9 +108,9 @@ pub(in crate::bench) fn reference(
     for (i, record) in records.iter_mut().enumerate() {
         let (cip, cport) = client(i);
         let server = (i % usize::from(SERVERS)) as u8;
-        // A full-NAT local address and port of its own for each flow.
-        let local = Ipv4Addr::new(198, 18, 1, 100 + (i / 60_000) as u8 % 16);
-        let local_port = 1024 + (i % 60_000) as u16;
+        // A full-NAT local address and port of its own for each flow (16 x 64512 of them).
+        let local = Ipv4Addr::new(198, 18, 1, 100 + (i / 64_512 % 16) as u8);
+        let local_port = 1024 + (i % 64_512) as u16;
         *record = NatRecord {
             src: u32::from(local),
             dst: u32::from(server_ip(server)),
@@ -121,6 +124,10 @@ pub(in crate::bench) fn reference(
         table
             .insert(&key(server_ip(server), local, SERVER_PORT, local_port), value)
             .map_err(|e| format!("{name}: flow {i}: {e}"))?;
+    }
+    let keys = table.len();
+    if keys != 2 * n {
+        return Err(format!("{name}: {keys} keys in rte_hash for {n} flows, not two per flow"));
     }
     let mut frames: Vec<Vec<u8>> = (0..n).map(client_ack).collect();
     shuffle(&mut frames, shuffle_seed(n));
@@ -150,7 +157,7 @@ pub(in crate::bench) fn reference(
     }
     let elapsed = start.elapsed();
     let (received, sent) = (bench.rx.stats().rx_frames - rx_before, bench.tx.stats().tx_frames - tx_before);
-    println!("{name}: {n} flows ({} keys in rte_hash); received {received}, sent {sent}", 2 * n);
+    println!("{name}: {n} flows ({keys} keys in rte_hash); received {received}, sent {sent}");
     if sent != received {
         return Err(format!("{name}: sent {sent} of {received} frames received; not reporting"));
     }
