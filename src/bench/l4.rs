@@ -227,9 +227,14 @@ fn client_ack(i: usize) -> Vec<u8> {
     tcp60(SW0, ROUTER_MAC, cip, VIP, &seg(cport, VIP_PORT, 1001, 5001, tcp::flags::ACK))
 }
 
-/// The order the frames of a run over `n` flows come in (see [`shuffle`]).
-fn shuffle_seed(n: usize) -> u64 {
-    0x5717_0000 ^ n as u64
+/// The client ACKs of `n` flows in the order the port delivers them: shuffled (the same
+/// order on every run for the same `n`), then copied in that order so that the templates
+/// lie in memory in the order the port reads them. A NIC writes each frame into its mbuf,
+/// so reading the template must not cost a cache miss of its own (60 MB of them at 1 M).
+fn in_delivery_order(mut acks: Vec<Vec<u8>>) -> Vec<Vec<u8>> {
+    let n = acks.len();
+    shuffle(&mut acks, 0x5717_0000 ^ n as u64);
+    acks.iter().map(|f| f.to_vec()).collect()
 }
 
 fn splitmix(state: &mut u64) -> u64 {
@@ -308,13 +313,7 @@ pub(super) fn established(
     let mut engine = Engine::with_services(topology(false), services(nat, capacity)?, Default::default());
     let now = Instant::from_millis(1000);
     let built = StdInstant::now();
-    let mut shuffled = establish(&mut engine, pool, n, now)?;
-    shuffle(&mut shuffled, shuffle_seed(n));
-    // Copied in their new order so that the templates lie in memory in the order the port
-    // reads them: a NIC writes each frame into its mbuf, so reading the template must not
-    // cost a cache miss of its own (60 MB of them at 1 M flows).
-    let frames: Vec<Vec<u8>> = shuffled.iter().map(|f| f.to_vec()).collect();
-    drop(shuffled);
+    let frames = in_delivery_order(establish(&mut engine, pool, n, now)?);
     let build_time = built.elapsed();
     let tracked = engine.l4().flows().len();
     let memory = table_memory(engine.l4().flows());

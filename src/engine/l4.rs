@@ -253,8 +253,9 @@ impl L4 {
     /// The fast path's first pass over a burst received on a port with MAC `port_mac`: reads
     /// the L4 facts of every plain TCP or UDP frame once (see [`Seen::parse_fast`]), hashes
     /// its key and starts fetching its bucket, then (once the table outgrows the cache)
-    /// starts fetching each bucket's candidate flow line, so the lookups of [`forward_staged`](Self::forward_staged) overlap their
-    /// cache misses instead of waiting for each in turn.
+    /// starts fetching each bucket's candidate flow line, so the lookups of
+    /// [`forward_staged`](Self::forward_staged) overlap their cache misses instead of
+    /// waiting for each in turn.
     pub fn stage_burst<'a>(&mut self, frames: impl Iterator<Item = &'a [u8]>, port_mac: MacAddr) {
         let mut n = 0;
         for (staged, frame) in self.staged.iter_mut().zip(frames) {

@@ -17,9 +17,7 @@
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant as StdInstant};
 
-use super::{
-    client, client_ack, server_ip, server_mac, shuffle, shuffle_seed, SERVERS, SERVER_PORT, SW1, VIP, VIP_PORT,
-};
+use super::{client, client_ack, in_delivery_order, server_ip, server_mac, SERVERS, SERVER_PORT, SW1, VIP, VIP_PORT};
 use crate::bench::{MbufPool, Meter, Scenario};
 use crate::dpdk::{self, Mbuf, Mempool, RteHash};
 use crate::port::mem::MemPort;
@@ -129,9 +127,7 @@ pub(in crate::bench) fn reference(
     if keys != 2 * n {
         return Err(format!("{name}: {keys} keys in rte_hash for {n} flows, not two per flow"));
     }
-    let mut frames: Vec<Vec<u8>> = (0..n).map(client_ack).collect();
-    shuffle(&mut frames, shuffle_seed(n));
-    let frames: Vec<Vec<u8>> = frames.iter().map(|f| f.to_vec()).collect();
+    let frames = in_delivery_order((0..n).map(client_ack).collect());
 
     let mut bench = Loop {
         rx: MemPort::new(frames, None, MbufPool(pool.clone())),
