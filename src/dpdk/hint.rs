@@ -14,29 +14,120 @@ pub fn prefetch<T>(value: &T) {
     let _ = value;
 }
 
-/// A vector of `len` copies of `value` whose memory the kernel is asked to back with 2 MiB
-/// transparent huge pages (`madvise(MADV_HUGEPAGE)`, before the first write touches a page).
-/// For the big tables looked up at random (the flow table): with 4 KiB pages nearly every
-/// lookup in a table of hundreds of megabytes also misses the TLB. Where the kernel says no
-/// (THP disabled), the memory stays on normal pages and nothing else changes.
-pub fn vec_on_huge_pages<T: Clone>(len: usize, value: T) -> Vec<T> {
-    const HUGE: usize = 2 << 20;
-    let mut v: Vec<T> = Vec::with_capacity(len);
-    let bytes = len * std::mem::size_of::<T>();
-    if bytes >= HUGE {
-        // Only whole 4 KiB pages inside the allocation, as madvise requires.
-        let start = v.as_mut_ptr() as usize;
-        let first = start.next_multiple_of(4096);
-        let end = (start + bytes) & !4095;
-        if end > first {
-            // SAFETY: [first, end) lies inside the allocation `v` owns and nothing else uses;
-            // MADV_HUGEPAGE only changes how the kernel backs those pages, never their
-            // contents, and its failure is harmless (normal pages).
-            unsafe {
-                libc::madvise(first as *mut libc::c_void, end - first, libc::MADV_HUGEPAGE);
+/// 2 MiB: the huge page size the big tables are aligned to.
+const HUGE_PAGE: usize = 2 << 20;
+
+/// `len` copies of a value in memory of their own: mapped fresh from the kernel, 2 MiB
+/// aligned and advised for transparent huge pages (`madvise(MADV_HUGEPAGE)`) before the
+/// first write touches it. For the big tables looked up at random (the flow table): with
+/// 4 KiB pages nearly every lookup in a table of hundreds of megabytes also misses the TLB.
+///
+/// Not a `Vec`: the allocator hands back memory that earlier, freed allocations already
+/// touched, and pages already in place stay 4 KiB whatever they are advised afterwards
+/// (seen in `stickwire bench`: the flow table's 64 MiB bucket array, allocated after the
+/// rte_hash reference freed its frames, got 4 MiB of huge pages out of 64). Where the
+/// kernel says no (THP disabled), the memory stays on normal pages and nothing else changes.
+pub struct HugeSlice<T: Copy> {
+    ptr: std::ptr::NonNull<T>,
+    len: usize,
+    /// The whole mapping, for `munmap`.
+    map: *mut libc::c_void,
+    map_len: usize,
+}
+
+// SAFETY: a `HugeSlice` owns its mapping outright, like a `Box<[T]>`; sending or sharing it
+// is safe exactly when sending or sharing the `T`s is.
+unsafe impl<T: Copy + Send> Send for HugeSlice<T> {}
+// SAFETY: as above; `&HugeSlice` only gives `&[T]`.
+unsafe impl<T: Copy + Sync> Sync for HugeSlice<T> {}
+
+impl<T: Copy> HugeSlice<T> {
+    pub fn new(len: usize, value: T) -> HugeSlice<T> {
+        let size = std::mem::size_of::<T>();
+        let layout = std::alloc::Layout::array::<T>(len).expect("HugeSlice: length overflows the address space");
+        assert!(std::mem::align_of::<T>() <= HUGE_PAGE && size > 0, "HugeSlice: unsupported element type");
+        // One huge page more than needed, so that a 2 MiB-aligned start fits inside.
+        let map_len = (len * size).next_multiple_of(HUGE_PAGE) + HUGE_PAGE;
+        // SAFETY: a private anonymous mapping asks nothing of existing memory; the result is
+        // checked against MAP_FAILED before use.
+        let map = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                map_len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if map == libc::MAP_FAILED {
+            std::alloc::handle_alloc_error(layout);
+        }
+        let start = (map as usize).next_multiple_of(HUGE_PAGE);
+        // SAFETY: [start, start + map_len - HUGE_PAGE) lies inside the fresh mapping we own;
+        // MADV_HUGEPAGE only changes how the kernel backs those pages, never their contents,
+        // and its failure is harmless (normal pages).
+        unsafe {
+            libc::madvise(start as *mut libc::c_void, map_len - HUGE_PAGE, libc::MADV_HUGEPAGE);
+        }
+        let ptr = start as *mut T;
+        for i in 0..len {
+            // SAFETY: `start` is 2 MiB aligned (so aligned for `T`) and the mapping holds
+            // `len` elements from it; the writes initialise them before any read.
+            unsafe { ptr.add(i).write(value) };
+        }
+        // SAFETY: `start` is inside a successful mapping, so not null.
+        let ptr = unsafe { std::ptr::NonNull::new_unchecked(ptr) };
+        HugeSlice { ptr, len, map, map_len }
+    }
+}
+
+impl<T: Copy> std::ops::Deref for HugeSlice<T> {
+    type Target = [T];
+    fn deref(&self) -> &[T] {
+        // SAFETY: `len` initialised elements live at `ptr`, owned by `self` for this borrow.
+        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
+    }
+}
+
+impl<T: Copy> std::ops::DerefMut for HugeSlice<T> {
+    fn deref_mut(&mut self) -> &mut [T] {
+        // SAFETY: as in `deref`, and `&mut self` makes the access exclusive.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.len) }
+    }
+}
+
+impl<T: Copy> Drop for HugeSlice<T> {
+    fn drop(&mut self) {
+        // SAFETY: `map`/`map_len` are the mapping `new` made, unmapped once, here; `T: Copy`
+        // has no destructor to run first.
+        unsafe {
+            libc::munmap(self.map, self.map_len);
+        }
+    }
+}
+
+impl<T: Copy + std::fmt::Debug> std::fmt::Debug for HugeSlice<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HugeSlice").field("len", &self.len).finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn huge_slice_holds_its_values_aligned_and_writable() {
+        for len in [0usize, 1, 1000, (4 << 20) / 8 + 3] {
+            let mut s = HugeSlice::new(len, 7u64);
+            assert_eq!(s.len(), len);
+            assert!(s.iter().all(|&v| v == 7));
+            assert_eq!(s.as_ptr() as usize % HUGE_PAGE, 0, "2 MiB aligned");
+            if let Some(last) = s.last_mut() {
+                *last = 9;
+                assert_eq!(s[len - 1], 9);
             }
         }
     }
-    v.resize(len, value);
-    v
 }

@@ -56,6 +56,7 @@ use std::fmt;
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
+use crate::dpdk::HugeSlice;
 use crate::time::Instant;
 
 /// IP protocol numbers the state tracking tells apart.
@@ -296,7 +297,7 @@ const OPEN: u8 = 1 << 6;
 
 /// One tracked flow: exactly one cache line holding everything the fast path reads and
 /// writes for a frame of either direction.
-#[derive(Clone)]
+#[derive(Clone, Copy)]
 #[repr(C, align(64))]
 pub struct Flow {
     client: Tuple,     // 0..12
@@ -542,9 +543,9 @@ pub const BURST: usize = 32;
 
 /// The per-core flow table. See the module documentation for the layout.
 pub struct FlowTable {
-    buckets: Vec<Bucket>,
+    buckets: HugeSlice<Bucket>,
     mask: usize,
-    flows: Vec<Flow>,
+    flows: HugeSlice<Flow>,
     /// Free flow indices, a stack.
     free: Vec<u32>,
     seed: u64,
@@ -587,9 +588,9 @@ impl FlowTable {
         assert!(n_flows <= MAX_CAPACITY, "flow table capacity {n_flows} above {MAX_CAPACITY}");
         let n_buckets = n_buckets.max(2).next_power_of_two();
         FlowTable {
-            buckets: crate::dpdk::vec_on_huge_pages(n_buckets, Bucket::EMPTY),
+            buckets: HugeSlice::new(n_buckets, Bucket::EMPTY),
             mask: n_buckets - 1,
-            flows: crate::dpdk::vec_on_huge_pages(n_flows, Flow::EMPTY),
+            flows: HugeSlice::new(n_flows, Flow::EMPTY),
             // Handed out from the end: flow 0 first.
             free: (0..n_flows as u32).rev().collect(),
             seed,
@@ -608,8 +609,8 @@ impl FlowTable {
 
     /// What this table holds in memory, all told.
     pub fn memory_bytes(&self) -> usize {
-        self.buckets.capacity() * std::mem::size_of::<Bucket>()
-            + self.flows.capacity() * std::mem::size_of::<Flow>()
+        self.buckets.len() * std::mem::size_of::<Bucket>()
+            + self.flows.len() * std::mem::size_of::<Flow>()
             + self.free.capacity() * std::mem::size_of::<u32>()
             + std::mem::size_of::<FlowTable>()
     }
