@@ -18,8 +18,8 @@ pub fn prefetch<T>(value: &T) {
 const HUGE_PAGE: usize = 2 << 20;
 
 /// `len` copies of a value in memory of their own: mapped fresh from the kernel, 2 MiB
-/// aligned and advised for transparent huge pages (`madvise(MADV_HUGEPAGE)`) before the
-/// first write touches it. For the big tables looked up at random (the flow table): with
+/// aligned and, from 2 MiB up, advised for transparent huge pages (`madvise(MADV_HUGEPAGE)`)
+/// before the first write touches it. For the big tables looked up at random (the flow table): with
 /// 4 KiB pages nearly every lookup in a table of hundreds of megabytes also misses the TLB.
 ///
 /// Not a `Vec`: the allocator hands back memory that earlier, freed allocations already
@@ -64,11 +64,15 @@ impl<T: Copy> HugeSlice<T> {
             std::alloc::handle_alloc_error(layout);
         }
         let start = (map as usize).next_multiple_of(HUGE_PAGE);
-        // SAFETY: [start, start + map_len - HUGE_PAGE) lies inside the fresh mapping we own;
-        // MADV_HUGEPAGE only changes how the kernel backs those pages, never their contents,
-        // and its failure is harmless (normal pages).
-        unsafe {
-            libc::madvise(start as *mut libc::c_void, map_len - HUGE_PAGE, libc::MADV_HUGEPAGE);
+        // A table smaller than a huge page stays on 4 KiB pages: one huge page would cost
+        // more memory than the table and save no TLB misses worth having.
+        if len * size >= HUGE_PAGE {
+            // SAFETY: [start, start + map_len - HUGE_PAGE) lies inside the fresh mapping we
+            // own; MADV_HUGEPAGE only changes how the kernel backs those pages, never their
+            // contents, and its failure is harmless (normal pages).
+            unsafe {
+                libc::madvise(start as *mut libc::c_void, map_len - HUGE_PAGE, libc::MADV_HUGEPAGE);
+            }
         }
         let ptr = start as *mut T;
         for i in 0..len {
@@ -129,5 +133,41 @@ mod tests {
                 assert_eq!(s[len - 1], 9);
             }
         }
+    }
+
+    /// The `VmFlags` and `AnonHugePages` (KiB) of the mapping holding `addr`, from smaps.
+    fn mapping_of(addr: usize) -> (String, u64) {
+        let smaps = std::fs::read_to_string("/proc/self/smaps").expect("read /proc/self/smaps");
+        let mut inside = false;
+        let (mut flags, mut huge) = (String::new(), 0);
+        for line in smaps.lines() {
+            let range = line.split_whitespace().next().and_then(|r| r.split_once('-'));
+            if let Some((lo, hi)) = range.filter(|_| !line.ends_with(':') && !line.contains(": ")) {
+                let (lo, hi) = (usize::from_str_radix(lo, 16), usize::from_str_radix(hi, 16));
+                inside = matches!((lo, hi), (Ok(lo), Ok(hi)) if lo <= addr && addr < hi);
+            } else if inside {
+                if let Some(v) = line.strip_prefix("AnonHugePages:") {
+                    huge = v.trim().trim_end_matches(" kB").parse().unwrap_or(0);
+                } else if let Some(v) = line.strip_prefix("VmFlags:") {
+                    flags = v.trim().to_string();
+                }
+            }
+        }
+        (flags, huge)
+    }
+
+    #[test]
+    fn big_tables_are_advised_for_huge_pages_small_ones_are_not() {
+        let big = HugeSlice::new((8 << 20) / 64, [1u64; 8]);
+        let (flags, huge_kib) = mapping_of(big.as_ptr() as usize);
+        assert!(flags.split(' ').any(|f| f == "hg"), "8 MiB table not advised (VmFlags: {flags})");
+        // Where the kernel hands out transparent huge pages at all, the fresh mapping gets them.
+        let thp = std::fs::read_to_string("/sys/kernel/mm/transparent_hugepage/enabled").unwrap_or_default();
+        if thp.contains("[always]") || thp.contains("[madvise]") {
+            assert!(huge_kib >= 4096, "8 MiB table on {huge_kib} KiB of huge pages (THP: {})", thp.trim());
+        }
+        let small = HugeSlice::new(1000, 0u64);
+        let (flags, _) = mapping_of(small.as_ptr() as usize);
+        assert!(!flags.split(' ').any(|f| f == "hg"), "8 KB table advised (VmFlags: {flags})");
     }
 }
