@@ -28,7 +28,7 @@ for svc in nginx haproxy; do
 done
 
 if ! command -v cargo >/dev/null; then
-    echo "cargo not found: install a Rust toolchain (1.85 or newer, e.g. with rustup) first" >&2
+    echo "cargo not found: install a Rust toolchain (1.89 or newer, e.g. with rustup) first" >&2
     exit 1
 fi
 

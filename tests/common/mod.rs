@@ -15,17 +15,33 @@ pub fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// The namespaces, up for as long as this lives (one test at a time).
+/// The namespaces, up for as long as this lives (one test at a time, across test binaries
+/// and scripts too: the lock file is also taken by scripts that use the topology).
 pub struct Topology {
     _lock: MutexGuard<'static, ()>,
+    _file_lock: std::fs::File,
+}
+
+/// Takes the machine-wide topology lock (`flock` on a file in /tmp), blocking until it is free.
+fn topology_file_lock() -> std::fs::File {
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open("/tmp/stickwire-topology.lock")
+        .expect("open /tmp/stickwire-topology.lock");
+    // An flock(2), released when the file is closed.
+    file.lock().expect("lock /tmp/stickwire-topology.lock");
+    file
 }
 
 impl Topology {
     pub fn up() -> Topology {
         let lock = TOPOLOGY.lock().unwrap_or_else(|e| e.into_inner());
+        let file_lock = topology_file_lock();
         let status = Command::new(root().join("scripts/netns.sh")).arg("up").status().expect("scripts/netns.sh");
         assert!(status.success(), "scripts/netns.sh up failed (the tests need root)");
-        Topology { _lock: lock }
+        Topology { _lock: lock, _file_lock: file_lock }
     }
 }
 
