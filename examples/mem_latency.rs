@@ -10,7 +10,7 @@
 use std::hint::black_box;
 use std::time::Instant;
 
-use stickwire::dpdk::HugeSlice;
+use stickwire::mem::HugeSlice;
 
 const LINE: usize = 64;
 /// `usize`s per cache line: each line holds the index of the next line to visit.

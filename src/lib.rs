@@ -14,6 +14,7 @@ pub mod control;
 pub mod craft;
 pub mod dpdk;
 pub mod engine;
+pub mod mem;
 pub mod port;
 pub mod replay;
 pub mod runtime;

@@ -56,7 +56,7 @@ use std::fmt;
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
-use crate::dpdk::HugeSlice;
+use crate::mem::HugeSlice;
 use crate::time::Instant;
 
 /// IP protocol numbers the state tracking tells apart.
@@ -116,7 +116,8 @@ impl FlowKey {
 }
 
 /// One direction's addresses and ports, as stored in a [`Flow`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, bytemuck::Pod, bytemuck::Zeroable)]
+#[repr(C)]
 struct Tuple {
     src: u32,
     dst: u32,
@@ -205,6 +206,25 @@ pub enum FlowState {
 const N_STATES: usize = 9;
 
 impl FlowState {
+    /// Every state, by its number.
+    const ALL: [FlowState; N_STATES] = [
+        FlowState::SynSent,
+        FlowState::SynRecv,
+        FlowState::Established,
+        FlowState::FinWait,
+        FlowState::CloseWait,
+        FlowState::LastAck,
+        FlowState::TimeWait,
+        FlowState::Close,
+        FlowState::Udp,
+    ];
+
+    /// The state stored as `byte` in a flow line (only ever written from a `FlowState`).
+    #[inline(always)]
+    fn from_byte(byte: u8) -> FlowState {
+        FlowState::ALL.get(usize::from(byte)).copied().unwrap_or(FlowState::Close)
+    }
+
     /// Whether the flow counts as an active connection (least-connections predictors).
     pub const fn is_active(self) -> bool {
         matches!(self, FlowState::Established | FlowState::Udp)
@@ -258,18 +278,7 @@ impl Timeouts {
     }
 
     fn table(&self) -> [u64; N_STATES] {
-        let states = [
-            FlowState::SynSent,
-            FlowState::SynRecv,
-            FlowState::Established,
-            FlowState::FinWait,
-            FlowState::CloseWait,
-            FlowState::LastAck,
-            FlowState::TimeWait,
-            FlowState::Close,
-            FlowState::Udp,
-        ];
-        states.map(|s| u64::try_from(self.of(s).as_nanos()).unwrap_or(u64::MAX))
+        FlowState::ALL.map(|s| u64::try_from(self.of(s).as_nanos()).unwrap_or(u64::MAX))
     }
 }
 
@@ -296,15 +305,16 @@ const SEEN_SERVER: u8 = 1 << 5;
 const OPEN: u8 = 1 << 6;
 
 /// One tracked flow: exactly one cache line holding everything the fast path reads and
-/// writes for a frame of either direction.
-#[derive(Clone, Copy)]
+/// writes for a frame of either direction. Plain old data, so that it can live in a
+/// [`HugeSlice`].
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
 #[repr(C, align(64))]
 pub struct Flow {
     client: Tuple,     // 0..12
     server: Tuple,     // 12..24
     proto: u8,         // 24
     mode: u8,          // 25
-    state: FlowState,  // 26
+    state: u8,         // 26, a FlowState
     bits: u8,          // 27
     server_idx: u16,   // 28
     _spare: u16,       // 30
@@ -321,7 +331,7 @@ impl Flow {
         server: Tuple { src: 0, dst: 0, ports: 0 },
         proto: 0,
         mode: 0,
-        state: FlowState::Close,
+        state: FlowState::Close as u8,
         bits: 0,
         server_idx: 0,
         _spare: 0,
@@ -355,7 +365,7 @@ impl Flow {
     }
 
     pub fn state(&self) -> FlowState {
-        self.state
+        FlowState::from_byte(self.state)
     }
 
     /// When the flow ends unless a frame refreshes it.
@@ -428,7 +438,7 @@ impl fmt::Debug for Flow {
             .field("server", &self.server_key())
             .field("server_idx", &self.server_idx)
             .field("mode", &self.mode)
-            .field("state", &self.state)
+            .field("state", &self.state())
             .field("expires", &self.expires)
             .field("packets", &self.packets)
             .field("bytes", &self.bytes)
@@ -467,7 +477,7 @@ const REF_DIR: u32 = 1;
 /// The largest capacity slot references can address.
 pub const MAX_CAPACITY: usize = (u32::MAX >> 2) as usize;
 
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
 #[repr(C, align(64))]
 struct Bucket {
     /// Slot i's signature is bits `16 * (i % 4)..` of word `i / 4` (compared four at a time).
@@ -477,12 +487,14 @@ struct Bucket {
     used: u32,
     /// Keys whose primary bucket this is, living in their alternate bucket.
     spilled: u32,
+    /// The rest of the line, named so that the type has no hidden padding.
+    _unused: u64,
 }
 
 const _: () = assert!(std::mem::size_of::<Bucket>() == 64);
 
 impl Bucket {
-    const EMPTY: Bucket = Bucket { sigs: [0; 2], refs: [0; SLOTS], used: 0, spilled: 0 };
+    const EMPTY: Bucket = Bucket { sigs: [0; 2], refs: [0; SLOTS], used: 0, spilled: 0, _unused: 0 };
 
     /// Bit i set: slot i is used and holds signature `sig`.
     #[inline(always)]
@@ -647,7 +659,7 @@ impl FlowTable {
 
     #[inline]
     pub fn prefetch_hashed(&self, h: u64) {
-        crate::dpdk::prefetch(&self.buckets[h as usize & self.mask]);
+        crate::mem::prefetch(&self.buckets[h as usize & self.mask]);
     }
 
     /// Starts fetching the flow line of the first key in `h`'s bucket whose signature
@@ -657,7 +669,7 @@ impl FlowTable {
         let bucket = &self.buckets[h as usize & self.mask];
         let m = bucket.matching(sig_of(h));
         if m != 0 {
-            crate::dpdk::prefetch(&self.flows[(bucket.refs[m.trailing_zeros() as usize] >> 2) as usize]);
+            crate::mem::prefetch(&self.flows[(bucket.refs[m.trailing_zeros() as usize] >> 2) as usize]);
         }
     }
 
@@ -716,7 +728,7 @@ impl FlowTable {
             *h = k.hash(self.seed);
         }
         for &h in &hashes[..n] {
-            crate::dpdk::prefetch(&self.buckets[h as usize & self.mask]);
+            crate::mem::prefetch(&self.buckets[h as usize & self.mask]);
         }
         // The first candidate of each key: its slot reference, or u32::MAX.
         let mut cand = [u32::MAX; BURST];
@@ -729,7 +741,7 @@ impl FlowTable {
         }
         for &c in &cand[..n] {
             if c != u32::MAX {
-                crate::dpdk::prefetch(&self.flows[(c >> 2) as usize]);
+                crate::mem::prefetch(&self.flows[(c >> 2) as usize]);
             }
         }
         for i in 0..n {
@@ -811,7 +823,7 @@ impl FlowTable {
             server: Tuple::of(&server),
             proto: client.proto,
             mode,
-            state,
+            state: state as u8,
             bits: LIVE | OPEN | if one_way { ONE_WAY } else { 0 },
             server_idx,
             _spare: 0,
@@ -861,20 +873,20 @@ impl FlowTable {
         if dir == Direction::FromServer {
             f.bits |= SEEN_SERVER;
         }
-        if f.state == FlowState::Udp {
+        if f.state == FlowState::Udp as u8 {
             f.expires = now.as_nanos().saturating_add(self.timeouts[FlowState::Udp as usize]);
             return FlowState::Udp;
         }
         if flags & (SYN | FIN | RST | ACK) == 0 {
-            return f.state;
+            return f.state();
         }
         // Nearly every segment: an established flow's ACK with data or without.
-        if f.state == FlowState::Established && flags & (SYN | FIN | RST) == 0 {
+        if f.state == FlowState::Established as u8 && flags & (SYN | FIN | RST) == 0 {
             f.expires = now.as_nanos().saturating_add(self.timeouts[FlowState::Established as usize]);
             return FlowState::Established;
         }
         let from_client = dir == Direction::FromClient;
-        let state = f.state;
+        let state = f.state();
         let next = if flags & RST != 0 {
             FlowState::Close
         } else if flags & SYN != 0 {
@@ -916,7 +928,7 @@ impl FlowTable {
                 s => s,
             }
         };
-        f.state = next;
+        f.state = next as u8;
         f.expires = now.as_nanos().saturating_add(self.timeouts[next as usize]);
         next
     }
@@ -981,7 +993,7 @@ impl FlowTable {
                 let i = self.cursor;
                 self.cursor = if i + 1 == cap { 0 } else { i + 1 };
                 // The scan reads lines in order: fetch a few ahead of it.
-                crate::dpdk::prefetch(&self.flows[(i + SCAN_AHEAD) % cap]);
+                crate::mem::prefetch(&self.flows[(i + SCAN_AHEAD) % cap]);
                 let f = &self.flows[i];
                 if f.is_live() && f.expires <= now {
                     let (hc, hs) = (f.client_key().hash(self.seed), f.server_key().hash(self.seed));

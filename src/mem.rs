@@ -1,16 +1,20 @@
-//! CPU hints the data path uses. They live here because the intrinsics are `unsafe`.
+//! Memory for the engine's big tables and the CPU's prefetch hint: the two things the data
+//! path needs from below the language, here in safe code over `memmap2` (an anonymous
+//! mapping, `madvise`) and `safe_arch` (the SSE prefetch instruction), so that the engine
+//! depends on `wire` and this module alone.
+
+#![forbid(unsafe_code)]
+
+use bytemuck::Pod;
+use memmap2::{Advice, MmapMut};
 
 /// Starts fetching the cache line holding `value` into every cache level, without waiting
-/// for it (DPDK's `rte_prefetch0`). A no-op on other architectures.
+/// for it (DPDK's `rte_prefetch0`). A no-op where SSE is not there.
 #[inline(always)]
 pub fn prefetch<T>(value: &T) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: a prefetch only hints the cache; it never faults, even on a bad address, and
-    // `value` is a valid reference anyway. SSE is part of the x86_64 baseline.
-    unsafe {
-        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>((value as *const T).cast::<i8>());
-    }
-    #[cfg(not(target_arch = "x86_64"))]
+    #[cfg(target_feature = "sse")]
+    safe_arch::prefetch_t0(value);
+    #[cfg(not(target_feature = "sse"))]
     let _ = value;
 }
 
@@ -18,8 +22,8 @@ pub fn prefetch<T>(value: &T) {
 const HUGE_PAGE: usize = 2 << 20;
 
 /// `len` copies of a value in memory of their own: mapped fresh from the kernel, 2 MiB
-/// aligned and, from 2 MiB up, advised for transparent huge pages (`madvise(MADV_HUGEPAGE)`)
-/// before the first write touches it. For the big tables looked up at random (the flow table): with
+/// aligned and, from 2 MiB up, advised for transparent huge pages (`MADV_HUGEPAGE`) before
+/// the first write touches it. For the big tables looked up at random (the flow table): with
 /// 4 KiB pages nearly every lookup in a table of hundreds of megabytes also misses the TLB.
 ///
 /// Not a `Vec`: the allocator hands back memory that earlier, freed allocations already
@@ -27,91 +31,55 @@ const HUGE_PAGE: usize = 2 << 20;
 /// (seen in `stickwire bench`: the flow table's 64 MiB bucket array, allocated after the
 /// rte_hash reference freed its frames, got 4 MiB of huge pages out of 64). Where the
 /// kernel says no (THP disabled), the memory stays on normal pages and nothing else changes.
-pub struct HugeSlice<T: Copy> {
-    ptr: std::ptr::NonNull<T>,
+///
+/// The elements are plain old data (`bytemuck::Pod`), so the mapping's bytes are viewed as
+/// `[T]` by a checked cast instead of by pointer arithmetic.
+pub struct HugeSlice<T: Pod> {
+    map: MmapMut,
+    /// Where the 2 MiB-aligned elements start in `map`.
+    start: usize,
     len: usize,
-    /// The whole mapping, for `munmap`.
-    map: *mut libc::c_void,
-    map_len: usize,
+    _elements: std::marker::PhantomData<T>,
 }
 
-// SAFETY: a `HugeSlice` owns its mapping outright, like a `Box<[T]>`; sending or sharing it
-// is safe exactly when sending or sharing the `T`s is.
-unsafe impl<T: Copy + Send> Send for HugeSlice<T> {}
-// SAFETY: as above; `&HugeSlice` only gives `&[T]`.
-unsafe impl<T: Copy + Sync> Sync for HugeSlice<T> {}
-
-impl<T: Copy> HugeSlice<T> {
+impl<T: Pod> HugeSlice<T> {
     pub fn new(len: usize, value: T) -> HugeSlice<T> {
         let size = std::mem::size_of::<T>();
-        let layout = std::alloc::Layout::array::<T>(len).expect("HugeSlice: length overflows the address space");
         assert!(std::mem::align_of::<T>() <= HUGE_PAGE && size > 0, "HugeSlice: unsupported element type");
+        let bytes = len.checked_mul(size).expect("HugeSlice: length overflows the address space");
         // One huge page more than needed, so that a 2 MiB-aligned start fits inside.
-        let map_len = (len * size).next_multiple_of(HUGE_PAGE) + HUGE_PAGE;
-        // SAFETY: a private anonymous mapping asks nothing of existing memory; the result is
-        // checked against MAP_FAILED before use.
-        let map = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                map_len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-                -1,
-                0,
-            )
-        };
-        if map == libc::MAP_FAILED {
-            std::alloc::handle_alloc_error(layout);
-        }
-        let start = (map as usize).next_multiple_of(HUGE_PAGE);
+        let map_len = bytes.next_multiple_of(HUGE_PAGE) + HUGE_PAGE;
+        let map = MmapMut::map_anon(map_len).unwrap_or_else(|e| panic!("HugeSlice: mmap of {map_len} bytes: {e}"));
+        let start = (map.as_ptr() as usize).next_multiple_of(HUGE_PAGE) - map.as_ptr() as usize;
         // A table smaller than a huge page stays on 4 KiB pages: one huge page would cost
         // more memory than the table and save no TLB misses worth having.
-        if len * size >= HUGE_PAGE {
-            // SAFETY: [start, start + map_len - HUGE_PAGE) lies inside the fresh mapping we
-            // own; MADV_HUGEPAGE only changes how the kernel backs those pages, never their
-            // contents, and its failure is harmless (normal pages).
-            unsafe {
-                libc::madvise(start as *mut libc::c_void, map_len - HUGE_PAGE, libc::MADV_HUGEPAGE);
-            }
+        if bytes >= HUGE_PAGE {
+            // Failure is harmless: the table stays on normal pages.
+            let _ = map.advise_range(Advice::HugePage, start, map_len - start);
         }
-        let ptr = start as *mut T;
-        for i in 0..len {
-            // SAFETY: `start` is 2 MiB aligned (so aligned for `T`) and the mapping holds
-            // `len` elements from it; the writes initialise them before any read.
-            unsafe { ptr.add(i).write(value) };
-        }
-        // SAFETY: `start` is inside a successful mapping, so not null.
-        let ptr = unsafe { std::ptr::NonNull::new_unchecked(ptr) };
-        HugeSlice { ptr, len, map, map_len }
+        let mut slice = HugeSlice { map, start, len, _elements: std::marker::PhantomData };
+        slice.fill(value);
+        slice
     }
 }
 
-impl<T: Copy> std::ops::Deref for HugeSlice<T> {
+impl<T: Pod> std::ops::Deref for HugeSlice<T> {
     type Target = [T];
+    #[inline(always)]
     fn deref(&self) -> &[T] {
-        // SAFETY: `len` initialised elements live at `ptr`, owned by `self` for this borrow.
-        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
+        bytemuck::cast_slice(&self.map[self.start..self.start + self.len * std::mem::size_of::<T>()])
     }
 }
 
-impl<T: Copy> std::ops::DerefMut for HugeSlice<T> {
+impl<T: Pod> std::ops::DerefMut for HugeSlice<T> {
+    #[inline(always)]
     fn deref_mut(&mut self) -> &mut [T] {
-        // SAFETY: as in `deref`, and `&mut self` makes the access exclusive.
-        unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.len) }
+        let end = self.start + self.len * std::mem::size_of::<T>();
+        bytemuck::cast_slice_mut(&mut self.map[self.start..end])
     }
 }
 
-impl<T: Copy> Drop for HugeSlice<T> {
-    fn drop(&mut self) {
-        // SAFETY: `map`/`map_len` are the mapping `new` made, unmapped once, here; `T: Copy`
-        // has no destructor to run first.
-        unsafe {
-            libc::munmap(self.map, self.map_len);
-        }
-    }
-}
-
-impl<T: Copy + std::fmt::Debug> std::fmt::Debug for HugeSlice<T> {
+impl<T: Pod> std::fmt::Debug for HugeSlice<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("HugeSlice").field("len", &self.len).finish_non_exhaustive()
     }
