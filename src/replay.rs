@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use crate::control::config::Config;
+use crate::engine::hash::Secrets;
 use crate::engine::l4::{L4Stats, WorkerSlot};
 use crate::engine::{Counters, Engine};
 use crate::port::pcap::{CaptureError, CaptureReader, CaptureWriter, PcapPort};
@@ -53,7 +54,9 @@ pub fn replay(config: &Config, files: &[PortFiles]) -> Result<ReplayReport, Repl
         inputs.push((index, f.input.clone()));
     }
     let topology = config.topology(&config.configured_macs());
-    let engine = Engine::with_services(topology, config.services(), WorkerSlot::default());
+    // Replay must give the same bytes every time: its secrets follow from the seed.
+    let secrets = Secrets::from_seed(config.seed.unwrap_or(0));
+    let engine = Engine::with_services(topology, config.services(secrets), WorkerSlot::default());
     let mut worker = Worker::with_engine(engine, ports);
     while let Some(now) = worker.ports().iter().filter_map(PcapPort::next_arrival).min() {
         worker.run_once(now);

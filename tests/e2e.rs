@@ -47,6 +47,25 @@ fn switch_answers_for_its_addresses_and_refuses_closed_vip_ports() {
     assert!(report.contains("mbufs in use after stop: 0"), "{report}");
 }
 
+/// Every `run` keys its tables, client hashing and SYN cookies with secrets of its own from
+/// the OS (unless a config fixes them with `seed`): two runs of the example config log
+/// different fingerprints of their secrets.
+#[test]
+fn each_run_draws_its_own_secrets() {
+    let _topology = Topology::up();
+    let fingerprint = |log: &str| {
+        log.lines().find_map(|l| l.split("secrets fingerprint ").nth(1)).map(str::to_string).expect(log)
+    };
+    let first = Switch::start("examples/two-arm.toml");
+    let a = fingerprint(&first.log);
+    first.stop();
+    let second = Switch::start("examples/two-arm.toml");
+    let (b, log) = (fingerprint(&second.log), second.log.clone());
+    second.stop();
+    assert_ne!(a, b, "two runs used the same secrets");
+    assert!(!log.contains("config's seed"), "the example config fixes no seed:\n{log}");
+}
+
 /// :81 is source-IP sticky: every client keeps one server, the clients spread over all
 /// three. :82 is plain round-robin. Real curl, real nginx, the switch on af_packet.
 #[test]

@@ -31,6 +31,7 @@ use super::{MbufPool, Meter, Scenario};
 use crate::craft::{self, Segment};
 use crate::dpdk::{self, Mbuf, Mempool};
 use crate::engine::flow::{bench_flow, FlowTable};
+use crate::engine::hash::Secrets;
 use crate::engine::predictor::{Predictor, PredictorKind, ServerState};
 use crate::engine::service::{server_views, NatMode, RealServer, Service, Services};
 use crate::engine::{Counters, Engine, Output, PortAddr, StaticNeighbour, Topology, Verdict, Vip};
@@ -128,7 +129,13 @@ fn services(nat: NatMode, flow_capacity: usize) -> Result<Services, String> {
         servers: ids,
         predictor,
     };
-    Ok(Services { services: vec![service], servers, flow_capacity, sticky_capacity: 64 })
+    Ok(Services {
+        services: vec![service],
+        servers,
+        flow_capacity,
+        sticky_capacity: 64,
+        secrets: Secrets::from_seed(1),
+    })
 }
 
 /// Client `i`'s address and port (distinct for every `i` below 2^32).

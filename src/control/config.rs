@@ -11,6 +11,7 @@ use std::str::FromStr;
 use serde::Deserialize;
 use toml::Spanned;
 
+use crate::engine::hash::Secrets;
 use crate::engine::predictor::{Predictor, PredictorKind, ServerState, DEFAULT_TABLE_SIZE};
 use crate::engine::service::{server_views, NatMode, Protocol, RealServer, Service, Services, StickyPolicy};
 use crate::engine::{PortAddr, StaticNeighbour, Topology, Vip};
@@ -49,9 +50,11 @@ pub struct Config {
     /// Worker threads (data cores). Each owns one rx/tx queue pair on every port.
     #[serde(default = "one")]
     pub workers: Spanned<usize>,
-    /// Seed for every random choice the switch makes.
+    /// Fixes the switch's secrets (hash keys, SYN cookies, sequence numbers) for output that
+    /// must be reproducible: `replay` uses it (0 when absent); `run` draws them from the
+    /// operating system unless it is set, and then warns.
     #[serde(default)]
-    pub seed: u64,
+    pub seed: Option<u64>,
     #[serde(default)]
     pub dpdk: DpdkConfig,
     #[serde(default)]
@@ -514,8 +517,9 @@ impl Config {
         Ok(())
     }
 
-    /// The VIP ports and real servers, with a fresh predictor per port (one per worker).
-    pub fn services(&self) -> Services {
+    /// The VIP ports and real servers, with a fresh predictor per port (one per worker), keyed
+    /// by `secrets`.
+    pub fn services(&self, secrets: Secrets) -> Services {
         let servers: Vec<RealServer> = self
             .real_servers
             .iter()
@@ -540,7 +544,7 @@ impl Config {
                     .collect();
                 let views = server_views(&servers, &ids);
                 // Validated at load: the table size fits the servers and ids are distinct.
-                let predictor = Predictor::new(p.predictor, &views, *self.tables.maglev.get_ref(), self.seed)
+                let predictor = Predictor::new(p.predictor, &views, *self.tables.maglev.get_ref(), secrets.maglev)
                     .expect("validated predictor config");
                 services.push(Service {
                     name: format!("{}:{}/{}", vip.name.get_ref(), p.port.get_ref(), p.protocol.name()),
@@ -557,7 +561,13 @@ impl Config {
                 });
             }
         }
-        Services { services, servers, flow_capacity: *self.tables.flows.get_ref(), sticky_capacity: self.tables.sticky }
+        Services {
+            services,
+            servers,
+            flow_capacity: *self.tables.flows.get_ref(),
+            sticky_capacity: self.tables.sticky,
+            secrets,
+        }
     }
 
     /// The real servers a VIP port spreads over.
@@ -618,7 +628,8 @@ impl Config {
     pub fn describe(&self) -> String {
         use std::fmt::Write;
         let mut s = String::new();
-        let _ = writeln!(s, "workers: {}   seed: {}", self.workers.get_ref(), self.seed);
+        let seed = self.seed.map_or("none (secrets from the OS)".to_string(), |s| s.to_string());
+        let _ = writeln!(s, "workers: {}   seed: {seed}", self.workers.get_ref());
         if !self.dpdk.eal_args.is_empty() {
             let _ = writeln!(s, "dpdk: eal args {:?}", self.dpdk.eal_args);
         }

@@ -56,6 +56,7 @@ use std::fmt;
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
+use super::hash;
 use crate::mem::HugeSlice;
 use crate::time::Instant;
 
@@ -81,18 +82,6 @@ pub struct FlowKey {
     pub proto: u8,
 }
 
-const K0: u64 = 0x9e37_79b9_7f4a_7c15;
-const K1: u64 = 0xbf58_476d_1ce4_e5b9;
-const K2: u64 = 0x94d0_49bb_1331_11eb;
-const K3: u64 = 0x2545_f491_4f6c_dd1d;
-
-/// Multiplies to 128 bits and folds the halves together: the wyhash / foldhash mixer.
-#[inline(always)]
-fn fold_mul(a: u64, b: u64) -> u64 {
-    let p = u128::from(a) * u128::from(b);
-    (p as u64) ^ ((p >> 64) as u64)
-}
-
 impl FlowKey {
     pub const fn new(src: Ipv4Addr, src_port: u16, dst: Ipv4Addr, dst_port: u16, proto: u8) -> FlowKey {
         FlowKey { src, dst, src_port, dst_port, proto }
@@ -103,15 +92,13 @@ impl FlowKey {
         FlowKey { src: self.dst, dst: self.src, src_port: self.dst_port, dst_port: self.src_port, proto: self.proto }
     }
 
-    /// A fast keyed hash of the 13 bytes of the key: two folded 64x64->128 multiplies. Every
-    /// output bit depends on every input bit; not meant to resist an attacker who knows the
-    /// seed (keep the seed secret, from the config's random seed).
+    /// The 13 bytes of the key hashed under `key` ([`hash::keyed`]; keep `key` secret, see
+    /// [`Secrets`](super::hash::Secrets)).
     #[inline]
-    pub fn hash(&self, seed: u64) -> u64 {
+    pub fn hash(&self, key: u64) -> u64 {
         let a = (u64::from(u32::from(self.src)) << 32) | u64::from(u32::from(self.dst));
         let b = (u64::from(self.src_port) << 48) | (u64::from(self.dst_port) << 32) | u64::from(self.proto);
-        let h = fold_mul(a ^ seed ^ K0, b ^ K1);
-        fold_mul(h ^ b ^ K2, K3)
+        hash::keyed(key, a, b)
     }
 }
 
@@ -542,7 +529,7 @@ fn sig_of(h: u64) -> u16 {
 /// The other bucket of a key, from either of its buckets and its signature alone.
 #[inline(always)]
 fn alt_bucket(b: usize, sig: u16, mask: usize) -> usize {
-    let x = (u64::from(sig).wrapping_mul(K0) >> 40) as usize;
+    let x = (u64::from(sig).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 40) as usize;
     b ^ ((x & mask) | 1)
 }
 
@@ -579,13 +566,11 @@ impl fmt::Debug for FlowTable {
     }
 }
 
-/// A hash seed for tables built without one.
-pub const DEFAULT_SEED: u64 = 0x5717_c4a1_2e5d_0b1f;
-
 impl FlowTable {
-    /// A table for `n_flows` flows (at least 2), default seed and LVS timeouts.
+    /// A table for `n_flows` flows (at least 2) with a fixed hash key and LVS timeouts: for
+    /// tests and benchmarks only (the engine's tables are keyed by its secrets).
     pub fn with_capacity(n_flows: usize) -> FlowTable {
-        FlowTable::new(n_flows, DEFAULT_SEED, Timeouts::default())
+        FlowTable::new(n_flows, 0x5717_c4a1_2e5d_0b1f, Timeouts::default())
     }
 
     /// A table for `n_flows` flows (at least 2, at most [`MAX_CAPACITY`]), hashing with

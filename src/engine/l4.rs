@@ -4,8 +4,10 @@
 
 use std::net::Ipv4Addr;
 
-use super::flow::{Direction, Flow, FlowId, FlowKey, FlowState, FlowTable, InsertError, PROTO_TCP, PROTO_UDP};
-use super::maglev::hash2;
+use super::flow::{
+    Direction, Flow, FlowId, FlowKey, FlowState, FlowTable, InsertError, Timeouts, PROTO_TCP, PROTO_UDP,
+};
+use super::hash;
 use super::predictor::ServerState;
 use super::service::{NatMode, Services};
 use super::sticky::{StickyTable, StickyUpdate};
@@ -169,8 +171,8 @@ impl L4 {
         };
         let first_port = LOCAL_PORT_MIN + (slot.index + slot.count - LOCAL_PORT_MIN % slot.count) % slot.count;
         L4 {
-            flows: FlowTable::with_capacity(services.flow_capacity.max(2)),
-            sticky: StickyTable::with_capacity(services.sticky_capacity.max(1)),
+            flows: FlowTable::new(services.flow_capacity.max(2), services.secrets.flow, Timeouts::default()),
+            sticky: StickyTable::new(services.sticky_capacity.max(1), services.secrets.sticky),
             services,
             conns: vec![0; n_servers],
             others: vec![0; n_servers],
@@ -424,7 +426,7 @@ impl L4 {
         let (conns, others) = (&self.conns, &self.others);
         let load = |id: u16| conns[usize::from(id)] + others[usize::from(id)];
         let Some(policy) = service.sticky else {
-            let h = key.hash(0x5eed);
+            let h = key.hash(self.services.secrets.client);
             return self.services.services[svc].predictor.pick(h, &load);
         };
         if let Some(server) = self.sticky.lookup(svc as u16, key.src, policy.prefix_len, now) {
@@ -438,7 +440,8 @@ impl L4 {
             }
         }
         let prefix = u32::from(key.src) & prefix_mask(policy.prefix_len);
-        let server = service.predictor.pick_consistent(hash2(u64::from(prefix), svc as u64), &load)?;
+        let client_hash = hash::keyed(self.services.secrets.client, u64::from(prefix), svc as u64);
+        let server = service.predictor.pick_consistent(client_hash, &load)?;
         match self.sticky.bind(svc as u16, key.src, policy.prefix_len, server, now, policy.age) {
             Ok(()) => self.sticky_out.push(StickyUpdate { service: svc as u16, prefix, server }),
             Err(_) => self.stats.sticky_refused_full += 1,

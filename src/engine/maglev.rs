@@ -20,6 +20,8 @@
 
 use std::fmt;
 
+use super::hash;
+
 /// Default table size: prime, and large enough for at most 1% imbalance with up to 655
 /// backends (the paper's `M > 100 * N`).
 pub const DEFAULT_TABLE_SIZE: usize = 65537;
@@ -106,7 +108,7 @@ impl Maglev {
         // Fill order decides contested slots: make it independent of the caller's order.
         sorted.sort_unstable_by_key(|b| (b.key, b.id));
         let table = fill(&sorted, table_size, seed);
-        Ok(Maglev { table, table_size, backends: sorted, lookup_salt: mix64(seed ^ LOOKUP_SALT), seed })
+        Ok(Maglev { table, table_size, backends: sorted, lookup_salt: hash::mix(seed, LOOKUP_SALT), seed })
     }
 
     /// The backend for a flow or client hash; `None` when no backend has a positive weight.
@@ -120,7 +122,7 @@ impl Maglev {
     /// The slot `hash` falls in (meaningful only when the table is not empty).
     #[inline]
     pub fn slot(&self, hash: u64) -> usize {
-        fast_range(mix64(hash ^ self.lookup_salt), self.table_size)
+        fast_range(hash::mix(hash, self.lookup_salt), self.table_size)
     }
 
     /// Slot -> backend id; empty when no backend has a positive weight.
@@ -167,16 +169,16 @@ fn fill(backends: &[MaglevBackend], m: usize, seed: u64) -> Vec<u16> {
         return Vec::new();
     }
     const FREE: u32 = u32::MAX;
-    let offset_seed = mix64(seed ^ OFFSET_SALT);
-    let skip_seed = mix64(seed ^ SKIP_SALT);
+    let offset_seed = hash::mix(seed, OFFSET_SALT);
+    let skip_seed = hash::mix(seed, SKIP_SALT);
     let m64 = m as u64;
     // Per backend: the next slot of its permutation, and the step.
     let mut next: Vec<usize> = Vec::with_capacity(backends.len());
     let mut skip: Vec<usize> = Vec::with_capacity(backends.len());
     for b in backends {
-        next.push((hash2(b.key, offset_seed) % m64) as usize);
+        next.push((hash::mix(b.key, offset_seed) % m64) as usize);
         // m == 2 gives skip 1; any skip in 1..m is coprime with a prime m.
-        skip.push((hash2(b.key, skip_seed) % (m64 - 1).max(1) + 1) as usize);
+        skip.push((hash::mix(b.key, skip_seed) % (m64 - 1).max(1) + 1) as usize);
     }
     let max_weight = u64::from(backends.iter().map(|b| b.weight).max().unwrap_or(1));
     let mut credit = vec![0u64; backends.len()];
@@ -212,33 +214,10 @@ fn fill(backends: &[MaglevBackend], m: usize, seed: u64) -> Vec<u16> {
     owner.into_iter().map(|i| backends[i as usize].id).collect()
 }
 
-/// The splitmix64 finaliser (Steele, Lea, Flood 2014): a bijective 64-bit mixer with full
-/// avalanche. Stable across platforms and releases, unlike std's hashers.
-#[inline]
-pub fn mix64(mut x: u64) -> u64 {
-    x ^= x >> 30;
-    x = x.wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    x ^= x >> 27;
-    x = x.wrapping_mul(0x94d0_49bb_1331_11eb);
-    x ^ (x >> 31)
-}
-
-/// Hashes two words into one.
-#[inline]
-pub fn hash2(a: u64, b: u64) -> u64 {
-    mix64(mix64(a.wrapping_add(0x9e37_79b9_7f4a_7c15)) ^ b)
-}
-
 /// A stable 64-bit key for a server from its name (or any bytes): feed it to
 /// [`MaglevBackend::key`] / `ServerView::key`. Same bytes, same key, on every build.
 pub fn name_key(bytes: &[u8]) -> u64 {
-    let mut h = (bytes.len() as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    for chunk in bytes.chunks(8) {
-        let mut word = [0u8; 8];
-        word[..chunk.len()].copy_from_slice(chunk);
-        h = hash2(h, u64::from_le_bytes(word));
-    }
-    mix64(h)
+    hash::bytes(0, bytes)
 }
 
 /// Maps a uniform 64-bit hash onto `0..n` without a division (Lemire's multiply-shift).
@@ -485,8 +464,6 @@ mod tests {
         let other = Maglev::new(&b, DEFAULT_TABLE_SIZE, 78).unwrap();
         assert!(one.table() != other.table());
         // Pinned values: the hash and the fill must not drift between builds or platforms.
-        // splitmix64's first output from state 0 (reference implementation).
-        assert_eq!(mix64(0x9e37_79b9_7f4a_7c15), 0xe220_a839_7b1d_cdaf);
         assert_eq!(name_key(b"rs1"), name_key(b"rs1"));
         assert_ne!(name_key(b"rs1"), name_key(b"rs2"));
         assert_ne!(name_key(b"a"), name_key(b"a\0"));

@@ -9,6 +9,7 @@
 pub mod answer;
 pub mod counters;
 pub mod flow;
+pub mod hash;
 pub mod l4;
 pub mod maglev;
 pub mod neighbour;

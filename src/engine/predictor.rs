@@ -22,8 +22,9 @@
 use std::fmt;
 use std::str::FromStr;
 
-use super::maglev::{mix64, validate_table_size, Maglev, MaglevBackend};
+use super::hash;
 pub use super::maglev::{name_key, PredictorError, DEFAULT_TABLE_SIZE};
+use super::maglev::{validate_table_size, Maglev, MaglevBackend};
 
 /// Which predictor a VIP port uses. Config strings are ServerIron's names, kebab-case.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Deserialize, serde::Serialize)]
@@ -364,7 +365,7 @@ impl Predictor {
 /// least-connections and the last resort of Maglev's fallback.
 #[inline]
 fn tie_rank(hash: u64, key: u64) -> u64 {
-    mix64(mix64(hash ^ TIE_SALT) ^ key)
+    hash::keyed(TIE_SALT, hash, key)
 }
 
 #[cfg(test)]
@@ -683,7 +684,7 @@ mod tests {
             let (mut a, mut b) = (predictor(kind, &s), predictor(kind, &s));
             let (ca, cb) = (Conns::new(&[]), Conns::new(&[]));
             for h in 0..2000u64 {
-                let hash = mix64(h);
+                let hash = hash::mix(h, 0);
                 assert_eq!(ca.pick(&mut a, hash), cb.pick(&mut b, hash), "{kind}");
             }
         }

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use super::hash::Secrets;
 use super::predictor::{name_key, Predictor, ServerState, ServerView};
 
 /// How frames of a VIP port are rewritten towards the real server.
@@ -87,7 +88,7 @@ pub struct Service {
 }
 
 /// Everything served, as built from the config.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Services {
     pub services: Vec<Service>,
     pub servers: Vec<RealServer>,
@@ -95,6 +96,21 @@ pub struct Services {
     pub flow_capacity: usize,
     /// Sticky bindings each worker keeps at most.
     pub sticky_capacity: usize,
+    /// The keys of the tables and hashes an outsider can aim at; the same on every core.
+    pub secrets: Secrets,
+}
+
+impl Default for Services {
+    /// Nothing served; secrets from seed 0.
+    fn default() -> Services {
+        Services {
+            services: Vec::new(),
+            servers: Vec::new(),
+            flow_capacity: 0,
+            sticky_capacity: 0,
+            secrets: Secrets::from_seed(0),
+        }
+    }
 }
 
 impl Services {

@@ -62,8 +62,9 @@
 //! One open-addressing array with linear probing and backward-shift deletion (no
 //! tombstones), `next_power_of_two(2 * capacity)` slots of 24 bytes, allocated once in
 //! [`StickyTable::new`] and never resized: at most half full, so probes are short, and a
-//! lookup touches one or two cache lines. The hash is a seeded 64-bit finaliser over
-//! (service, prefix), the seed coming from the config so clients cannot aim at one chain.
+//! lookup touches one or two cache lines. The hash is keyed by the engine's secret
+//! ([`Secrets::sticky`](super::hash::Secrets)), so clients cannot aim at one chain.
+//!
 //! When `capacity` bindings are stored (expired ones count until swept), `bind` refuses with
 //! [`StickyFull`] and counts it; the caller still serves the flow, just without stickiness.
 //!
@@ -83,6 +84,7 @@ use std::time::Duration;
 
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 
+use super::hash;
 use crate::time::Instant;
 
 /// Slots `expire` may pass per binding it is allowed to remove.
@@ -209,7 +211,8 @@ impl fmt::Debug for StickyTable {
 }
 
 impl StickyTable {
-    /// A table for `capacity` bindings with hash seed 0 (tests, benchmarks).
+    /// A table for `capacity` bindings with hash key 0: for tests and benchmarks only (the
+    /// engine's tables are keyed by its secrets).
     pub fn with_capacity(capacity: usize) -> StickyTable {
         StickyTable::new(capacity, 0)
     }
@@ -400,7 +403,7 @@ impl StickyTable {
     #[inline]
     fn home(&self, service: u16, prefix: u32) -> usize {
         let key = (u64::from(service) << 32) | u64::from(prefix);
-        (fmix64(key ^ self.seed) as usize) & self.mask
+        (hash::keyed(self.seed, key, 0) as usize) & self.mask
     }
 
     /// `Ok(slot)` holding the key, or `Err(empty slot)` where it would go. There is always an
@@ -465,16 +468,6 @@ impl StickyTable {
         self.slots[hole] = Slot::EMPTY;
         self.len -= 1;
     }
-}
-
-/// MurmurHash3's 64-bit finaliser: every input bit affects every output bit.
-#[inline]
-fn fmix64(mut k: u64) -> u64 {
-    k ^= k >> 33;
-    k = k.wrapping_mul(0xff51_afd7_ed55_8ccd);
-    k ^= k >> 33;
-    k = k.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
-    k ^ (k >> 33)
 }
 
 /// Bounded channels between cores carrying [`StickyUpdate`]s: one inbox per core.

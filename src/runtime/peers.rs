@@ -17,7 +17,7 @@ use std::sync::Arc;
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 use rustc_hash::FxHashSet;
 
-use crate::engine::maglev::hash2;
+use crate::engine::hash;
 use crate::engine::service::Services;
 use crate::engine::Topology;
 use crate::wire::{ethernet, ipv4};
@@ -104,7 +104,7 @@ impl DispatchView {
 
 /// The core that owns a client's flow.
 pub fn client_core(client: Ipv4Addr, port: u16, workers: usize) -> usize {
-    (hash2(u64::from(u32::from(client)), u64::from(port)) % workers as u64) as usize
+    (hash::mix(u64::from(u32::from(client)), u64::from(port)) % workers as u64) as usize
 }
 
 /// One core's hand-off rings: its inbox and a sender to every core (itself included, unused).

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use crate::control::admin::AdminServer;
 use crate::control::config::Config;
 use crate::dpdk::{self, DpdkError, DpdkPort, Eal, EthPort, Mbuf, Mempool, QueueId};
+use crate::engine::hash::Secrets;
 use crate::engine::l4::{L4Stats, WorkerSlot};
 use crate::engine::sticky::StickyBus;
 use crate::engine::{Counters, Engine};
@@ -137,7 +138,17 @@ pub fn run(config: &Config, extra_eal_args: &[String]) -> Result<RunReport, RunE
         ports.push(port);
     }
     let topology = config.topology(&macs);
-    let services = config.services();
+    let secrets = match config.seed {
+        Some(seed) => {
+            eprintln!(
+                "stickwire: secrets follow from the config's seed {seed}: reproducible but predictable, for tests only"
+            );
+            Secrets::from_seed(seed)
+        }
+        None => Secrets::from_os().map_err(|e| RunError::Config(format!("cannot draw secrets from the OS: {e}")))?,
+    };
+    eprintln!("stickwire: secrets fingerprint {:08x}", secrets.fingerprint());
+    let services = config.services(secrets);
     let names = Names::of(&services);
 
     let cores = core_affinity::get_core_ids().unwrap_or_default();

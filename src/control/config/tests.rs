@@ -37,7 +37,7 @@ fn error_of(text: &str) -> ConfigError {
 #[test]
 fn good_config_gives_the_topology() {
     let c = Config::parse(GOOD).unwrap();
-    assert_eq!(c.seed, 7);
+    assert_eq!(c.seed, Some(7));
     let macs = c.configured_macs();
     assert_eq!(macs[0], MacAddr([2, 0x53, 0x57, 0, 0, 1]));
     assert_eq!(macs[1], Config::default_mac(1));

@@ -5,6 +5,7 @@ use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use crate::craft::{self, Segment};
+use crate::engine::hash::Secrets;
 use crate::engine::predictor::{Predictor, PredictorKind, ServerState};
 use crate::engine::service::{server_views, NatMode, RealServer, Service, Services, StickyPolicy};
 use crate::engine::{Engine, Output, PortAddr, StaticNeighbour, Topology, Verdict, Vip};
@@ -66,7 +67,13 @@ fn engine_with_locals(nat: NatMode, sticky: bool, flows: usize, local_ips: Vec<I
         servers: ids,
         predictor,
     };
-    let services = Services { services: vec![service], servers, flow_capacity: flows, sticky_capacity: 64 };
+    let services = Services {
+        services: vec![service],
+        servers,
+        flow_capacity: flows,
+        sticky_capacity: 64,
+        secrets: Secrets::from_seed(3),
+    };
     Engine::with_services(topology, services, Default::default())
 }
 
