@@ -53,9 +53,8 @@ fn switch_answers_for_its_addresses_and_refuses_closed_vip_ports() {
 #[test]
 fn each_run_draws_its_own_secrets() {
     let _topology = Topology::up();
-    let fingerprint = |log: &str| {
-        log.lines().find_map(|l| l.split("secrets fingerprint ").nth(1)).map(str::to_string).expect(log)
-    };
+    let fingerprint =
+        |log: &str| log.lines().find_map(|l| l.split("secrets fingerprint ").nth(1)).map(str::to_string).expect(log);
     let first = Switch::start("examples/two-arm.toml");
     let a = fingerprint(&first.log);
     first.stop();
