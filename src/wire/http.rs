@@ -10,7 +10,11 @@
 //! ([`RequestHead::cookie`] and [`set_cookie_value`]), so what a server set and what a client
 //! sends back compare equal whether or not the server quoted it.
 
-use httparse::{Header, Status};
+use httparse::Status;
+
+/// The header array [`RequestHead::parse`] fills is `[EMPTY_HEADER; MAX_HEADERS]`: re-exported
+/// so callers need no `httparse` of their own, of another version.
+pub use httparse::{Header, EMPTY_HEADER};
 
 /// The most header lines a request head may have.
 pub const MAX_HEADERS: usize = 64;
@@ -519,7 +523,7 @@ mod tests {
     ];
 
     fn parse_error(bytes: &[u8]) -> Option<HeadError> {
-        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+        let mut headers = [EMPTY_HEADER; MAX_HEADERS];
         RequestHead::parse(bytes, &mut headers).err()
     }
 
@@ -531,7 +535,7 @@ mod tests {
 
     #[test]
     fn jsessionid_beside_jsessionidsso() {
-        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+        let mut headers = [EMPTY_HEADER; MAX_HEADERS];
         let head = RequestHead::parse(JSESSIONID_SSO_REQUEST, &mut headers).unwrap();
         assert_eq!(head.method, b"GET");
         assert_eq!(head.path, b"/publication/pub.home/home.html");
@@ -552,7 +556,7 @@ mod tests {
 
     #[test]
     fn php_session_cookie() {
-        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+        let mut headers = [EMPTY_HEADER; MAX_HEADERS];
         let head = RequestHead::parse(DVWA_REQUEST, &mut headers).unwrap();
         assert_eq!(head.path, b"/dvwa/dvwa/css/login.css");
         assert_eq!(head.len, 426);
@@ -564,7 +568,7 @@ mod tests {
 
     #[test]
     fn cookie_values_holding_separators() {
-        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+        let mut headers = [EMPTY_HEADER; MAX_HEADERS];
         let head = RequestHead::parse(PIPELINED, &mut headers).unwrap();
         assert_eq!(head.cookie(b"__utmb"), Some(&b"150903082"[..]));
         let utmz =
@@ -573,13 +577,13 @@ mod tests {
         assert_eq!(head.cookie(b"utmccn"), None);
         assert_eq!(cookie_pairs(head.header(b"Cookie").unwrap()).count(), 4);
 
-        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+        let mut headers = [EMPTY_HEADER; MAX_HEADERS];
         let head = RequestHead::parse(OOO_REQUEST, &mut headers).unwrap();
         let value = head.cookie(b"48736").unwrap();
         assert_eq!(value.len(), 476);
         assert!(value.starts_with(b"DfFOfQvCt/qYhIG3") && value.ends_with(b"Dbf45k4="));
 
-        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+        let mut headers = [EMPTY_HEADER; MAX_HEADERS];
         let head = RequestHead::parse(SLASHDOT_REQUEST, &mut headers).unwrap();
         let value = head.cookie(b"__utma").unwrap();
         assert_eq!(value, b"9273847.1868605176.1141323758.1151039884.1167587024.4");
@@ -590,14 +594,14 @@ mod tests {
     #[test]
     fn pipelined_requests_end_at_the_first_head() {
         assert_eq!(head_end(PIPELINED), Some(PIPELINED_FIRST_LEN));
-        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+        let mut headers = [EMPTY_HEADER; MAX_HEADERS];
         let first = RequestHead::parse(PIPELINED, &mut headers).unwrap();
         assert_eq!(first.len, PIPELINED_FIRST_LEN);
         assert_eq!(first.path, b"/images/template/screen/bullet_utility.png");
 
         let rest = &PIPELINED[PIPELINED_FIRST_LEN..];
         assert_eq!(head_end(rest), Some(rest.len()));
-        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+        let mut headers = [EMPTY_HEADER; MAX_HEADERS];
         let second = RequestHead::parse(rest, &mut headers).unwrap();
         assert_eq!(second.len, 643);
         assert_eq!(second.path, b"/images/template/screen/key-point-top.png");
@@ -618,10 +622,10 @@ mod tests {
 
     #[test]
     fn bare_lf_heads() {
-        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+        let mut headers = [EMPTY_HEADER; MAX_HEADERS];
         let head = RequestHead::parse(LF_OPTIONS, &mut headers).unwrap();
         assert_eq!((head.method, head.path, head.len), (&b"OPTIONS"[..], &b"*"[..], 41));
-        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+        let mut headers = [EMPTY_HEADER; MAX_HEADERS];
         let head = RequestHead::parse(LF_GET, &mut headers).unwrap();
         assert_eq!((head.method, head.path, head.len), (&b"GET"[..], &b"/"[..], 37));
         assert_eq!(head.header(b"host"), Some(&b"www.google.com"[..]));
@@ -708,7 +712,7 @@ mod tests {
         // Not in any capture: clients behind some proxies send more than one Cookie header.
         let bytes = insert_line(DVWA_REQUEST, b"Cookie:", b"Cookie: JSESSIONID=; ServerID=rs2");
         let bytes = insert_line(&bytes, b"Cookie: security", b"Cookie: JSESSIONID=\"9A1F.node2\"; PHPSESSID=first");
-        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+        let mut headers = [EMPTY_HEADER; MAX_HEADERS];
         let head = RequestHead::parse(&bytes, &mut headers).unwrap();
         // The empty JSESSIONID in the first header says nothing; the second header's does.
         assert_eq!(head.cookie(b"JSESSIONID"), Some(&b"9A1F.node2"[..]));
@@ -738,7 +742,7 @@ mod tests {
         assert_eq!(cookie_pairs(b";;; ;").count(), 0);
 
         let bytes = insert_line(DVWA_REQUEST, b"Cookie:", b"Cookie: a=\"\"; ServerID=\"rs2\"; a=1");
-        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+        let mut headers = [EMPTY_HEADER; MAX_HEADERS];
         let head = RequestHead::parse(&bytes, &mut headers).unwrap();
         assert_eq!(head.cookie(b"ServerID"), Some(&b"rs2"[..]));
         assert_eq!(head.cookie(b"a"), Some(&b"1"[..]));
@@ -764,7 +768,7 @@ mod tests {
             (b"*", None),
         ] {
             let request = [&b"GET "[..], target, b" HTTP/1.1\r\nHost: shop.example\r\n\r\n"].concat();
-            let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+            let mut headers = [EMPTY_HEADER; MAX_HEADERS];
             let head = RequestHead::parse(&request, &mut headers).unwrap();
             assert_eq!(head.path_session_id(), expected, "{:?}", String::from_utf8_lossy(target));
         }
@@ -980,7 +984,7 @@ mod tests {
         #[test]
         fn never_panics(bytes in arbitrary_or_plausible()) {
             let end = head_end(&bytes);
-            let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+            let mut headers = [EMPTY_HEADER; MAX_HEADERS];
             match RequestHead::parse(&bytes, &mut headers) {
                 Ok(head) => {
                     prop_assert_eq!(end, Some(head.len));
@@ -1062,7 +1066,7 @@ mod tests {
             let request = format!("GET /shop HTTP/1.1\r\nHost: shop.example\r\n{cookie_lines}User-Agent: t\r\n\r\n");
             let request = request.as_bytes();
 
-            let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+            let mut headers = [EMPTY_HEADER; MAX_HEADERS];
             let head = RequestHead::parse(request, &mut headers).unwrap();
             prop_assert_eq!(head.cookie(&name), Some(&value[..]));
             prop_assert_eq!(head_end(request), Some(request.len()));
