@@ -21,6 +21,7 @@
 //!   them if the values did not come from the code itself.
 //! - `Repr::emit` requires a buffer of at least `Repr::buffer_len()` bytes (as smoltcp's do);
 //!   `Repr::parse` re-runs `check_len` itself, so it may be given a `new_unchecked` view.
+//! - The HTTP scanners in [`http`] take any slice, whole or cut anywhere, and never panic.
 //!
 //! All of this is checked by the property tests in each file (arbitrary bytes through
 //! `new_checked` and every accessor) and by the targets under `fuzz/`.
@@ -32,6 +33,7 @@ pub mod arp;
 pub mod buffer;
 pub mod checksum;
 pub mod ethernet;
+pub mod http;
 pub mod icmpv4;
 pub mod ipv4;
 pub mod tcp;
