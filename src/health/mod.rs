@@ -28,6 +28,8 @@ mod device;
 mod http;
 mod state;
 mod target;
+#[cfg(test)]
+mod tests;
 
 use std::collections::VecDeque;
 
