@@ -188,7 +188,8 @@ impl Checker {
         self.stack_at = self.iface.poll_at(at, &self.sockets).map(from_smol);
     }
 
-    /// Hands every queued IPv4 packet to `out`.
+    /// Hands every queued IPv4 packet to `out`. Call it after every `poll`: while the queue
+    /// is full smoltcp cannot send, and `poll_at` keeps saying "now".
     pub fn transmit(&mut self, mut out: impl FnMut(&[u8])) {
         while let Some(buf) = self.device.tx.pop() {
             self.counters.tx_packets += 1;
@@ -207,7 +208,7 @@ impl Checker {
         checks.chain(self.stack_at).min().map(|t| t.max(now))
     }
 
-    /// The up/down transitions since the last call.
+    /// The up/down transitions since the last call (dropping the iterator drops the rest).
     pub fn events(&mut self) -> impl Iterator<Item = HealthEvent> + '_ {
         self.events.drain(..)
     }
