@@ -7,6 +7,7 @@
 //! - [`port`]: the `Port` trait and its software implementations (pcap, in-memory);
 //! - [`dpdk`]: the only FFI, safe types over DPDK's EAL, mempools, mbufs and ethdev ports;
 //! - [`runtime`]: worker threads, pinning, the poll loop;
+//! - [`health`]: health checks of the real servers over smoltcp (TCP connect, HTTP);
 //! - [`control`]: configuration loading and validation.
 
 pub mod bench;
@@ -14,6 +15,7 @@ pub mod control;
 pub mod craft;
 pub mod dpdk;
 pub mod engine;
+pub mod health;
 pub mod mem;
 pub mod port;
 pub mod replay;
