@@ -20,7 +20,7 @@ fn engine() -> Engine<Vec<u8>> {
     static SETUP: OnceLock<(Topology, Services)> = OnceLock::new();
     let (topology, services) = SETUP.get_or_init(|| {
         let config = Config::parse(include_str!("../../examples/two-arm.toml")).expect("example config");
-        let mut services = config.services();
+        let mut services = config.services(stickwire::engine::hash::Secrets::from_seed(1));
         services.flow_capacity = 64;
         services.sticky_capacity = 64;
         (config.topology(&config.configured_macs()), services)
