@@ -1,15 +1,34 @@
 #!/usr/bin/env bash
 # Small real backends for the reference topology: one nginx in namespace sw-servers with a
-# server on each real server address (198.18.1.10, .11, .12 port 80) that answers with its
-# name (rs1, rs2, rs3) and the client address it saw.
+# server on each real server address (198.18.1.10, .11, .12 port 80, named rs1, rs2, rs3):
+#
+#   /        `rsN <client address>`, on connections kept alive for 100000 requests
+#   /sid     the same, and `Set-Cookie: SID=<random hex>; Path=/` when the request has no
+#            SID cookie (a server-made session cookie, for learned-cookie persistence)
+#   /big     a 100 MiB file of random bytes, the same on every server: $dir/big, made once
+#            and kept between runs (compare with `sha256sum /tmp/stickwire-backends/big`)
+#   /upload  a POST of up to 20 MiB, answered `rsN <sha256 hex of the body>`: nginx hands
+#            it to a small python3 server on 127.0.0.1:8099 in sw-servers that hashes it
+#
+# and a server on the VIP for direct server return (`dsr <client address>`).
+# `start` stops the Tomcat nodes of scripts/tomcat.sh first (both use port 80).
 # Usage: scripts/backends.sh start|stop   (after scripts/netns.sh up)
 set -euo pipefail
+cd "$(dirname "$0")/.."
 dir=/tmp/stickwire-backends
+upload_port=8099
 
 start() {
+    scripts/tomcat.sh stop
     stop
     mkdir -p "$dir"
-    cat > "$dir/nginx.conf" <<CONF
+    if [ "$(stat -c %s "$dir/big" 2>/dev/null)" != 104857600 ]; then
+        head -c 100M /dev/urandom >"$dir/big.tmp"
+        mv "$dir/big.tmp" "$dir/big"
+    fi
+    upload_server
+    {
+        cat <<CONF
 worker_processes 1;
 pid $dir/nginx.pid;
 error_log $dir/error.log warn;
@@ -17,28 +36,113 @@ events { worker_connections 4096; }
 http {
     access_log off;
     keepalive_requests 100000;
+    sendfile on;
+    client_max_body_size 20m;
     client_body_temp_path $dir/body;
     proxy_temp_path $dir/proxy;
     fastcgi_temp_path $dir/fastcgi;
     uwsgi_temp_path $dir/uwsgi;
     scgi_temp_path $dir/scgi;
-    server { listen 198.18.1.10:80; location / { default_type text/plain; return 200 "rs1 \$remote_addr\n"; } }
-    server { listen 198.18.1.11:80; location / { default_type text/plain; return 200 "rs2 \$remote_addr\n"; } }
-    server { listen 198.18.1.12:80; location / { default_type text/plain; return 200 "rs3 \$remote_addr\n"; } }
+    # A new session cookie for a request that has none (an empty header is not sent).
+    map \$cookie_SID \$new_sid_cookie { "" "SID=\$request_id; Path=/"; default ""; }
+CONF
+        for n in 1 2 3; do
+            cat <<CONF
+    server {
+        listen 198.18.1.$((9 + n)):80;
+        default_type text/plain;
+        location / { return 200 "rs$n \$remote_addr\n"; }
+        location = /sid { add_header Set-Cookie \$new_sid_cookie; return 200 "rs$n \$remote_addr\n"; }
+        location = /big { root $dir; default_type application/octet-stream; }
+        location = /upload {
+            limit_except POST { deny all; }
+            proxy_set_header X-Server rs$n;
+            proxy_pass http://127.0.0.1:$upload_port;
+        }
+    }
+CONF
+        done
+        cat <<CONF
     # For direct server return: the VIP, held on the servers' loopback by the DSR test.
     server { listen 198.18.0.100:80; location / { default_type text/plain; return 200 "dsr \$remote_addr\n"; } }
 }
 CONF
+    } >"$dir/nginx.conf"
     # The VIP may not be on the servers yet (only the DSR test puts it there).
     ip netns exec sw-servers sysctl -qw net.ipv4.ip_nonlocal_bind=1
     ip netns exec sw-servers nginx -c "$dir/nginx.conf"
 }
 
+# The hashing server behind /upload: standard library only, a thread per request.
+upload_server() {
+    cat >"$dir/upload.py" <<'PY'
+import hashlib, sys
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+class Hash(BaseHTTPRequestHandler):
+    def do_POST(self):
+        length = self.headers.get("Content-Length")
+        if length is None:
+            self.send_error(411)
+            return
+        left, digest = int(length), hashlib.sha256()
+        while left > 0:
+            chunk = self.rfile.read(min(left, 1 << 20))
+            if not chunk:
+                break
+            digest.update(chunk)
+            left -= len(chunk)
+        body = f"{self.headers.get('X-Server', '-')} {digest.hexdigest()}\n".encode()
+        self.send_response(200 if left == 0 else 400)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+ThreadingHTTPServer.daemon_threads = True
+ThreadingHTTPServer((sys.argv[1], int(sys.argv[2])), Hash).serve_forever()
+PY
+    # ip netns exec execs python, so $! is the server.
+    ip netns exec sw-servers /usr/bin/python3 "$dir/upload.py" 127.0.0.1 "$upload_port" \
+        </dev/null >"$dir/upload.log" 2>&1 &
+    echo $! >"$dir/upload.pid"
+    for _ in $(seq 100); do
+        ip netns exec sw-servers curl -s -o /dev/null -X POST --data '' "http://127.0.0.1:$upload_port/" && return
+        alive "$(cat "$dir/upload.pid")" || break
+        sleep 0.05
+    done
+    echo "backends.sh: the upload server did not start:" >&2
+    cat "$dir/upload.log" >&2
+    exit 1
+}
+
+# Whether a process runs (a zombie does not).
+alive() {
+    local stat
+    stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+    stat=${stat##*) }
+    [ "${stat%% *}" != Z ]
+}
+
+# Stops a process by its pid file if its command line has `what`, and waits (up to 5 s)
+# until it is gone, so that its ports are free when this returns.
+stop_pid() {
+    local file=$1 what=$2 pid
+    [ -f "$file" ] || return 0
+    pid=$(cat "$file")
+    rm -f "$file"
+    tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- "$what" || return 0
+    kill "$pid" 2>/dev/null || return 0
+    for _ in $(seq 50); do alive "$pid" || return 0; sleep 0.1; done
+    kill -9 "$pid" 2>/dev/null || true
+}
+
 stop() {
-    if [ -f "$dir/nginx.pid" ]; then
-        kill "$(cat "$dir/nginx.pid")" 2>/dev/null || true
-        rm -f "$dir/nginx.pid"
-    fi
+    stop_pid "$dir/nginx.pid" nginx
+    stop_pid "$dir/upload.pid" upload.py
 }
 
 case "${1:-}" in

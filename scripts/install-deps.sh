@@ -9,6 +9,7 @@ packages=(
     iproute2 iputils-ping arping ethtool ncat curl    # the reference topology and its probes
     tcpdump tshark libpcap-dev                        # captures
     nginx-light wrk haproxy                           # real backends, load, the reference LB
+    tomcat10 python3                                  # L7 backends: Tomcat nodes, upload hashing
 )
 missing=()
 for p in "${packages[@]}"; do
@@ -21,10 +22,14 @@ if [ "${#missing[@]}" -gt 0 ]; then
     apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
 
-# nginx-light starts a default site on :80 in the root namespace when installed; the
-# tests run their own instances inside namespaces.
-for svc in nginx haproxy; do
-    systemctl disable --now "$svc" >/dev/null 2>&1 || service "$svc" stop >/dev/null 2>&1 || true
+# nginx-light starts a default site on :80 in the root namespace when installed, tomcat10
+# a server on :8080; the tests run their own instances inside namespaces. Without a running
+# systemd, `systemctl disable` still removes the unit's link and `service` stops what runs.
+for svc in nginx haproxy tomcat10; do
+    systemctl disable --now "$svc" >/dev/null 2>&1 || {
+        systemctl disable "$svc" >/dev/null 2>&1 || true
+        service "$svc" stop >/dev/null 2>&1 || true
+    }
 done
 
 if ! command -v cargo >/dev/null; then

@@ -3,8 +3,8 @@
 
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader};
-use std::path::Path;
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -157,4 +157,115 @@ pub fn fetch_servers_body(from: &str, url: &str, count: usize) -> Vec<String> {
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let out = in_ns("sw-client", &args);
     String::from_utf8_lossy(&out.stdout).lines().map(|l| l.trim().to_string()).filter(|l| !l.is_empty()).collect()
+}
+
+/// The Tomcat nodes of scripts/tomcat.sh (node1, node2, node3 on rs1, rs2, rs3 port 80; they
+/// take port 80 from the nginx backends), running while this lives. `/counter.jsp` (and `/`)
+/// answers `nodeN count=K`, K counted in the HTTP session; its JSESSIONID ends in `.nodeN`.
+pub struct Tomcat;
+
+impl Tomcat {
+    pub fn start() -> Tomcat {
+        let status = Command::new(root().join("scripts/tomcat.sh")).arg("start").status().expect("tomcat.sh");
+        assert!(status.success(), "scripts/tomcat.sh start failed");
+        Tomcat
+    }
+}
+
+impl Drop for Tomcat {
+    fn drop(&mut self) {
+        let _ = Command::new(root().join("scripts/tomcat.sh")).arg("stop").status();
+    }
+}
+
+/// scripts/backends.sh's 100 MiB of random bytes, served as `/big` by every nginx server.
+pub const BIG_FILE: &str = "/tmp/stickwire-backends/big";
+
+/// The namespace that holds address `addr`: the servers' 198.18.1.x, else the client's.
+pub fn namespace_of(addr: &str) -> &'static str {
+    if addr.starts_with("198.18.1.") {
+        "sw-servers"
+    } else {
+        "sw-client"
+    }
+}
+
+/// curl from address `from` (in the namespace that holds it) with `args`, at most `secs`
+/// seconds; its standard output. Panics, with curl's error, if curl fails.
+pub fn curl(from: &str, secs: u32, args: &[&str]) -> String {
+    let secs = secs.to_string();
+    let mut all = vec!["curl", "-sS", "-m", &secs, "--interface", from];
+    all.extend_from_slice(args);
+    let out = in_ns(namespace_of(from), &all);
+    assert!(out.status.success(), "curl {args:?} from {from}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// One request from `from` to `url` with curl's cookie jar `jar` (sent, then updated with
+/// what the server set, as a browser would); the body, trimmed.
+pub fn curl_with_jar(from: &str, jar: &Path, url: &str) -> String {
+    let jar = jar.to_str().expect("jar path");
+    curl(from, 5, &["-b", jar, "-c", jar, url]).trim().to_string()
+}
+
+/// The value of cookie `name` in curl's cookie jar `jar`, if it holds one.
+pub fn jar_cookie(jar: &Path, name: &str) -> Option<String> {
+    let text = std::fs::read_to_string(jar).ok()?;
+    text.lines()
+        // HttpOnly cookies are written as `#HttpOnly_<domain>`; other `#` lines are comments.
+        .map(|l| l.strip_prefix("#HttpOnly_").unwrap_or(l))
+        .filter(|l| !l.starts_with('#'))
+        .find_map(|l| {
+            let fields: Vec<&str> = l.split('\t').collect();
+            (fields.len() == 7 && fields[5] == name).then(|| fields[6].to_string())
+        })
+}
+
+/// The response head (status line and headers) and body of one GET from `from`, with
+/// extra request headers (`"Cookie: SID=1"`).
+pub fn get_with_head(from: &str, url: &str, headers: &[&str]) -> (String, String) {
+    let mut args = vec!["-i"];
+    for h in headers {
+        args.extend(["-H", h]);
+    }
+    args.push(url);
+    let response = curl(from, 5, &args);
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+    (head.to_string(), body.to_string())
+}
+
+/// Downloads `url` from `from` without keeping it; the sha256 (hex) of what arrived.
+pub fn download_sha256(from: &str, url: &str) -> String {
+    let script = "set -o pipefail; curl -sS -m 120 --interface \"$1\" \"$2\" | sha256sum";
+    let out = in_ns(namespace_of(from), &["bash", "-c", script, "download", from, url]);
+    assert!(out.status.success(), "download {url} from {from}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).split_whitespace().next().unwrap_or_default().to_string()
+}
+
+/// The sha256 (hex) of a file.
+pub fn sha256_file(path: &Path) -> String {
+    let out = Command::new("sha256sum").arg(path).output().expect("sha256sum");
+    assert!(out.status.success(), "sha256sum {}: {}", path.display(), String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).split_whitespace().next().unwrap_or_default().to_string()
+}
+
+/// POSTs the bytes of `file` to `url` from `from`; the answer's body, trimmed (for the
+/// backends' `/upload`: `rsN <sha256 hex>`).
+pub fn upload(from: &str, url: &str, file: &Path) -> String {
+    let data = format!("@{}", file.to_str().expect("file path"));
+    curl(from, 60, &["--data-binary", &data, "-H", "Content-Type: application/octet-stream", url]).trim().to_string()
+}
+
+/// A path for a scratch file of this test process (a cookie jar, an upload), removed first.
+pub fn scratch_path(name: &str) -> PathBuf {
+    let path = std::env::temp_dir().join(format!("stickwire-test-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    path
+}
+
+/// Writes `len` random bytes to `path`.
+pub fn random_file(path: &Path, len: u64) {
+    let mut random = std::fs::File::open("/dev/urandom").expect("/dev/urandom").take(len);
+    let mut file = std::fs::File::create(path).expect("create random file");
+    assert_eq!(std::io::copy(&mut random, &mut file).expect("write random file"), len);
 }
