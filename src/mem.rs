@@ -21,25 +21,28 @@ pub fn prefetch<T>(value: &T) {
 /// 2 MiB: the huge page size the big tables are aligned to.
 const HUGE_PAGE: usize = 2 << 20;
 
-/// `len` copies of a value in memory of their own: mapped fresh from the kernel, 2 MiB
-/// aligned and, from 2 MiB up, advised for transparent huge pages (`MADV_HUGEPAGE`) before
-/// the first write touches it. For the big tables looked up at random (the flow table): with
+/// `len` copies of a value, for the big tables looked up at random (the flow table): with
 /// 4 KiB pages nearly every lookup in a table of hundreds of megabytes also misses the TLB.
 ///
-/// Not a `Vec`: the allocator hands back memory that earlier, freed allocations already
-/// touched, and pages already in place stay 4 KiB whatever they are advised afterwards
-/// (seen in `stickwire bench`: the flow table's 64 MiB bucket array, allocated after the
-/// rte_hash reference freed its frames, got 4 MiB of huge pages out of 64). Where the
-/// kernel says no (THP disabled), the memory stays on normal pages and nothing else changes.
+/// From 2 MiB up, the values live in memory of their own: mapped fresh from the kernel,
+/// 2 MiB aligned, and advised for transparent huge pages (`MADV_HUGEPAGE`) before the first
+/// write touches it. Not a `Vec`: the allocator hands back memory that earlier, freed
+/// allocations already touched, and pages already in place stay 4 KiB whatever they are
+/// advised afterwards (seen in `stickwire bench`: the flow table's 64 MiB bucket array,
+/// allocated after the rte_hash reference freed its frames, got 4 MiB of huge pages out of
+/// 64). Where the kernel says no (THP disabled), the memory stays on normal pages.
 ///
-/// The elements are plain old data (`bytemuck::Pod`), so the mapping's bytes are viewed as
-/// `[T]` by a checked cast instead of by pointer arithmetic.
+/// Such a mapping is kept for the life of the process: it is viewed as `[T]` once, by a
+/// checked cast of its bytes, and that view is what every access then indexes, at no more
+/// cost than a `Vec`'s. The engines hold their tables until the process ends; a smaller
+/// table (tests, fuzzing, small configs) is an ordinary `Vec`, freed when dropped.
 pub struct HugeSlice<T: Pod> {
-    map: MmapMut,
-    /// Where the 2 MiB-aligned elements start in `map`.
-    start: usize,
-    len: usize,
-    _elements: std::marker::PhantomData<T>,
+    elements: Elements<T>,
+}
+
+enum Elements<T: 'static> {
+    Heap(Vec<T>),
+    Mapped(&'static mut [T]),
 }
 
 impl<T: Pod> HugeSlice<T> {
@@ -47,19 +50,20 @@ impl<T: Pod> HugeSlice<T> {
         let size = std::mem::size_of::<T>();
         assert!(std::mem::align_of::<T>() <= HUGE_PAGE && size > 0, "HugeSlice: unsupported element type");
         let bytes = len.checked_mul(size).expect("HugeSlice: length overflows the address space");
+        if bytes < HUGE_PAGE {
+            // One huge page would cost more memory than the table and save no TLB misses.
+            return HugeSlice { elements: Elements::Heap(vec![value; len]) };
+        }
         // One huge page more than needed, so that a 2 MiB-aligned start fits inside.
         let map_len = bytes.next_multiple_of(HUGE_PAGE) + HUGE_PAGE;
         let map = MmapMut::map_anon(map_len).unwrap_or_else(|e| panic!("HugeSlice: mmap of {map_len} bytes: {e}"));
         let start = (map.as_ptr() as usize).next_multiple_of(HUGE_PAGE) - map.as_ptr() as usize;
-        // A table smaller than a huge page stays on 4 KiB pages: one huge page would cost
-        // more memory than the table and save no TLB misses worth having.
-        if bytes >= HUGE_PAGE {
-            // Failure is harmless: the table stays on normal pages.
-            let _ = map.advise_range(Advice::HugePage, start, map_len - start);
-        }
-        let mut slice = HugeSlice { map, start, len, _elements: std::marker::PhantomData };
-        slice.fill(value);
-        slice
+        // Failure is harmless: the table stays on normal pages.
+        let _ = map.advise_range(Advice::HugePage, start, map_len - start);
+        let map: &'static mut MmapMut = Box::leak(Box::new(map));
+        let elements: &'static mut [T] = bytemuck::cast_slice_mut(&mut map[start..start + bytes]);
+        elements.fill(value);
+        HugeSlice { elements: Elements::Mapped(elements) }
     }
 }
 
@@ -67,21 +71,26 @@ impl<T: Pod> std::ops::Deref for HugeSlice<T> {
     type Target = [T];
     #[inline(always)]
     fn deref(&self) -> &[T] {
-        bytemuck::cast_slice(&self.map[self.start..self.start + self.len * std::mem::size_of::<T>()])
+        match &self.elements {
+            Elements::Heap(v) => v,
+            Elements::Mapped(s) => s,
+        }
     }
 }
 
 impl<T: Pod> std::ops::DerefMut for HugeSlice<T> {
     #[inline(always)]
     fn deref_mut(&mut self) -> &mut [T] {
-        let end = self.start + self.len * std::mem::size_of::<T>();
-        bytemuck::cast_slice_mut(&mut self.map[self.start..end])
+        match &mut self.elements {
+            Elements::Heap(v) => v,
+            Elements::Mapped(s) => s,
+        }
     }
 }
 
 impl<T: Pod> std::fmt::Debug for HugeSlice<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("HugeSlice").field("len", &self.len).finish_non_exhaustive()
+        f.debug_struct("HugeSlice").field("len", &self.len()).finish_non_exhaustive()
     }
 }
 
@@ -95,7 +104,9 @@ mod tests {
             let mut s = HugeSlice::new(len, 7u64);
             assert_eq!(s.len(), len);
             assert!(s.iter().all(|&v| v == 7));
-            assert_eq!(s.as_ptr() as usize % HUGE_PAGE, 0, "2 MiB aligned");
+            if len * 8 >= HUGE_PAGE {
+                assert_eq!(s.as_ptr() as usize % HUGE_PAGE, 0, "2 MiB aligned");
+            }
             if let Some(last) = s.last_mut() {
                 *last = 9;
                 assert_eq!(s[len - 1], 9);

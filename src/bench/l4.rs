@@ -187,7 +187,6 @@ impl Driver<'_> {
             Mbuf::free_bulk(q);
         }
         Mbuf::free_bulk(&mut self.out.dropped);
-        self.out.control.clear();
         Ok((v, sent))
     }
 }

@@ -433,6 +433,83 @@ impl fmt::Debug for Flow {
     }
 }
 
+/// The TCP state machine of one flow (see [`FlowTable::on_tcp_segment`]); any other
+/// protocol only has its idle timeout refreshed.
+#[inline(always)]
+fn advance(f: &mut Flow, timeouts: &[u64; N_STATES], dir: Direction, flags: u8, now: Instant) -> FlowState {
+    use tcp_flags::{ACK, FIN, RST, SYN};
+    if dir == Direction::FromServer {
+        f.bits |= SEEN_SERVER;
+    }
+    if f.state == FlowState::Udp as u8 {
+        f.expires = now.as_nanos().saturating_add(timeouts[FlowState::Udp as usize]);
+        return FlowState::Udp;
+    }
+    if flags & (SYN | FIN | RST | ACK) == 0 {
+        return f.state();
+    }
+    // Nearly every segment: an established flow's ACK with data or without.
+    if f.state == FlowState::Established as u8 && flags & (SYN | FIN | RST) == 0 {
+        f.expires = now.as_nanos().saturating_add(timeouts[FlowState::Established as usize]);
+        return FlowState::Established;
+    }
+    let from_client = dir == Direction::FromClient;
+    let state = f.state();
+    let next = if flags & RST != 0 {
+        FlowState::Close
+    } else if flags & SYN != 0 {
+        match (from_client, state) {
+            // The client reuses the tuple of a closed connection: a new connection.
+            (true, FlowState::TimeWait | FlowState::Close) => {
+                f.bits &= !(FIN_CLIENT | FIN_SERVER | LAST_FIN_SERVER);
+                FlowState::SynSent
+            }
+            (false, FlowState::SynSent) if flags & ACK != 0 => FlowState::SynRecv,
+            (_, s) => s,
+        }
+    } else if flags & FIN != 0 {
+        let (mine, theirs) = if from_client { (FIN_CLIENT, FIN_SERVER) } else { (FIN_SERVER, FIN_CLIENT) };
+        match state {
+            FlowState::SynRecv | FlowState::Established | FlowState::FinWait | FlowState::CloseWait => {
+                if f.bits & theirs != 0 {
+                    f.bits |= mine;
+                    f.bits = if from_client { f.bits & !LAST_FIN_SERVER } else { f.bits | LAST_FIN_SERVER };
+                    FlowState::LastAck
+                } else if f.bits & mine != 0 {
+                    // A retransmitted FIN.
+                    state
+                } else {
+                    f.bits |= mine;
+                    FlowState::FinWait
+                }
+            }
+            s => s,
+        }
+    } else {
+        // A bare ACK.
+        match state {
+            FlowState::SynRecv if from_client => FlowState::Established,
+            // The side that did not send the FIN acknowledges it.
+            FlowState::FinWait if (f.bits & FIN_CLIENT != 0) != from_client => FlowState::CloseWait,
+            // The side that did not send the last FIN acknowledges it.
+            FlowState::LastAck if (f.bits & LAST_FIN_SERVER != 0) == from_client => FlowState::TimeWait,
+            s => s,
+        }
+    };
+    f.state = next as u8;
+    f.expires = now.as_nanos().saturating_add(timeouts[next as usize]);
+    next
+}
+
+/// What one frame did to its flow ([`FlowTable::on_frame`]).
+#[derive(Debug)]
+pub struct FrameSeen<'a> {
+    /// The flow, as the frame left it.
+    pub flow: &'a Flow,
+    /// `Some(open)` when the frame closed the connection or opened it again.
+    pub opened: Option<bool>,
+}
+
 /// What one [`FlowTable::expire_within`] call did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Swept {
@@ -853,69 +930,28 @@ impl FlowTable {
     /// timeout. Returns the new state.
     #[inline]
     pub fn on_tcp_segment(&mut self, id: FlowId, dir: Direction, flags: u8, now: Instant) -> FlowState {
-        use tcp_flags::{ACK, FIN, RST, SYN};
+        advance(&mut self.flows[id.index()], &self.timeouts, dir, flags, now)
+    }
+
+    /// One frame of flow `id`, `len` bytes from `dir`: a TCP segment's `flags` move the
+    /// state machine ([`on_tcp_segment`](Self::on_tcp_segment)), any other protocol's
+    /// datagram refreshes its idle timeout, the frame is counted, and the flow stops (or
+    /// starts again) counting as a current connection when the segment closed it (FINs both
+    /// ways, a RST) or reopened it (a new SYN on its tuple). The fast path's one call per
+    /// frame: the flow line is taken once.
+    #[inline(always)]
+    pub fn on_frame(&mut self, id: FlowId, dir: Direction, flags: u8, len: u32, now: Instant) -> FrameSeen<'_> {
+        let timeouts = &self.timeouts;
         let f = &mut self.flows[id.index()];
-        if dir == Direction::FromServer {
-            f.bits |= SEEN_SERVER;
+        let state = advance(f, timeouts, dir, flags, now);
+        f.packets[dir.index()] = f.packets[dir.index()].wrapping_add(1);
+        f.bytes[dir.index()] = f.bytes[dir.index()].wrapping_add(u64::from(len));
+        let open = !matches!(state, FlowState::TimeWait | FlowState::Close);
+        let changed = open != f.is_open();
+        if changed {
+            f.bits = if open { f.bits | OPEN } else { f.bits & !OPEN };
         }
-        if f.state == FlowState::Udp as u8 {
-            f.expires = now.as_nanos().saturating_add(self.timeouts[FlowState::Udp as usize]);
-            return FlowState::Udp;
-        }
-        if flags & (SYN | FIN | RST | ACK) == 0 {
-            return f.state();
-        }
-        // Nearly every segment: an established flow's ACK with data or without.
-        if f.state == FlowState::Established as u8 && flags & (SYN | FIN | RST) == 0 {
-            f.expires = now.as_nanos().saturating_add(self.timeouts[FlowState::Established as usize]);
-            return FlowState::Established;
-        }
-        let from_client = dir == Direction::FromClient;
-        let state = f.state();
-        let next = if flags & RST != 0 {
-            FlowState::Close
-        } else if flags & SYN != 0 {
-            match (from_client, state) {
-                // The client reuses the tuple of a closed connection: a new connection.
-                (true, FlowState::TimeWait | FlowState::Close) => {
-                    f.bits &= !(FIN_CLIENT | FIN_SERVER | LAST_FIN_SERVER);
-                    FlowState::SynSent
-                }
-                (false, FlowState::SynSent) if flags & ACK != 0 => FlowState::SynRecv,
-                (_, s) => s,
-            }
-        } else if flags & FIN != 0 {
-            let (mine, theirs) = if from_client { (FIN_CLIENT, FIN_SERVER) } else { (FIN_SERVER, FIN_CLIENT) };
-            match state {
-                FlowState::SynRecv | FlowState::Established | FlowState::FinWait | FlowState::CloseWait => {
-                    if f.bits & theirs != 0 {
-                        f.bits |= mine;
-                        f.bits = if from_client { f.bits & !LAST_FIN_SERVER } else { f.bits | LAST_FIN_SERVER };
-                        FlowState::LastAck
-                    } else if f.bits & mine != 0 {
-                        // A retransmitted FIN.
-                        state
-                    } else {
-                        f.bits |= mine;
-                        FlowState::FinWait
-                    }
-                }
-                s => s,
-            }
-        } else {
-            // A bare ACK.
-            match state {
-                FlowState::SynRecv if from_client => FlowState::Established,
-                // The side that did not send the FIN acknowledges it.
-                FlowState::FinWait if (f.bits & FIN_CLIENT != 0) != from_client => FlowState::CloseWait,
-                // The side that did not send the last FIN acknowledges it.
-                FlowState::LastAck if (f.bits & LAST_FIN_SERVER != 0) == from_client => FlowState::TimeWait,
-                s => s,
-            }
-        };
-        f.state = next as u8;
-        f.expires = now.as_nanos().saturating_add(self.timeouts[next as usize]);
-        next
+        FrameSeen { flow: f, opened: changed.then_some(open) }
     }
 
     /// A datagram of a non-TCP flow from `dir`: refreshes its idle timeout.

@@ -4,19 +4,20 @@
 
 use std::net::Ipv4Addr;
 
-use super::flow::{
-    Direction, Flow, FlowId, FlowKey, FlowState, FlowTable, InsertError, Timeouts, PROTO_TCP, PROTO_UDP,
-};
+use super::flow::{Direction, Flow, FlowId, FlowKey, FlowTable, InsertError, Timeouts, PROTO_TCP, PROTO_UDP};
+use super::frame::{Ip, Parsed, Transport};
 use super::hash;
+use super::net::{Net, Output, Verdict};
 use super::predictor::ServerState;
 use super::service::{NatMode, Services};
 use super::sticky::{StickyTable, StickyUpdate};
 use super::sweep::SweepPace;
-use super::topology::{prefix_mask, PortAddr, Topology};
+use super::topology::{prefix_mask, PortAddr};
 use super::DropReason;
 use crate::time::Instant;
+use crate::wire::buffer::FrameBuf;
 use crate::wire::checksum::{self, Delta};
-use crate::wire::{ethernet, ipv4, tcp, MacAddr};
+use crate::wire::{ipv4, tcp};
 
 /// Largest TCP MSS the switch lets through: a 1500-byte MTU less the IPv4 and TCP headers.
 pub const MSS_MAX: u16 = 1460;
@@ -25,8 +26,6 @@ const EXPIRE_PER_POLL: usize = 64;
 /// Time between two sweeps: at most 64 flows per 50 µs is 1.28 M expiries a second per core,
 /// and a busy loop does not pay for a sweep on every burst.
 const SWEEP_EVERY: std::time::Duration = std::time::Duration::from_micros(50);
-/// Frames `stage_burst` reads ahead at most; the rest of a longer burst goes the general way.
-pub const STAGE: usize = 64;
 /// Up to this many tracked flows (512 KiB of flow lines, half a typical L2 cache) the fast
 /// path does not fetch flow lines ahead: they are in cache already.
 const FLOWS_IN_CACHE: usize = 8192;
@@ -118,18 +117,13 @@ impl L4Stats {
     }
 }
 
-/// What the L4 path decided for a frame.
+/// Where a frame of the L4 path goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum L4Action {
-    /// Rewritten in place: send it towards `route_to` (the server, or the client).
-    Forward {
-        route_to: Ipv4Addr,
-    },
-    /// Refuse with a RST to the sender (the caller turns the frame into one).
-    Reset,
-    Drop(DropReason),
-    /// Not an L4 flow of ours: the caller handles it as traffic for the switch itself.
-    NotMine,
+pub enum Target {
+    /// The flow it belongs to, and the side it came from.
+    Flow(FlowId, Direction),
+    /// The first frame of a flow to this VIP port (an index into the services).
+    NewFlow(usize),
 }
 
 /// The L4 state of one core.
@@ -154,11 +148,6 @@ pub struct L4 {
     next_sweep: Instant,
     /// How many flow entries the next sweep looks at.
     pace: SweepPace,
-    /// The burst `stage_burst` read ahead: each frame's facts and flow hash, when it is a
-    /// plain TCP or UDP frame the fast path can take.
-    staged: [Option<Staged>; STAGE],
-    /// How many entries of `staged` the last burst filled.
-    staged_len: usize,
 }
 
 impl L4 {
@@ -184,8 +173,6 @@ impl L4 {
             sticky_out: Vec::with_capacity(64),
             next_sweep: Instant::ZERO,
             pace: SweepPace::new(),
-            staged: [None; STAGE],
-            staged_len: 0,
         }
     }
 
@@ -252,64 +239,79 @@ impl L4 {
         }
     }
 
-    /// The fast path's first pass over a burst received on a port with MAC `port_mac`: reads
-    /// the L4 facts of every plain TCP or UDP frame once (see [`Seen::parse_fast`]), hashes
-    /// its key and starts fetching its bucket, then (once the table outgrows the cache)
-    /// starts fetching each bucket's candidate flow line, so the lookups of
-    /// [`forward_staged`](Self::forward_staged) overlap their cache misses instead of
-    /// waiting for each in turn.
-    pub fn stage_burst<'a>(&mut self, frames: impl Iterator<Item = &'a [u8]>, port_mac: MacAddr) {
-        let mut n = 0;
-        for (staged, frame) in self.staged.iter_mut().zip(frames) {
-            *staged =
-                Seen::parse_fast(frame, port_mac).map(|seen| Staged { seen, hash: self.flows.prefetch(&seen.key) });
-            n += 1;
-        }
-        self.staged_len = n;
-        // A small table stays in the core's cache, where the extra pass only costs time.
-        if self.flows.len() > FLOWS_IN_CACHE {
-            for staged in self.staged[..n].iter().flatten() {
-                self.flows.prefetch_flow_hashed(staged.hash);
+    /// The first pass over a burst, for each frame as it is read: hashes the flow key of a
+    /// TCP or UDP frame and starts fetching its bucket, so that the lookups of
+    /// [`find`](Self::find) overlap their cache misses instead of waiting for each in turn.
+    #[inline(always)]
+    pub fn stage(&self, parsed: &mut Parsed) {
+        if let Parsed::Ipv4(Ip { flow: Some(t), .. }) = parsed {
+            if self.is_active() {
+                t.hash = self.flows.prefetch(&t.key);
             }
         }
     }
 
-    /// Frame `i` of the burst last staged, if it belongs to a tracked flow: forwarded as
-    /// [`handle`](Self::handle) would (the frame's Ethernet header is 14 bytes). `None`, with
-    /// nothing changed, when the frame was not staged or opens no tracked flow: the caller
-    /// then takes it the general way.
+    /// After [`stage`](Self::stage) of a whole burst: once the table outgrows the cache,
+    /// starts fetching each bucket's candidate flow line too.
     #[inline]
-    pub fn forward_staged(&mut self, i: usize, bytes: &mut [u8], now: Instant) -> Option<L4Action> {
-        let Staged { seen, hash } = (*self.staged[..self.staged_len].get(i)?)?;
-        let (id, dir) = self.flows.lookup_hashed(&seen.key, hash)?;
-        Some(self.forward(id, dir, &seen, bytes, ethernet::HEADER_LEN, now))
+    pub fn stage_flows(&self, staged: &[Parsed]) {
+        // A small table stays in the core's cache, where the extra pass only costs time.
+        if self.flows.len() > FLOWS_IN_CACHE {
+            for parsed in staged.iter() {
+                if let Parsed::Ipv4(Ip { flow: Some(t), .. }) = parsed {
+                    self.flows.prefetch_flow_hashed(t.hash);
+                }
+            }
+        }
     }
 
-    /// Handles a TCP or UDP frame (IPv4 header at `l2_len`, already checked, not a
-    /// fragment) if it belongs to a flow or opens one on a served VIP port.
-    pub fn handle(&mut self, topology: &Topology, bytes: &mut [u8], l2_len: usize, now: Instant) -> L4Action {
-        let Some(seen) = Seen::parse(bytes, l2_len) else {
-            return L4Action::NotMine;
-        };
-        match self.flows.lookup(&seen.key) {
-            Some((id, dir)) => self.forward(id, dir, &seen, bytes, l2_len, now),
-            None => match self.services.find(seen.key.dst, seen.key.dst_port, seen.key.proto) {
-                Some(svc) => self.open(topology, svc, &seen, bytes, l2_len, now),
-                None => L4Action::NotMine,
-            },
+    /// Whether a TCP or UDP frame ([`stage`](Self::stage)d) is the L4 path's: a frame of a
+    /// tracked flow, or the first of a new one on a served VIP port. `None`: traffic for the
+    /// switch itself.
+    #[inline(always)]
+    pub fn find(&self, t: &Transport) -> Option<Target> {
+        if !self.is_active() {
+            return None;
+        }
+        if let Some((id, dir)) = self.flows.lookup_hashed(&t.key, t.hash) {
+            return Some(Target::Flow(id, dir));
+        }
+        self.services.find(t.key.dst, t.key.dst_port, t.key.proto).map(Target::NewFlow)
+    }
+
+    /// Handles a frame [`find`](Self::find) said is the L4 path's.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    pub fn handle<B: FrameBuf>(
+        &mut self,
+        net: &mut Net<B>,
+        target: Target,
+        frame: B,
+        ip: &Ip,
+        t: &Transport,
+        now: Instant,
+        out: &mut Output<B>,
+    ) -> Verdict {
+        match target {
+            Target::Flow(id, dir) => self.forward(net, id, dir, frame, ip, t, now, out),
+            Target::NewFlow(svc) => self.open(net, svc, frame, ip, t, now, out),
         }
     }
 
     /// A frame of a tracked flow.
-    fn forward(
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    fn forward<B: FrameBuf>(
         &mut self,
+        net: &mut Net<B>,
         id: FlowId,
         dir: Direction,
-        seen: &Seen,
-        bytes: &mut [u8],
-        l2_len: usize,
+        mut frame: B,
+        ip: &Ip,
+        t: &Transport,
         now: Instant,
-    ) -> L4Action {
+        out: &mut Output<B>,
+    ) -> Verdict {
         let flow = self.flows.get(id);
         let (svc, server) = (usize::from(flow.mode()), flow.server());
         if dir == Direction::FromClient && self.services.servers[usize::from(server)].state == ServerState::Down {
@@ -317,78 +319,74 @@ impl L4 {
             // them), so the client is told at once instead of timing out.
             self.end_flow(id, now);
             self.stats.reset_server_gone += 1;
-            return if seen.key.proto == PROTO_TCP && !seen.rst() {
-                L4Action::Reset
+            return if t.is_tcp() && !t.rst() {
+                net.reset(frame, ip, now, out)
             } else {
-                L4Action::Drop(DropReason::ServerDown)
+                net.drop(frame, DropReason::ServerDown, out)
             };
         }
-        if seen.key.proto == PROTO_TCP {
-            let state = self.flows.on_tcp_segment(id, dir, seen.flags, now);
-            // A connection stops counting once closed (it lingers in TIME_WAIT or CLOSE),
-            // and counts again when a new SYN reuses its tuple.
-            let open = !matches!(state, FlowState::TimeWait | FlowState::Close);
-            if open != self.flows.get(id).is_open() {
-                self.flows.set_open(id, open);
-                self.count_open(svc, server, open);
-            }
-        } else {
-            self.flows.on_datagram(id, dir, now);
+        let len = (frame.as_ref().len() - ip.l2_len) as u32;
+        let seen = self.flows.on_frame(id, dir, t.flags, len, now);
+        let (rw, opened) = (seen.flow.rewrite(dir), seen.opened);
+        // A connection stops counting once closed (it lingers in TIME_WAIT or CLOSE), and
+        // counts again when a new SYN reuses its tuple.
+        if let Some(open) = opened {
+            self.count_open(svc, server, open);
         }
-        let len = (bytes.len() - l2_len) as u32;
-        self.flows.account(id, dir, len);
         let (svc_stats, srv_stats) = (&mut self.stats.services[svc], &mut self.stats.servers[usize::from(server)]);
         svc_stats.packets += 1;
         svc_stats.bytes += u64::from(len);
         srv_stats.packets += 1;
         srv_stats.bytes += u64::from(len);
-        let flow = self.flows.get(id);
-        match self.services.services[svc].nat {
-            NatMode::Dsr => L4Action::Forward { route_to: self.services.servers[usize::from(server)].ip },
+        let route_to = match self.services.services[svc].nat {
+            NatMode::Dsr => self.services.servers[usize::from(server)].ip,
             NatMode::Full | NatMode::Gateway => {
-                let rw = flow.rewrite(dir);
-                match rewrite(bytes, l2_len, seen, rw.src, rw.src_port, rw.dst, rw.dst_port) {
-                    Ok(()) => L4Action::Forward { route_to: rw.dst },
-                    Err(reason) => L4Action::Drop(reason),
+                if let Err(reason) = rewrite(frame.as_mut(), ip, t, rw.src, rw.src_port, rw.dst, rw.dst_port) {
+                    return net.drop(frame, reason, out);
                 }
+                rw.dst
             }
-        }
+        };
+        net.forward(frame, route_to, now, out)
     }
 
     /// The first frame of a flow to a served VIP port: schedule, track, forward.
-    fn open(
+    #[allow(clippy::too_many_arguments)]
+    #[inline(never)]
+    fn open<B: FrameBuf>(
         &mut self,
-        topology: &Topology,
+        net: &mut Net<B>,
         svc: usize,
-        seen: &Seen,
-        bytes: &mut [u8],
-        l2_len: usize,
+        frame: B,
+        ip: &Ip,
+        t: &Transport,
         now: Instant,
-    ) -> L4Action {
-        if seen.key.proto == PROTO_TCP && !(seen.syn() && !seen.ack() && !seen.rst()) {
-            return L4Action::Drop(DropReason::TcpNoFlow);
+        out: &mut Output<B>,
+    ) -> Verdict {
+        if t.is_tcp() && !(t.syn() && !t.ack() && !t.rst()) {
+            return net.drop(frame, DropReason::TcpNoFlow, out);
         }
-        let client = seen.key.src;
-        let Some(server) = self.schedule(svc, &seen.key, now) else {
+        let client = t.key.src;
+        let Some(server) = self.schedule(svc, &t.key, now) else {
             self.stats.refused_no_server += 1;
             self.stats.services[svc].refused += 1;
-            return self.refuse(seen);
+            return refuse(net, frame, ip, t, now, out);
         };
         let s = &self.services.servers[usize::from(server)];
         let (server_ip, server_port) = (s.ip, s.port);
         let nat = self.services.services[svc].nat;
         let inserted = match nat {
-            NatMode::Dsr => self.flows.insert(seen.key, seen.key, server, svc as u8, now),
+            NatMode::Dsr => self.flows.insert(t.key, t.key, server, svc as u8, now),
             NatMode::Gateway => {
-                let back = FlowKey::new(server_ip, server_port, client, seen.key.src_port, seen.key.proto);
-                self.flows.insert(seen.key, back, server, svc as u8, now)
+                let back = FlowKey::new(server_ip, server_port, client, t.key.src_port, t.key.proto);
+                self.flows.insert(t.key, back, server, svc as u8, now)
             }
             NatMode::Full => {
-                let Some((port, _)) = topology.route(server_ip) else {
-                    return L4Action::Drop(DropReason::NoRoute);
+                let Some((port, _)) = net.topology.route(server_ip) else {
+                    return net.drop(frame, DropReason::NoRoute, out);
                 };
-                let sources = &topology.ports[port];
-                self.insert_full_nat(seen.key, server_ip, server_port, sources, server, svc as u8, now)
+                let sources = &net.topology.ports[port];
+                self.insert_full_nat(t.key, server_ip, server_port, sources, server, svc as u8, now)
             }
         };
         let id = match inserted {
@@ -396,7 +394,7 @@ impl L4 {
             Err(_) => {
                 self.stats.refused_table_full += 1;
                 self.stats.services[svc].refused += 1;
-                return self.refuse(seen);
+                return refuse(net, frame, ip, t, now, out);
             }
         };
         self.stats.flows_created += 1;
@@ -406,15 +404,7 @@ impl L4 {
         if let Some(policy) = self.services.services[svc].sticky {
             self.sticky.flow_started(svc as u16, client, policy.prefix_len);
         }
-        self.forward(id, Direction::FromClient, seen, bytes, l2_len, now)
-    }
-
-    fn refuse(&self, seen: &Seen) -> L4Action {
-        if seen.key.proto == PROTO_TCP {
-            L4Action::Reset
-        } else {
-            L4Action::Drop(DropReason::NoServer)
-        }
+        self.forward(net, id, Direction::FromClient, frame, ip, t, now, out)
     }
 
     /// Chooses the server of a new flow: the client's sticky server if it has one that can
@@ -555,103 +545,36 @@ impl Gone {
     }
 }
 
-/// A frame `stage_burst` read ahead, with its key's hash.
-#[derive(Debug, Clone, Copy)]
-struct Staged {
-    seen: Seen,
-    hash: u64,
-}
-
-/// The L4 facts of a frame, read once.
-#[derive(Debug, Clone, Copy)]
-struct Seen {
-    key: FlowKey,
-    /// TCP flags (0 for UDP).
-    flags: u8,
-    /// Offset of the L4 header in the frame.
-    l4: usize,
-    /// Offset of the end of the IP packet in the frame.
-    end: usize,
-}
-
-impl Seen {
-    /// From a whole frame, when it is the common case: untagged IPv4 to `port_mac`, no IP
-    /// options, a correct header checksum, not a fragment, TCP with a header that fits or
-    /// UDP. Reads fixed offsets only. Anything else gives `None` and goes the general way,
-    /// which checks it fully and gives the same verdict for what this accepts.
-    #[inline(always)]
-    fn parse_fast(frame: &[u8], port_mac: MacAddr) -> Option<Seen> {
-        const L3: usize = ethernet::HEADER_LEN;
-        const L4: usize = L3 + ipv4::HEADER_LEN;
-        let eth: &[u8; L4] = frame.get(..L4)?.try_into().ok()?;
-        let be16 = |i: usize| u16::from_be_bytes([eth[i], eth[i + 1]]);
-        if eth[..6] != port_mac.0 || be16(12) != ethernet::ethertype::IPV4 || eth[L3] != 0x45 {
-            return None;
-        }
-        let end = L3 + usize::from(be16(L3 + 2));
-        // Fragment offset or more-fragments set.
-        if end < L4 || end > frame.len() || be16(L3 + 6) & 0x3fff != 0 {
-            return None;
-        }
-        if checksum::data(&eth[L3..]) != 0 {
-            return None;
-        }
-        let proto = eth[L3 + 9];
-        let seg = &frame[L4..end];
-        let flags = match proto {
-            PROTO_TCP if seg.len() >= tcp::HEADER_LEN && usize::from(seg[12] >> 4) * 4 >= tcp::HEADER_LEN => {
-                if usize::from(seg[12] >> 4) * 4 > seg.len() {
-                    return None;
-                }
-                seg[13]
-            }
-            PROTO_UDP if seg.len() >= 8 => 0,
-            _ => return None,
-        };
-        let port = |i: usize| u16::from_be_bytes([seg[i], seg[i + 1]]);
-        let addr = |i: usize| Ipv4Addr::new(eth[i], eth[i + 1], eth[i + 2], eth[i + 3]);
-        let key = FlowKey::new(addr(L3 + 12), port(0), addr(L3 + 16), port(2), proto);
-        Some(Seen { key, flags, l4: L4, end })
-    }
-
-    fn parse(bytes: &[u8], l2_len: usize) -> Option<Seen> {
-        let ip = ipv4::Packet::new_checked(&bytes[l2_len..]).ok()?;
-        let proto = ip.protocol();
-        let l4 = l2_len + usize::from(ip.header_len());
-        let end = l2_len + usize::from(ip.total_len());
-        let seg = &bytes[l4..end];
-        let flags = match proto {
-            PROTO_TCP => tcp::Packet::new_checked(seg).ok()?.flags(),
-            PROTO_UDP if seg.len() >= 8 => 0,
-            _ => return None,
-        };
-        let port = |i: usize| u16::from_be_bytes([seg[i], seg[i + 1]]);
-        Some(Seen { key: FlowKey::new(ip.src_addr(), port(0), ip.dst_addr(), port(2), proto), flags, l4, end })
-    }
-
-    fn syn(&self) -> bool {
-        self.flags & tcp::flags::SYN != 0
-    }
-    fn ack(&self) -> bool {
-        self.flags & tcp::flags::ACK != 0
-    }
-    fn rst(&self) -> bool {
-        self.flags & tcp::flags::RST != 0
+/// Refuses a new flow: a RST for TCP, a counted drop for anything else.
+fn refuse<B: FrameBuf>(
+    net: &mut Net<B>,
+    frame: B,
+    ip: &Ip,
+    t: &Transport,
+    now: Instant,
+    out: &mut Output<B>,
+) -> Verdict {
+    if t.is_tcp() {
+        net.reset(frame, ip, now, out)
+    } else {
+        net.drop(frame, DropReason::NoServer, out)
     }
 }
 
 /// Rewrites addresses and ports in place, with RFC 1624 checksum updates, decrements the
 /// TTL and clamps a SYN's MSS. Never sums the payload.
+#[inline(always)]
 fn rewrite(
     bytes: &mut [u8],
-    l2_len: usize,
-    seen: &Seen,
+    ip: &Ip,
+    t: &Transport,
     src: Ipv4Addr,
     src_port: u16,
     dst: Ipv4Addr,
     dst_port: u16,
 ) -> Result<(), DropReason> {
-    let mut ip = ipv4::Packet::new_unchecked(&mut bytes[l2_len..seen.end]);
+    let (key, flags, seg_range) = (t.key, t.flags, ip.l4..ip.end);
+    let mut ip = ipv4::Packet::new_unchecked(&mut bytes[ip.l2_len..ip.end]);
     let ttl = ip.ttl();
     if ttl <= 1 {
         return Err(DropReason::TtlExpired);
@@ -667,22 +590,22 @@ fn rewrite(
     ip.set_ttl(ttl - 1);
     ip.set_checksum(ip_sum);
 
-    let seg = &mut bytes[seen.l4..seen.end];
-    let (old_sport, old_dport) = (seen.key.src_port, seen.key.dst_port);
+    let seg = &mut bytes[seg_range];
+    let (old_sport, old_dport) = (key.src_port, key.dst_port);
     seg[0..2].copy_from_slice(&src_port.to_be_bytes());
     seg[2..4].copy_from_slice(&dst_port.to_be_bytes());
-    let at = if seen.key.proto == PROTO_TCP { 16 } else { 6 };
+    let at = if key.proto == PROTO_TCP { 16 } else { 6 };
     let old = u16::from_be_bytes([seg[at], seg[at + 1]]);
-    if seen.key.proto == PROTO_UDP && old == 0 {
+    if key.proto == PROTO_UDP && old == 0 {
         return Ok(()); // no UDP checksum to keep right
     }
     let ports = Delta::default().replace16(old_sport, src_port).replace16(old_dport, dst_port);
     let mut sum = addrs.and(ports).apply(old);
-    if seen.key.proto == PROTO_UDP && sum == 0 {
+    if key.proto == PROTO_UDP && sum == 0 {
         sum = 0xffff;
     }
     seg[at..at + 2].copy_from_slice(&sum.to_be_bytes());
-    if seen.key.proto == PROTO_TCP && seen.flags & tcp::flags::SYN != 0 {
+    if key.proto == PROTO_TCP && flags & tcp::flags::SYN != 0 {
         clamp_mss(seg, MSS_MAX);
     }
     Ok(())

@@ -328,7 +328,7 @@ proptest! {
         match v {
             Verdict::Answer(_) | Verdict::Forward(_) => prop_assert!(sent >= 1),
             Verdict::Held => prop_assert!(sent <= 1),
-            Verdict::Drop(_) | Verdict::Consumed | Verdict::Control => prop_assert_eq!(sent, 0),
+            Verdict::Drop(_) | Verdict::Consumed => prop_assert_eq!(sent, 0),
         }
         prop_assert_eq!(h.engine.counters().rx_frames, 1);
     }

@@ -181,8 +181,6 @@ impl<P: Port> Worker<P> {
                 port.tx_burst(now, frames);
             }
         }
-        // Nothing on the control side consumes frames yet: they are counted and freed.
-        out.control.clear();
         if !out.dropped.is_empty() {
             ports[0].free(&mut out.dropped);
         }
