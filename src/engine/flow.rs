@@ -290,6 +290,8 @@ const LAST_FIN_SERVER: u8 = 1 << 4;
 const SEEN_SERVER: u8 = 1 << 5;
 /// Counted as a current connection (see [`FlowTable::set_open`]); set at insert.
 const OPEN: u8 = 1 << 6;
+/// Spliced by the switch (L7 delayed binding): the splice state says more.
+const SPLICED: u8 = 1 << 7;
 
 /// One tracked flow: exactly one cache line holding everything the fast path reads and
 /// writes for a frame of either direction. Plain old data, so that it can live in a
@@ -300,7 +302,7 @@ pub struct Flow {
     client: Tuple,     // 0..12
     server: Tuple,     // 12..24
     proto: u8,         // 24
-    mode: u8,          // 25
+    service: u8,       // 25
     state: u8,         // 26, a FlowState
     bits: u8,          // 27
     server_idx: u16,   // 28
@@ -317,7 +319,7 @@ impl Flow {
         client: Tuple { src: 0, dst: 0, ports: 0 },
         server: Tuple { src: 0, dst: 0, ports: 0 },
         proto: 0,
-        mode: 0,
+        service: 0,
         state: FlowState::Close as u8,
         bits: 0,
         server_idx: 0,
@@ -346,9 +348,21 @@ impl Flow {
         self.server_idx
     }
 
-    /// The NAT mode tag, as given to `insert`.
-    pub fn mode(&self) -> u8 {
-        self.mode
+    /// The VIP port (service index) the flow belongs to, as given to `insert`.
+    pub fn service(&self) -> u8 {
+        self.service
+    }
+
+    /// Whether the switch splices this flow (L7): its frames need the splice state too.
+    #[inline(always)]
+    pub fn is_spliced(&self) -> bool {
+        self.bits & SPLICED != 0
+    }
+
+    /// Whether the flow has a server yet: a spliced flow is found by its client key alone
+    /// until it binds.
+    pub fn has_server(&self) -> bool {
+        self.bits & (SPLICED | ONE_WAY) != SPLICED | ONE_WAY
     }
 
     pub fn state(&self) -> FlowState {
@@ -424,7 +438,7 @@ impl fmt::Debug for Flow {
             .field("client", &self.client_key())
             .field("server", &self.server_key())
             .field("server_idx", &self.server_idx)
-            .field("mode", &self.mode)
+            .field("service", &self.service)
             .field("state", &self.state())
             .field("expires", &self.expires)
             .field("packets", &self.packets)
@@ -852,7 +866,7 @@ impl FlowTable {
         client: FlowKey,
         server: FlowKey,
         server_idx: u16,
-        mode: u8,
+        service: u8,
         now: Instant,
     ) -> Result<FlowId, InsertError> {
         debug_assert_eq!(client.proto, server.proto, "a flow has one protocol");
@@ -884,7 +898,7 @@ impl FlowTable {
             client: Tuple::of(&client),
             server: Tuple::of(&server),
             proto: client.proto,
-            mode,
+            service,
             state: state as u8,
             bits: LIVE | OPEN | if one_way { ONE_WAY } else { 0 },
             server_idx,
@@ -894,6 +908,75 @@ impl FlowTable {
             bytes: [0; 2],
         };
         Ok(FlowId(id))
+    }
+
+    /// Tracks a connection the switch answers itself before it picks a server (L7 delayed
+    /// binding), found by its client key alone until [`attach_server`](Self::attach_server)
+    /// gives it one. It starts in `SynRecv`: the switch has sent the SYN-ACK.
+    pub fn insert_spliced(&mut self, client: FlowKey, service: u8, now: Instant) -> Result<FlowId, InsertError> {
+        let hc = client.hash(self.seed);
+        if let Some((id, dir)) = self.lookup_hashed(&client, hc) {
+            return Err(InsertError::KeyInUse(id, dir));
+        }
+        let Some(&id) = self.free.last() else {
+            return Err(InsertError::Full);
+        };
+        if !self.place(hc, id << 2) {
+            return Err(InsertError::Full);
+        }
+        self.free.pop();
+        let state = FlowState::SynRecv;
+        self.flows[id as usize] = Flow {
+            client: Tuple::of(&client),
+            server: Tuple::default(),
+            proto: client.proto,
+            service,
+            state: state as u8,
+            bits: LIVE | OPEN | ONE_WAY | SPLICED,
+            server_idx: 0,
+            _spare: 0,
+            expires: self.expiry(state, now),
+            packets: [0; 2],
+            bytes: [0; 2],
+        };
+        Ok(FlowId(id))
+    }
+
+    /// Binds spliced flow `id` to real server `server_idx`: from now on frames with
+    /// `server_key` (server -> the switch's address towards it) find it too. Refuses,
+    /// leaving the flow as it was, when the key is in use or the index has no room.
+    pub fn attach_server(&mut self, id: FlowId, server_key: FlowKey, server_idx: u16) -> Result<(), InsertError> {
+        let hs = server_key.hash(self.seed);
+        if let Some((other, dir)) = self.lookup_hashed(&server_key, hs) {
+            return Err(InsertError::KeyInUse(other, dir));
+        }
+        if !self.place(hs, (id.0 << 2) | REF_DIR) {
+            return Err(InsertError::Full);
+        }
+        let f = &mut self.flows[id.index()];
+        f.server = Tuple::of(&server_key);
+        f.server_idx = server_idx;
+        f.bits &= !ONE_WAY;
+        Ok(())
+    }
+
+    /// Takes spliced flow `id`'s server away again (it refused or never answered), so that
+    /// another can be attached.
+    pub fn detach_server(&mut self, id: FlowId) {
+        let f = self.flows[id.index()];
+        if f.bits & (SPLICED | ONE_WAY) != SPLICED {
+            return;
+        }
+        self.unplace(f.server_key().hash(self.seed), (id.0 << 2) | REF_DIR);
+        let f = &mut self.flows[id.index()];
+        f.server = Tuple::default();
+        f.bits |= ONE_WAY;
+    }
+
+    /// Sets when flow `id` ends unless a frame refreshes it (the splice's own phases keep
+    /// their own timeouts).
+    pub fn set_expiry(&mut self, id: FlowId, at: Instant) {
+        self.flows[id.index()].expires = at.as_nanos();
     }
 
     /// Stops tracking the flow: both of its keys miss from now on. False if it was not

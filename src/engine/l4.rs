@@ -313,7 +313,7 @@ impl L4 {
         out: &mut Output<B>,
     ) -> Verdict {
         let flow = self.flows.get(id);
-        let (svc, server) = (usize::from(flow.mode()), flow.server());
+        let (svc, server) = (usize::from(flow.service()), flow.server());
         if dir == Direction::FromClient && self.services.servers[usize::from(server)].state == ServerState::Down {
             // The server is gone: its flows cannot move (the new server knows nothing of
             // them), so the client is told at once instead of timing out.
@@ -541,7 +541,7 @@ struct Gone {
 
 impl Gone {
     fn of(flow: &Flow) -> Gone {
-        Gone { svc: flow.mode(), server: flow.server(), client: flow.client_key().src, open: flow.is_open() }
+        Gone { svc: flow.service(), server: flow.server(), client: flow.client_key().src, open: flow.is_open() }
     }
 }
 

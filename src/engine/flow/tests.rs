@@ -39,7 +39,7 @@ fn insert_then_lookup_from_both_directions() {
     assert_eq!(t.lookup(&tcp(8).0), None);
     assert_eq!(t.lookup(&keys(7, PROTO_UDP).0), None, "the protocol is part of the key");
     let f = t.get(id);
-    assert_eq!((f.client_key(), f.server_key(), f.server(), f.mode()), (c, s, 2, 1));
+    assert_eq!((f.client_key(), f.server_key(), f.server(), f.service()), (c, s, 2, 1));
     assert_eq!(f.state(), FlowState::SynSent);
     // What a rewrite needs, both ways.
     assert_eq!(
@@ -47,6 +47,47 @@ fn insert_then_lookup_from_both_directions() {
         Rewrite { src: LOCAL, src_port: s.dst_port, dst: s.src, dst_port: 80 }
     );
     assert_eq!(f.rewrite(Direction::FromServer), Rewrite { src: VIP, src_port: 80, dst: c.src, dst_port: c.src_port });
+    t.check_invariants();
+}
+
+#[test]
+fn a_spliced_flow_gets_its_server_key_at_bind_and_can_change_it() {
+    let mut t = FlowTable::with_capacity(8);
+    let (c, s) = tcp(3);
+    let id = t.insert_spliced(c, 4, Instant::ZERO).unwrap();
+    let f = t.get(id);
+    assert!(f.is_spliced() && !f.has_server());
+    assert_eq!((f.state(), f.service()), (FlowState::SynRecv, 4));
+    assert_eq!(t.lookup(&c), Some((id, Direction::FromClient)));
+    assert_eq!(t.lookup(&s), None);
+    t.check_invariants();
+    // The client key is taken: a second connection on it is refused.
+    assert_eq!(t.insert_spliced(c, 4, Instant::ZERO), Err(InsertError::KeyInUse(id, Direction::FromClient)));
+
+    t.attach_server(id, s, 2).unwrap();
+    assert!(t.get(id).has_server());
+    assert_eq!((t.get(id).server(), t.get(id).server_key()), (2, s));
+    assert_eq!(t.lookup(&s), Some((id, Direction::FromServer)));
+    t.check_invariants();
+
+    // The server refused: another one is tried on another local port.
+    t.detach_server(id);
+    assert!(!t.get(id).has_server());
+    assert_eq!(t.lookup(&s), None);
+    t.check_invariants();
+    let (_, s2) = tcp(4);
+    t.attach_server(id, s2, 1).unwrap();
+    assert_eq!(t.lookup(&s2), Some((id, Direction::FromServer)));
+    // A server key that another flow holds is refused and changes nothing.
+    let (c3, s3) = tcp(5);
+    let other = t.insert(c3, s3, 0, 0, Instant::ZERO).unwrap();
+    t.detach_server(id);
+    assert_eq!(t.attach_server(id, s3, 1), Err(InsertError::KeyInUse(other, Direction::FromServer)));
+    assert!(!t.get(id).has_server());
+    t.check_invariants();
+
+    assert!(t.remove(id));
+    assert_eq!((t.lookup(&c), t.len()), (None, 1));
     t.check_invariants();
 }
 
