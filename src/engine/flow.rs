@@ -164,6 +164,11 @@ impl FlowId {
     pub const fn index(self) -> usize {
         self.0 as usize
     }
+
+    /// The id of entry `index` (for side arrays and timers that give ids back).
+    pub const fn from_index(index: usize) -> FlowId {
+        FlowId(index as u32)
+    }
 }
 
 /// Where a flow stands. TCP flows move through the first eight states; any other protocol

@@ -21,6 +21,7 @@ pub mod predictor;
 pub mod service;
 pub mod sticky;
 pub mod sweep;
+pub mod timer;
 pub mod topology;
 
 use std::net::Ipv4Addr;
