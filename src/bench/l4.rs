@@ -32,7 +32,7 @@ use crate::craft::{self, Segment};
 use crate::dpdk::{self, Mbuf, Mempool};
 use crate::engine::flow::{bench_flow, FlowTable};
 use crate::engine::hash::Secrets;
-use crate::engine::predictor::{Predictor, PredictorKind, ServerState};
+use crate::engine::predictor::{Predictor, PredictorKind};
 use crate::engine::service::{server_views, NatMode, RealServer, Service, Services};
 use crate::engine::{Counters, Engine, Output, PortAddr, StaticNeighbour, Topology, Verdict, Vip};
 use crate::port::mem::MemPort;
@@ -106,16 +106,8 @@ fn topology(one_arm: bool) -> Topology {
 }
 
 fn services(nat: NatMode, flow_capacity: usize) -> Result<Services, String> {
-    let servers: Vec<RealServer> = (0..SERVERS)
-        .map(|i| RealServer {
-            name: format!("rs{}", i + 1),
-            ip: server_ip(i),
-            port: SERVER_PORT,
-            weight: 1,
-            max_connections: None,
-            state: ServerState::Enabled,
-        })
-        .collect();
+    let servers: Vec<RealServer> =
+        (0..SERVERS).map(|i| RealServer::named(&format!("rs{}", i + 1), server_ip(i), SERVER_PORT)).collect();
     let ids: Vec<u16> = (0..u16::from(SERVERS)).collect();
     let predictor = Predictor::new(PredictorKind::RoundRobin, &server_views(&servers, &ids), 65537, 1)
         .map_err(|e| format!("bench predictor: {e:?}"))?;
@@ -128,6 +120,7 @@ fn services(nat: NatMode, flow_capacity: usize) -> Result<Services, String> {
         sticky: None,
         servers: ids,
         predictor,
+        l7: None,
     };
     Ok(Services {
         services: vec![service],
@@ -135,6 +128,8 @@ fn services(nat: NatMode, flow_capacity: usize) -> Result<Services, String> {
         flow_capacity,
         sticky_capacity: 64,
         secrets: Secrets::from_seed(1),
+        head_buffers: 0,
+        syn_cookie_threshold: 0,
     })
 }
 

@@ -13,7 +13,9 @@ use toml::Spanned;
 
 use crate::engine::hash::Secrets;
 use crate::engine::predictor::{Predictor, PredictorKind, ServerState, DEFAULT_TABLE_SIZE};
-use crate::engine::service::{server_views, NatMode, Protocol, RealServer, Service, Services, StickyPolicy};
+use crate::engine::service::{
+    server_views, L7Policy, NatMode, Protocol, RealServer, Rule, RuleKind, Service, Services, StickyPolicy, SynCookies,
+};
 use crate::engine::{PortAddr, StaticNeighbour, Topology, Vip};
 use crate::wire::MacAddr;
 
@@ -114,11 +116,25 @@ pub struct TablesConfig {
     /// Maglev lookup table size (a prime, at least 100 per real server).
     #[serde(default = "default_maglev")]
     pub maglev: Spanned<usize>,
+    /// Request heads each worker collects at once on L7 ports (each a buffer of the port's
+    /// `head_limit`); a connection that finds none free is reset and counted.
+    #[serde(default = "default_head_buffers")]
+    pub head_buffers: Spanned<usize>,
+    /// Half-open connections per worker past which L7 ports with `syn_cookies = "auto"`
+    /// answer SYNs with SYN cookies instead of keeping state.
+    #[serde(default = "default_syn_cookie_threshold")]
+    pub syn_cookie_threshold: usize,
 }
 
 impl Default for TablesConfig {
     fn default() -> Self {
-        TablesConfig { flows: default_flows(), sticky: 65536, maglev: default_maglev() }
+        TablesConfig {
+            flows: default_flows(),
+            sticky: 65536,
+            maglev: default_maglev(),
+            head_buffers: default_head_buffers(),
+            syn_cookie_threshold: default_syn_cookie_threshold(),
+        }
     }
 }
 
@@ -130,6 +146,12 @@ fn default_sticky() -> usize {
 }
 fn default_maglev() -> Spanned<usize> {
     Spanned::new(0..0, DEFAULT_TABLE_SIZE)
+}
+fn default_head_buffers() -> Spanned<usize> {
+    Spanned::new(0..0, 4096)
+}
+fn default_syn_cookie_threshold() -> usize {
+    1024
 }
 
 /// One of the switch's ports.
@@ -174,12 +196,15 @@ pub struct VipPortConfig {
     pub port: Spanned<u16>,
     #[serde(default)]
     pub protocol: Protocol,
-    /// Only `l4` so far: switching on addresses and ports.
+    /// `l4` (switching on addresses and ports) or `l7` (the switch answers the handshake,
+    /// reads the request head, picks the server by its rules, splices the connections).
     #[serde(default)]
-    pub mode: L4Mode,
+    pub mode: PortMode,
     /// `full` (source and destination rewritten), `gateway` (destination only; servers route
     /// back through the switch) or `dsr` (MAC only; servers hold the VIP on loopback).
-    pub nat: Spanned<NatMode>,
+    /// Needed on l4 ports; an l7 port is always `full`.
+    #[serde(default)]
+    pub nat: Option<Spanned<NatMode>>,
     #[serde(default)]
     pub predictor: PredictorKind,
     /// Keep a client (prefix) on its server for `sticky_age` after its last flow ends.
@@ -194,14 +219,44 @@ pub struct VipPortConfig {
     /// Real servers by name; all of them by default.
     #[serde(default)]
     pub servers: Option<Spanned<Vec<String>>>,
+    /// L7: how a request picks its server, first match wins (`[[vip.port.rule]]`); the
+    /// predictor (and source-IP stickiness) decides when none does.
+    #[serde(rename = "rule", default)]
+    pub rules: Vec<RuleConfig>,
+    /// L7: the largest request head the switch reads before it picks a server; a longer one
+    /// is reset and counted.
+    #[serde(default = "default_head_limit")]
+    pub head_limit: Spanned<usize>,
+    /// L7: `auto` (SYN cookies once `tables.syn_cookie_threshold` connections are half
+    /// open), `always` or `never`.
+    #[serde(default)]
+    pub syn_cookies: SynCookies,
 }
 
 /// The switching mode of a VIP port.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum L4Mode {
+pub enum PortMode {
     #[default]
     L4,
+    L7,
+}
+
+/// One affinity rule of an L7 port.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleConfig {
+    /// What the rule looks at: `server-id`, `jvm-route`, `learned-cookie`, `insert-cookie`.
+    #[serde(rename = "match")]
+    pub kind: Spanned<RuleKind>,
+    /// The cookie's name: `ServerID` for `server-id` and `insert-cookie`, `JSESSIONID` for
+    /// `jvm-route`; `learned-cookie` needs one.
+    #[serde(default)]
+    pub cookie: Option<Spanned<String>>,
+}
+
+fn default_head_limit() -> Spanned<usize> {
+    Spanned::new(0..0, 8192)
 }
 
 fn default_sticky_age() -> u64 {
@@ -226,15 +281,35 @@ pub struct RealServerConfig {
     /// `enabled`, `disabled` (draining: keeps its flows, gets no new ones) or `down`.
     #[serde(default)]
     pub state: ServerState,
-    /// The value a server-id cookie names this server by (later issues); its name by default.
+    /// The value a server-id cookie names this server by; its name by default.
     #[serde(default)]
-    pub server_id: Option<String>,
-    /// Tomcat's `jvmRoute` of this server (later issues).
+    pub server_id: Option<Spanned<String>>,
+    /// Tomcat's `jvmRoute` of this server: the suffix after the last `.` of the session ids
+    /// it issues.
     #[serde(default)]
-    pub jvm_route: Option<String>,
+    pub jvm_route: Option<Spanned<String>>,
     /// Replication domain (mod_jk `domain`) for failover (later issues).
     #[serde(default)]
     pub domain: Option<String>,
+}
+
+impl RuleConfig {
+    /// The rule as the engine applies it, its cookie name filled in.
+    pub fn rule(&self) -> Rule {
+        let kind = *self.kind.get_ref();
+        let cookie = match &self.cookie {
+            Some(name) => name.get_ref().clone(),
+            None => kind.default_cookie().unwrap_or_default().to_string(),
+        };
+        Rule { kind, cookie }
+    }
+}
+
+impl RealServerConfig {
+    /// The value a server-id cookie names this server by.
+    pub fn server_id(&self) -> &str {
+        self.server_id.as_ref().map_or(self.name.get_ref(), |id| id.get_ref())
+    }
 }
 
 /// A neighbour with a fixed MAC address.
@@ -334,187 +409,7 @@ impl Config {
     }
 
     fn validate(&self, text: &str) -> Result<(), ConfigError> {
-        let err = |span: std::ops::Range<usize>, key: String, reason: String| ConfigError {
-            file: None,
-            line: (span.end > 0).then(|| line_of(text, span.start)),
-            key,
-            reason,
-        };
-        let workers = *self.workers.get_ref();
-        if workers == 0 || workers > MAX_WORKERS {
-            return Err(err(
-                self.workers.span(),
-                "workers".into(),
-                format!("must be between 1 and {MAX_WORKERS}, not {workers}"),
-            ));
-        }
-        if self.ports.is_empty() {
-            return Err(err(0..0, "port".into(), "at least one [[port]] is needed".into()));
-        }
-        for (i, p) in self.ports.iter().enumerate() {
-            if p.name.get_ref().is_empty() {
-                return Err(err(p.name.span(), format!("port[{i}].name"), "must not be empty".into()));
-            }
-            if let Some(j) = self.ports[..i].iter().position(|q| q.name.get_ref() == p.name.get_ref()) {
-                return Err(err(
-                    p.name.span(),
-                    format!("port[{i}].name"),
-                    format!("`{}` is already the name of port[{j}]", p.name.get_ref()),
-                ));
-            }
-            if let Some(j) = self.ports[..i].iter().position(|q| q.ip.get_ref().ip == p.ip.get_ref().ip) {
-                return Err(err(
-                    p.ip.span(),
-                    format!("port[{i}].ip"),
-                    format!("{} is already port[{j}]'s address", p.ip.get_ref().ip),
-                ));
-            }
-            if let Some(mac) = &p.mac {
-                if !mac.get_ref().0.is_unicast() {
-                    return Err(err(mac.span(), format!("port[{i}].mac"), "must be a unicast address".into()));
-                }
-            }
-        }
-        for (i, p) in self.ports.iter().enumerate() {
-            for (k, a) in p.local_addresses.iter().enumerate() {
-                let ip = *a.get_ref();
-                let key = format!("port[{i}].local_addresses[{k}]");
-                if !on_link(p, ip) {
-                    return Err(err(a.span(), key, format!("{ip} is not on the port's subnet")));
-                }
-                let taken = self.ports.iter().any(|q| q.ip.get_ref().ip == ip)
-                    || self.vips.iter().any(|v| *v.ip.get_ref() == ip)
-                    || self.ports.iter().enumerate().any(|(j, q)| {
-                        q.local_addresses.iter().enumerate().any(|(l, b)| (j, l) < (i, k) && *b.get_ref() == ip)
-                    });
-                if taken {
-                    return Err(err(a.span(), key, format!("{ip} is already a port's, a VIP's or a local address")));
-                }
-            }
-        }
-        for (i, v) in self.vips.iter().enumerate() {
-            let ip = *v.ip.get_ref();
-            if self.ports.iter().any(|p| p.ip.get_ref().ip == ip) {
-                return Err(err(v.ip.span(), format!("vip[{i}].ip"), format!("{ip} is a port's own address")));
-            }
-            if let Some(j) =
-                self.vips[..i].iter().position(|w| *w.ip.get_ref() == ip || w.name.get_ref() == v.name.get_ref())
-            {
-                return Err(err(v.ip.span(), format!("vip[{i}]"), format!("same name or address as vip[{j}]")));
-            }
-        }
-        for (i, r) in self.real_servers.iter().enumerate() {
-            if let Some(j) = self.real_servers[..i].iter().position(|s| s.name.get_ref() == r.name.get_ref()) {
-                return Err(err(
-                    r.name.span(),
-                    format!("real_server[{i}].name"),
-                    format!("`{}` is already the name of real_server[{j}]", r.name.get_ref()),
-                ));
-            }
-            if !self.ports.iter().any(|p| on_link(p, *r.ip.get_ref()))
-                && !self.ports.iter().any(|p| p.gateway.is_some())
-            {
-                return Err(err(
-                    r.ip.span(),
-                    format!("real_server[{i}].ip"),
-                    format!("{} is on no port's subnet and no port has a gateway", r.ip.get_ref()),
-                ));
-            }
-        }
-        let flows = *self.tables.flows.get_ref();
-        if !(2..=crate::engine::flow::MAX_CAPACITY).contains(&flows) {
-            return Err(err(
-                self.tables.flows.span(),
-                "tables.flows".into(),
-                format!("must be between 2 and {}", crate::engine::flow::MAX_CAPACITY),
-            ));
-        }
-        if let Err(e) =
-            crate::engine::maglev::validate_table_size(*self.tables.maglev.get_ref(), self.real_servers.len())
-        {
-            return Err(err(self.tables.maglev.span(), "tables.maglev".into(), e.to_string()));
-        }
-        let n_services: usize = self.vips.iter().map(|v| v.ports.len()).sum();
-        if n_services > 255 {
-            return Err(err(0..0, "vip.port".into(), format!("{n_services} VIP ports; at most 255 are served")));
-        }
-        if self.real_servers.len() > usize::from(u16::MAX) {
-            return Err(err(0..0, "real_server".into(), "too many real servers".into()));
-        }
-        for (v, vip) in self.vips.iter().enumerate() {
-            for (i, p) in vip.ports.iter().enumerate() {
-                let key = |k: &str| format!("vip[{v}].port[{i}].{k}");
-                if let Some(j) =
-                    vip.ports[..i].iter().position(|q| q.port.get_ref() == p.port.get_ref() && q.protocol == p.protocol)
-                {
-                    return Err(err(
-                        p.port.span(),
-                        key("port"),
-                        format!("{} is already served by vip[{v}].port[{j}]", p.port.get_ref()),
-                    ));
-                }
-                let len = *p.sticky_prefix_len.get_ref();
-                if !(1..=32).contains(&len) {
-                    return Err(err(
-                        p.sticky_prefix_len.span(),
-                        key("sticky_prefix_len"),
-                        format!("must be between 1 and 32, not {len}"),
-                    ));
-                }
-                if self.real_servers.is_empty() {
-                    return Err(err(p.port.span(), key("port"), "no [[real_server]] to serve it".into()));
-                }
-                if let Some(names) = &p.servers {
-                    if names.get_ref().is_empty() {
-                        return Err(err(names.span(), key("servers"), "must name at least one real server".into()));
-                    }
-                    for name in names.get_ref() {
-                        if !self.real_servers.iter().any(|r| r.name.get_ref() == name) {
-                            return Err(err(names.span(), key("servers"), format!("no real server is named `{name}`")));
-                        }
-                    }
-                }
-                if *p.nat.get_ref() == NatMode::Dsr {
-                    let bad = self.service_servers(p).find(|r| r.port != *p.port.get_ref());
-                    if let Some(r) = bad {
-                        return Err(err(
-                            p.nat.span(),
-                            key("nat"),
-                            format!(
-                                "dsr cannot change the port: real server `{}` listens on {}, the VIP port is {}",
-                                r.name.get_ref(),
-                                r.port,
-                                p.port.get_ref()
-                            ),
-                        ));
-                    }
-                }
-                if *p.nat.get_ref() == NatMode::Full {
-                    let unroutable =
-                        self.service_servers(p).find(|r| !self.ports.iter().any(|port| on_link(port, *r.ip.get_ref())));
-                    if let Some(r) = unroutable {
-                        return Err(err(p.nat.span(), key("nat"), format!("full NAT needs real server `{}` on a port's subnet (the switch's address there is the source towards it)", r.name.get_ref())));
-                    }
-                }
-            }
-        }
-        for (i, n) in self.neighbours.iter().enumerate() {
-            let Some(port) = self.ports.iter().find(|p| p.name.get_ref() == n.port.get_ref()) else {
-                return Err(err(
-                    n.port.span(),
-                    format!("neighbour[{i}].port"),
-                    format!("no port is named `{}`", n.port.get_ref()),
-                ));
-            };
-            if !on_link(port, *n.ip.get_ref()) {
-                return Err(err(
-                    n.ip.span(),
-                    format!("neighbour[{i}].ip"),
-                    format!("{} is not on port `{}`'s subnet", n.ip.get_ref(), n.port.get_ref()),
-                ));
-            }
-        }
-        Ok(())
+        validate::Checker::new(self, text).all()
     }
 
     /// The VIP ports and real servers, with a fresh predictor per port (one per worker), keyed
@@ -530,6 +425,9 @@ impl Config {
                 weight: *r.weight.get_ref(),
                 max_connections: r.max_connections,
                 state: r.state,
+                server_id: r.server_id().to_string(),
+                jvm_route: r.jvm_route.as_ref().map(|j| j.get_ref().clone()),
+                domain: r.domain.clone(),
             })
             .collect();
         let mut services = Vec::new();
@@ -551,13 +449,18 @@ impl Config {
                     vip: *vip.ip.get_ref(),
                     port: *p.port.get_ref(),
                     proto: p.protocol.number(),
-                    nat: *p.nat.get_ref(),
+                    nat: p.nat.as_ref().map_or(NatMode::Full, |n| *n.get_ref()),
                     sticky: p.sticky.then(|| StickyPolicy {
                         age: std::time::Duration::from_secs(p.sticky_age),
                         prefix_len: *p.sticky_prefix_len.get_ref(),
                     }),
                     servers: ids,
                     predictor,
+                    l7: (p.mode == PortMode::L7).then(|| L7Policy {
+                        rules: p.rules.iter().map(RuleConfig::rule).collect(),
+                        head_limit: *p.head_limit.get_ref(),
+                        syn_cookies: p.syn_cookies,
+                    }),
                 });
             }
         }
@@ -567,6 +470,8 @@ impl Config {
             flow_capacity: *self.tables.flows.get_ref(),
             sticky_capacity: self.tables.sticky,
             secrets,
+            head_buffers: *self.tables.head_buffers.get_ref(),
+            syn_cookie_threshold: self.tables.syn_cookie_threshold,
         }
     }
 
@@ -659,17 +564,29 @@ impl Config {
             let _ = writeln!(s, "vip `{}`: {}", v.name.get_ref(), v.ip.get_ref());
             for p in &v.ports {
                 let servers: Vec<&str> = self.service_servers(p).map(|r| r.name.get_ref().as_str()).collect();
+                let nat = p.nat.as_ref().map_or(NatMode::Full, |n| *n.get_ref());
+                let mode = if p.mode == PortMode::L7 { "l7" } else { "l4" };
                 let _ = write!(
                     s,
-                    "  port {}/{}: l4, {:?} NAT, {} over {}",
+                    "  port {}/{}: {mode}, {nat:?} NAT, {} over {}",
                     p.port.get_ref(),
                     p.protocol.name(),
-                    p.nat.get_ref(),
                     p.predictor,
                     servers.join(", ")
                 );
                 if p.sticky {
                     let _ = write!(s, ", sticky /{} for {} s", p.sticky_prefix_len.get_ref(), p.sticky_age);
+                }
+                if p.mode == PortMode::L7 {
+                    let rules: Vec<String> = p
+                        .rules
+                        .iter()
+                        .map(RuleConfig::rule)
+                        .map(|r| format!("{} {}", r.kind.name(), r.cookie))
+                        .collect();
+                    let _ = write!(s, "; rules: {}", if rules.is_empty() { "none".into() } else { rules.join(", ") });
+                    let _ =
+                        write!(s, "; heads up to {} bytes; SYN cookies {:?}", p.head_limit.get_ref(), p.syn_cookies);
                 }
                 s.push('\n');
             }
@@ -704,3 +621,4 @@ fn line_of(text: &str, offset: usize) -> usize {
 
 #[cfg(test)]
 mod tests;
+mod validate;

@@ -68,6 +68,102 @@ pub struct RealServer {
     pub weight: u32,
     pub max_connections: Option<u32>,
     pub state: ServerState,
+    /// The value a server-id cookie names it by (its name unless configured).
+    pub server_id: String,
+    /// Tomcat's `jvmRoute`: the suffix of the session ids it issues.
+    pub jvm_route: Option<String>,
+    /// Its replication domain (mod_jk): servers that share each other's sessions.
+    pub domain: Option<String>,
+}
+
+impl RealServer {
+    /// A server known by its name alone (no jvmRoute, no domain), enabled, weight 1.
+    pub fn named(name: &str, ip: Ipv4Addr, port: u16) -> RealServer {
+        RealServer {
+            name: name.to_string(),
+            ip,
+            port,
+            weight: 1,
+            max_connections: None,
+            state: ServerState::Enabled,
+            server_id: name.to_string(),
+            jvm_route: None,
+            domain: None,
+        }
+    }
+}
+
+/// What an affinity rule of an L7 port looks at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RuleKind {
+    /// `Cookie: ServerID=rs2`: the cookie names the server by its server id (ServerIron
+    /// cookie switching).
+    ServerId,
+    /// A session id ending in `.<jvmRoute>`, from the cookie or a `;jsessionid=` path
+    /// parameter (mod_jk).
+    JvmRoute,
+    /// A cookie value the switch saw a server set, and remembered (passive persistence).
+    LearnedCookie,
+    /// The switch's own server-id cookie: read like `server-id`, and inserted into the
+    /// first response when the request had no usable one.
+    InsertCookie,
+}
+
+impl RuleKind {
+    /// The name the config and the counters use.
+    pub fn name(self) -> &'static str {
+        match self {
+            RuleKind::ServerId => "server-id",
+            RuleKind::JvmRoute => "jvm-route",
+            RuleKind::LearnedCookie => "learned-cookie",
+            RuleKind::InsertCookie => "insert-cookie",
+        }
+    }
+
+    /// The cookie a rule reads when the config names none.
+    pub fn default_cookie(self) -> Option<&'static str> {
+        match self {
+            RuleKind::ServerId | RuleKind::InsertCookie => Some("ServerID"),
+            RuleKind::JvmRoute => Some("JSESSIONID"),
+            RuleKind::LearnedCookie => None,
+        }
+    }
+}
+
+/// One affinity rule of an L7 port.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rule {
+    pub kind: RuleKind,
+    pub cookie: String,
+}
+
+/// When an L7 port answers SYNs with SYN cookies instead of keeping state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SynCookies {
+    /// Once the worker's half-open connections pass the threshold (ServerIron SYN-Defense).
+    #[default]
+    Auto,
+    Always,
+    Never,
+}
+
+/// How an L7 port reads requests and picks their servers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct L7Policy {
+    /// First match wins; the predictor decides when none does.
+    pub rules: Vec<Rule>,
+    /// The largest request head read before a server is picked.
+    pub head_limit: usize,
+    pub syn_cookies: SynCookies,
+}
+
+impl L7Policy {
+    /// The cookie the switch inserts into first responses, if it does.
+    pub fn inserted_cookie(&self) -> Option<&str> {
+        self.rules.iter().find(|r| r.kind == RuleKind::InsertCookie).map(|r| r.cookie.as_str())
+    }
 }
 
 /// A served VIP port.
@@ -85,6 +181,8 @@ pub struct Service {
     pub servers: Vec<u16>,
     /// Chooses servers for new flows; its state (round-robin cursors) is this core's own.
     pub predictor: Predictor,
+    /// L7 ports: the switch answers, reads the request head and splices.
+    pub l7: Option<L7Policy>,
 }
 
 /// Everything served, as built from the config.
@@ -98,6 +196,10 @@ pub struct Services {
     pub sticky_capacity: usize,
     /// The keys of the tables and hashes an outsider can aim at; the same on every core.
     pub secrets: Secrets,
+    /// Request heads each worker collects at once on L7 ports.
+    pub head_buffers: usize,
+    /// Half-open connections per worker past which `auto` L7 ports answer with SYN cookies.
+    pub syn_cookie_threshold: usize,
 }
 
 impl Default for Services {
@@ -109,6 +211,8 @@ impl Default for Services {
             flow_capacity: 0,
             sticky_capacity: 0,
             secrets: Secrets::from_seed(0),
+            head_buffers: 0,
+            syn_cookie_threshold: 0,
         }
     }
 }

@@ -90,14 +90,7 @@ mod tests {
 
     #[test]
     fn commands_reach_every_worker_and_the_view() {
-        let servers = vec![RealServer {
-            name: "rs1".into(),
-            ip: "198.18.1.10".parse().unwrap(),
-            port: 80,
-            weight: 1,
-            max_connections: None,
-            state: ServerState::Enabled,
-        }];
+        let servers = vec![RealServer::named("rs1", "198.18.1.10".parse().unwrap(), 80)];
         let (tx0, rx0) = crossbeam_channel::bounded(4);
         let (tx1, rx1) = crossbeam_channel::bounded(4);
         let load = LoadBoard::new(2, 1);

@@ -195,14 +195,7 @@ mod tests {
             static_neighbours: vec![],
         };
         let services = Services {
-            servers: vec![RealServer {
-                name: "rs1".into(),
-                ip: Ipv4Addr::new(198, 18, 1, 10),
-                port: 80,
-                weight: 1,
-                max_connections: None,
-                state: Default::default(),
-            }],
+            servers: vec![RealServer::named("rs1", Ipv4Addr::new(198, 18, 1, 10), 80)],
             ..Services::default()
         };
         DispatchView::new(&topology, &services, workers)

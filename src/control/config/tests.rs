@@ -118,3 +118,91 @@ fn local_addresses_reach_the_topology_and_bad_ones_are_refused() {
     let e = error_of(&with("\"198.18.1.1\""));
     assert!(e.reason.contains("already"), "{e}");
 }
+
+/// GOOD with two more servers and an L7 port 80 whose port table is `port`.
+fn with_l7(port: &str) -> String {
+    let servers = r#"
+[[real_server]]
+name = "rs2"
+ip = "198.18.1.11"
+port = 80
+jvm_route = "node2"
+
+[[real_server]]
+name = "rs3"
+ip = "198.18.1.12"
+port = 80
+server_id = "third"
+"#;
+    GOOD.replace("[[neighbour]]", &format!("{servers}\n[[vip.port]]\n{port}\n\n[[neighbour]]"))
+}
+
+const L7_PORT: &str = r#"port = 80
+mode = "l7"
+head_limit = 4096
+
+[[vip.port.rule]]
+match = "server-id"
+
+[[vip.port.rule]]
+match = "jvm-route"
+
+[[vip.port.rule]]
+match = "learned-cookie"
+cookie = "SID""#;
+
+#[test]
+fn an_l7_port_gets_its_rules_in_order_with_their_cookies() {
+    let c = Config::parse(&with_l7(L7_PORT)).unwrap();
+    let services = c.services(Secrets::from_seed(1));
+    let svc = &services.services[0];
+    assert_eq!(svc.nat, NatMode::Full, "an l7 port is full NAT");
+    let l7 = svc.l7.as_ref().expect("l7 policy");
+    let rules: Vec<(RuleKind, &str)> = l7.rules.iter().map(|r| (r.kind, r.cookie.as_str())).collect();
+    assert_eq!(
+        rules,
+        [(RuleKind::ServerId, "ServerID"), (RuleKind::JvmRoute, "JSESSIONID"), (RuleKind::LearnedCookie, "SID")]
+    );
+    assert_eq!((l7.head_limit, l7.syn_cookies, l7.inserted_cookie()), (4096, SynCookies::Auto, None));
+    let ids: Vec<(&str, Option<&str>)> =
+        services.servers.iter().map(|s| (s.server_id.as_str(), s.jvm_route.as_deref())).collect();
+    assert_eq!(ids, [("rs1", None), ("rs2", Some("node2")), ("third", None)]);
+    assert!(c.describe().contains("port 80/tcp: l7, Full NAT"), "{}", c.describe());
+    assert!(c.describe().contains("rules: server-id ServerID, jvm-route JSESSIONID, learned-cookie SID"));
+}
+
+#[test]
+fn l7_mistakes_name_their_key() {
+    let check = |port: &str, key: &str, reason: &str| {
+        let e = error_of(&with_l7(port));
+        assert_eq!(e.key, key, "{e}");
+        assert!(e.reason.contains(reason), "{e}");
+        assert!(e.line.is_some(), "{e}");
+    };
+    check(
+        "port = 80\nnat = \"full\"\n[[vip.port.rule]]\nmatch = \"server-id\"",
+        "vip[0].port[0].rule",
+        "need `mode = \"l7\"`",
+    );
+    check("port = 80\nmode = \"l7\"\nnat = \"gateway\"", "vip[0].port[0].nat", "only `full`");
+    check("port = 80", "vip[0].port[0].nat", "needs `nat`");
+    check(
+        &L7_PORT.replace("cookie = \"SID\"", "cookie = \"S;ID\""),
+        "vip[0].port[0].rule[2].cookie",
+        "`;` is not allowed",
+    );
+    check(&L7_PORT.replace("head_limit = 4096", "head_limit = 100"), "vip[0].port[0].head_limit", "between 256");
+    check(
+        &format!("{L7_PORT}\n[[vip.port.rule]]\nmatch = \"server-id\""),
+        "vip[0].port[0].rule[3].match",
+        "never match",
+    );
+    let e = error_of(&with_l7(&L7_PORT.replace("\"learned-cookie\"", "\"cookie-jar\"")));
+    assert!(e.reason.contains("unknown variant `cookie-jar`"), "{e}");
+
+    let e = error_of(&with_l7(L7_PORT).replace("server_id = \"third\"", "server_id = \"rs2\""));
+    assert_eq!(e.key, "real_server[2].server_id");
+    let e = error_of(&with_l7(L7_PORT).replace("jvm_route = \"node2\"", "jvm_route = \"a.b\""));
+    assert_eq!(e.key, "real_server[1].jvm_route");
+    assert!(e.reason.contains("`.`"), "{e}");
+}

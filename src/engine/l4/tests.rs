@@ -46,14 +46,7 @@ fn engine_with_locals(nat: NatMode, sticky: bool, flows: usize, local_ips: Vec<I
         static_neighbours,
     };
     let servers: Vec<RealServer> = (0..3)
-        .map(|i| RealServer {
-            name: format!("rs{}", i + 1),
-            ip: server_ip(i),
-            port: if nat == NatMode::Dsr { 81 } else { 80 },
-            weight: 1,
-            max_connections: None,
-            state: ServerState::Enabled,
-        })
+        .map(|i| RealServer::named(&format!("rs{}", i + 1), server_ip(i), if nat == NatMode::Dsr { 81 } else { 80 }))
         .collect();
     let ids = vec![0, 1, 2];
     let predictor = Predictor::new(PredictorKind::RoundRobin, &server_views(&servers, &ids), 65537, 1).unwrap();
@@ -66,6 +59,7 @@ fn engine_with_locals(nat: NatMode, sticky: bool, flows: usize, local_ips: Vec<I
         sticky: sticky.then_some(StickyPolicy { age: Duration::from_secs(300), prefix_len: 32 }),
         servers: ids,
         predictor,
+        l7: None,
     };
     let services = Services {
         services: vec![service],
@@ -73,6 +67,7 @@ fn engine_with_locals(nat: NatMode, sticky: bool, flows: usize, local_ips: Vec<I
         flow_capacity: flows,
         sticky_capacity: 64,
         secrets: Secrets::from_seed(3),
+        ..Services::default()
     };
     Engine::with_services(topology, services, Default::default())
 }
