@@ -433,7 +433,7 @@ impl L4 {
         let client_hash = hash::keyed(self.services.secrets.client, u64::from(prefix), svc as u64);
         let server = service.predictor.pick_consistent(client_hash, &load)?;
         match self.sticky.bind(svc as u16, key.src, policy.prefix_len, server, now, policy.age) {
-            Ok(()) => self.sticky_out.push(StickyUpdate { service: svc as u16, prefix, server }),
+            Ok(()) => self.sticky_out.push(StickyUpdate { service: svc as u16, key: u64::from(prefix), server }),
             Err(_) => self.stats.sticky_refused_full += 1,
         }
         Some(server)

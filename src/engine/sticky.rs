@@ -6,6 +6,11 @@
 //! a client subnet, which shares one server). It holds the server, the number of this core's
 //! flows currently bound through it, and the instant it expires.
 //!
+//! The same table, a second instance, holds the cookie values an L7 port learned from its
+//! servers' `Set-Cookie` (ServerIron's passive persistence): keyed by the value's hash
+//! ([`cookie_key`], never equal to a client prefix's key), bound with
+//! [`bind_key`](StickyTable::bind_key) and aged from their last use.
+//!
 //! # Lifetime
 //!
 //! A binding is kept while it has active flows on this core, and for `sticky_age` after its
@@ -60,7 +65,7 @@
 //! # Layout
 //!
 //! One open-addressing array with linear probing and backward-shift deletion (no
-//! tombstones), `next_power_of_two(2 * capacity)` slots of 24 bytes, allocated once in
+//! tombstones), `next_power_of_two(2 * capacity)` slots of 32 bytes, allocated once in
 //! [`StickyTable::new`] and never resized: at most half full, so probes are short, and a
 //! lookup touches one or two cache lines. The hash is keyed by the engine's secret
 //! ([`Secrets::sticky`](super::hash::Secrets)), so clients cannot aim at one chain.
@@ -101,12 +106,33 @@ pub fn mask(client: Ipv4Addr, prefix_len: u8) -> u32 {
     }
 }
 
-/// A binding learned on one core, for the others. `prefix` is already masked.
+/// The key of a client prefix's binding: the masked address.
+#[inline]
+pub fn client_key(client: Ipv4Addr, prefix_len: u8) -> u64 {
+    u64::from(mask(client, prefix_len))
+}
+
+/// The key of a cookie value's binding: its 64-bit hash, kept apart from every client
+/// prefix's key by the top bit.
+#[inline]
+pub fn cookie_key(value_hash: u64) -> u64 {
+    value_hash | 1 << 63
+}
+
+/// A binding learned on one core, for the others. `key` is a [`client_key`] or a
+/// [`cookie_key`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct StickyUpdate {
     pub service: u16,
-    pub prefix: u32,
+    pub key: u64,
     pub server: u16,
+}
+
+impl StickyUpdate {
+    /// Whether it binds a cookie value (else a client prefix).
+    pub fn is_cookie(&self) -> bool {
+        self.key >> 63 == 1
+    }
 }
 
 /// The table holds `capacity` bindings: a new one was refused (the flow is served anyway,
@@ -142,8 +168,8 @@ pub struct StickyCounters {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct StickyEntry {
     pub service: u16,
-    /// The masked client prefix.
-    pub prefix: u32,
+    /// The masked client prefix ([`client_key`]) or the cookie value's hash ([`cookie_key`]).
+    pub key: u64,
     pub server: u16,
     /// This core's flows bound through it.
     pub active: u32,
@@ -161,7 +187,7 @@ impl StickyEntry {
 #[derive(Clone, Copy, Debug, Default)]
 struct Slot {
     expires: u64,
-    prefix: u32,
+    key: u64,
     active: u32,
     service: u16,
     server: u16,
@@ -169,7 +195,7 @@ struct Slot {
 }
 
 impl Slot {
-    const EMPTY: Slot = Slot { expires: 0, prefix: 0, active: 0, service: 0, server: 0, used: false };
+    const EMPTY: Slot = Slot { expires: 0, key: 0, active: 0, service: 0, server: 0, used: false };
 
     #[inline]
     fn is_expired(&self, now: u64) -> bool {
@@ -179,7 +205,7 @@ impl Slot {
     fn entry(&self) -> StickyEntry {
         StickyEntry {
             service: self.service,
-            prefix: self.prefix,
+            key: self.key,
             server: self.server,
             active: self.active,
             expires: Instant::from_nanos(self.expires),
@@ -264,7 +290,7 @@ impl StickyTable {
     /// exists and has not expired at `now`.
     #[inline]
     pub fn lookup(&self, service: u16, client: Ipv4Addr, prefix_len: u8, now: Instant) -> Option<u16> {
-        let i = self.find(service, mask(client, prefix_len)).ok()?;
+        let i = self.find(service, client_key(client, prefix_len)).ok()?;
         let s = &self.slots[i];
         (!s.is_expired(now.as_nanos())).then_some(s.server)
     }
@@ -281,7 +307,40 @@ impl StickyTable {
         now: Instant,
         age: Duration,
     ) -> Result<(), StickyFull> {
-        match self.install(service, mask(client, prefix_len), server, now, age) {
+        match self.install(service, client_key(client, prefix_len), server, now, age) {
+            Ok(created) => {
+                if created {
+                    self.counters.bindings_created += 1;
+                }
+                Ok(())
+            }
+            Err(full) => {
+                self.counters.bindings_refused_full += 1;
+                Err(full)
+            }
+        }
+    }
+
+    /// The server the binding `key` ([`cookie_key`]) names for `service`, if it exists and
+    /// has not expired at `now`.
+    #[inline]
+    pub fn lookup_key(&self, service: u16, key: u64, now: Instant) -> Option<u16> {
+        let i = self.find(service, key).ok()?;
+        let s = &self.slots[i];
+        (!s.is_expired(now.as_nanos())).then_some(s.server)
+    }
+
+    /// Binds `key` ([`cookie_key`]) to `server` for `service` until `age` after `now` (a use
+    /// refreshes it by binding again). Refused, and counted, when the table is full.
+    pub fn bind_key(
+        &mut self,
+        service: u16,
+        key: u64,
+        server: u16,
+        now: Instant,
+        age: Duration,
+    ) -> Result<(), StickyFull> {
+        match self.install(service, key, server, now, age) {
             Ok(created) => {
                 if created {
                     self.counters.bindings_created += 1;
@@ -299,7 +358,7 @@ impl StickyTable {
     /// already there is kept): it expires `age` after `now` unless a local flow holds it.
     /// Refused, and counted as refused, when the table is full.
     pub fn apply(&mut self, update: StickyUpdate, now: Instant, age: Duration) -> Result<(), StickyFull> {
-        match self.install(update.service, update.prefix, update.server, now, age) {
+        match self.install(update.service, update.key, update.server, now, age) {
             Ok(_) => {
                 self.counters.updates_applied += 1;
                 Ok(())
@@ -315,7 +374,7 @@ impl StickyTable {
     /// Returns false, doing nothing, when there is no binding (an expired binding not yet
     /// swept counts: call this at the instant of the `lookup` or `bind` that chose the server).
     pub fn flow_started(&mut self, service: u16, client: Ipv4Addr, prefix_len: u8) -> bool {
-        match self.find(service, mask(client, prefix_len)) {
+        match self.find(service, client_key(client, prefix_len)) {
             Ok(i) => {
                 let s = &mut self.slots[i];
                 s.active = s.active.saturating_add(1);
@@ -329,7 +388,7 @@ impl StickyTable {
     /// expires `age` later. Returns false, doing nothing, when there is no binding or it has
     /// no active flows.
     pub fn flow_ended(&mut self, service: u16, client: Ipv4Addr, prefix_len: u8, now: Instant, age: Duration) -> bool {
-        let Ok(i) = self.find(service, mask(client, prefix_len)) else {
+        let Ok(i) = self.find(service, client_key(client, prefix_len)) else {
             return false;
         };
         let s = &mut self.slots[i];
@@ -391,7 +450,7 @@ impl StickyTable {
 
     /// The binding for `client`'s prefix, expired or not (control side, tests).
     pub fn entry(&self, service: u16, client: Ipv4Addr, prefix_len: u8) -> Option<StickyEntry> {
-        self.find(service, mask(client, prefix_len)).ok().map(|i| self.slots[i].entry())
+        self.find(service, client_key(client, prefix_len)).ok().map(|i| self.slots[i].entry())
     }
 
     /// Every stored binding, expired but unswept ones included, in slot order (control side
@@ -401,22 +460,21 @@ impl StickyTable {
     }
 
     #[inline]
-    fn home(&self, service: u16, prefix: u32) -> usize {
-        let key = (u64::from(service) << 32) | u64::from(prefix);
-        (hash::keyed(self.seed, key, 0) as usize) & self.mask
+    fn home(&self, service: u16, key: u64) -> usize {
+        (hash::keyed(self.seed, key, u64::from(service)) as usize) & self.mask
     }
 
     /// `Ok(slot)` holding the key, or `Err(empty slot)` where it would go. There is always an
     /// empty slot (at most half of them are used), so the probe ends.
     #[inline]
-    fn find(&self, service: u16, prefix: u32) -> Result<usize, usize> {
-        let mut i = self.home(service, prefix);
+    fn find(&self, service: u16, key: u64) -> Result<usize, usize> {
+        let mut i = self.home(service, key);
         loop {
             let s = &self.slots[i];
             if !s.used {
                 return Err(i);
             }
-            if s.prefix == prefix && s.service == service {
+            if s.key == key && s.service == service {
                 return Ok(i);
             }
             i = (i + 1) & self.mask;
@@ -427,13 +485,13 @@ impl StickyTable {
     fn install(
         &mut self,
         service: u16,
-        prefix: u32,
+        key: u64,
         server: u16,
         now: Instant,
         age: Duration,
     ) -> Result<bool, StickyFull> {
         let expires = (now + age).as_nanos();
-        match self.find(service, prefix) {
+        match self.find(service, key) {
             Ok(i) => {
                 let s = &mut self.slots[i];
                 let created = s.is_expired(now.as_nanos());
@@ -443,7 +501,7 @@ impl StickyTable {
             }
             Err(_) if self.len >= self.capacity => Err(StickyFull),
             Err(i) => {
-                self.slots[i] = Slot { expires, prefix, active: 0, service, server, used: true };
+                self.slots[i] = Slot { expires, key, active: 0, service, server, used: true };
                 self.len += 1;
                 Ok(true)
             }
@@ -457,7 +515,7 @@ impl StickyTable {
         let mut j = (i + 1) & self.mask;
         while self.slots[j].used {
             let s = self.slots[j];
-            let home = self.home(s.service, s.prefix);
+            let home = self.home(s.service, s.key);
             // `s` may fill the hole if the hole lies on its probe path, i.e. in [home, j).
             if (j.wrapping_sub(home) & self.mask) >= (j.wrapping_sub(hole) & self.mask) {
                 self.slots[hole] = s;

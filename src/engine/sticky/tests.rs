@@ -155,7 +155,7 @@ fn bind_and_apply_keep_the_count_of_active_flows() {
     t.bind(SVC, c, 32, 3, secs(0), AGE).unwrap();
     assert!(t.flow_started(SVC, c, 32));
     t.bind(SVC, c, 32, 2, secs(1), AGE).unwrap();
-    t.apply(StickyUpdate { service: SVC, prefix: mask(c, 32), server: 1 }, secs(2), AGE).unwrap();
+    t.apply(StickyUpdate { service: SVC, key: client_key(c, 32), server: 1 }, secs(2), AGE).unwrap();
     let e = t.entry(SVC, c, 32).unwrap();
     assert_eq!((e.server, e.active), (1, 1));
     assert_eq!(t.lookup(SVC, c, 32, secs(5_000)), Some(1));
@@ -260,7 +260,7 @@ fn full_table_refuses_and_keeps_existing_entries() {
     }
     assert_eq!(t.len(), 8);
     assert_eq!(t.bind(SVC, Ipv4Addr::from(100), 32, 1, secs(1), AGE), Err(StickyFull));
-    assert_eq!(t.apply(StickyUpdate { service: SVC, prefix: 101, server: 1 }, secs(1), AGE), Err(StickyFull));
+    assert_eq!(t.apply(StickyUpdate { service: SVC, key: 101, server: 1 }, secs(1), AGE), Err(StickyFull));
     assert_eq!(t.counters().bindings_refused_full, 2);
     assert_eq!(t.len(), 8);
     assert_eq!(t.lookup(SVC, Ipv4Addr::from(100), 32, secs(1)), None);
@@ -301,7 +301,7 @@ fn no_allocation_after_construction() {
             if i % 3 != 0 {
                 t.flow_ended(1, c, 32, now, Duration::from_millis(50));
             }
-            let _ = t.apply(StickyUpdate { service: 2, prefix: i, server: 1 }, now, Duration::from_millis(10));
+            let _ = t.apply(StickyUpdate { service: 2, key: u64::from(i), server: 1 }, now, Duration::from_millis(10));
             t.expire(now, 4);
         }
         t.remove_server((round % 5) as u16);
@@ -316,8 +316,9 @@ fn no_allocation_after_construction() {
 
 #[test]
 fn slot_is_small() {
-    assert_eq!(std::mem::size_of::<Slot>(), 24);
-    assert_eq!(StickyTable::with_capacity(1000).memory_bytes(), 2048 * 24);
+    // Half a cache line: a 64-bit key (a client prefix or a cookie's hash) and its binding.
+    assert_eq!(std::mem::size_of::<Slot>(), 32);
+    assert_eq!(StickyTable::with_capacity(1000).memory_bytes(), 2048 * 32);
 }
 
 // ---- cross-core ----
@@ -335,7 +336,7 @@ fn binding_made_on_core_0_is_found_on_core_1_after_a_drain() {
     assert_eq!(t0.lookup(7, c, 24, secs(0)), None);
     t0.bind(7, c, 24, 2, secs(0), AGE).unwrap();
     t0.flow_started(7, c, 24);
-    assert_eq!(p0.publish(StickyUpdate { service: 7, prefix: mask(c, 24), server: 2 }), 0);
+    assert_eq!(p0.publish(StickyUpdate { service: 7, key: client_key(c, 24), server: 2 }), 0);
     assert_eq!(p0.drain(10).count(), 0, "a core does not hear itself");
 
     // Core 1 drains and applies: another client of the /24 now lands on the same server.
@@ -367,7 +368,7 @@ fn cores_on_threads_agree() {
             for (k, &c) in clients.iter().enumerate() {
                 let server = (k % 3) as u16;
                 t0.bind(0, c, 32, server, secs(0), AGE).unwrap();
-                let missed = p0.publish(StickyUpdate { service: 0, prefix: mask(c, 32), server });
+                let missed = p0.publish(StickyUpdate { service: 0, key: client_key(c, 32), server });
                 t0.record_dropped(missed);
             }
             t0
@@ -392,7 +393,7 @@ fn cores_on_threads_agree() {
 #[test]
 fn publish_to_a_full_peer_drops_and_counts() {
     let ports = StickyBus::new(3, 2);
-    let u = |i: u32| StickyUpdate { service: 0, prefix: i, server: 1 };
+    let u = |i: u32| StickyUpdate { service: 0, key: u64::from(i), server: 1 };
     for i in 0..5 {
         let missed = ports[0].publish(u(i));
         assert_eq!(missed, if i < 2 { 0 } else { 2 });
@@ -410,7 +411,7 @@ fn publish_to_a_full_peer_drops_and_counts() {
 fn publish_to_a_gone_peer_counts_it() {
     let mut ports = StickyBus::new(2, 4);
     drop(ports.pop());
-    assert_eq!(ports[0].publish(StickyUpdate { service: 0, prefix: 0, server: 0 }), 1);
+    assert_eq!(ports[0].publish(StickyUpdate { service: 0, key: 0, server: 0 }), 1);
     assert_eq!(ports[0].dropped(), 1);
 }
 
@@ -483,7 +484,7 @@ proptest! {
                     let got = if matches!(op, Op::Bind { .. }) {
                         t.bind(svc, client(c), len, server, now, age)
                     } else {
-                        t.apply(StickyUpdate { service: svc, prefix: key.1, server }, now, age)
+                        t.apply(StickyUpdate { service: svc, key: u64::from(key.1), server }, now, age)
                     };
                     prop_assert_eq!(got.is_ok(), room);
                     if room {
@@ -530,7 +531,7 @@ proptest! {
                     }
                     // What went must have been expired; what stayed is still stored.
                     let stored: HashMap<(u16, u32), StickyEntry> =
-                        t.iter().map(|e| ((e.service, e.prefix), e)).collect();
+                        t.iter().map(|e| ((e.service, e.key as u32), e)).collect();
                     let gone: Vec<_> = model.keys().filter(|k| !stored.contains_key(k)).copied().collect();
                     prop_assert_eq!(gone.len(), n);
                     for k in gone {
@@ -548,7 +549,7 @@ proptest! {
             prop_assert_eq!(t.len(), model.len());
             prop_assert!(t.len() <= t.capacity());
             for e in t.iter() {
-                let m = model.get(&(e.service, e.prefix));
+                let m = model.get(&(e.service, e.key as u32));
                 prop_assert!(m.is_some(), "{:?} not in the model", e);
                 let m = m.unwrap();
                 prop_assert_eq!((e.server, e.active), (m.server, m.active));
