@@ -14,6 +14,7 @@ pub mod flow;
 pub mod frame;
 pub mod hash;
 pub mod l4;
+pub mod l7;
 pub mod maglev;
 pub mod neighbour;
 pub mod net;
