@@ -47,6 +47,17 @@ fn switch_answers_for_its_addresses_and_refuses_closed_vip_ports() {
     assert!(report.contains("mbufs in use after stop: 0"), "{report}");
 }
 
+/// The report reader the tests use: a counter at zero is left out of the report and reads
+/// as 0; a name the engine has no counter for fails the test instead of passing as a zero.
+#[test]
+fn counters_are_read_by_their_real_names_only() {
+    let report = "engine counters:\n  rx-frames                  9\n  drop tcp-no-flow           3\n";
+    assert_eq!((counter(report, "rx-frames"), counter(report, "tcp-no-flow")), (9, 3));
+    assert_eq!(counter(report, "ttl-expired"), 0);
+    let misspelt = std::panic::catch_unwind(|| counter(report, "tcp-no-flwo"));
+    assert!(misspelt.is_err(), "a counter name that does not exist must fail");
+}
+
 /// Every `run` keys its tables, client hashing and SYN cookies with secrets of its own from
 /// the OS (unless a config fixes them with `seed`): two runs of the example config log
 /// different fingerprints of their secrets.

@@ -135,8 +135,8 @@ impl Counters {
         }
     }
 
-    /// Named values, the ones that are zero left out, for printing and for tests.
-    pub fn nonzero(&self) -> Vec<(&'static str, u64)> {
+    /// Every counter's value by name, in printing order.
+    pub fn all(&self) -> Vec<(&'static str, u64)> {
         let mut all = vec![
             ("rx-frames", self.rx_frames),
             ("arp-replies-sent", self.arp_replies_sent),
@@ -149,8 +149,19 @@ impl Counters {
             ("to-control", self.to_control),
         ];
         all.extend(DropReason::ALL.iter().map(|r| (r.name(), self.drops(*r))));
+        all
+    }
+
+    /// Named values, the ones that are zero left out, for printing and for tests.
+    pub fn nonzero(&self) -> Vec<(&'static str, u64)> {
+        let mut all = self.all();
         all.retain(|(_, v)| *v != 0);
         all
+    }
+
+    /// The name of every counter `Display` may print (it leaves out those at zero).
+    pub fn names() -> Vec<&'static str> {
+        Counters::default().all().into_iter().map(|(name, _)| name).collect()
     }
 }
 

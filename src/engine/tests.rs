@@ -333,9 +333,10 @@ proptest! {
         prop_assert_eq!(h.engine.counters().rx_frames, 1);
     }
 
-    /// Valid headers with random contents after them.
+    /// Valid headers with random contents after them: each frame counted once and either
+    /// dropped under the reason its verdict names, or answered with one frame.
     #[test]
-    fn mutated_valid_frames_never_panic(seed in proptest::collection::vec(any::<(u16, u8)>(), 1..8), kind in 0u8..4) {
+    fn mutated_valid_frames_get_one_counted_verdict(seed in proptest::collection::vec(any::<(u16, u8)>(), 1..8), kind in 0u8..4) {
         let mut h = Harness::new();
         let mut frame = match kind {
             0 => craft::echo_frame(SW0, CLIENT_MAC, CLIENT, OWN0, 1, 1),
@@ -347,6 +348,18 @@ proptest! {
             let i = usize::from(at) % frame.len();
             frame[i] = value;
         }
-        let _ = h.send(0, frame);
+        let v = h.send(0, frame);
+        let c = h.engine.counters();
+        prop_assert_eq!(c.rx_frames, 1);
+        match v {
+            Verdict::Drop(reason) => {
+                prop_assert_eq!((c.drops(reason), c.total_drops(), h.out.pending()), (1, 1, 0));
+            }
+            Verdict::Answer(_) => prop_assert_eq!((c.total_drops(), h.out.pending()), (0, 1)),
+            Verdict::Forward(_) | Verdict::Held | Verdict::Consumed => {
+                prop_assert_eq!(c.total_drops(), 0);
+                prop_assert!(h.out.pending() <= 1);
+            }
+        }
     }
 }

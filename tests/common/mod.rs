@@ -104,8 +104,15 @@ impl Drop for Switch {
     }
 }
 
-/// The value of a counter line `name   value` in the switch's report.
+/// The value of a counter line `name   value` in the switch's report: 0 when the report
+/// leaves it out (it prints none at zero). A name the engine has no counter for fails the
+/// test, so a misspelt name can never pass as a zero.
 pub fn counter(report: &str, name: &str) -> u64 {
+    assert!(
+        stickwire::engine::Counters::names().contains(&name),
+        "the engine has no counter named `{name}`: {:?}",
+        stickwire::engine::Counters::names()
+    );
     report
         .lines()
         .find_map(|l| {

@@ -320,9 +320,11 @@ proptest::proptest! {
     #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
 
     /// Valid L4 frames (new flows, replies, established segments, UDP) with random bytes
-    /// changed, through engines serving each NAT mode: never a panic, one verdict each.
+    /// changed, through engines serving each NAT mode: never a panic, and each frame is
+    /// accounted for exactly once: dropped under a counted reason with nothing sent, or sent
+    /// on as one frame with a good IPv4 header (checksum, TTL decremented on the way).
     #[test]
-    fn mutated_l4_frames_never_panic(
+    fn mutated_l4_frames_are_dropped_with_a_reason_or_sent_whole(
         mode in 0u8..3,
         mutations in proptest::collection::vec((proptest::prelude::any::<u16>(), proptest::prelude::any::<u8>()), 0..6),
         kind in 0u8..4,
@@ -344,7 +346,26 @@ proptest::proptest! {
             let i = usize::from(at) % frame.len();
             frame[i] = value;
         }
-        let _ = run.send(usize::from(kind == 2), frame);
+        let before = run.engine.counters().clone();
+        let (verdict, sent) = run.send(usize::from(kind == 2), frame);
+        let after = run.engine.counters();
+        proptest::prop_assert_eq!(after.rx_frames, before.rx_frames + 1);
+        match verdict {
+            Verdict::Drop(reason) => {
+                proptest::prop_assert!(sent.is_none(), "a dropped frame sent something");
+                proptest::prop_assert_eq!(after.drops(reason), before.drops(reason) + 1);
+                proptest::prop_assert_eq!(after.total_drops(), before.total_drops() + 1);
+            }
+            Verdict::Forward(_) | Verdict::Answer(_) => {
+                let sent = sent.expect("a sent frame");
+                let eth = ethernet::Frame::new_checked(&sent[..]).expect("an Ethernet frame");
+                let ip = ipv4::Packet::new_checked(eth.payload()).expect("an IPv4 packet");
+                proptest::prop_assert!(ip.verify_checksum(), "IPv4 header checksum");
+                proptest::prop_assert!(ip.ttl() > 0);
+                proptest::prop_assert_eq!(after.total_drops(), before.total_drops());
+            }
+            Verdict::Held | Verdict::Consumed => proptest::prop_assert!(sent.is_none()),
+        }
     }
 }
 

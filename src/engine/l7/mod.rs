@@ -4,8 +4,10 @@
 //!
 //! - [`syn`]: initial sequence numbers and SYN cookies;
 //! - [`head`]: the buffers request heads are collected in;
-//! - [`rules`]: which server a request names (cookies, jvmRoute, learned cookies).
+//! - [`rules`]: which server a request names (cookies, jvmRoute, learned cookies);
+//! - [`splice`]: the state of a spliced connection and its sequence arithmetic.
 
 pub mod head;
 pub mod rules;
+pub mod splice;
 pub mod syn;
