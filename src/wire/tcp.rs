@@ -399,9 +399,10 @@ pub enum TcpOption<'a> {
     WindowScale(u8),
     /// SACK permitted (kind 4).
     SackPermitted,
-    /// SACK blocks (kind 5), as `(left edge, right edge)`. At most three are kept: a fourth
-    /// block, which fits only without timestamps, is dropped (as smoltcp does).
-    SackRange([Option<(u32, u32)>; 3]),
+    /// SACK blocks (kind 5), as `(left edge, right edge)`, filled from the first. An option
+    /// holds one to four blocks (RFC 2018): four fit only without timestamps (2 + 4 * 8 = 34
+    /// bytes), and Linux sends them.
+    SackRange([Option<(u32, u32)>; 4]),
     /// Timestamps (kind 8).
     Timestamp {
         /// The sender's timestamp value.
@@ -445,7 +446,7 @@ impl<'a> TcpOption<'a> {
             (option_kind::WS, 1) => TcpOption::WindowScale(data[0]),
             (option_kind::SACK_PERM, 0) => TcpOption::SackPermitted,
             (option_kind::SACK_RANGE, n) if n > 0 && n.is_multiple_of(8) && n <= 32 => {
-                let mut ranges = [None; 3];
+                let mut ranges = [None; 4];
                 for (range, block) in ranges.iter_mut().zip(data.chunks_exact(8)) {
                     *range = Some((read_u32(block, 0), read_u32(block, 4)));
                 }
@@ -592,6 +593,27 @@ mod tests {
     const DUP_SRC: Ipv4Addr = Ipv4Addr::new(74, 125, 19, 17);
     const DUP_DST: Ipv4Addr = Ipv4Addr::new(172, 16, 11, 12);
 
+    /// Recorded for these tests between two Linux 6.18 network namespaces (a bridge between
+    /// them dropped every other data frame for a while): 198.19.250.1:5001 -> 198.19.250.2.
+    const NS_RECEIVER: Ipv4Addr = Ipv4Addr::new(198, 19, 250, 1);
+    const NS_SENDER: Ipv4Addr = Ipv4Addr::new(198, 19, 250, 2);
+
+    /// A duplicate ACK with timestamps off: NOP, NOP, SACK with four blocks.
+    static SACK4_ACK: [u8; 56] = [
+        0x13, 0x89, 0xb0, 0xea, 0xe8, 0x28, 0xad, 0xef, 0xb0, 0x43, 0x1c, 0xb2, 0xe0, 0x10, 0x00, 0x3c, 0x3c, 0xa4,
+        0x00, 0x00, 0x01, 0x01, 0x05, 0x22, 0xb0, 0x43, 0x44, 0x9e, 0xb0, 0x43, 0x4a, 0x52, 0xb0, 0x43, 0x39, 0x36,
+        0xb0, 0x43, 0x3e, 0xea, 0xb0, 0x43, 0x2d, 0xce, 0xb0, 0x43, 0x33, 0x82, 0xb0, 0x43, 0x22, 0x66, 0xb0, 0x43,
+        0x28, 0x1a,
+    ];
+
+    /// A duplicate ACK with timestamps on: NOP, NOP, TS, NOP, NOP, SACK with three blocks.
+    static SACK3_TS_ACK: [u8; 60] = [
+        0x13, 0x89, 0xb0, 0xe6, 0xa9, 0x1e, 0x99, 0x0d, 0xf4, 0x2e, 0x53, 0x4c, 0xf0, 0x10, 0x00, 0x4f, 0x8f, 0x5f,
+        0x00, 0x00, 0x01, 0x01, 0x08, 0x0a, 0x23, 0xde, 0x0d, 0x9d, 0x87, 0x92, 0xc5, 0xda, 0x01, 0x01, 0x05, 0x1a,
+        0xf4, 0x2e, 0x6f, 0x94, 0xf4, 0x2e, 0x75, 0x3c, 0xf4, 0x2e, 0x64, 0x44, 0xf4, 0x2e, 0x69, 0xec, 0xf4, 0x2e,
+        0x58, 0xf4, 0xf4, 0x2e, 0x5e, 0x9c,
+    ];
+
     /// smoltcp's `src/wire/tcp.rs` test segment (checksum over 192.168.1.1 -> 192.168.1.2):
     /// FIN, RST, ACK, URG, window 0x0123, urgent 0x0201, options WS 12 and NOP, 4 bytes of
     /// payload.
@@ -654,7 +676,7 @@ mod tests {
             vec![
                 Ok(TcpOption::NoOperation),
                 Ok(TcpOption::NoOperation),
-                Ok(TcpOption::SackRange([Some((0x7f55_5fb1, 0x7f55_69c1)), None, None])),
+                Ok(TcpOption::SackRange([Some((0x7f55_5fb1, 0x7f55_69c1)), None, None, None])),
             ]
         );
 
@@ -663,7 +685,41 @@ mod tests {
         let options: Vec<_> = options_iter(packet.options()).map(Result::unwrap).collect();
         assert_eq!(options.len(), 6);
         assert_eq!(options[2], TcpOption::Timestamp { tsval: 0x37c7_4038, tsecr: 0x1a7d_842c });
-        assert_eq!(options[5], TcpOption::SackRange([Some((0xc6d9_14eb, 0xc6d9_14ec)), None, None]));
+        assert_eq!(options[5], TcpOption::SackRange([Some((0xc6d9_14eb, 0xc6d9_14ec)), None, None, None]));
+    }
+
+    #[test]
+    fn deconstruct_linux_sack_blocks() {
+        let packet = Packet::new_checked(&SACK4_ACK[..]).unwrap();
+        assert!(packet.verify_checksum(NS_RECEIVER, NS_SENDER));
+        assert_eq!(packet.ack_number(), 0xb043_1cb2);
+        assert_eq!(
+            collect(packet.options()),
+            vec![
+                Ok(TcpOption::NoOperation),
+                Ok(TcpOption::NoOperation),
+                Ok(TcpOption::SackRange([
+                    Some((0xb043_449e, 0xb043_4a52)),
+                    Some((0xb043_3936, 0xb043_3eea)),
+                    Some((0xb043_2dce, 0xb043_3382)),
+                    Some((0xb043_2266, 0xb043_281a)),
+                ])),
+            ]
+        );
+
+        let packet = Packet::new_checked(&SACK3_TS_ACK[..]).unwrap();
+        assert!(packet.verify_checksum(NS_RECEIVER, NS_SENDER));
+        let options: Vec<_> = options_iter(packet.options()).map(Result::unwrap).collect();
+        assert_eq!(options[2], TcpOption::Timestamp { tsval: 0x23de_0d9d, tsecr: 0x8792_c5da });
+        assert_eq!(
+            options[5],
+            TcpOption::SackRange([
+                Some((0xf42e_6f94, 0xf42e_753c)),
+                Some((0xf42e_6444, 0xf42e_69ec)),
+                Some((0xf42e_58f4, 0xf42e_5e9c)),
+                None
+            ])
+        );
     }
 
     #[test]
@@ -760,7 +816,7 @@ mod tests {
 
     #[test]
     fn options_round_trip() {
-        for segment in [&SYN[..], &SACK_ACK[..], &DUP_ACK[..], &SMOLTCP_PACKET[..]] {
+        for segment in [&SYN[..], &SACK_ACK[..], &DUP_ACK[..], &SACK4_ACK[..], &SACK3_TS_ACK[..], &SMOLTCP_PACKET[..]] {
             let packet = Packet::new_checked(segment).unwrap();
             let opts = packet.options();
             let mut buf = [0u8; 40];
@@ -793,17 +849,10 @@ mod tests {
         assert_eq!(TcpOption::parse(&[30, 2, 9]), Ok((&[9u8][..], TcpOption::Unknown { kind: 30, data: &[] })));
         assert_eq!(TcpOption::parse(&[0, 9]), Ok((&[9u8][..], TcpOption::EndOfList)));
 
-        // Four SACK blocks: the fourth is dropped.
-        let mut four = [0u8; 34];
-        four[0] = 5;
-        four[1] = 34;
-        for (i, chunk) in four[2..].chunks_exact_mut(4).enumerate() {
-            chunk.copy_from_slice(&(i as u32).to_be_bytes());
-        }
-        let (rest, option) = TcpOption::parse(&four).unwrap();
-        assert!(rest.is_empty());
-        assert_eq!(option, TcpOption::SackRange([Some((0, 1)), Some((2, 3)), Some((4, 5))]));
-        assert_eq!(option.buffer_len(), 26);
+        // Five blocks do not fit in 40 bytes of options.
+        let mut five = [0u8; 42];
+        five[..2].copy_from_slice(&[5, 42]);
+        assert_eq!(TcpOption::parse(&five), Err(Error::Malformed));
 
         // The iterator stops after an error and after EOL.
         let items = collect(&[1, 2, 3, 5, 180, 1]);
@@ -811,6 +860,24 @@ mod tests {
         let items = collect(&[1, 0, 2, 4, 5, 180]);
         assert_eq!(items, vec![Ok(TcpOption::NoOperation), Ok(TcpOption::EndOfList)]);
         assert!(collect(&[]).is_empty());
+    }
+
+    #[test]
+    fn four_sack_blocks_round_trip() {
+        let mut four = [0u8; 34];
+        four[..2].copy_from_slice(&[5, 34]);
+        for (i, chunk) in four[2..].chunks_exact_mut(4).enumerate() {
+            chunk.copy_from_slice(&(0xfff0_0000 + i as u32).to_be_bytes());
+        }
+        let (rest, option) = TcpOption::parse(&four).unwrap();
+        assert!(rest.is_empty());
+        let blocks = [(0xfff0_0000, 0xfff0_0001), (0xfff0_0002, 0xfff0_0003), (0xfff0_0004, 0xfff0_0005)];
+        let [a, b, c] = blocks.map(Some);
+        assert_eq!(option, TcpOption::SackRange([a, b, c, Some((0xfff0_0006, 0xfff0_0007))]));
+        assert_eq!(option.buffer_len(), 34);
+        let mut out = [0u8; 34];
+        assert!(option.emit(&mut out).is_empty());
+        assert_eq!(out, four);
     }
 
     #[test]
