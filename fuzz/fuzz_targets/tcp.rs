@@ -1,11 +1,11 @@
-//! Arbitrary bytes through `tcp::Packet::new_checked`, every accessor, the options parser and
-//! the checksum.
+//! Arbitrary bytes through `tcp::Packet::new_checked`, every accessor, the options parser, the
+//! splice's options reader and rewriter, and the checksum.
 #![no_main]
 
 use std::net::Ipv4Addr;
 
 use libfuzzer_sys::fuzz_target;
-use stickwire::wire::tcp::{options_iter, Packet, TcpOption};
+use stickwire::wire::tcp::{options_iter, read_options, rewrite_options, OptionEdits, Packet, SeqShift, TcpOption};
 
 const SRC: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
 const DST: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 2);
@@ -19,6 +19,22 @@ fuzz_target!(|data: &[u8]| {
         let len = option.buffer_len();
         assert_eq!(256 - option.emit(&mut buf).len(), len);
         rest = next;
+    }
+
+    // The rewriter on its own: all or nothing, whatever the bytes.
+    let mut copy = data.to_vec();
+    let edits = OptionEdits {
+        ts_val_add: 0x0102_0304,
+        ts_ecr_add: 0xfffe_fdfc,
+        sack: SeqShift { add: 0x8000_0001, at: 7, extra: 3 },
+        mss_max: Some(536),
+    };
+    match rewrite_options(&mut copy, &edits) {
+        Ok(_) => assert!(read_options(data).is_ok()),
+        Err(err) => {
+            assert_eq!(read_options(data), Err(err));
+            assert_eq!(copy, data);
+        }
     }
 
     let Ok(packet) = Packet::new_checked(data) else {
@@ -42,4 +58,21 @@ fuzz_target!(|data: &[u8]| {
     packet.fill_checksum(SRC, DST);
     assert!(packet.verify_checksum(SRC, DST));
     let _ = (packet.options_mut().len(), packet.payload_mut().len());
+
+    // In a segment, with edits from its bytes: the delta keeps the checksum right.
+    let edits = OptionEdits {
+        ts_val_add: packet.src_port().into(),
+        ts_ecr_add: packet.window_len().into(),
+        sack: SeqShift { add: u32::from(packet.dst_port()) << 16, at: packet.urgent_at().into(), extra: 0xffff_0000 },
+        mss_max: Some(packet.urgent_at()),
+    };
+    let before = packet.options().to_vec();
+    match rewrite_options(packet.options_mut(), &edits) {
+        Ok(delta) => {
+            let sum = delta.apply(packet.checksum());
+            packet.set_checksum(sum);
+            assert!(packet.verify_checksum(SRC, DST));
+        }
+        Err(_) => assert_eq!(packet.options(), &before[..]),
+    }
 });

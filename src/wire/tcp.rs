@@ -557,6 +557,177 @@ pub fn options_iter(opts: &[u8]) -> OptionsIter<'_> {
     OptionsIter { rest: opts, done: false }
 }
 
+/// TCP timestamps (RFC 7323).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Timestamps {
+    /// The sender's clock (TSval).
+    pub tsval: u32,
+    /// The peer's clock, echoed (TSecr); meaningless without ACK.
+    pub tsecr: u32,
+}
+
+/// What the options of one segment carry that a splice needs to know.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct OptionsSeen {
+    /// The maximum segment size.
+    pub mss: Option<u16>,
+    /// The window scale shift, as sent (RFC 7323 has receivers use 14 for anything larger).
+    pub window_scale: Option<u8>,
+    /// SACK permitted.
+    pub sack_permitted: bool,
+    /// The timestamps.
+    pub timestamps: Option<Timestamps>,
+    /// How many blocks the SACK option holds (0 without one).
+    pub sack_blocks: usize,
+}
+
+/// Reads the options of a segment (the bytes of [`Packet::options`]). Where an option comes
+/// twice, the later one wins. Stops at an end-of-list option.
+///
+/// Errors: those of [`TcpOption::parse`] for the first malformed option (bad length,
+/// truncated): a segment the engine counts and drops. Never panics.
+pub fn read_options(options: &[u8]) -> Result<OptionsSeen> {
+    let mut seen = OptionsSeen::default();
+    for option in options_iter(options) {
+        match option? {
+            TcpOption::MaxSegmentSize(mss) => seen.mss = Some(mss),
+            TcpOption::WindowScale(shift) => seen.window_scale = Some(shift),
+            TcpOption::SackPermitted => seen.sack_permitted = true,
+            TcpOption::Timestamp { tsval, tsecr } => seen.timestamps = Some(Timestamps { tsval, tsecr }),
+            TcpOption::SackRange(blocks) => seen.sack_blocks = blocks.iter().flatten().count(),
+            TcpOption::EndOfList | TcpOption::NoOperation | TcpOption::Unknown { .. } => {}
+        }
+    }
+    Ok(seen)
+}
+
+/// How sequence numbers move from one side of a splice to the other: all by `add`, and those
+/// at or after `at` by `extra` more (wrapping, compared in sequence space: "after" is less than
+/// 2^31 ahead).
+///
+/// `extra` is for bytes the switch put into the stream (an inserted cookie) or took out of it:
+/// the numbers of what lies beyond them move by that much more. A second insertion folds the
+/// first into `add` once no number before it can come any more.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct SeqShift {
+    /// Added to every number.
+    pub add: u32,
+    /// Where `extra` starts, in the numbers before the shift.
+    pub at: u32,
+    /// Added to the numbers at or after `at`.
+    pub extra: u32,
+}
+
+impl SeqShift {
+    /// Moves every number by `add`.
+    pub const fn by(add: u32) -> SeqShift {
+        SeqShift { add, at: 0, extra: 0 }
+    }
+
+    /// Where `seq` goes.
+    #[inline]
+    pub const fn map(self, seq: u32) -> u32 {
+        let extra = if (seq.wrapping_sub(self.at) as i32) >= 0 { self.extra } else { 0 };
+        seq.wrapping_add(self.add).wrapping_add(extra)
+    }
+}
+
+/// The changes [`rewrite_options`] makes. The default changes nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct OptionEdits {
+    /// Added to TSval (wrapping).
+    pub ts_val_add: u32,
+    /// Added to TSecr (wrapping): `d.wrapping_neg()` takes `d` off. Leave it 0 for a segment
+    /// without ACK, whose TSecr means nothing.
+    pub ts_ecr_add: u32,
+    /// Applied to both edges of every SACK block: the map of the segment's ACK number, since
+    /// the blocks acknowledge the same stream.
+    pub sack: SeqShift,
+    /// An MSS above this is lowered to it.
+    pub mss_max: Option<u16>,
+}
+
+/// Rewrites the options of a segment in place (`options` as [`Packet::options_mut`] gives
+/// them: they must start at an even offset of the segment, as byte 20 does) and returns the
+/// change to the TCP checksum, for the caller to fold in once with its other changes
+/// (RFC 1624). Never sums more than the fields it changes.
+///
+/// All or nothing: a malformed option anywhere is an error (as from [`read_options`]) and
+/// leaves every byte as it was, so the caller can count and drop the segment.
+///
+/// A field at an odd offset (a timestamp after a single NOP) spans three 16-bit words of the
+/// checksum, its first byte low in one word and its last byte high in another. Its share of
+/// the sum is that of the byte-swapped field at an even offset (RFC 1071 2.B, byte order
+/// independence: `b0 + (b1 << 8)` is `swap(b0 b1)`), so the swapped old and new values go
+/// into the delta.
+pub fn rewrite_options(options: &mut [u8], edits: &OptionEdits) -> Result<checksum::Delta> {
+    // Linux after the handshake: NOP, NOP, TS, and nothing else. The fast path of a splice.
+    if let [option_kind::NOP, option_kind::NOP, option_kind::TSTAMP, 10, _, _, _, _, _, _, _, _] = options {
+        return Ok(rewrite_timestamps(options, 4, edits, checksum::Delta::default()));
+    }
+    read_options(options)?;
+    let mut delta = checksum::Delta::default();
+    let mut at = 0;
+    while let Some(&kind) = options.get(at) {
+        let len = match kind {
+            option_kind::END => break,
+            option_kind::NOP => 1,
+            // In bounds, and at least 2: read_options walked the same way and found no fault.
+            _ => usize::from(options[at + 1]),
+        };
+        match kind {
+            option_kind::MSS => match edits.mss_max {
+                Some(max) if read_u16(options, at + 2) > max => delta = put_u16(options, at + 2, max, delta),
+                _ => {}
+            },
+            option_kind::TSTAMP => delta = rewrite_timestamps(options, at + 2, edits, delta),
+            option_kind::SACK_RANGE => {
+                for edge in (at + 2..at + len).step_by(4) {
+                    delta = put_u32(options, edge, edits.sack.map(read_u32(options, edge)), delta);
+                }
+            }
+            _ => {}
+        }
+        at += len;
+    }
+    Ok(delta)
+}
+
+/// Shifts the TSval at `at` and the TSecr after it.
+#[inline]
+fn rewrite_timestamps(options: &mut [u8], at: usize, edits: &OptionEdits, delta: checksum::Delta) -> checksum::Delta {
+    let tsval = read_u32(options, at).wrapping_add(edits.ts_val_add);
+    let tsecr = read_u32(options, at + 4).wrapping_add(edits.ts_ecr_add);
+    let delta = put_u32(options, at, tsval, delta);
+    put_u32(options, at + 4, tsecr, delta)
+}
+
+/// Writes `new` at `at` of the options and adds the change to `delta`; see [`rewrite_options`]
+/// for the odd offsets.
+#[inline]
+fn put_u16(options: &mut [u8], at: usize, new: u16, delta: checksum::Delta) -> checksum::Delta {
+    let old = read_u16(options, at);
+    write_u16(options, at, new);
+    if at.is_multiple_of(2) {
+        delta.replace16(old, new)
+    } else {
+        delta.replace16(old.swap_bytes(), new.swap_bytes())
+    }
+}
+
+/// [`put_u16`] for a 32-bit field. At an odd offset its two byte-swapped halves are those of
+/// `swap_bytes`, in the other order, which a sum does not mind.
+#[inline]
+fn put_u32(options: &mut [u8], at: usize, new: u32, delta: checksum::Delta) -> checksum::Delta {
+    let old = read_u32(options, at);
+    write_u32(options, at, new);
+    if at.is_multiple_of(2) {
+        delta.replace32(old, new)
+    } else {
+        delta.replace32(old.swap_bytes(), new.swap_bytes())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -913,6 +1084,271 @@ mod tests {
         assert_eq!(packet.checksum(), c);
     }
 
+    /// l4-curl/client-in.pcap frame 2, the TCP segment: curl's SYN (Linux)
+    /// 198.18.0.2:59896 -> 198.18.0.100:81 with MSS 1460, SACK_PERM, TS, NOP, WS 10.
+    static LINUX_SYN: [u8; 40] = [
+        0xe9, 0xf8, 0x00, 0x51, 0x6f, 0xa1, 0xb3, 0x54, 0x00, 0x00, 0x00, 0x00, 0xa0, 0x02, 0xfa, 0xf0, 0x75, 0x7e,
+        0x00, 0x00, 0x02, 0x04, 0x05, 0xb4, 0x04, 0x02, 0x08, 0x0a, 0x7e, 0x40, 0xbf, 0x82, 0x00, 0x00, 0x00, 0x00,
+        0x01, 0x03, 0x03, 0x0a,
+    ];
+    const L4_CLIENT: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);
+    const L4_VIP: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 100);
+
+    /// l4-curl/server-in.pcap frame 3, the TCP segment: nginx's ACK (Linux)
+    /// 198.18.1.10:80 -> 198.18.1.1:1024 with NOP, NOP, TS.
+    static TS_ACK: [u8; 32] = [
+        0x00, 0x50, 0x04, 0x00, 0x6c, 0xcb, 0x84, 0x81, 0x6f, 0xa1, 0xb3, 0xb7, 0x80, 0x10, 0x00, 0x40, 0x1a, 0xef,
+        0x00, 0x00, 0x01, 0x01, 0x08, 0x0a, 0xa6, 0xc1, 0xcf, 0xe3, 0x7e, 0x40, 0xbf, 0x82,
+    ];
+    const L4_SERVER: Ipv4Addr = Ipv4Addr::new(198, 18, 1, 10);
+    const L4_SWITCH: Ipv4Addr = Ipv4Addr::new(198, 18, 1, 1);
+
+    /// The real segments with options, and their addresses.
+    const REAL_SEGMENTS: [(&[u8], Ipv4Addr, Ipv4Addr); 6] = [
+        (&LINUX_SYN, L4_CLIENT, L4_VIP),
+        (&TS_ACK, L4_SERVER, L4_SWITCH),
+        (&SACK3_TS_ACK, NS_RECEIVER, NS_SENDER),
+        (&SACK4_ACK, NS_RECEIVER, NS_SENDER),
+        (&SYN, SYN_SRC, SYN_DST),
+        (&DUP_ACK, DUP_SRC, DUP_DST),
+    ];
+
+    /// `option` as `edits` should leave it.
+    fn edited<'a>(option: TcpOption<'a>, edits: &OptionEdits) -> TcpOption<'a> {
+        let sack = |(left, right)| (edits.sack.map(left), edits.sack.map(right));
+        match option {
+            TcpOption::MaxSegmentSize(mss) => TcpOption::MaxSegmentSize(edits.mss_max.map_or(mss, |max| mss.min(max))),
+            TcpOption::Timestamp { tsval, tsecr } => TcpOption::Timestamp {
+                tsval: tsval.wrapping_add(edits.ts_val_add),
+                tsecr: tsecr.wrapping_add(edits.ts_ecr_add),
+            },
+            TcpOption::SackRange(blocks) => TcpOption::SackRange(blocks.map(|block| block.map(sack))),
+            other => other,
+        }
+    }
+
+    /// The options after `edits`, made the slow way: parsed, edited and emitted again over a
+    /// copy (the bytes after an end-of-list stay).
+    fn expected_after(options: &[u8], edits: &OptionEdits) -> Vec<u8> {
+        let mut out = options.to_vec();
+        let mut rest = &mut out[..];
+        for option in options_iter(options) {
+            rest = edited(option.unwrap(), edits).emit(rest);
+        }
+        out
+    }
+
+    /// Rewrites the options of a copy of `segment` (checksum right for `src` -> `dst`), folds
+    /// the delta into its checksum and checks the result against a recomputation over the
+    /// whole segment, and the options against [`expected_after`]. Returns the copy.
+    fn rewrite_and_check(segment: &[u8], src: Ipv4Addr, dst: Ipv4Addr, edits: &OptionEdits) -> Vec<u8> {
+        let mut bytes = segment.to_vec();
+        let mut packet = Packet::new_checked(&mut bytes[..]).unwrap();
+        let expected = expected_after(packet.options(), edits);
+        let delta = rewrite_options(packet.options_mut(), edits).unwrap();
+        assert_eq!(packet.options(), &expected[..]);
+        let incremental = delta.apply(packet.checksum());
+        packet.set_checksum(incremental);
+        assert!(packet.verify_checksum(src, dst));
+        packet.fill_checksum(src, dst);
+        assert_eq!(incremental, packet.checksum());
+        bytes
+    }
+
+    /// Edits that change every field they can.
+    const ALL_EDITS: OptionEdits = OptionEdits {
+        ts_val_add: 0x0102_0304,
+        ts_ecr_add: 0xfffe_fdfc,
+        sack: SeqShift { add: 0x8000_0001, at: 0, extra: 0 },
+        mss_max: Some(1200),
+    };
+
+    #[test]
+    fn read_real_options() {
+        let seen = |segment: &[u8]| read_options(Packet::new_checked(segment).unwrap().options()).unwrap();
+        let ts = |tsval, tsecr| Some(Timestamps { tsval, tsecr });
+        assert_eq!(
+            seen(&LINUX_SYN),
+            OptionsSeen {
+                mss: Some(1460),
+                window_scale: Some(10),
+                sack_permitted: true,
+                timestamps: ts(0x7e40_bf82, 0),
+                sack_blocks: 0
+            }
+        );
+        assert_eq!(seen(&TS_ACK), OptionsSeen { timestamps: ts(0xa6c1_cfe3, 0x7e40_bf82), ..Default::default() });
+        assert_eq!(
+            seen(&SACK3_TS_ACK),
+            OptionsSeen { timestamps: ts(0x23de_0d9d, 0x8792_c5da), sack_blocks: 3, ..Default::default() }
+        );
+        assert_eq!(seen(&SACK4_ACK), OptionsSeen { sack_blocks: 4, ..Default::default() });
+        assert_eq!(read_options(&[]), Ok(OptionsSeen::default()));
+        // A later copy wins; nothing after an end-of-list is read.
+        assert_eq!(read_options(&[3, 3, 1, 3, 3, 7, 0, 2, 4]).unwrap().window_scale, Some(7));
+    }
+
+    #[test]
+    fn rewrite_real_segments() {
+        let syn = rewrite_and_check(&LINUX_SYN, L4_CLIENT, L4_VIP, &ALL_EDITS);
+        assert_eq!(
+            syn[20..],
+            [2, 4, 0x04, 0xb0, 4, 2, 8, 10, 0x7f, 0x42, 0xc2, 0x86, 0xff, 0xfe, 0xfd, 0xfc, 1, 3, 3, 10]
+        );
+        let ack = rewrite_and_check(&TS_ACK, L4_SERVER, L4_SWITCH, &ALL_EDITS);
+        assert_eq!(
+            read_options(&ack[20..]).unwrap().timestamps,
+            Some(Timestamps { tsval: 0xa7c3_d2e7, tsecr: 0x7e3f_bd7e })
+        );
+        for (segment, src, dst) in REAL_SEGMENTS {
+            rewrite_and_check(segment, src, dst, &ALL_EDITS);
+            // No edits, no change.
+            assert_eq!(rewrite_and_check(segment, src, dst, &OptionEdits::default()), segment);
+        }
+        // An MSS at or below the clamp stays.
+        let edits = OptionEdits { mss_max: Some(1460), ..Default::default() };
+        assert_eq!(rewrite_and_check(&LINUX_SYN, L4_CLIENT, L4_VIP, &edits), LINUX_SYN);
+    }
+
+    /// A segment from `src_port` 1 with `options` and a payload, its checksum filled for
+    /// 192.0.2.1 -> 192.0.2.2.
+    fn segment_with(options: &[u8]) -> Vec<u8> {
+        let mut bytes = vec![0u8; HEADER_LEN + options.len() + 3];
+        let mut packet = Packet::new_unchecked(&mut bytes[..]);
+        packet.set_src_port(1);
+        packet.set_header_len((HEADER_LEN + options.len()) as u8);
+        packet.set_flags(flags::ACK);
+        packet.options_mut().copy_from_slice(options);
+        packet.payload_mut().copy_from_slice(b"abc");
+        packet.fill_checksum(Ipv4Addr::new(192, 0, 2, 1), Ipv4Addr::new(192, 0, 2, 2));
+        bytes
+    }
+
+    #[test]
+    fn fields_at_odd_offsets() {
+        let (src, dst) = (Ipv4Addr::new(192, 0, 2, 1), Ipv4Addr::new(192, 0, 2, 2));
+        // NOP, TS, MSS, NOP: TSval at byte 23 of the header, TSecr at 27, the MSS at 33.
+        let options = [1, 8, 10, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, 2, 4, 0xff, 0xf0, 1];
+        let out = rewrite_and_check(&segment_with(&options), src, dst, &ALL_EDITS);
+        assert_eq!(out[20..36], [1, 8, 10, 0x12, 0x24, 0x36, 0x48, 0x55, 0x65, 0x75, 0x84, 2, 4, 0x04, 0xb0, 1]);
+        // NOP, SACK with one block, NOP: both edges at odd offsets.
+        let options = [1, 5, 10, 0, 0, 0, 1, 0xff, 0xff, 0xff, 0xff, 1];
+        let out = rewrite_and_check(&segment_with(&options), src, dst, &ALL_EDITS);
+        assert_eq!(out[20..32], [1, 5, 10, 0x80, 0, 0, 2, 0x80, 0, 0, 0, 1]);
+    }
+
+    #[test]
+    fn seq_shift() {
+        let shift = SeqShift { add: 100, at: 5000, extra: 7 };
+        assert_eq!(shift.map(4999), 5099);
+        assert_eq!(shift.map(5000), 5107);
+        assert_eq!(shift.map(5000 + (1 << 31) - 1), 5107 + (1 << 31) - 1);
+        assert_eq!(shift.map(5000 + (1 << 31)), 5100 + (1 << 31), "2^31 ahead is behind");
+        // Across the wrap, and taking bytes off: 2 is four after u32::MAX - 1.
+        let shift = SeqShift { add: 0, at: u32::MAX - 1, extra: 3u32.wrapping_neg() };
+        assert_eq!(shift.map(2), u32::MAX);
+        assert_eq!(shift.map(u32::MAX - 2), u32::MAX - 2);
+        assert_eq!(SeqShift::by(5).map(u32::MAX), 4);
+        assert_eq!(SeqShift::default().map(1234), 1234);
+    }
+
+    #[test]
+    fn malformed_options_are_left_alone() {
+        let ts = [8, 10, 1, 2, 3, 4, 5, 6, 7, 8];
+        let cases: [&[u8]; 9] = [
+            &ts[..9],                                                         // timestamps cut short
+            &[1, 1, 8, 10, 1, 2, 3, 4, 5, 6, 7, 8, 3],                        // a good TS, then a cut window scale
+            &[2, 4, 0xff],                                                    // MSS cut short
+            &[2, 1, 0xff, 0xff],                                              // length below 2
+            &[30, 0, 1, 1],                                                   // length 0 of an unknown kind
+            &[8, 9, 1, 2, 3, 4, 5, 6, 7],                                     // wrong timestamp length
+            &[1, 5, 6, 0, 0, 0, 1],                                           // SACK block cut short
+            &[5, 2, 1, 1],                                                    // SACK without a block
+            &[2, 4, 0xff, 0xff, 1, 1, 5, 10, 0, 0, 0, 1, 0, 0, 0, 2, 30, 40], // unknown past the end
+        ];
+        for bad in cases {
+            let mut bytes = bad.to_vec();
+            assert!(read_options(&bytes).is_err(), "{bad:?}");
+            assert!(rewrite_options(&mut bytes, &ALL_EDITS).is_err(), "{bad:?}");
+            assert_eq!(bytes, bad);
+        }
+    }
+
+    /// The bytes `option` emits.
+    fn emitted(option: TcpOption<'_>) -> Vec<u8> {
+        let mut bytes = vec![0; option.buffer_len()];
+        option.emit(&mut bytes);
+        bytes
+    }
+
+    /// One well-formed option, often a NOP: a single one moves what follows to odd offsets.
+    fn any_option() -> impl Strategy<Value = Vec<u8>> {
+        let sack = proptest::collection::vec(any::<(u32, u32)>(), 1..=4).prop_map(|blocks| {
+            let mut ranges = [None; 4];
+            for (range, block) in ranges.iter_mut().zip(blocks) {
+                *range = Some(block);
+            }
+            emitted(TcpOption::SackRange(ranges))
+        });
+        prop_oneof![
+            3 => Just(vec![option_kind::NOP]),
+            1 => any::<u16>().prop_map(|mss| emitted(TcpOption::MaxSegmentSize(mss))),
+            1 => any::<u8>().prop_map(|shift| emitted(TcpOption::WindowScale(shift))),
+            1 => Just(emitted(TcpOption::SackPermitted)),
+            2 => any::<(u32, u32)>().prop_map(|(tsval, tsecr)| emitted(TcpOption::Timestamp { tsval, tsecr })),
+            2 => sack,
+            1 => (9u8..=254, proptest::collection::vec(any::<u8>(), 0..6))
+                .prop_map(|(kind, data)| emitted(TcpOption::Unknown { kind, data: &data })),
+        ]
+    }
+
+    /// Well-formed options that fit in a header, padded to a multiple of four bytes with NOPs
+    /// or with an end-of-list and zeros.
+    fn any_options() -> impl Strategy<Value = Vec<u8>> {
+        (proptest::collection::vec(any_option(), 0..10), any::<bool>()).prop_map(|(options, eol)| {
+            let mut out = Vec::new();
+            for option in options.into_iter().filter(|o| o.len() <= 40) {
+                if out.len() + option.len() <= 40 {
+                    out.extend(option);
+                }
+            }
+            if eol && !out.len().is_multiple_of(4) {
+                out.push(option_kind::END);
+            }
+            while !out.len().is_multiple_of(4) {
+                out.push(if eol { 0 } else { option_kind::NOP });
+            }
+            out
+        })
+    }
+
+    /// A segment with random header fields, well-formed options and a payload, its checksum
+    /// filled for the addresses that come with it.
+    fn any_segment() -> impl Strategy<Value = (Vec<u8>, Ipv4Addr, Ipv4Addr)> {
+        let payload = proptest::collection::vec(any::<u8>(), 0..64);
+        (any::<[u8; 20]>(), any_options(), payload, any::<u32>(), any::<u32>()).prop_map(
+            |(header, options, payload, src, dst)| {
+                let (src, dst) = (Ipv4Addr::from(src), Ipv4Addr::from(dst));
+                let mut bytes = [&header[..], &options, &payload].concat();
+                let mut packet = Packet::new_unchecked(&mut bytes[..]);
+                packet.set_header_len((HEADER_LEN + options.len()) as u8);
+                packet.fill_checksum(src, dst);
+                (bytes, src, dst)
+            },
+        )
+    }
+
+    fn any_edits() -> impl Strategy<Value = OptionEdits> {
+        (any::<u32>(), any::<u32>(), any::<(u32, u32, u32)>(), proptest::option::of(any::<u16>())).prop_map(
+            |(ts_val_add, ts_ecr_add, (add, at, extra), mss_max)| OptionEdits {
+                ts_val_add,
+                ts_ecr_add,
+                sack: SeqShift { add, at, extra },
+                mss_max,
+            },
+        )
+    }
+
     /// Arbitrary bytes, half of the time patched so that the length and type fields are
     /// plausible and `new_checked` gets past its first checks.
     fn arbitrary_or_plausible() -> impl Strategy<Value = Vec<u8>> {
@@ -927,6 +1363,48 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn rewrite_equals_recompute((segment, src, dst) in any_segment(), edits in any_edits()) {
+            rewrite_and_check(&segment, src, dst, &edits);
+        }
+
+        #[test]
+        fn real_segments_rewrite_equals_recompute(which in 0..REAL_SEGMENTS.len(), edits in any_edits()) {
+            let (segment, src, dst) = REAL_SEGMENTS[which];
+            rewrite_and_check(segment, src, dst, &edits);
+        }
+
+        /// Options with one byte changed at random and cut anywhere: either well formed and
+        /// rewritten with the right checksum, or refused and left as they were.
+        #[test]
+        fn damaged_options_are_rewritten_right_or_left_alone(
+            (mut segment, src, dst) in any_segment(),
+            damage: Option<(usize, u8)>,
+            cut: usize,
+            edits in any_edits(),
+        ) {
+            let mut packet = Packet::new_checked(&mut segment[..]).unwrap();
+            let len = packet.options().len();
+            if let (Some((at, value)), true) = (damage, len > 0) {
+                packet.options_mut()[at % len] = value;
+                packet.fill_checksum(src, dst);
+            }
+            let options = &mut packet.options_mut()[..cut % (len + 1)];
+            let before = options.to_vec();
+            match rewrite_options(options, &edits) {
+                Ok(delta) => {
+                    prop_assert!(read_options(&before).is_ok());
+                    let sum = delta.apply(packet.checksum());
+                    packet.set_checksum(sum);
+                    prop_assert!(packet.verify_checksum(src, dst));
+                }
+                Err(err) => {
+                    prop_assert_eq!(read_options(&before), Err(err));
+                    prop_assert_eq!(options, &before[..]);
+                }
+            }
+        }
+
         #[test]
         fn never_panics(bytes in arbitrary_or_plausible(),
                         src: u32, dst: u32) {
@@ -950,6 +1428,17 @@ mod tests {
                 packet.fill_checksum(src, dst);
                 prop_assert!(packet.verify_checksum(src, dst));
                 let _ = (packet.options_mut().len(), packet.payload_mut().len());
+
+                let before = packet.options().to_vec();
+                match rewrite_options(packet.options_mut(), &ALL_EDITS) {
+                    Ok(delta) => {
+                        prop_assert!(read_options(&before).is_ok());
+                        let sum = delta.apply(packet.checksum());
+                        packet.set_checksum(sum);
+                        prop_assert!(packet.verify_checksum(src, dst));
+                    }
+                    Err(_) => prop_assert_eq!(packet.options(), &before[..]),
+                }
             }
         }
 
