@@ -1,11 +1,14 @@
 //! Arbitrary bytes through `tcp::Packet::new_checked`, every accessor, the options parser, the
-//! splice's options reader and rewriter, and the checksum.
+//! splice's options reader and rewriter, the checksum, and the builder given what was read.
 #![no_main]
 
 use std::net::Ipv4Addr;
 
 use libfuzzer_sys::fuzz_target;
-use stickwire::wire::tcp::{options_iter, read_options, rewrite_options, OptionEdits, Packet, SeqShift, TcpOption};
+use stickwire::wire::ipv4;
+use stickwire::wire::tcp::{
+    options_iter, read_options, rewrite_options, OptionEdits, OptionsSeen, Packet, SeqShift, TcpOption, TcpRepr,
+};
 
 const SRC: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
 const DST: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 2);
@@ -48,6 +51,34 @@ fuzz_target!(|data: &[u8]| {
     let _ = (packet.payload(), packet.segment_len(), packet.verify_checksum(SRC, DST));
     for option in options_iter(packet.options()) {
         let _ = option.map(|o| o.buffer_len());
+    }
+
+    // What was read, built again: it reads back the same, checksums right.
+    if let Ok(seen) = read_options(packet.options()) {
+        let repr = TcpRepr {
+            src_port: packet.src_port(),
+            dst_port: packet.dst_port(),
+            seq_number: packet.seq_number(),
+            ack_number: packet.ack_number(),
+            flags: packet.flags(),
+            window_len: packet.window_len(),
+            max_seg_size: seen.mss,
+            window_scale: seen.window_scale,
+            sack_permitted: seen.sack_permitted,
+            timestamps: seen.timestamps,
+            payload: packet.payload(),
+        };
+        let mut buf = vec![0u8; ipv4::HEADER_LEN + repr.buffer_len()];
+        let Ok(len) = repr.emit_ipv4(SRC, DST, 64, &mut buf) else {
+            assert!(buf.len() > 65535, "only a packet too long is refused");
+            return;
+        };
+        let ip = ipv4::Packet::new_checked(&buf[..len]).expect("emitted");
+        assert!(ip.verify_checksum());
+        let built = Packet::new_checked(ip.payload()).expect("emitted");
+        assert!(built.verify_checksum(SRC, DST));
+        assert_eq!(built.payload(), packet.payload());
+        assert_eq!(read_options(built.options()), Ok(OptionsSeen { sack_blocks: 0, ..seen }));
     }
 
     let mut copy = data.to_vec();

@@ -1,11 +1,14 @@
 //! TCP (RFC 9293) segments and their options.
 //!
+//! For the splice, [`read_options`] reads what a segment's options say and [`rewrite_options`]
+//! translates them in place; [`TcpRepr`] builds the segments the switch sends itself.
+//!
 //! A [`Packet`] is the whole buffer: slice it to the IP payload (`ipv4::Packet::payload`)
 //! before wrapping it, since the checksum covers every byte of it.
 
 use std::net::Ipv4Addr;
 
-use super::{checksum, read_u16, read_u32, write_u16, write_u32, Error, Field, Result};
+use super::{checksum, ipv4, read_u16, read_u32, write_u16, write_u32, Error, Field, Result};
 
 /// The TCP flags, as in the low byte of [`Packet::flags`].
 pub mod flags {
@@ -231,7 +234,7 @@ fn fold_segment_sum(src: Ipv4Addr, dst: Ipv4Addr, data: &[u8]) -> u16 {
     // An IPv4 packet cannot carry more than 65535 bytes, so the length always fits.
     let len = data.len() as u16;
     checksum::fold(checksum::combine(&[
-        checksum::pseudo_header_v4(src, dst, super::ipv4::protocol::TCP, len),
+        checksum::pseudo_header_v4(src, dst, ipv4::protocol::TCP, len),
         checksum::sum(data),
     ]))
 }
@@ -725,6 +728,148 @@ fn put_u32(options: &mut [u8], at: usize, new: u32, delta: checksum::Delta) -> c
         delta.replace32(old, new)
     } else {
         delta.replace32(old.swap_bytes(), new.swap_bytes())
+    }
+}
+
+/// A segment the switch sends itself (SYN, SYN-ACK, ACK, RST, data), smoltcp style:
+/// [`emit`](Self::emit) writes it into the caller's buffer, [`emit_ipv4`](Self::emit_ipv4)
+/// with its IPv4 header. Nothing is allocated.
+///
+/// The options are laid out as Linux lays them out (`tcp_options_write`), so a peer sees what
+/// it sees from a Linux host: MSS; then SACK permitted and timestamps sharing a word
+/// (`SACK_PERM, TS`), or `NOP, NOP, TS`, or `NOP, NOP, SACK_PERM`; then `NOP, WS`. A SYN from
+/// Linux is `MSS, SACK_PERM, TS, NOP, WS` (or `MSS, NOP, NOP, SACK_PERM, NOP, WS` without
+/// timestamps), later segments `NOP, NOP, TS`. MSS, window scale and SACK permitted belong on
+/// SYNs only; that is the caller's to keep.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct TcpRepr<'a> {
+    /// The source port.
+    pub src_port: u16,
+    /// The destination port.
+    pub dst_port: u16,
+    /// The sequence number.
+    pub seq_number: u32,
+    /// The acknowledgement number.
+    pub ack_number: u32,
+    /// The flag bits (see [`flags`]).
+    pub flags: u8,
+    /// The window field, already scaled down.
+    pub window_len: u16,
+    /// The MSS option.
+    pub max_seg_size: Option<u16>,
+    /// The window scale option.
+    pub window_scale: Option<u8>,
+    /// The SACK permitted option.
+    pub sack_permitted: bool,
+    /// The timestamps option.
+    pub timestamps: Option<Timestamps>,
+    /// The data, copied after the header.
+    pub payload: &'a [u8],
+}
+
+impl TcpRepr<'_> {
+    /// The length of the options: at most 20 bytes, always a multiple of 4.
+    pub const fn options_len(&self) -> usize {
+        let mut len = 0;
+        if self.max_seg_size.is_some() {
+            len += 4;
+        }
+        if self.timestamps.is_some() {
+            len += 12;
+        } else if self.sack_permitted {
+            len += 4;
+        }
+        if self.window_scale.is_some() {
+            len += 4;
+        }
+        len
+    }
+
+    /// The length of the header, options included.
+    pub const fn header_len(&self) -> usize {
+        HEADER_LEN + self.options_len()
+    }
+
+    /// The length of the segment [`emit`](Self::emit) writes.
+    pub const fn buffer_len(&self) -> usize {
+        self.header_len() + self.payload.len()
+    }
+
+    /// Writes the segment over the first [`buffer_len`](Self::buffer_len) bytes of `packet`,
+    /// with its checksum for `src` -> `dst` (a sum over the payload: the segment is new).
+    ///
+    /// # Panics
+    /// If the buffer is shorter than [`buffer_len`](Self::buffer_len).
+    pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(&self, packet: &mut Packet<T>, src: Ipv4Addr, dst: Ipv4Addr) {
+        let header_len = self.header_len();
+        let len = self.buffer_len();
+        packet.set_src_port(self.src_port);
+        packet.set_dst_port(self.dst_port);
+        packet.set_seq_number(self.seq_number);
+        packet.set_ack_number(self.ack_number);
+        // Also clears the reserved bits and NS.
+        packet.buffer.as_mut()[field::DATA_OFFSET] = 0;
+        packet.set_header_len(header_len as u8);
+        packet.set_flags(self.flags);
+        packet.set_window_len(self.window_len);
+        packet.set_checksum(0);
+        packet.set_urgent_at(0);
+        let data = packet.buffer.as_mut();
+        self.emit_options(&mut data[HEADER_LEN..header_len]);
+        data[header_len..len].copy_from_slice(self.payload);
+        let checksum = !fold_segment_sum(src, dst, &data[..len]);
+        packet.set_checksum(checksum);
+    }
+
+    /// Writes the IPv4 header (20 bytes: TTL `ttl`, DF, ident 0, as Linux sends a SYN-ACK) and
+    /// the segment at the start of `buffer`, both checksums filled, and returns their length.
+    ///
+    /// Errors: `Truncated` if `buffer` is too short, `Malformed` if the packet would be longer
+    /// than 65535 bytes; nothing is written then.
+    pub fn emit_ipv4(&self, src: Ipv4Addr, dst: Ipv4Addr, ttl: u8, buffer: &mut [u8]) -> Result<usize> {
+        let len = ipv4::HEADER_LEN + self.buffer_len();
+        if len > usize::from(u16::MAX) {
+            return Err(Error::Malformed);
+        }
+        let bytes = buffer.get_mut(..len).ok_or(Error::Truncated)?;
+        let (ip, segment) = bytes.split_at_mut(ipv4::HEADER_LEN);
+        let repr = ipv4::Ipv4Repr {
+            src_addr: src,
+            dst_addr: dst,
+            protocol: ipv4::protocol::TCP,
+            payload_len: segment.len(),
+            ttl,
+        };
+        repr.emit(&mut ipv4::Packet::new_unchecked(ip));
+        self.emit(&mut Packet::new_unchecked(segment), src, dst);
+        Ok(len)
+    }
+
+    /// Writes the options, [`options_len`](Self::options_len) bytes, in Linux's layout.
+    fn emit_options(&self, options: &mut [u8]) {
+        use option_kind::{MSS, NOP, SACK_PERM, TSTAMP, WS};
+        let mut at = 0;
+        let mut put = |bytes: &[u8]| {
+            options[at..at + bytes.len()].copy_from_slice(bytes);
+            at += bytes.len();
+        };
+        if let Some(mss) = self.max_seg_size {
+            let [hi, lo] = mss.to_be_bytes();
+            put(&[MSS, 4, hi, lo]);
+        }
+        match (self.timestamps, self.sack_permitted) {
+            (Some(ts), sack) => {
+                put(&if sack { [SACK_PERM, 2] } else { [NOP, NOP] });
+                put(&[TSTAMP, 10]);
+                put(&ts.tsval.to_be_bytes());
+                put(&ts.tsecr.to_be_bytes());
+            }
+            (None, true) => put(&[NOP, NOP, SACK_PERM, 2]),
+            (None, false) => {}
+        }
+        if let Some(shift) = self.window_scale {
+            put(&[NOP, WS, 3, shift]);
+        }
     }
 }
 
@@ -1349,6 +1494,157 @@ mod tests {
         )
     }
 
+    /// l4-curl/server-in.pcap frame 2 from the IPv4 header on: nginx's SYN-ACK (Linux)
+    /// 198.18.1.10:80 -> 198.18.1.1:1024 with MSS 1460, SACK_PERM, TS, NOP, WS 10.
+    static L4_SYN_ACK_IP: [u8; 60] = [
+        0x45, 0x00, 0x00, 0x3c, 0x00, 0x00, 0x40, 0x00, 0x40, 0x06, 0xac, 0x8c, 0xc6, 0x12, 0x01, 0x0a, 0xc6, 0x12,
+        0x01, 0x01, 0x00, 0x50, 0x04, 0x00, 0x6c, 0xcb, 0x84, 0x80, 0x6f, 0xa1, 0xb3, 0x55, 0xa0, 0x12, 0xfe, 0x88,
+        0xee, 0x38, 0x00, 0x00, 0x02, 0x04, 0x05, 0xb4, 0x04, 0x02, 0x08, 0x0a, 0xa6, 0xc1, 0xcf, 0xe3, 0x7e, 0x40,
+        0xbf, 0x82, 0x01, 0x03, 0x03, 0x0a,
+    ];
+
+    /// l4-curl/server-in.pcap frame 4, the TCP segment: nginx's response (PSH, NOP, NOP, TS),
+    /// its header and its payload.
+    static L4_RESPONSE_HEADER: [u8; 32] = [
+        0x00, 0x50, 0x04, 0x00, 0x6c, 0xcb, 0x84, 0x81, 0x6f, 0xa1, 0xb3, 0xb7, 0x80, 0x18, 0x00, 0x40, 0x5b, 0xd1,
+        0x00, 0x00, 0x01, 0x01, 0x08, 0x0a, 0xa6, 0xc1, 0xcf, 0xef, 0x7e, 0x40, 0xbf, 0x82,
+    ];
+    const L4_RESPONSE_PAYLOAD: &[u8] = b"HTTP/1.1 200 OK\r\nServer: nginx/1.22.1\r\n\
+        Date: Mon, 30 Nov 2026 06:56:40 GMT\r\nContent-Type: text/plain\r\nContent-Length: 15\r\n\
+        Connection: close\r\n\r\nrs1 198.18.1.1\n";
+
+    /// The SYN of the namespaces' connection with timestamps off: 198.19.250.2:45290 -> :5001,
+    /// MSS 1460, NOP, NOP, SACK_PERM, NOP, WS 10.
+    static NS_SYN: [u8; 32] = [
+        0xb0, 0xea, 0x13, 0x89, 0xb0, 0x42, 0xb0, 0x55, 0x00, 0x00, 0x00, 0x00, 0x80, 0x02, 0xfa, 0xf0, 0xce, 0xe5,
+        0x00, 0x00, 0x02, 0x04, 0x05, 0xb4, 0x01, 0x01, 0x04, 0x02, 0x01, 0x03, 0x03, 0x0a,
+    ];
+
+    /// Its SYN-ACK from the IPv4 header on, with the same options.
+    static NS_SYN_ACK_IP: [u8; 52] = [
+        0x45, 0x00, 0x00, 0x34, 0x00, 0x00, 0x40, 0x00, 0x40, 0x06, 0xba, 0x98, 0xc6, 0x13, 0xfa, 0x01, 0xc6, 0x13,
+        0xfa, 0x02, 0x13, 0x89, 0xb0, 0xea, 0xe8, 0x28, 0xad, 0xee, 0xb0, 0x42, 0xb0, 0x56, 0x80, 0x12, 0xfa, 0xf0,
+        0x38, 0xbd, 0x00, 0x00, 0x02, 0x04, 0x05, 0xb4, 0x01, 0x01, 0x04, 0x02, 0x01, 0x03, 0x03, 0x0a,
+    ];
+
+    /// Emits `repr` (TCP only) into a buffer of its length for `src` -> `dst`.
+    fn emitted_segment(repr: &TcpRepr<'_>, src: Ipv4Addr, dst: Ipv4Addr) -> Vec<u8> {
+        let mut bytes = vec![0xa5; repr.buffer_len()];
+        repr.emit(&mut Packet::new_unchecked(&mut bytes[..]), src, dst);
+        bytes
+    }
+
+    #[test]
+    fn emit_linux_syn_acks() {
+        let ts = Timestamps { tsval: 0xa6c1_cfe3, tsecr: 0x7e40_bf82 };
+        let syn_ack = TcpRepr {
+            src_port: 80,
+            dst_port: 1024,
+            seq_number: 0x6ccb_8480,
+            ack_number: 0x6fa1_b355,
+            flags: flags::SYN | flags::ACK,
+            window_len: 65160,
+            max_seg_size: Some(1460),
+            window_scale: Some(10),
+            sack_permitted: true,
+            timestamps: Some(ts),
+            payload: &[],
+        };
+        let mut buf = [0xa5; 100];
+        assert_eq!(syn_ack.emit_ipv4(L4_SERVER, L4_SWITCH, 64, &mut buf), Ok(60));
+        assert_eq!(buf[..60], L4_SYN_ACK_IP);
+        assert!(buf[60..].iter().all(|&b| b == 0xa5), "nothing written past the packet");
+
+        let syn_ack = TcpRepr {
+            src_port: 5001,
+            dst_port: 45290,
+            seq_number: 0xe828_adee,
+            ack_number: 0xb042_b056,
+            window_len: 64240,
+            timestamps: None,
+            ..syn_ack
+        };
+        assert_eq!(syn_ack.emit_ipv4(NS_RECEIVER, NS_SENDER, 64, &mut buf), Ok(52));
+        assert_eq!(buf[..52], NS_SYN_ACK_IP);
+    }
+
+    #[test]
+    fn emit_linux_syns_acks_and_data() {
+        let syn = TcpRepr {
+            src_port: 59896,
+            dst_port: 81,
+            seq_number: 0x6fa1_b354,
+            flags: flags::SYN,
+            window_len: 64240,
+            max_seg_size: Some(1460),
+            window_scale: Some(10),
+            sack_permitted: true,
+            timestamps: Some(Timestamps { tsval: 0x7e40_bf82, tsecr: 0 }),
+            ..Default::default()
+        };
+        assert_eq!(emitted_segment(&syn, L4_CLIENT, L4_VIP), LINUX_SYN);
+        let syn = TcpRepr { src_port: 45290, dst_port: 5001, seq_number: 0xb042_b055, timestamps: None, ..syn };
+        assert_eq!(emitted_segment(&syn, NS_SENDER, NS_RECEIVER), NS_SYN);
+
+        let ack = TcpRepr {
+            src_port: 80,
+            dst_port: 1024,
+            seq_number: 0x6ccb_8481,
+            ack_number: 0x6fa1_b3b7,
+            flags: flags::ACK,
+            window_len: 64,
+            timestamps: Some(Timestamps { tsval: 0xa6c1_cfe3, tsecr: 0x7e40_bf82 }),
+            ..Default::default()
+        };
+        assert_eq!(emitted_segment(&ack, L4_SERVER, L4_SWITCH), TS_ACK);
+        let data = TcpRepr {
+            flags: flags::PSH | flags::ACK,
+            timestamps: Some(Timestamps { tsval: 0xa6c1_cfef, tsecr: 0x7e40_bf82 }),
+            payload: L4_RESPONSE_PAYLOAD,
+            ..ack
+        };
+        assert_eq!(
+            emitted_segment(&data, L4_SERVER, L4_SWITCH),
+            [&L4_RESPONSE_HEADER[..], L4_RESPONSE_PAYLOAD].concat()
+        );
+    }
+
+    #[test]
+    fn emit_ipv4_errors() {
+        let repr = TcpRepr { timestamps: Some(Timestamps::default()), payload: b"0123", ..Default::default() };
+        let mut buf = [0xa5; 55];
+        assert_eq!(repr.emit_ipv4(L4_SERVER, L4_SWITCH, 64, &mut buf), Err(Error::Truncated));
+        assert!(buf.iter().all(|&b| b == 0xa5));
+        let big = vec![0; 65535 - 40 + 1];
+        let repr = TcpRepr { payload: &big, ..Default::default() };
+        let mut buf = vec![0xa5; 70_000];
+        assert_eq!(repr.emit_ipv4(L4_SERVER, L4_SWITCH, 64, &mut buf), Err(Error::Malformed));
+        let repr = TcpRepr { payload: &big[1..], ..repr };
+        assert_eq!(repr.emit_ipv4(L4_SERVER, L4_SWITCH, 64, &mut buf), Ok(65535));
+    }
+
+    fn any_repr(payload: &[u8]) -> impl Strategy<Value = TcpRepr<'_>> {
+        let timestamps =
+            proptest::option::of(any::<(u32, u32)>().prop_map(|(tsval, tsecr)| Timestamps { tsval, tsecr }));
+        let options =
+            (proptest::option::of(any::<u16>()), proptest::option::of(any::<u8>()), any::<bool>(), timestamps);
+        (any::<(u16, u16, u32, u32, u8, u16)>(), options, 0..=payload.len()).prop_map(
+            move |((src_port, dst_port, seq_number, ack_number, flags, window_len), options, len)| TcpRepr {
+                src_port,
+                dst_port,
+                seq_number,
+                ack_number,
+                flags,
+                window_len,
+                max_seg_size: options.0,
+                window_scale: options.1,
+                sack_permitted: options.2,
+                timestamps: options.3,
+                payload: &payload[..len],
+            },
+        )
+    }
+
     /// Arbitrary bytes, half of the time patched so that the length and type fields are
     /// plausible and `new_checked` gets past its first checks.
     fn arbitrary_or_plausible() -> impl Strategy<Value = Vec<u8>> {
@@ -1403,6 +1699,33 @@ mod tests {
                     prop_assert_eq!(options, &before[..]);
                 }
             }
+        }
+
+        /// Whatever is emitted reads back as what was meant, both checksums right.
+        #[test]
+        fn emit_ipv4_reads_back(repr in any_repr(L4_RESPONSE_PAYLOAD), src: u32, dst: u32, ttl: u8) {
+            let (src, dst) = (Ipv4Addr::from(src), Ipv4Addr::from(dst));
+            let mut buf = [0u8; 256];
+            let len = repr.emit_ipv4(src, dst, ttl, &mut buf).unwrap();
+            let ip = ipv4::Packet::new_checked(&buf[..len]).unwrap();
+            let ip_repr = ipv4::Ipv4Repr::parse(&ip).unwrap();
+            prop_assert_eq!((ip_repr.src_addr, ip_repr.dst_addr, ip_repr.ttl), (src, dst, ttl));
+            prop_assert_eq!(ip_repr.payload_len, repr.buffer_len());
+            let packet = Packet::new_checked(ip.payload()).unwrap();
+            prop_assert!(packet.verify_checksum(src, dst));
+            prop_assert_eq!((packet.src_port(), packet.dst_port()), (repr.src_port, repr.dst_port));
+            prop_assert_eq!((packet.seq_number(), packet.ack_number()), (repr.seq_number, repr.ack_number));
+            prop_assert_eq!((packet.flags(), packet.window_len()), (repr.flags, repr.window_len));
+            prop_assert_eq!(packet.payload(), repr.payload);
+            prop_assert_eq!(usize::from(packet.header_len()), repr.header_len());
+            let seen = read_options(packet.options()).unwrap();
+            prop_assert_eq!(seen, OptionsSeen {
+                mss: repr.max_seg_size,
+                window_scale: repr.window_scale,
+                sack_permitted: repr.sack_permitted,
+                timestamps: repr.timestamps,
+                sack_blocks: 0,
+            });
         }
 
         #[test]
