@@ -7,7 +7,7 @@ use std::net::Ipv4Addr;
 use libfuzzer_sys::fuzz_target;
 use stickwire::wire::ipv4;
 use stickwire::wire::tcp::{
-    options_iter, read_options, rewrite_options, OptionEdits, OptionsSeen, Packet, SeqShift, TcpOption, TcpRepr,
+    options_iter, read_options, rewrite_options, OptionEdits, OptionsSeen, Packet, TcpOption, TcpRepr,
 };
 
 const SRC: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
@@ -26,13 +26,8 @@ fuzz_target!(|data: &[u8]| {
 
     // The rewriter on its own: all or nothing, whatever the bytes.
     let mut copy = data.to_vec();
-    let edits = OptionEdits {
-        ts_val_add: 0x0102_0304,
-        ts_ecr_add: 0xfffe_fdfc,
-        sack: SeqShift { add: 0x8000_0001, at: 7, extra: 3 },
-        mss_max: Some(536),
-    };
-    match rewrite_options(&mut copy, &edits) {
+    let edits = OptionEdits { ts_val_add: 0x0102_0304, ts_ecr_add: 0xfffe_fdfc, mss_max: Some(536) };
+    match rewrite_options(&mut copy, &edits, |edge| edge ^ 0x8000_0001) {
         Ok(_) => assert!(read_options(data).is_ok()),
         Err(err) => {
             assert_eq!(read_options(data), Err(err));
@@ -94,11 +89,11 @@ fuzz_target!(|data: &[u8]| {
     let edits = OptionEdits {
         ts_val_add: packet.src_port().into(),
         ts_ecr_add: packet.window_len().into(),
-        sack: SeqShift { add: u32::from(packet.dst_port()) << 16, at: packet.urgent_at().into(), extra: 0xffff_0000 },
         mss_max: Some(packet.urgent_at()),
     };
+    let sack_add = u32::from(packet.dst_port()) << 16;
     let before = packet.options().to_vec();
-    match rewrite_options(packet.options_mut(), &edits) {
+    match rewrite_options(packet.options_mut(), &edits, |edge| edge.wrapping_add(sack_add)) {
         Ok(delta) => {
             let sum = delta.apply(packet.checksum());
             packet.set_checksum(sum);

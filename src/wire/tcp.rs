@@ -604,38 +604,8 @@ pub fn read_options(options: &[u8]) -> Result<OptionsSeen> {
     Ok(seen)
 }
 
-/// How sequence numbers move from one side of a splice to the other: all by `add`, and those
-/// at or after `at` by `extra` more (wrapping, compared in sequence space: "after" is less than
-/// 2^31 ahead).
-///
-/// `extra` is for bytes the switch put into the stream (an inserted cookie) or took out of it:
-/// the numbers of what lies beyond them move by that much more. A second insertion folds the
-/// first into `add` once no number before it can come any more.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub struct SeqShift {
-    /// Added to every number.
-    pub add: u32,
-    /// Where `extra` starts, in the numbers before the shift.
-    pub at: u32,
-    /// Added to the numbers at or after `at`.
-    pub extra: u32,
-}
-
-impl SeqShift {
-    /// Moves every number by `add`.
-    pub const fn by(add: u32) -> SeqShift {
-        SeqShift { add, at: 0, extra: 0 }
-    }
-
-    /// Where `seq` goes.
-    #[inline]
-    pub const fn map(self, seq: u32) -> u32 {
-        let extra = if (seq.wrapping_sub(self.at) as i32) >= 0 { self.extra } else { 0 };
-        seq.wrapping_add(self.add).wrapping_add(extra)
-    }
-}
-
-/// The changes [`rewrite_options`] makes. The default changes nothing.
+/// The constant changes [`rewrite_options`] makes (SACK edges go through a function). The
+/// default changes nothing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct OptionEdits {
     /// Added to TSval (wrapping).
@@ -643,9 +613,6 @@ pub struct OptionEdits {
     /// Added to TSecr (wrapping): `d.wrapping_neg()` takes `d` off. Leave it 0 for a segment
     /// without ACK, whose TSecr means nothing.
     pub ts_ecr_add: u32,
-    /// Applied to both edges of every SACK block: the map of the segment's ACK number, since
-    /// the blocks acknowledge the same stream.
-    pub sack: SeqShift,
     /// An MSS above this is lowered to it.
     pub mss_max: Option<u16>,
 }
@@ -655,6 +622,11 @@ pub struct OptionEdits {
 /// change to the TCP checksum, for the caller to fold in once with its other changes
 /// (RFC 1624). Never sums more than the fields it changes.
 ///
+/// Both edges of every SACK block go through `map_sack`: the map of the segment's ACK number,
+/// since the blocks acknowledge the same stream. A function rather than a delta because an
+/// inserted cookie makes the map piecewise (`Splice::client_ack_to_server` sends an edge
+/// inside the inserted bytes to the insertion point); `|edge| edge` leaves them.
+///
 /// All or nothing: a malformed option anywhere is an error (as from [`read_options`]) and
 /// leaves every byte as it was, so the caller can count and drop the segment.
 ///
@@ -663,7 +635,11 @@ pub struct OptionEdits {
 /// the sum is that of the byte-swapped field at an even offset (RFC 1071 2.B, byte order
 /// independence: `b0 + (b1 << 8)` is `swap(b0 b1)`), so the swapped old and new values go
 /// into the delta.
-pub fn rewrite_options(options: &mut [u8], edits: &OptionEdits) -> Result<checksum::Delta> {
+pub fn rewrite_options(
+    options: &mut [u8],
+    edits: &OptionEdits,
+    map_sack: impl Fn(u32) -> u32,
+) -> Result<checksum::Delta> {
     // Linux after the handshake: NOP, NOP, TS, and nothing else. The fast path of a splice.
     if let [option_kind::NOP, option_kind::NOP, option_kind::TSTAMP, 10, _, _, _, _, _, _, _, _] = options {
         return Ok(rewrite_timestamps(options, 4, edits, checksum::Delta::default()));
@@ -686,7 +662,7 @@ pub fn rewrite_options(options: &mut [u8], edits: &OptionEdits) -> Result<checks
             option_kind::TSTAMP => delta = rewrite_timestamps(options, at + 2, edits, delta),
             option_kind::SACK_RANGE => {
                 for edge in (at + 2..at + len).step_by(4) {
-                    delta = put_u32(options, edge, edits.sack.map(read_u32(options, edge)), delta);
+                    delta = put_u32(options, edge, map_sack(read_u32(options, edge)), delta);
                 }
             }
             _ => {}
@@ -1258,9 +1234,9 @@ mod tests {
         (&DUP_ACK, DUP_SRC, DUP_DST),
     ];
 
-    /// `option` as `edits` should leave it.
-    fn edited<'a>(option: TcpOption<'a>, edits: &OptionEdits) -> TcpOption<'a> {
-        let sack = |(left, right)| (edits.sack.map(left), edits.sack.map(right));
+    /// `option` as `edits` and `map_sack` should leave it.
+    fn edited<'a>(option: TcpOption<'a>, edits: &OptionEdits, map_sack: impl Fn(u32) -> u32) -> TcpOption<'a> {
+        let sack = |(left, right)| (map_sack(left), map_sack(right));
         match option {
             TcpOption::MaxSegmentSize(mss) => TcpOption::MaxSegmentSize(edits.mss_max.map_or(mss, |max| mss.min(max))),
             TcpOption::Timestamp { tsval, tsecr } => TcpOption::Timestamp {
@@ -1274,11 +1250,11 @@ mod tests {
 
     /// The options after `edits`, made the slow way: parsed, edited and emitted again over a
     /// copy (the bytes after an end-of-list stay).
-    fn expected_after(options: &[u8], edits: &OptionEdits) -> Vec<u8> {
+    fn expected_after(options: &[u8], edits: &OptionEdits, map_sack: impl Fn(u32) -> u32 + Copy) -> Vec<u8> {
         let mut out = options.to_vec();
         let mut rest = &mut out[..];
         for option in options_iter(options) {
-            rest = edited(option.unwrap(), edits).emit(rest);
+            rest = edited(option.unwrap(), edits, map_sack).emit(rest);
         }
         out
     }
@@ -1286,11 +1262,17 @@ mod tests {
     /// Rewrites the options of a copy of `segment` (checksum right for `src` -> `dst`), folds
     /// the delta into its checksum and checks the result against a recomputation over the
     /// whole segment, and the options against [`expected_after`]. Returns the copy.
-    fn rewrite_and_check(segment: &[u8], src: Ipv4Addr, dst: Ipv4Addr, edits: &OptionEdits) -> Vec<u8> {
+    fn rewrite_and_check(
+        segment: &[u8],
+        src: Ipv4Addr,
+        dst: Ipv4Addr,
+        edits: &OptionEdits,
+        map_sack: impl Fn(u32) -> u32 + Copy,
+    ) -> Vec<u8> {
         let mut bytes = segment.to_vec();
         let mut packet = Packet::new_checked(&mut bytes[..]).unwrap();
-        let expected = expected_after(packet.options(), edits);
-        let delta = rewrite_options(packet.options_mut(), edits).unwrap();
+        let expected = expected_after(packet.options(), edits, map_sack);
+        let delta = rewrite_options(packet.options_mut(), edits, map_sack).unwrap();
         assert_eq!(packet.options(), &expected[..]);
         let incremental = delta.apply(packet.checksum());
         packet.set_checksum(incremental);
@@ -1301,12 +1283,27 @@ mod tests {
     }
 
     /// Edits that change every field they can.
-    const ALL_EDITS: OptionEdits = OptionEdits {
-        ts_val_add: 0x0102_0304,
-        ts_ecr_add: 0xfffe_fdfc,
-        sack: SeqShift { add: 0x8000_0001, at: 0, extra: 0 },
-        mss_max: Some(1200),
-    };
+    const ALL_EDITS: OptionEdits =
+        OptionEdits { ts_val_add: 0x0102_0304, ts_ecr_add: 0xfffe_fdfc, mss_max: Some(1200) };
+
+    /// A SACK map for the tests.
+    fn sack_shift(edge: u32) -> u32 {
+        edge.wrapping_add(0x8000_0001)
+    }
+
+    /// A map like the splice's with an inserted cookie: edges past 1000 move back by 30, but
+    /// not below 1000.
+    fn sack_past_cookie(edge: u32) -> u32 {
+        match edge.wrapping_sub(1000) as i32 {
+            ..=0 => edge,
+            1..=30 => 1000,
+            _ => edge - 30,
+        }
+    }
+
+    fn unchanged(edge: u32) -> u32 {
+        edge
+    }
 
     #[test]
     fn read_real_options() {
@@ -1335,24 +1332,24 @@ mod tests {
 
     #[test]
     fn rewrite_real_segments() {
-        let syn = rewrite_and_check(&LINUX_SYN, L4_CLIENT, L4_VIP, &ALL_EDITS);
+        let syn = rewrite_and_check(&LINUX_SYN, L4_CLIENT, L4_VIP, &ALL_EDITS, sack_shift);
         assert_eq!(
             syn[20..],
             [2, 4, 0x04, 0xb0, 4, 2, 8, 10, 0x7f, 0x42, 0xc2, 0x86, 0xff, 0xfe, 0xfd, 0xfc, 1, 3, 3, 10]
         );
-        let ack = rewrite_and_check(&TS_ACK, L4_SERVER, L4_SWITCH, &ALL_EDITS);
+        let ack = rewrite_and_check(&TS_ACK, L4_SERVER, L4_SWITCH, &ALL_EDITS, sack_shift);
         assert_eq!(
             read_options(&ack[20..]).unwrap().timestamps,
             Some(Timestamps { tsval: 0xa7c3_d2e7, tsecr: 0x7e3f_bd7e })
         );
         for (segment, src, dst) in REAL_SEGMENTS {
-            rewrite_and_check(segment, src, dst, &ALL_EDITS);
+            rewrite_and_check(segment, src, dst, &ALL_EDITS, sack_shift);
             // No edits, no change.
-            assert_eq!(rewrite_and_check(segment, src, dst, &OptionEdits::default()), segment);
+            assert_eq!(rewrite_and_check(segment, src, dst, &OptionEdits::default(), unchanged), segment);
         }
         // An MSS at or below the clamp stays.
         let edits = OptionEdits { mss_max: Some(1460), ..Default::default() };
-        assert_eq!(rewrite_and_check(&LINUX_SYN, L4_CLIENT, L4_VIP, &edits), LINUX_SYN);
+        assert_eq!(rewrite_and_check(&LINUX_SYN, L4_CLIENT, L4_VIP, &edits, unchanged), LINUX_SYN);
     }
 
     /// A segment from `src_port` 1 with `options` and a payload, its checksum filled for
@@ -1374,27 +1371,12 @@ mod tests {
         let (src, dst) = (Ipv4Addr::new(192, 0, 2, 1), Ipv4Addr::new(192, 0, 2, 2));
         // NOP, TS, MSS, NOP: TSval at byte 23 of the header, TSecr at 27, the MSS at 33.
         let options = [1, 8, 10, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, 2, 4, 0xff, 0xf0, 1];
-        let out = rewrite_and_check(&segment_with(&options), src, dst, &ALL_EDITS);
+        let out = rewrite_and_check(&segment_with(&options), src, dst, &ALL_EDITS, sack_shift);
         assert_eq!(out[20..36], [1, 8, 10, 0x12, 0x24, 0x36, 0x48, 0x55, 0x65, 0x75, 0x84, 2, 4, 0x04, 0xb0, 1]);
         // NOP, SACK with one block, NOP: both edges at odd offsets.
         let options = [1, 5, 10, 0, 0, 0, 1, 0xff, 0xff, 0xff, 0xff, 1];
-        let out = rewrite_and_check(&segment_with(&options), src, dst, &ALL_EDITS);
+        let out = rewrite_and_check(&segment_with(&options), src, dst, &ALL_EDITS, sack_shift);
         assert_eq!(out[20..32], [1, 5, 10, 0x80, 0, 0, 2, 0x80, 0, 0, 0, 1]);
-    }
-
-    #[test]
-    fn seq_shift() {
-        let shift = SeqShift { add: 100, at: 5000, extra: 7 };
-        assert_eq!(shift.map(4999), 5099);
-        assert_eq!(shift.map(5000), 5107);
-        assert_eq!(shift.map(5000 + (1 << 31) - 1), 5107 + (1 << 31) - 1);
-        assert_eq!(shift.map(5000 + (1 << 31)), 5100 + (1 << 31), "2^31 ahead is behind");
-        // Across the wrap, and taking bytes off: 2 is four after u32::MAX - 1.
-        let shift = SeqShift { add: 0, at: u32::MAX - 1, extra: 3u32.wrapping_neg() };
-        assert_eq!(shift.map(2), u32::MAX);
-        assert_eq!(shift.map(u32::MAX - 2), u32::MAX - 2);
-        assert_eq!(SeqShift::by(5).map(u32::MAX), 4);
-        assert_eq!(SeqShift::default().map(1234), 1234);
     }
 
     #[test]
@@ -1414,7 +1396,7 @@ mod tests {
         for bad in cases {
             let mut bytes = bad.to_vec();
             assert!(read_options(&bytes).is_err(), "{bad:?}");
-            assert!(rewrite_options(&mut bytes, &ALL_EDITS).is_err(), "{bad:?}");
+            assert!(rewrite_options(&mut bytes, &ALL_EDITS, sack_shift).is_err(), "{bad:?}");
             assert_eq!(bytes, bad);
         }
     }
@@ -1484,14 +1466,8 @@ mod tests {
     }
 
     fn any_edits() -> impl Strategy<Value = OptionEdits> {
-        (any::<u32>(), any::<u32>(), any::<(u32, u32, u32)>(), proptest::option::of(any::<u16>())).prop_map(
-            |(ts_val_add, ts_ecr_add, (add, at, extra), mss_max)| OptionEdits {
-                ts_val_add,
-                ts_ecr_add,
-                sack: SeqShift { add, at, extra },
-                mss_max,
-            },
-        )
+        (any::<u32>(), any::<u32>(), proptest::option::of(any::<u16>()))
+            .prop_map(|(ts_val_add, ts_ecr_add, mss_max)| OptionEdits { ts_val_add, ts_ecr_add, mss_max })
     }
 
     /// l4-curl/server-in.pcap frame 2 from the IPv4 header on: nginx's SYN-ACK (Linux)
@@ -1660,14 +1636,15 @@ mod tests {
 
     proptest! {
         #[test]
-        fn rewrite_equals_recompute((segment, src, dst) in any_segment(), edits in any_edits()) {
-            rewrite_and_check(&segment, src, dst, &edits);
+        fn rewrite_equals_recompute((segment, src, dst) in any_segment(), edits in any_edits(), add: u32) {
+            rewrite_and_check(&segment, src, dst, &edits, |edge| edge.wrapping_add(add));
+            rewrite_and_check(&segment, src, dst, &edits, sack_past_cookie);
         }
 
         #[test]
-        fn real_segments_rewrite_equals_recompute(which in 0..REAL_SEGMENTS.len(), edits in any_edits()) {
+        fn real_segments_rewrite_equals_recompute(which in 0..REAL_SEGMENTS.len(), edits in any_edits(), add: u32) {
             let (segment, src, dst) = REAL_SEGMENTS[which];
-            rewrite_and_check(segment, src, dst, &edits);
+            rewrite_and_check(segment, src, dst, &edits, |edge| edge.wrapping_add(add));
         }
 
         /// Options with one byte changed at random and cut anywhere: either well formed and
@@ -1687,7 +1664,7 @@ mod tests {
             }
             let options = &mut packet.options_mut()[..cut % (len + 1)];
             let before = options.to_vec();
-            match rewrite_options(options, &edits) {
+            match rewrite_options(options, &edits, sack_shift) {
                 Ok(delta) => {
                     prop_assert!(read_options(&before).is_ok());
                     let sum = delta.apply(packet.checksum());
@@ -1753,7 +1730,7 @@ mod tests {
                 let _ = (packet.options_mut().len(), packet.payload_mut().len());
 
                 let before = packet.options().to_vec();
-                match rewrite_options(packet.options_mut(), &ALL_EDITS) {
+                match rewrite_options(packet.options_mut(), &ALL_EDITS, sack_shift) {
                     Ok(delta) => {
                         prop_assert!(read_options(&before).is_ok());
                         let sum = delta.apply(packet.checksum());
