@@ -13,13 +13,15 @@
 //! - `new_checked` (which is `new_unchecked` followed by `check_len`) is the way in for
 //!   untrusted bytes. When it returns `Ok`, **no getter, no payload/option accessor, no
 //!   checksum verification and no setter of a fixed-size field panics, whatever the bytes
-//!   are**. Option parsers ([`tcp::TcpOption::parse`], [`tcp::options_iter`]) take any slice
-//!   and report bad lengths as errors; they never panic either.
+//!   are**. Option parsers ([`tcp::TcpOption::parse`], [`tcp::options_iter`],
+//!   [`tcp::read_options`]) and the rewriter [`tcp::rewrite_options`] take any slice and report
+//!   bad lengths as errors; they never panic either.
 //! - Setters that change the *layout* of a packet (`set_header_len`, `set_total_len`,
 //!   `set_len`, `set_ethertype(ethertype::VLAN)` on an untagged frame, ...) can make a later
 //!   accessor index past the buffer. They are for building; call `check_len` again after
 //!   them if the values did not come from the code itself.
-//! - `Repr::emit` requires a buffer of at least `Repr::buffer_len()` bytes (as smoltcp's do);
+//! - `Repr::emit` requires a buffer of at least `Repr::buffer_len()` bytes (as smoltcp's do;
+//!   [`tcp::TcpRepr::emit_ipv4`] checks and returns an error instead);
 //!   `Repr::parse` re-runs `check_len` itself, so it may be given a `new_unchecked` view.
 //! - The HTTP scanners in [`http`] take any slice, whole or cut anywhere, and never panic.
 //!
@@ -44,7 +46,7 @@ pub use self::buffer::FrameBuf;
 pub use self::ethernet::{EthernetRepr, Frame as EthernetFrame};
 pub use self::icmpv4::Packet as Icmpv4Packet;
 pub use self::ipv4::{Ipv4Repr, Packet as Ipv4Packet};
-pub use self::tcp::{Packet as TcpPacket, TcpOption};
+pub use self::tcp::{Packet as TcpPacket, TcpOption, TcpRepr};
 pub use self::udp::Packet as UdpPacket;
 
 /// Why a packet could not be parsed.

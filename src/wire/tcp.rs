@@ -1,11 +1,14 @@
 //! TCP (RFC 9293) segments and their options.
 //!
+//! For the splice, [`read_options`] reads what a segment's options say and [`rewrite_options`]
+//! translates them in place; [`TcpRepr`] builds the segments the switch sends itself.
+//!
 //! A [`Packet`] is the whole buffer: slice it to the IP payload (`ipv4::Packet::payload`)
 //! before wrapping it, since the checksum covers every byte of it.
 
 use std::net::Ipv4Addr;
 
-use super::{checksum, read_u16, read_u32, write_u16, write_u32, Error, Field, Result};
+use super::{checksum, ipv4, read_u16, read_u32, write_u16, write_u32, Error, Field, Result};
 
 /// The TCP flags, as in the low byte of [`Packet::flags`].
 pub mod flags {
@@ -231,7 +234,7 @@ fn fold_segment_sum(src: Ipv4Addr, dst: Ipv4Addr, data: &[u8]) -> u16 {
     // An IPv4 packet cannot carry more than 65535 bytes, so the length always fits.
     let len = data.len() as u16;
     checksum::fold(checksum::combine(&[
-        checksum::pseudo_header_v4(src, dst, super::ipv4::protocol::TCP, len),
+        checksum::pseudo_header_v4(src, dst, ipv4::protocol::TCP, len),
         checksum::sum(data),
     ]))
 }
@@ -399,9 +402,10 @@ pub enum TcpOption<'a> {
     WindowScale(u8),
     /// SACK permitted (kind 4).
     SackPermitted,
-    /// SACK blocks (kind 5), as `(left edge, right edge)`. At most three are kept: a fourth
-    /// block, which fits only without timestamps, is dropped (as smoltcp does).
-    SackRange([Option<(u32, u32)>; 3]),
+    /// SACK blocks (kind 5), as `(left edge, right edge)`, filled from the first. An option
+    /// holds one to four blocks (RFC 2018): four fit only without timestamps (2 + 4 * 8 = 34
+    /// bytes), and Linux sends them.
+    SackRange([Option<(u32, u32)>; 4]),
     /// Timestamps (kind 8).
     Timestamp {
         /// The sender's timestamp value.
@@ -445,7 +449,7 @@ impl<'a> TcpOption<'a> {
             (option_kind::WS, 1) => TcpOption::WindowScale(data[0]),
             (option_kind::SACK_PERM, 0) => TcpOption::SackPermitted,
             (option_kind::SACK_RANGE, n) if n > 0 && n.is_multiple_of(8) && n <= 32 => {
-                let mut ranges = [None; 3];
+                let mut ranges = [None; 4];
                 for (range, block) in ranges.iter_mut().zip(data.chunks_exact(8)) {
                     *range = Some((read_u32(block, 0), read_u32(block, 4)));
                 }
@@ -556,6 +560,295 @@ pub fn options_iter(opts: &[u8]) -> OptionsIter<'_> {
     OptionsIter { rest: opts, done: false }
 }
 
+/// TCP timestamps (RFC 7323).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Timestamps {
+    /// The sender's clock (TSval).
+    pub tsval: u32,
+    /// The peer's clock, echoed (TSecr); meaningless without ACK.
+    pub tsecr: u32,
+}
+
+/// What the options of one segment carry that a splice needs to know.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct OptionsSeen {
+    /// The maximum segment size.
+    pub mss: Option<u16>,
+    /// The window scale shift, as sent (RFC 7323 has receivers use 14 for anything larger).
+    pub window_scale: Option<u8>,
+    /// SACK permitted.
+    pub sack_permitted: bool,
+    /// The timestamps.
+    pub timestamps: Option<Timestamps>,
+    /// How many blocks the SACK option holds (0 without one).
+    pub sack_blocks: usize,
+}
+
+/// Reads the options of a segment (the bytes of [`Packet::options`]). Where an option comes
+/// twice, the later one wins. Stops at an end-of-list option.
+///
+/// Errors: those of [`TcpOption::parse`] for the first malformed option (bad length,
+/// truncated): a segment the engine counts and drops. Never panics.
+pub fn read_options(options: &[u8]) -> Result<OptionsSeen> {
+    let mut seen = OptionsSeen::default();
+    for option in options_iter(options) {
+        match option? {
+            TcpOption::MaxSegmentSize(mss) => seen.mss = Some(mss),
+            TcpOption::WindowScale(shift) => seen.window_scale = Some(shift),
+            TcpOption::SackPermitted => seen.sack_permitted = true,
+            TcpOption::Timestamp { tsval, tsecr } => seen.timestamps = Some(Timestamps { tsval, tsecr }),
+            TcpOption::SackRange(blocks) => seen.sack_blocks = blocks.iter().flatten().count(),
+            TcpOption::EndOfList | TcpOption::NoOperation | TcpOption::Unknown { .. } => {}
+        }
+    }
+    Ok(seen)
+}
+
+/// The constant changes [`rewrite_options`] makes (SACK edges go through a function). The
+/// default changes nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct OptionEdits {
+    /// Added to TSval (wrapping).
+    pub ts_val_add: u32,
+    /// Added to TSecr (wrapping): `d.wrapping_neg()` takes `d` off. Leave it 0 for a segment
+    /// without ACK, whose TSecr means nothing.
+    pub ts_ecr_add: u32,
+    /// An MSS above this is lowered to it.
+    pub mss_max: Option<u16>,
+}
+
+/// Rewrites the options of a segment in place (`options` as [`Packet::options_mut`] gives
+/// them: they must start at an even offset of the segment, as byte 20 does) and returns the
+/// change to the TCP checksum, for the caller to fold in once with its other changes
+/// (RFC 1624). Never sums more than the fields it changes.
+///
+/// Both edges of every SACK block go through `map_sack`: the map of the segment's ACK number,
+/// since the blocks acknowledge the same stream. A function rather than a delta because an
+/// inserted cookie makes the map piecewise (`Splice::client_ack_to_server` sends an edge
+/// inside the inserted bytes to the insertion point); `|edge| edge` leaves them.
+///
+/// All or nothing: a malformed option anywhere is an error (as from [`read_options`]) and
+/// leaves every byte as it was, so the caller can count and drop the segment.
+///
+/// A field at an odd offset (a timestamp after a single NOP) spans three 16-bit words of the
+/// checksum, its first byte low in one word and its last byte high in another. Its share of
+/// the sum is that of the byte-swapped field at an even offset (RFC 1071 2.B, byte order
+/// independence: `b0 + (b1 << 8)` is `swap(b0 b1)`), so the swapped old and new values go
+/// into the delta.
+pub fn rewrite_options(
+    options: &mut [u8],
+    edits: &OptionEdits,
+    map_sack: impl Fn(u32) -> u32,
+) -> Result<checksum::Delta> {
+    // Linux after the handshake: NOP, NOP, TS, and nothing else. The fast path of a splice.
+    if let [option_kind::NOP, option_kind::NOP, option_kind::TSTAMP, 10, _, _, _, _, _, _, _, _] = options {
+        return Ok(rewrite_timestamps(options, 4, edits, checksum::Delta::default()));
+    }
+    read_options(options)?;
+    let mut delta = checksum::Delta::default();
+    let mut at = 0;
+    while let Some(&kind) = options.get(at) {
+        let len = match kind {
+            option_kind::END => break,
+            option_kind::NOP => 1,
+            // In bounds, and at least 2: read_options walked the same way and found no fault.
+            _ => usize::from(options[at + 1]),
+        };
+        match kind {
+            option_kind::MSS => match edits.mss_max {
+                Some(max) if read_u16(options, at + 2) > max => delta = put_u16(options, at + 2, max, delta),
+                _ => {}
+            },
+            option_kind::TSTAMP => delta = rewrite_timestamps(options, at + 2, edits, delta),
+            option_kind::SACK_RANGE => {
+                for edge in (at + 2..at + len).step_by(4) {
+                    delta = put_u32(options, edge, map_sack(read_u32(options, edge)), delta);
+                }
+            }
+            _ => {}
+        }
+        at += len;
+    }
+    Ok(delta)
+}
+
+/// Shifts the TSval at `at` and the TSecr after it.
+#[inline]
+fn rewrite_timestamps(options: &mut [u8], at: usize, edits: &OptionEdits, delta: checksum::Delta) -> checksum::Delta {
+    let tsval = read_u32(options, at).wrapping_add(edits.ts_val_add);
+    let tsecr = read_u32(options, at + 4).wrapping_add(edits.ts_ecr_add);
+    let delta = put_u32(options, at, tsval, delta);
+    put_u32(options, at + 4, tsecr, delta)
+}
+
+/// Writes `new` at `at` of the options and adds the change to `delta`; see [`rewrite_options`]
+/// for the odd offsets.
+#[inline]
+fn put_u16(options: &mut [u8], at: usize, new: u16, delta: checksum::Delta) -> checksum::Delta {
+    let old = read_u16(options, at);
+    write_u16(options, at, new);
+    if at.is_multiple_of(2) {
+        delta.replace16(old, new)
+    } else {
+        delta.replace16(old.swap_bytes(), new.swap_bytes())
+    }
+}
+
+/// [`put_u16`] for a 32-bit field. At an odd offset its two byte-swapped halves are those of
+/// `swap_bytes`, in the other order, which a sum does not mind.
+#[inline]
+fn put_u32(options: &mut [u8], at: usize, new: u32, delta: checksum::Delta) -> checksum::Delta {
+    let old = read_u32(options, at);
+    write_u32(options, at, new);
+    if at.is_multiple_of(2) {
+        delta.replace32(old, new)
+    } else {
+        delta.replace32(old.swap_bytes(), new.swap_bytes())
+    }
+}
+
+/// A segment the switch sends itself (SYN, SYN-ACK, ACK, RST, data), smoltcp style:
+/// [`emit`](Self::emit) writes it into the caller's buffer, [`emit_ipv4`](Self::emit_ipv4)
+/// with its IPv4 header. Nothing is allocated.
+///
+/// The options are laid out as Linux lays them out (`tcp_options_write`), so a peer sees what
+/// it sees from a Linux host: MSS; then SACK permitted and timestamps sharing a word
+/// (`SACK_PERM, TS`), or `NOP, NOP, TS`, or `NOP, NOP, SACK_PERM`; then `NOP, WS`. A SYN from
+/// Linux is `MSS, SACK_PERM, TS, NOP, WS` (or `MSS, NOP, NOP, SACK_PERM, NOP, WS` without
+/// timestamps), later segments `NOP, NOP, TS`. MSS, window scale and SACK permitted belong on
+/// SYNs only; that is the caller's to keep.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct TcpRepr<'a> {
+    /// The source port.
+    pub src_port: u16,
+    /// The destination port.
+    pub dst_port: u16,
+    /// The sequence number.
+    pub seq_number: u32,
+    /// The acknowledgement number.
+    pub ack_number: u32,
+    /// The flag bits (see [`flags`]).
+    pub flags: u8,
+    /// The window field, already scaled down.
+    pub window_len: u16,
+    /// The MSS option.
+    pub max_seg_size: Option<u16>,
+    /// The window scale option.
+    pub window_scale: Option<u8>,
+    /// The SACK permitted option.
+    pub sack_permitted: bool,
+    /// The timestamps option.
+    pub timestamps: Option<Timestamps>,
+    /// The data, copied after the header.
+    pub payload: &'a [u8],
+}
+
+impl TcpRepr<'_> {
+    /// The length of the options: at most 20 bytes, always a multiple of 4.
+    pub const fn options_len(&self) -> usize {
+        let mut len = 0;
+        if self.max_seg_size.is_some() {
+            len += 4;
+        }
+        if self.timestamps.is_some() {
+            len += 12;
+        } else if self.sack_permitted {
+            len += 4;
+        }
+        if self.window_scale.is_some() {
+            len += 4;
+        }
+        len
+    }
+
+    /// The length of the header, options included.
+    pub const fn header_len(&self) -> usize {
+        HEADER_LEN + self.options_len()
+    }
+
+    /// The length of the segment [`emit`](Self::emit) writes.
+    pub const fn buffer_len(&self) -> usize {
+        self.header_len() + self.payload.len()
+    }
+
+    /// Writes the segment over the first [`buffer_len`](Self::buffer_len) bytes of `packet`,
+    /// with its checksum for `src` -> `dst` (a sum over the payload: the segment is new).
+    ///
+    /// # Panics
+    /// If the buffer is shorter than [`buffer_len`](Self::buffer_len).
+    pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(&self, packet: &mut Packet<T>, src: Ipv4Addr, dst: Ipv4Addr) {
+        let header_len = self.header_len();
+        let len = self.buffer_len();
+        packet.set_src_port(self.src_port);
+        packet.set_dst_port(self.dst_port);
+        packet.set_seq_number(self.seq_number);
+        packet.set_ack_number(self.ack_number);
+        // Also clears the reserved bits and NS.
+        packet.buffer.as_mut()[field::DATA_OFFSET] = 0;
+        packet.set_header_len(header_len as u8);
+        packet.set_flags(self.flags);
+        packet.set_window_len(self.window_len);
+        packet.set_checksum(0);
+        packet.set_urgent_at(0);
+        let data = packet.buffer.as_mut();
+        self.emit_options(&mut data[HEADER_LEN..header_len]);
+        data[header_len..len].copy_from_slice(self.payload);
+        let checksum = !fold_segment_sum(src, dst, &data[..len]);
+        packet.set_checksum(checksum);
+    }
+
+    /// Writes the IPv4 header (20 bytes: TTL `ttl`, DF, ident 0, as Linux sends a SYN-ACK) and
+    /// the segment at the start of `buffer`, both checksums filled, and returns their length.
+    ///
+    /// Errors: `Truncated` if `buffer` is too short, `Malformed` if the packet would be longer
+    /// than 65535 bytes; nothing is written then.
+    pub fn emit_ipv4(&self, src: Ipv4Addr, dst: Ipv4Addr, ttl: u8, buffer: &mut [u8]) -> Result<usize> {
+        let len = ipv4::HEADER_LEN + self.buffer_len();
+        if len > usize::from(u16::MAX) {
+            return Err(Error::Malformed);
+        }
+        let bytes = buffer.get_mut(..len).ok_or(Error::Truncated)?;
+        let (ip, segment) = bytes.split_at_mut(ipv4::HEADER_LEN);
+        let repr = ipv4::Ipv4Repr {
+            src_addr: src,
+            dst_addr: dst,
+            protocol: ipv4::protocol::TCP,
+            payload_len: segment.len(),
+            ttl,
+        };
+        repr.emit(&mut ipv4::Packet::new_unchecked(ip));
+        self.emit(&mut Packet::new_unchecked(segment), src, dst);
+        Ok(len)
+    }
+
+    /// Writes the options, [`options_len`](Self::options_len) bytes, in Linux's layout.
+    fn emit_options(&self, options: &mut [u8]) {
+        use option_kind::{MSS, NOP, SACK_PERM, TSTAMP, WS};
+        let mut at = 0;
+        let mut put = |bytes: &[u8]| {
+            options[at..at + bytes.len()].copy_from_slice(bytes);
+            at += bytes.len();
+        };
+        if let Some(mss) = self.max_seg_size {
+            let [hi, lo] = mss.to_be_bytes();
+            put(&[MSS, 4, hi, lo]);
+        }
+        match (self.timestamps, self.sack_permitted) {
+            (Some(ts), sack) => {
+                put(&if sack { [SACK_PERM, 2] } else { [NOP, NOP] });
+                put(&[TSTAMP, 10]);
+                put(&ts.tsval.to_be_bytes());
+                put(&ts.tsecr.to_be_bytes());
+            }
+            (None, true) => put(&[NOP, NOP, SACK_PERM, 2]),
+            (None, false) => {}
+        }
+        if let Some(shift) = self.window_scale {
+            put(&[NOP, WS, 3, shift]);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -591,6 +884,27 @@ mod tests {
     ];
     const DUP_SRC: Ipv4Addr = Ipv4Addr::new(74, 125, 19, 17);
     const DUP_DST: Ipv4Addr = Ipv4Addr::new(172, 16, 11, 12);
+
+    /// Recorded for these tests between two Linux 6.18 network namespaces (a bridge between
+    /// them dropped every other data frame for a while): 198.19.250.1:5001 -> 198.19.250.2.
+    const NS_RECEIVER: Ipv4Addr = Ipv4Addr::new(198, 19, 250, 1);
+    const NS_SENDER: Ipv4Addr = Ipv4Addr::new(198, 19, 250, 2);
+
+    /// A duplicate ACK with timestamps off: NOP, NOP, SACK with four blocks.
+    static SACK4_ACK: [u8; 56] = [
+        0x13, 0x89, 0xb0, 0xea, 0xe8, 0x28, 0xad, 0xef, 0xb0, 0x43, 0x1c, 0xb2, 0xe0, 0x10, 0x00, 0x3c, 0x3c, 0xa4,
+        0x00, 0x00, 0x01, 0x01, 0x05, 0x22, 0xb0, 0x43, 0x44, 0x9e, 0xb0, 0x43, 0x4a, 0x52, 0xb0, 0x43, 0x39, 0x36,
+        0xb0, 0x43, 0x3e, 0xea, 0xb0, 0x43, 0x2d, 0xce, 0xb0, 0x43, 0x33, 0x82, 0xb0, 0x43, 0x22, 0x66, 0xb0, 0x43,
+        0x28, 0x1a,
+    ];
+
+    /// A duplicate ACK with timestamps on: NOP, NOP, TS, NOP, NOP, SACK with three blocks.
+    static SACK3_TS_ACK: [u8; 60] = [
+        0x13, 0x89, 0xb0, 0xe6, 0xa9, 0x1e, 0x99, 0x0d, 0xf4, 0x2e, 0x53, 0x4c, 0xf0, 0x10, 0x00, 0x4f, 0x8f, 0x5f,
+        0x00, 0x00, 0x01, 0x01, 0x08, 0x0a, 0x23, 0xde, 0x0d, 0x9d, 0x87, 0x92, 0xc5, 0xda, 0x01, 0x01, 0x05, 0x1a,
+        0xf4, 0x2e, 0x6f, 0x94, 0xf4, 0x2e, 0x75, 0x3c, 0xf4, 0x2e, 0x64, 0x44, 0xf4, 0x2e, 0x69, 0xec, 0xf4, 0x2e,
+        0x58, 0xf4, 0xf4, 0x2e, 0x5e, 0x9c,
+    ];
 
     /// smoltcp's `src/wire/tcp.rs` test segment (checksum over 192.168.1.1 -> 192.168.1.2):
     /// FIN, RST, ACK, URG, window 0x0123, urgent 0x0201, options WS 12 and NOP, 4 bytes of
@@ -654,7 +968,7 @@ mod tests {
             vec![
                 Ok(TcpOption::NoOperation),
                 Ok(TcpOption::NoOperation),
-                Ok(TcpOption::SackRange([Some((0x7f55_5fb1, 0x7f55_69c1)), None, None])),
+                Ok(TcpOption::SackRange([Some((0x7f55_5fb1, 0x7f55_69c1)), None, None, None])),
             ]
         );
 
@@ -663,7 +977,41 @@ mod tests {
         let options: Vec<_> = options_iter(packet.options()).map(Result::unwrap).collect();
         assert_eq!(options.len(), 6);
         assert_eq!(options[2], TcpOption::Timestamp { tsval: 0x37c7_4038, tsecr: 0x1a7d_842c });
-        assert_eq!(options[5], TcpOption::SackRange([Some((0xc6d9_14eb, 0xc6d9_14ec)), None, None]));
+        assert_eq!(options[5], TcpOption::SackRange([Some((0xc6d9_14eb, 0xc6d9_14ec)), None, None, None]));
+    }
+
+    #[test]
+    fn deconstruct_linux_sack_blocks() {
+        let packet = Packet::new_checked(&SACK4_ACK[..]).unwrap();
+        assert!(packet.verify_checksum(NS_RECEIVER, NS_SENDER));
+        assert_eq!(packet.ack_number(), 0xb043_1cb2);
+        assert_eq!(
+            collect(packet.options()),
+            vec![
+                Ok(TcpOption::NoOperation),
+                Ok(TcpOption::NoOperation),
+                Ok(TcpOption::SackRange([
+                    Some((0xb043_449e, 0xb043_4a52)),
+                    Some((0xb043_3936, 0xb043_3eea)),
+                    Some((0xb043_2dce, 0xb043_3382)),
+                    Some((0xb043_2266, 0xb043_281a)),
+                ])),
+            ]
+        );
+
+        let packet = Packet::new_checked(&SACK3_TS_ACK[..]).unwrap();
+        assert!(packet.verify_checksum(NS_RECEIVER, NS_SENDER));
+        let options: Vec<_> = options_iter(packet.options()).map(Result::unwrap).collect();
+        assert_eq!(options[2], TcpOption::Timestamp { tsval: 0x23de_0d9d, tsecr: 0x8792_c5da });
+        assert_eq!(
+            options[5],
+            TcpOption::SackRange([
+                Some((0xf42e_6f94, 0xf42e_753c)),
+                Some((0xf42e_6444, 0xf42e_69ec)),
+                Some((0xf42e_58f4, 0xf42e_5e9c)),
+                None
+            ])
+        );
     }
 
     #[test]
@@ -760,7 +1108,7 @@ mod tests {
 
     #[test]
     fn options_round_trip() {
-        for segment in [&SYN[..], &SACK_ACK[..], &DUP_ACK[..], &SMOLTCP_PACKET[..]] {
+        for segment in [&SYN[..], &SACK_ACK[..], &DUP_ACK[..], &SACK4_ACK[..], &SACK3_TS_ACK[..], &SMOLTCP_PACKET[..]] {
             let packet = Packet::new_checked(segment).unwrap();
             let opts = packet.options();
             let mut buf = [0u8; 40];
@@ -793,17 +1141,10 @@ mod tests {
         assert_eq!(TcpOption::parse(&[30, 2, 9]), Ok((&[9u8][..], TcpOption::Unknown { kind: 30, data: &[] })));
         assert_eq!(TcpOption::parse(&[0, 9]), Ok((&[9u8][..], TcpOption::EndOfList)));
 
-        // Four SACK blocks: the fourth is dropped.
-        let mut four = [0u8; 34];
-        four[0] = 5;
-        four[1] = 34;
-        for (i, chunk) in four[2..].chunks_exact_mut(4).enumerate() {
-            chunk.copy_from_slice(&(i as u32).to_be_bytes());
-        }
-        let (rest, option) = TcpOption::parse(&four).unwrap();
-        assert!(rest.is_empty());
-        assert_eq!(option, TcpOption::SackRange([Some((0, 1)), Some((2, 3)), Some((4, 5))]));
-        assert_eq!(option.buffer_len(), 26);
+        // Five blocks do not fit in 40 bytes of options.
+        let mut five = [0u8; 42];
+        five[..2].copy_from_slice(&[5, 42]);
+        assert_eq!(TcpOption::parse(&five), Err(Error::Malformed));
 
         // The iterator stops after an error and after EOL.
         let items = collect(&[1, 2, 3, 5, 180, 1]);
@@ -811,6 +1152,24 @@ mod tests {
         let items = collect(&[1, 0, 2, 4, 5, 180]);
         assert_eq!(items, vec![Ok(TcpOption::NoOperation), Ok(TcpOption::EndOfList)]);
         assert!(collect(&[]).is_empty());
+    }
+
+    #[test]
+    fn four_sack_blocks_round_trip() {
+        let mut four = [0u8; 34];
+        four[..2].copy_from_slice(&[5, 34]);
+        for (i, chunk) in four[2..].chunks_exact_mut(4).enumerate() {
+            chunk.copy_from_slice(&(0xfff0_0000 + i as u32).to_be_bytes());
+        }
+        let (rest, option) = TcpOption::parse(&four).unwrap();
+        assert!(rest.is_empty());
+        let blocks = [(0xfff0_0000, 0xfff0_0001), (0xfff0_0002, 0xfff0_0003), (0xfff0_0004, 0xfff0_0005)];
+        let [a, b, c] = blocks.map(Some);
+        assert_eq!(option, TcpOption::SackRange([a, b, c, Some((0xfff0_0006, 0xfff0_0007))]));
+        assert_eq!(option.buffer_len(), 34);
+        let mut out = [0u8; 34];
+        assert!(option.emit(&mut out).is_empty());
+        assert_eq!(out, four);
     }
 
     #[test]
@@ -846,6 +1205,422 @@ mod tests {
         assert_eq!(packet.checksum(), c);
     }
 
+    /// l4-curl/client-in.pcap frame 2, the TCP segment: curl's SYN (Linux)
+    /// 198.18.0.2:59896 -> 198.18.0.100:81 with MSS 1460, SACK_PERM, TS, NOP, WS 10.
+    static LINUX_SYN: [u8; 40] = [
+        0xe9, 0xf8, 0x00, 0x51, 0x6f, 0xa1, 0xb3, 0x54, 0x00, 0x00, 0x00, 0x00, 0xa0, 0x02, 0xfa, 0xf0, 0x75, 0x7e,
+        0x00, 0x00, 0x02, 0x04, 0x05, 0xb4, 0x04, 0x02, 0x08, 0x0a, 0x7e, 0x40, 0xbf, 0x82, 0x00, 0x00, 0x00, 0x00,
+        0x01, 0x03, 0x03, 0x0a,
+    ];
+    const L4_CLIENT: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);
+    const L4_VIP: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 100);
+
+    /// l4-curl/server-in.pcap frame 3, the TCP segment: nginx's ACK (Linux)
+    /// 198.18.1.10:80 -> 198.18.1.1:1024 with NOP, NOP, TS.
+    static TS_ACK: [u8; 32] = [
+        0x00, 0x50, 0x04, 0x00, 0x6c, 0xcb, 0x84, 0x81, 0x6f, 0xa1, 0xb3, 0xb7, 0x80, 0x10, 0x00, 0x40, 0x1a, 0xef,
+        0x00, 0x00, 0x01, 0x01, 0x08, 0x0a, 0xa6, 0xc1, 0xcf, 0xe3, 0x7e, 0x40, 0xbf, 0x82,
+    ];
+    const L4_SERVER: Ipv4Addr = Ipv4Addr::new(198, 18, 1, 10);
+    const L4_SWITCH: Ipv4Addr = Ipv4Addr::new(198, 18, 1, 1);
+
+    /// The real segments with options, and their addresses.
+    const REAL_SEGMENTS: [(&[u8], Ipv4Addr, Ipv4Addr); 6] = [
+        (&LINUX_SYN, L4_CLIENT, L4_VIP),
+        (&TS_ACK, L4_SERVER, L4_SWITCH),
+        (&SACK3_TS_ACK, NS_RECEIVER, NS_SENDER),
+        (&SACK4_ACK, NS_RECEIVER, NS_SENDER),
+        (&SYN, SYN_SRC, SYN_DST),
+        (&DUP_ACK, DUP_SRC, DUP_DST),
+    ];
+
+    /// `option` as `edits` and `map_sack` should leave it.
+    fn edited<'a>(option: TcpOption<'a>, edits: &OptionEdits, map_sack: impl Fn(u32) -> u32) -> TcpOption<'a> {
+        let sack = |(left, right)| (map_sack(left), map_sack(right));
+        match option {
+            TcpOption::MaxSegmentSize(mss) => TcpOption::MaxSegmentSize(edits.mss_max.map_or(mss, |max| mss.min(max))),
+            TcpOption::Timestamp { tsval, tsecr } => TcpOption::Timestamp {
+                tsval: tsval.wrapping_add(edits.ts_val_add),
+                tsecr: tsecr.wrapping_add(edits.ts_ecr_add),
+            },
+            TcpOption::SackRange(blocks) => TcpOption::SackRange(blocks.map(|block| block.map(sack))),
+            other => other,
+        }
+    }
+
+    /// The options after `edits`, made the slow way: parsed, edited and emitted again over a
+    /// copy (the bytes after an end-of-list stay).
+    fn expected_after(options: &[u8], edits: &OptionEdits, map_sack: impl Fn(u32) -> u32 + Copy) -> Vec<u8> {
+        let mut out = options.to_vec();
+        let mut rest = &mut out[..];
+        for option in options_iter(options) {
+            rest = edited(option.unwrap(), edits, map_sack).emit(rest);
+        }
+        out
+    }
+
+    /// Rewrites the options of a copy of `segment` (checksum right for `src` -> `dst`), folds
+    /// the delta into its checksum and checks the result against a recomputation over the
+    /// whole segment, and the options against [`expected_after`]. Returns the copy.
+    fn rewrite_and_check(
+        segment: &[u8],
+        src: Ipv4Addr,
+        dst: Ipv4Addr,
+        edits: &OptionEdits,
+        map_sack: impl Fn(u32) -> u32 + Copy,
+    ) -> Vec<u8> {
+        let mut bytes = segment.to_vec();
+        let mut packet = Packet::new_checked(&mut bytes[..]).unwrap();
+        let expected = expected_after(packet.options(), edits, map_sack);
+        let delta = rewrite_options(packet.options_mut(), edits, map_sack).unwrap();
+        assert_eq!(packet.options(), &expected[..]);
+        let incremental = delta.apply(packet.checksum());
+        packet.set_checksum(incremental);
+        assert!(packet.verify_checksum(src, dst));
+        packet.fill_checksum(src, dst);
+        assert_eq!(incremental, packet.checksum());
+        bytes
+    }
+
+    /// Edits that change every field they can.
+    const ALL_EDITS: OptionEdits =
+        OptionEdits { ts_val_add: 0x0102_0304, ts_ecr_add: 0xfffe_fdfc, mss_max: Some(1200) };
+
+    /// A SACK map for the tests.
+    fn sack_shift(edge: u32) -> u32 {
+        edge.wrapping_add(0x8000_0001)
+    }
+
+    /// A map like the splice's with an inserted cookie: edges past 1000 move back by 30, but
+    /// not below 1000.
+    fn sack_past_cookie(edge: u32) -> u32 {
+        match edge.wrapping_sub(1000) as i32 {
+            ..=0 => edge,
+            1..=30 => 1000,
+            _ => edge - 30,
+        }
+    }
+
+    fn unchanged(edge: u32) -> u32 {
+        edge
+    }
+
+    #[test]
+    fn read_real_options() {
+        let seen = |segment: &[u8]| read_options(Packet::new_checked(segment).unwrap().options()).unwrap();
+        let ts = |tsval, tsecr| Some(Timestamps { tsval, tsecr });
+        assert_eq!(
+            seen(&LINUX_SYN),
+            OptionsSeen {
+                mss: Some(1460),
+                window_scale: Some(10),
+                sack_permitted: true,
+                timestamps: ts(0x7e40_bf82, 0),
+                sack_blocks: 0
+            }
+        );
+        assert_eq!(seen(&TS_ACK), OptionsSeen { timestamps: ts(0xa6c1_cfe3, 0x7e40_bf82), ..Default::default() });
+        assert_eq!(
+            seen(&SACK3_TS_ACK),
+            OptionsSeen { timestamps: ts(0x23de_0d9d, 0x8792_c5da), sack_blocks: 3, ..Default::default() }
+        );
+        assert_eq!(seen(&SACK4_ACK), OptionsSeen { sack_blocks: 4, ..Default::default() });
+        assert_eq!(read_options(&[]), Ok(OptionsSeen::default()));
+        // A later copy wins; nothing after an end-of-list is read.
+        assert_eq!(read_options(&[3, 3, 1, 3, 3, 7, 0, 2, 4]).unwrap().window_scale, Some(7));
+    }
+
+    #[test]
+    fn rewrite_real_segments() {
+        let syn = rewrite_and_check(&LINUX_SYN, L4_CLIENT, L4_VIP, &ALL_EDITS, sack_shift);
+        assert_eq!(
+            syn[20..],
+            [2, 4, 0x04, 0xb0, 4, 2, 8, 10, 0x7f, 0x42, 0xc2, 0x86, 0xff, 0xfe, 0xfd, 0xfc, 1, 3, 3, 10]
+        );
+        let ack = rewrite_and_check(&TS_ACK, L4_SERVER, L4_SWITCH, &ALL_EDITS, sack_shift);
+        assert_eq!(
+            read_options(&ack[20..]).unwrap().timestamps,
+            Some(Timestamps { tsval: 0xa7c3_d2e7, tsecr: 0x7e3f_bd7e })
+        );
+        for (segment, src, dst) in REAL_SEGMENTS {
+            rewrite_and_check(segment, src, dst, &ALL_EDITS, sack_shift);
+            // No edits, no change.
+            assert_eq!(rewrite_and_check(segment, src, dst, &OptionEdits::default(), unchanged), segment);
+        }
+        // An MSS at or below the clamp stays.
+        let edits = OptionEdits { mss_max: Some(1460), ..Default::default() };
+        assert_eq!(rewrite_and_check(&LINUX_SYN, L4_CLIENT, L4_VIP, &edits, unchanged), LINUX_SYN);
+    }
+
+    /// A segment from `src_port` 1 with `options` and a payload, its checksum filled for
+    /// 192.0.2.1 -> 192.0.2.2.
+    fn segment_with(options: &[u8]) -> Vec<u8> {
+        let mut bytes = vec![0u8; HEADER_LEN + options.len() + 3];
+        let mut packet = Packet::new_unchecked(&mut bytes[..]);
+        packet.set_src_port(1);
+        packet.set_header_len((HEADER_LEN + options.len()) as u8);
+        packet.set_flags(flags::ACK);
+        packet.options_mut().copy_from_slice(options);
+        packet.payload_mut().copy_from_slice(b"abc");
+        packet.fill_checksum(Ipv4Addr::new(192, 0, 2, 1), Ipv4Addr::new(192, 0, 2, 2));
+        bytes
+    }
+
+    #[test]
+    fn fields_at_odd_offsets() {
+        let (src, dst) = (Ipv4Addr::new(192, 0, 2, 1), Ipv4Addr::new(192, 0, 2, 2));
+        // NOP, TS, MSS, NOP: TSval at byte 23 of the header, TSecr at 27, the MSS at 33.
+        let options = [1, 8, 10, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, 2, 4, 0xff, 0xf0, 1];
+        let out = rewrite_and_check(&segment_with(&options), src, dst, &ALL_EDITS, sack_shift);
+        assert_eq!(out[20..36], [1, 8, 10, 0x12, 0x24, 0x36, 0x48, 0x55, 0x65, 0x75, 0x84, 2, 4, 0x04, 0xb0, 1]);
+        // NOP, SACK with one block, NOP: both edges at odd offsets.
+        let options = [1, 5, 10, 0, 0, 0, 1, 0xff, 0xff, 0xff, 0xff, 1];
+        let out = rewrite_and_check(&segment_with(&options), src, dst, &ALL_EDITS, sack_shift);
+        assert_eq!(out[20..32], [1, 5, 10, 0x80, 0, 0, 2, 0x80, 0, 0, 0, 1]);
+    }
+
+    #[test]
+    fn malformed_options_are_left_alone() {
+        let ts = [8, 10, 1, 2, 3, 4, 5, 6, 7, 8];
+        let cases: [&[u8]; 9] = [
+            &ts[..9],                                                         // timestamps cut short
+            &[1, 1, 8, 10, 1, 2, 3, 4, 5, 6, 7, 8, 3],                        // a good TS, then a cut window scale
+            &[2, 4, 0xff],                                                    // MSS cut short
+            &[2, 1, 0xff, 0xff],                                              // length below 2
+            &[30, 0, 1, 1],                                                   // length 0 of an unknown kind
+            &[8, 9, 1, 2, 3, 4, 5, 6, 7],                                     // wrong timestamp length
+            &[1, 5, 6, 0, 0, 0, 1],                                           // SACK block cut short
+            &[5, 2, 1, 1],                                                    // SACK without a block
+            &[2, 4, 0xff, 0xff, 1, 1, 5, 10, 0, 0, 0, 1, 0, 0, 0, 2, 30, 40], // unknown past the end
+        ];
+        for bad in cases {
+            let mut bytes = bad.to_vec();
+            assert!(read_options(&bytes).is_err(), "{bad:?}");
+            assert!(rewrite_options(&mut bytes, &ALL_EDITS, sack_shift).is_err(), "{bad:?}");
+            assert_eq!(bytes, bad);
+        }
+    }
+
+    /// The bytes `option` emits.
+    fn emitted(option: TcpOption<'_>) -> Vec<u8> {
+        let mut bytes = vec![0; option.buffer_len()];
+        option.emit(&mut bytes);
+        bytes
+    }
+
+    /// One well-formed option, often a NOP: a single one moves what follows to odd offsets.
+    fn any_option() -> impl Strategy<Value = Vec<u8>> {
+        let sack = proptest::collection::vec(any::<(u32, u32)>(), 1..=4).prop_map(|blocks| {
+            let mut ranges = [None; 4];
+            for (range, block) in ranges.iter_mut().zip(blocks) {
+                *range = Some(block);
+            }
+            emitted(TcpOption::SackRange(ranges))
+        });
+        prop_oneof![
+            3 => Just(vec![option_kind::NOP]),
+            1 => any::<u16>().prop_map(|mss| emitted(TcpOption::MaxSegmentSize(mss))),
+            1 => any::<u8>().prop_map(|shift| emitted(TcpOption::WindowScale(shift))),
+            1 => Just(emitted(TcpOption::SackPermitted)),
+            2 => any::<(u32, u32)>().prop_map(|(tsval, tsecr)| emitted(TcpOption::Timestamp { tsval, tsecr })),
+            2 => sack,
+            1 => (9u8..=254, proptest::collection::vec(any::<u8>(), 0..6))
+                .prop_map(|(kind, data)| emitted(TcpOption::Unknown { kind, data: &data })),
+        ]
+    }
+
+    /// Well-formed options that fit in a header, padded to a multiple of four bytes with NOPs
+    /// or with an end-of-list and zeros.
+    fn any_options() -> impl Strategy<Value = Vec<u8>> {
+        (proptest::collection::vec(any_option(), 0..10), any::<bool>()).prop_map(|(options, eol)| {
+            let mut out = Vec::new();
+            for option in options.into_iter().filter(|o| o.len() <= 40) {
+                if out.len() + option.len() <= 40 {
+                    out.extend(option);
+                }
+            }
+            if eol && !out.len().is_multiple_of(4) {
+                out.push(option_kind::END);
+            }
+            while !out.len().is_multiple_of(4) {
+                out.push(if eol { 0 } else { option_kind::NOP });
+            }
+            out
+        })
+    }
+
+    /// A segment with random header fields, well-formed options and a payload, its checksum
+    /// filled for the addresses that come with it.
+    fn any_segment() -> impl Strategy<Value = (Vec<u8>, Ipv4Addr, Ipv4Addr)> {
+        let payload = proptest::collection::vec(any::<u8>(), 0..64);
+        (any::<[u8; 20]>(), any_options(), payload, any::<u32>(), any::<u32>()).prop_map(
+            |(header, options, payload, src, dst)| {
+                let (src, dst) = (Ipv4Addr::from(src), Ipv4Addr::from(dst));
+                let mut bytes = [&header[..], &options, &payload].concat();
+                let mut packet = Packet::new_unchecked(&mut bytes[..]);
+                packet.set_header_len((HEADER_LEN + options.len()) as u8);
+                packet.fill_checksum(src, dst);
+                (bytes, src, dst)
+            },
+        )
+    }
+
+    fn any_edits() -> impl Strategy<Value = OptionEdits> {
+        (any::<u32>(), any::<u32>(), proptest::option::of(any::<u16>()))
+            .prop_map(|(ts_val_add, ts_ecr_add, mss_max)| OptionEdits { ts_val_add, ts_ecr_add, mss_max })
+    }
+
+    /// l4-curl/server-in.pcap frame 2 from the IPv4 header on: nginx's SYN-ACK (Linux)
+    /// 198.18.1.10:80 -> 198.18.1.1:1024 with MSS 1460, SACK_PERM, TS, NOP, WS 10.
+    static L4_SYN_ACK_IP: [u8; 60] = [
+        0x45, 0x00, 0x00, 0x3c, 0x00, 0x00, 0x40, 0x00, 0x40, 0x06, 0xac, 0x8c, 0xc6, 0x12, 0x01, 0x0a, 0xc6, 0x12,
+        0x01, 0x01, 0x00, 0x50, 0x04, 0x00, 0x6c, 0xcb, 0x84, 0x80, 0x6f, 0xa1, 0xb3, 0x55, 0xa0, 0x12, 0xfe, 0x88,
+        0xee, 0x38, 0x00, 0x00, 0x02, 0x04, 0x05, 0xb4, 0x04, 0x02, 0x08, 0x0a, 0xa6, 0xc1, 0xcf, 0xe3, 0x7e, 0x40,
+        0xbf, 0x82, 0x01, 0x03, 0x03, 0x0a,
+    ];
+
+    /// l4-curl/server-in.pcap frame 4, the TCP segment: nginx's response (PSH, NOP, NOP, TS),
+    /// its header and its payload.
+    static L4_RESPONSE_HEADER: [u8; 32] = [
+        0x00, 0x50, 0x04, 0x00, 0x6c, 0xcb, 0x84, 0x81, 0x6f, 0xa1, 0xb3, 0xb7, 0x80, 0x18, 0x00, 0x40, 0x5b, 0xd1,
+        0x00, 0x00, 0x01, 0x01, 0x08, 0x0a, 0xa6, 0xc1, 0xcf, 0xef, 0x7e, 0x40, 0xbf, 0x82,
+    ];
+    const L4_RESPONSE_PAYLOAD: &[u8] = b"HTTP/1.1 200 OK\r\nServer: nginx/1.22.1\r\n\
+        Date: Mon, 30 Nov 2026 06:56:40 GMT\r\nContent-Type: text/plain\r\nContent-Length: 15\r\n\
+        Connection: close\r\n\r\nrs1 198.18.1.1\n";
+
+    /// The SYN of the namespaces' connection with timestamps off: 198.19.250.2:45290 -> :5001,
+    /// MSS 1460, NOP, NOP, SACK_PERM, NOP, WS 10.
+    static NS_SYN: [u8; 32] = [
+        0xb0, 0xea, 0x13, 0x89, 0xb0, 0x42, 0xb0, 0x55, 0x00, 0x00, 0x00, 0x00, 0x80, 0x02, 0xfa, 0xf0, 0xce, 0xe5,
+        0x00, 0x00, 0x02, 0x04, 0x05, 0xb4, 0x01, 0x01, 0x04, 0x02, 0x01, 0x03, 0x03, 0x0a,
+    ];
+
+    /// Its SYN-ACK from the IPv4 header on, with the same options.
+    static NS_SYN_ACK_IP: [u8; 52] = [
+        0x45, 0x00, 0x00, 0x34, 0x00, 0x00, 0x40, 0x00, 0x40, 0x06, 0xba, 0x98, 0xc6, 0x13, 0xfa, 0x01, 0xc6, 0x13,
+        0xfa, 0x02, 0x13, 0x89, 0xb0, 0xea, 0xe8, 0x28, 0xad, 0xee, 0xb0, 0x42, 0xb0, 0x56, 0x80, 0x12, 0xfa, 0xf0,
+        0x38, 0xbd, 0x00, 0x00, 0x02, 0x04, 0x05, 0xb4, 0x01, 0x01, 0x04, 0x02, 0x01, 0x03, 0x03, 0x0a,
+    ];
+
+    /// Emits `repr` (TCP only) into a buffer of its length for `src` -> `dst`.
+    fn emitted_segment(repr: &TcpRepr<'_>, src: Ipv4Addr, dst: Ipv4Addr) -> Vec<u8> {
+        let mut bytes = vec![0xa5; repr.buffer_len()];
+        repr.emit(&mut Packet::new_unchecked(&mut bytes[..]), src, dst);
+        bytes
+    }
+
+    #[test]
+    fn emit_linux_syn_acks() {
+        let ts = Timestamps { tsval: 0xa6c1_cfe3, tsecr: 0x7e40_bf82 };
+        let syn_ack = TcpRepr {
+            src_port: 80,
+            dst_port: 1024,
+            seq_number: 0x6ccb_8480,
+            ack_number: 0x6fa1_b355,
+            flags: flags::SYN | flags::ACK,
+            window_len: 65160,
+            max_seg_size: Some(1460),
+            window_scale: Some(10),
+            sack_permitted: true,
+            timestamps: Some(ts),
+            payload: &[],
+        };
+        let mut buf = [0xa5; 100];
+        assert_eq!(syn_ack.emit_ipv4(L4_SERVER, L4_SWITCH, 64, &mut buf), Ok(60));
+        assert_eq!(buf[..60], L4_SYN_ACK_IP);
+        assert!(buf[60..].iter().all(|&b| b == 0xa5), "nothing written past the packet");
+
+        let syn_ack = TcpRepr {
+            src_port: 5001,
+            dst_port: 45290,
+            seq_number: 0xe828_adee,
+            ack_number: 0xb042_b056,
+            window_len: 64240,
+            timestamps: None,
+            ..syn_ack
+        };
+        assert_eq!(syn_ack.emit_ipv4(NS_RECEIVER, NS_SENDER, 64, &mut buf), Ok(52));
+        assert_eq!(buf[..52], NS_SYN_ACK_IP);
+    }
+
+    #[test]
+    fn emit_linux_syns_acks_and_data() {
+        let syn = TcpRepr {
+            src_port: 59896,
+            dst_port: 81,
+            seq_number: 0x6fa1_b354,
+            flags: flags::SYN,
+            window_len: 64240,
+            max_seg_size: Some(1460),
+            window_scale: Some(10),
+            sack_permitted: true,
+            timestamps: Some(Timestamps { tsval: 0x7e40_bf82, tsecr: 0 }),
+            ..Default::default()
+        };
+        assert_eq!(emitted_segment(&syn, L4_CLIENT, L4_VIP), LINUX_SYN);
+        let syn = TcpRepr { src_port: 45290, dst_port: 5001, seq_number: 0xb042_b055, timestamps: None, ..syn };
+        assert_eq!(emitted_segment(&syn, NS_SENDER, NS_RECEIVER), NS_SYN);
+
+        let ack = TcpRepr {
+            src_port: 80,
+            dst_port: 1024,
+            seq_number: 0x6ccb_8481,
+            ack_number: 0x6fa1_b3b7,
+            flags: flags::ACK,
+            window_len: 64,
+            timestamps: Some(Timestamps { tsval: 0xa6c1_cfe3, tsecr: 0x7e40_bf82 }),
+            ..Default::default()
+        };
+        assert_eq!(emitted_segment(&ack, L4_SERVER, L4_SWITCH), TS_ACK);
+        let data = TcpRepr {
+            flags: flags::PSH | flags::ACK,
+            timestamps: Some(Timestamps { tsval: 0xa6c1_cfef, tsecr: 0x7e40_bf82 }),
+            payload: L4_RESPONSE_PAYLOAD,
+            ..ack
+        };
+        assert_eq!(
+            emitted_segment(&data, L4_SERVER, L4_SWITCH),
+            [&L4_RESPONSE_HEADER[..], L4_RESPONSE_PAYLOAD].concat()
+        );
+    }
+
+    #[test]
+    fn emit_ipv4_errors() {
+        let repr = TcpRepr { timestamps: Some(Timestamps::default()), payload: b"0123", ..Default::default() };
+        let mut buf = [0xa5; 55];
+        assert_eq!(repr.emit_ipv4(L4_SERVER, L4_SWITCH, 64, &mut buf), Err(Error::Truncated));
+        assert!(buf.iter().all(|&b| b == 0xa5));
+        let big = vec![0; 65535 - 40 + 1];
+        let repr = TcpRepr { payload: &big, ..Default::default() };
+        let mut buf = vec![0xa5; 70_000];
+        assert_eq!(repr.emit_ipv4(L4_SERVER, L4_SWITCH, 64, &mut buf), Err(Error::Malformed));
+        let repr = TcpRepr { payload: &big[1..], ..repr };
+        assert_eq!(repr.emit_ipv4(L4_SERVER, L4_SWITCH, 64, &mut buf), Ok(65535));
+    }
+
+    fn any_repr(payload: &[u8]) -> impl Strategy<Value = TcpRepr<'_>> {
+        let timestamps =
+            proptest::option::of(any::<(u32, u32)>().prop_map(|(tsval, tsecr)| Timestamps { tsval, tsecr }));
+        let options =
+            (proptest::option::of(any::<u16>()), proptest::option::of(any::<u8>()), any::<bool>(), timestamps);
+        (any::<(u16, u16, u32, u32, u8, u16)>(), options, 0..=payload.len()).prop_map(
+            move |((src_port, dst_port, seq_number, ack_number, flags, window_len), options, len)| TcpRepr {
+                src_port,
+                dst_port,
+                seq_number,
+                ack_number,
+                flags,
+                window_len,
+                max_seg_size: options.0,
+                window_scale: options.1,
+                sack_permitted: options.2,
+                timestamps: options.3,
+                payload: &payload[..len],
+            },
+        )
+    }
+
     /// Arbitrary bytes, half of the time patched so that the length and type fields are
     /// plausible and `new_checked` gets past its first checks.
     fn arbitrary_or_plausible() -> impl Strategy<Value = Vec<u8>> {
@@ -860,6 +1635,76 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn rewrite_equals_recompute((segment, src, dst) in any_segment(), edits in any_edits(), add: u32) {
+            rewrite_and_check(&segment, src, dst, &edits, |edge| edge.wrapping_add(add));
+            rewrite_and_check(&segment, src, dst, &edits, sack_past_cookie);
+        }
+
+        #[test]
+        fn real_segments_rewrite_equals_recompute(which in 0..REAL_SEGMENTS.len(), edits in any_edits(), add: u32) {
+            let (segment, src, dst) = REAL_SEGMENTS[which];
+            rewrite_and_check(segment, src, dst, &edits, |edge| edge.wrapping_add(add));
+        }
+
+        /// Options with one byte changed at random and cut anywhere: either well formed and
+        /// rewritten with the right checksum, or refused and left as they were.
+        #[test]
+        fn damaged_options_are_rewritten_right_or_left_alone(
+            (mut segment, src, dst) in any_segment(),
+            damage: Option<(usize, u8)>,
+            cut: usize,
+            edits in any_edits(),
+        ) {
+            let mut packet = Packet::new_checked(&mut segment[..]).unwrap();
+            let len = packet.options().len();
+            if let (Some((at, value)), true) = (damage, len > 0) {
+                packet.options_mut()[at % len] = value;
+                packet.fill_checksum(src, dst);
+            }
+            let options = &mut packet.options_mut()[..cut % (len + 1)];
+            let before = options.to_vec();
+            match rewrite_options(options, &edits, sack_shift) {
+                Ok(delta) => {
+                    prop_assert!(read_options(&before).is_ok());
+                    let sum = delta.apply(packet.checksum());
+                    packet.set_checksum(sum);
+                    prop_assert!(packet.verify_checksum(src, dst));
+                }
+                Err(err) => {
+                    prop_assert_eq!(read_options(&before), Err(err));
+                    prop_assert_eq!(options, &before[..]);
+                }
+            }
+        }
+
+        /// Whatever is emitted reads back as what was meant, both checksums right.
+        #[test]
+        fn emit_ipv4_reads_back(repr in any_repr(L4_RESPONSE_PAYLOAD), src: u32, dst: u32, ttl: u8) {
+            let (src, dst) = (Ipv4Addr::from(src), Ipv4Addr::from(dst));
+            let mut buf = [0u8; 256];
+            let len = repr.emit_ipv4(src, dst, ttl, &mut buf).unwrap();
+            let ip = ipv4::Packet::new_checked(&buf[..len]).unwrap();
+            let ip_repr = ipv4::Ipv4Repr::parse(&ip).unwrap();
+            prop_assert_eq!((ip_repr.src_addr, ip_repr.dst_addr, ip_repr.ttl), (src, dst, ttl));
+            prop_assert_eq!(ip_repr.payload_len, repr.buffer_len());
+            let packet = Packet::new_checked(ip.payload()).unwrap();
+            prop_assert!(packet.verify_checksum(src, dst));
+            prop_assert_eq!((packet.src_port(), packet.dst_port()), (repr.src_port, repr.dst_port));
+            prop_assert_eq!((packet.seq_number(), packet.ack_number()), (repr.seq_number, repr.ack_number));
+            prop_assert_eq!((packet.flags(), packet.window_len()), (repr.flags, repr.window_len));
+            prop_assert_eq!(packet.payload(), repr.payload);
+            prop_assert_eq!(usize::from(packet.header_len()), repr.header_len());
+            let seen = read_options(packet.options()).unwrap();
+            prop_assert_eq!(seen, OptionsSeen {
+                mss: repr.max_seg_size,
+                window_scale: repr.window_scale,
+                sack_permitted: repr.sack_permitted,
+                timestamps: repr.timestamps,
+                sack_blocks: 0,
+            });
+        }
+
         #[test]
         fn never_panics(bytes in arbitrary_or_plausible(),
                         src: u32, dst: u32) {
@@ -883,6 +1728,17 @@ mod tests {
                 packet.fill_checksum(src, dst);
                 prop_assert!(packet.verify_checksum(src, dst));
                 let _ = (packet.options_mut().len(), packet.payload_mut().len());
+
+                let before = packet.options().to_vec();
+                match rewrite_options(packet.options_mut(), &ALL_EDITS, sack_shift) {
+                    Ok(delta) => {
+                        prop_assert!(read_options(&before).is_ok());
+                        let sum = delta.apply(packet.checksum());
+                        packet.set_checksum(sum);
+                        prop_assert!(packet.verify_checksum(src, dst));
+                    }
+                    Err(_) => prop_assert_eq!(packet.options(), &before[..]),
+                }
             }
         }
 
