@@ -64,7 +64,7 @@ CONF
         done
         cat <<CONF
     # For direct server return: the VIP, held on the servers' loopback by the DSR test.
-    server { listen 198.18.0.100:80; location / { default_type text/plain; return 200 "dsr \$remote_addr\n"; } }
+    server { listen 198.18.0.101:80; location / { default_type text/plain; return 200 "dsr \$remote_addr\n"; } }
 }
 CONF
     } >"$dir/nginx.conf"

@@ -23,7 +23,7 @@ fn switch_answers_for_its_addresses_and_refuses_closed_vip_ports() {
     }
 
     // A TCP connect to a VIP port with no service is refused at once, not left to time out.
-    let (connect, took) = timed(|| in_ns("sw-client", &["ncat", "-w", "3", "198.18.0.100", "8080"]));
+    let (connect, took) = timed(|| in_ns("sw-client", &["ncat", "-w", "3", "198.18.0.100", "9999"]));
     let err = String::from_utf8_lossy(&connect.stderr);
     assert!(!connect.status.success() && err.contains("Connection refused"), "{err}");
     assert!(took < Duration::from_secs(2), "refusal took {took:?}");
@@ -42,8 +42,9 @@ fn switch_answers_for_its_addresses_and_refuses_closed_vip_ports() {
     assert_eq!(counter(&report, "resets-sent"), 1, "{report}");
     assert!(counter(&report, "arp-replies-sent") >= 5, "{report}");
     assert!(counter(&report, "arp-not-for-us") >= 1, "{report}");
-    // 198.18.0.1 and the VIP on the client port, 198.18.1.1 and 198.18.1.2 on the server port.
-    assert_eq!(counter(&report, "gratuitous-arps-sent"), 4, "{report}");
+    // 198.18.0.1 and the two VIPs on the client port, 198.18.1.1 and 198.18.1.2 on the
+    // server port.
+    assert_eq!(counter(&report, "gratuitous-arps-sent"), 5, "{report}");
     assert!(report.contains("mbufs in use after stop: 0"), "{report}");
 }
 
@@ -165,7 +166,7 @@ fn l4_gateway_nat_and_direct_server_return() {
     // DSR set-up on the server side: the VIP on loopback, no ARP for it, and a return path
     // to the clients that does not go through the switch.
     for cmd in [
-        "ip addr add 198.18.0.100/32 dev lo",
+        "ip addr add 198.18.0.101/32 dev lo",
         "sysctl -qw net.ipv4.conf.all.arp_ignore=1",
         "sysctl -qw net.ipv4.conf.all.arp_announce=2",
         "ip link add r0 type veth peer name r1 netns sw-client",
@@ -185,12 +186,12 @@ fn l4_gateway_nat_and_direct_server_return() {
         let args: Vec<&str> = cmd.split(' ').collect();
         assert!(in_ns("sw-client", &args).status.success(), "sw-client: {cmd}");
     }
-    let dsr = common::fetch_servers_body("198.18.0.8", "http://198.18.0.100:80/", 5);
+    let dsr = common::fetch_servers_body("198.18.0.8", "http://198.18.0.101:80/", 5);
     assert_eq!(dsr, vec!["dsr 198.18.0.8"; 5], "direct server return");
 
     let report = switch.stop();
-    // Replies bypassed the switch: for :80 it saw only the client's side.
-    let line = report.lines().find(|l| l.trim_start().starts_with("web:80/tcp")).expect("web:80 counters");
+    // Replies bypassed the switch: for the DSR VIP it saw only the client's side.
+    let line = report.lines().find(|l| l.trim_start().starts_with("direct:80/tcp")).expect("direct:80 counters");
     assert!(line.contains("total 5"), "{line}");
     assert!(report.lines().any(|l| l.trim_start().starts_with("web:83/tcp") && l.contains("total 6")), "{report}");
 }

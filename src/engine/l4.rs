@@ -7,9 +7,10 @@ use std::net::Ipv4Addr;
 use super::flow::{Direction, Flow, FlowId, FlowKey, FlowTable, InsertError, Timeouts, PROTO_TCP, PROTO_UDP};
 use super::frame::{Ip, Parsed, Transport};
 use super::hash;
+use super::l7::L7;
 use super::net::{Net, Output, Verdict};
 use super::predictor::ServerState;
-use super::service::{NatMode, Services};
+use super::service::{L7Policy, NatMode, Services};
 use super::sticky::{StickyTable, StickyUpdate};
 use super::sweep::SweepPace;
 use super::topology::{prefix_mask, PortAddr};
@@ -33,6 +34,11 @@ const FLOWS_IN_CACHE: usize = 8192;
 const LOCAL_PORT_MIN: u16 = 1024;
 /// Local ports tried for one new flow before it is refused.
 const LOCAL_PORT_TRIES: usize = 64;
+
+/// The first local port of worker `slot`: ports are taken with `port % count == index`.
+fn first_local_port(slot: WorkerSlot) -> u16 {
+    LOCAL_PORT_MIN + (slot.index + slot.count - LOCAL_PORT_MIN % slot.count) % slot.count
+}
 
 /// Which worker this is and how many there are: full-NAT local ports are chosen so that
 /// `port % count == index`, which lets a single receiving core hand replies to the owner.
@@ -148,6 +154,8 @@ pub struct L4 {
     next_sweep: Instant,
     /// How many flow entries the next sweep looks at.
     pace: SweepPace,
+    /// L7 ports: delayed binding's state (empty when no port is L7).
+    l7: L7,
 }
 
 impl L4 {
@@ -158,7 +166,18 @@ impl L4 {
             servers: vec![ServerStats::default(); n_servers],
             ..L4Stats::default()
         };
-        let first_port = LOCAL_PORT_MIN + (slot.index + slot.count - LOCAL_PORT_MIN % slot.count) % slot.count;
+        let l7_ports: Vec<&L7Policy> = services.services.iter().filter_map(|s| s.l7.as_ref()).collect();
+        let l7 = match l7_ports.iter().map(|p| p.head_limit).max() {
+            Some(head_len) => L7::new(
+                services.flow_capacity.max(2),
+                services.head_buffers,
+                head_len,
+                services.sticky_capacity,
+                &services.secrets,
+                services.syn_cookie_threshold,
+            ),
+            None => L7::new(0, 0, 0, 0, &services.secrets, 0),
+        };
         L4 {
             flows: FlowTable::new(services.flow_capacity.max(2), services.secrets.flow, Timeouts::default()),
             sticky: StickyTable::new(services.sticky_capacity.max(1), services.secrets.sticky),
@@ -167,12 +186,13 @@ impl L4 {
             others: vec![0; n_servers],
             stats,
             slot,
-            next_local_port: first_port,
+            next_local_port: first_local_port(slot),
             next_local_ip: 0,
             expired: Vec::with_capacity(EXPIRE_PER_POLL),
             sticky_out: Vec::with_capacity(64),
             next_sweep: Instant::ZERO,
             pace: SweepPace::new(),
+            l7,
         }
     }
 
@@ -225,6 +245,10 @@ impl L4 {
 
     /// A sticky binding learned on another core.
     pub fn apply_sticky(&mut self, update: StickyUpdate, now: Instant) {
+        if update.is_cookie() {
+            self.apply_cookie(update, now);
+            return;
+        }
         if let Some(policy) = self.services.services.get(usize::from(update.service)).and_then(|s| s.sticky) {
             let _ = self.sticky.apply(update, now, policy.age);
         }
@@ -279,7 +303,8 @@ impl L4 {
         self.services.find(t.key.dst, t.key.dst_port, t.key.proto).map(Target::NewFlow)
     }
 
-    /// Handles a frame [`find`](Self::find) said is the L4 path's.
+    /// Handles a frame [`find`](Self::find) said is the L4 path's. `alloc` gives buffers
+    /// for the frames L7 ports originate on the way.
     #[allow(clippy::too_many_arguments)]
     #[inline(always)]
     pub fn handle<B: FrameBuf>(
@@ -290,10 +315,17 @@ impl L4 {
         ip: &Ip,
         t: &Transport,
         now: Instant,
+        alloc: &mut impl FnMut() -> Option<B>,
         out: &mut Output<B>,
     ) -> Verdict {
         match target {
+            Target::Flow(id, dir) if self.flows.get(id).is_spliced() => {
+                self.l7_frame(net, id, dir, frame, ip, t, now, alloc, out)
+            }
             Target::Flow(id, dir) => self.forward(net, id, dir, frame, ip, t, now, out),
+            Target::NewFlow(svc) if self.services.services[svc].l7.is_some() => {
+                self.l7_open(net, svc, frame, ip, t, now, alloc, out)
+            }
             Target::NewFlow(svc) => self.open(net, svc, frame, ip, t, now, out),
         }
     }
@@ -367,7 +399,7 @@ impl L4 {
             return net.drop(frame, DropReason::TcpNoFlow, out);
         }
         let client = t.key.src;
-        let Some(server) = self.schedule(svc, &t.key, now) else {
+        let Some((server, _)) = self.schedule(svc, &t.key, now) else {
             self.stats.refused_no_server += 1;
             self.stats.services[svc].refused += 1;
             return refuse(net, frame, ip, t, now, out);
@@ -410,14 +442,15 @@ impl L4 {
     /// Chooses the server of a new flow: the client's sticky server if it has one that can
     /// take it, else (sticky ports) Maglev over the servers that are up, so every core makes
     /// the same first choice, else the port's predictor.
-    fn schedule(&mut self, svc: usize, key: &FlowKey, now: Instant) -> Option<u16> {
+    /// Says too whether the server came from the client's sticky binding.
+    fn schedule(&mut self, svc: usize, key: &FlowKey, now: Instant) -> Option<(u16, bool)> {
         let service = &self.services.services[svc];
         let servers = &self.services.servers;
         let (conns, others) = (&self.conns, &self.others);
         let load = |id: u16| conns[usize::from(id)] + others[usize::from(id)];
         let Some(policy) = service.sticky else {
             let h = key.hash(self.services.secrets.client);
-            return self.services.services[svc].predictor.pick(h, &load);
+            return self.services.services[svc].predictor.pick(h, &load).map(|s| (s, false));
         };
         if let Some(server) = self.sticky.lookup(svc as u16, key.src, policy.prefix_len, now) {
             let s = &servers[usize::from(server)];
@@ -426,7 +459,7 @@ impl L4 {
             let usable = s.state != ServerState::Down && s.max_connections.is_none_or(|max| load(server) < max);
             if usable {
                 self.stats.sticky_hits += 1;
-                return Some(server);
+                return Some((server, true));
             }
         }
         let prefix = u32::from(key.src) & prefix_mask(policy.prefix_len);
@@ -436,7 +469,7 @@ impl L4 {
             Ok(()) => self.sticky_out.push(StickyUpdate { service: svc as u16, key: u64::from(prefix), server }),
             Err(_) => self.stats.sticky_refused_full += 1,
         }
-        Some(server)
+        Some((server, false))
     }
 
     /// Tracks a full-NAT flow, its server side from one of `sources`' addresses (the port
@@ -453,30 +486,15 @@ impl L4 {
         svc: u8,
         now: Instant,
     ) -> Result<FlowId, InsertError> {
-        let step = self.slot.count;
-        let n_sources = sources.nat_sources();
-        for _ in 0..LOCAL_PORT_TRIES {
-            let (port, local_ip) = (self.next_local_port, sources.nat_source(self.next_local_ip));
-            self.next_local_ip += 1;
-            if self.next_local_ip >= n_sources {
-                self.next_local_ip = 0;
-                self.next_local_port = match port.checked_add(step) {
-                    Some(p) => p,
-                    None => LOCAL_PORT_MIN + (self.slot.index + step - LOCAL_PORT_MIN % step) % step,
-                };
-            }
+        self.with_local_port(sources, |flows, local_ip, port| {
             let back = FlowKey::new(server_ip, server_port, local_ip, port, client.proto);
-            match self.flows.insert(client, back, server, svc, now) {
-                Err(InsertError::KeyInUse(_, Direction::FromServer)) => continue,
-                other => return other,
-            }
-        }
-        Err(InsertError::Full)
+            flows.insert(client, back, server, svc, now)
+        })
     }
 
     /// Forgets a flow now, with its counts.
     fn end_flow(&mut self, id: FlowId, now: Instant) {
-        let gone = Gone::of(self.flows.get(id));
+        let gone = Gone::of(id, self.flows.get(id));
         self.flows.remove(id);
         self.flow_gone(gone, now);
     }
@@ -499,27 +517,40 @@ impl L4 {
 
     fn flow_gone(&mut self, gone: Gone, now: Instant) {
         let svc = usize::from(gone.svc);
+        if gone.spliced {
+            self.l7_release(gone.id);
+        }
         if gone.open {
             self.count_open(svc, gone.server, false);
         }
-        if let Some(policy) = self.services.services[svc].sticky {
+        if let (Some(policy), true) = (self.services.services[svc].sticky, gone.sticky) {
             self.sticky.flow_ended(u16::from(gone.svc), gone.client, policy.prefix_len, now, policy.age);
         }
     }
 
-    /// Timers: a bounded sweep of expired flows and sticky bindings.
-    pub fn poll(&mut self, now: Instant) {
+    /// Timers: L7 retransmissions and deadlines, and a bounded sweep of expired flows and
+    /// sticky bindings.
+    pub fn poll<B: FrameBuf>(
+        &mut self,
+        net: &mut Net<B>,
+        now: Instant,
+        alloc: &mut impl FnMut() -> Option<B>,
+        out: &mut Output<B>,
+    ) {
+        if !self.l7.timers.is_empty() {
+            self.l7_poll(net, now, alloc, out);
+        }
         if now < self.next_sweep {
             return;
         }
         self.next_sweep = now + SWEEP_EVERY;
-        let expired = &mut self.expired;
+        let mut expired = std::mem::take(&mut self.expired);
         expired.clear();
-        let swept =
-            self.flows.expire_within(now, EXPIRE_PER_POLL, self.pace.scan(), |_, flow| expired.push(Gone::of(flow)));
+        let swept = self
+            .flows
+            .expire_within(now, EXPIRE_PER_POLL, self.pace.scan(), |id, flow| expired.push(Gone::of(id, flow)));
         let capped = swept.removed == EXPIRE_PER_POLL;
         self.pace.after_sweep(swept.scanned, swept.removed, capped, self.flows.len(), self.flows.capacity());
-        let expired = std::mem::take(&mut self.expired);
         for &gone in &expired {
             self.flow_gone(gone, now);
         }
@@ -532,16 +563,31 @@ impl L4 {
 /// What the counts need of a flow that ends.
 #[derive(Debug, Clone, Copy)]
 struct Gone {
+    id: FlowId,
+    spliced: bool,
     svc: u8,
     server: u16,
     client: Ipv4Addr,
     /// Still counted as a current connection.
     open: bool,
+    /// Holds its client's sticky binding.
+    sticky: bool,
 }
 
 impl Gone {
-    fn of(flow: &Flow) -> Gone {
-        Gone { svc: flow.service(), server: flow.server(), client: flow.client_key().src, open: flow.is_open() }
+    fn of(id: FlowId, flow: &Flow) -> Gone {
+        // A spliced flow counts once it is bound to a server; its client holds a sticky
+        // binding from then on too.
+        let bound = !flow.is_spliced() || flow.has_server();
+        Gone {
+            id,
+            spliced: flow.is_spliced(),
+            svc: flow.service(),
+            server: flow.server(),
+            client: flow.client_key().src,
+            open: flow.is_open() && bound,
+            sticky: bound,
+        }
     }
 }
 
@@ -639,5 +685,6 @@ fn clamp_mss(seg: &mut [u8], max: u16) {
     }
 }
 
+mod delayed;
 #[cfg(test)]
 mod tests;

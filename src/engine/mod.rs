@@ -118,13 +118,20 @@ impl<B: FrameBuf> Engine<B> {
 
     /// Timers: ARP retries, frames whose next hop never answered, flow expiry.
     pub fn poll(&mut self, now: Instant, alloc: &mut impl FnMut() -> Option<B>, out: &mut Output<B>) {
-        self.l4.poll(now);
+        self.l4.poll(&mut self.net, now, alloc, out);
         let work = self.net.neighbours.poll(now);
         self.net.arp_wanted.extend(work.requests);
         self.net.send_arp_requests(alloc, out);
         for frame in work.unresolved {
             self.net.drop(frame, DropReason::NeighbourUnresolved, out);
         }
+    }
+
+    /// When the engine wants `poll` called next at the latest (a retransmission or a
+    /// deadline on an L7 port), as quinn-proto's `poll_timeout`; `None`: only when frames
+    /// come. The flow sweep and ARP retries run from every `poll` and need no deadline.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.l4.l7_next_deadline()
     }
 
     /// Takes a burst of frames received on `port`, leaving `frames` empty. The burst is read
@@ -151,7 +158,7 @@ impl<B: FrameBuf> Engine<B> {
             }
             self.l4.stage_flows(&staged[..n]);
             for (frame, parsed) in frames.drain(..n).zip(&staged) {
-                self.handle(port, frame, parsed, now, out);
+                self.handle(port, frame, parsed, now, alloc, out);
                 if !self.net.arp_wanted.is_empty() {
                     self.net.send_arp_requests(alloc, out);
                 }
@@ -172,7 +179,7 @@ impl<B: FrameBuf> Engine<B> {
         self.net.hops.clear();
         let mut parsed = Parsed::read(frame.as_ref(), self.net.topology.ports[port].mac);
         self.l4.stage(&mut parsed);
-        let verdict = self.handle(port, frame, &parsed, now, out);
+        let verdict = self.handle(port, frame, &parsed, now, alloc, out);
         self.net.send_arp_requests(alloc, out);
         verdict
     }
@@ -195,12 +202,20 @@ impl<B: FrameBuf> Engine<B> {
 
     /// The one way every frame is decided, from the facts its first reading found.
     #[inline(always)]
-    fn handle(&mut self, port: PortIdx, frame: B, parsed: &Parsed, now: Instant, out: &mut Output<B>) -> Verdict {
+    fn handle(
+        &mut self,
+        port: PortIdx,
+        frame: B,
+        parsed: &Parsed,
+        now: Instant,
+        alloc: &mut impl FnMut() -> Option<B>,
+        out: &mut Output<B>,
+    ) -> Verdict {
         self.net.counters.rx_frames += 1;
         match parsed {
             Parsed::Drop(reason) => self.net.drop(frame, *reason, out),
             Parsed::Arp { l2_len } => self.handle_arp(port, frame, *l2_len, now, out),
-            Parsed::Ipv4(ip) => self.handle_ipv4(frame, ip, now, out),
+            Parsed::Ipv4(ip) => self.handle_ipv4(frame, ip, now, alloc, out),
         }
     }
 
@@ -254,10 +269,17 @@ impl<B: FrameBuf> Engine<B> {
     }
 
     #[inline(always)]
-    fn handle_ipv4(&mut self, frame: B, ip: &Ip, now: Instant, out: &mut Output<B>) -> Verdict {
+    fn handle_ipv4(
+        &mut self,
+        frame: B,
+        ip: &Ip,
+        now: Instant,
+        alloc: &mut impl FnMut() -> Option<B>,
+        out: &mut Output<B>,
+    ) -> Verdict {
         if let Some(t) = &ip.flow {
             if let Some(target) = self.l4.find(t) {
-                return self.l4.handle(&mut self.net, target, frame, ip, t, now, out);
+                return self.l4.handle(&mut self.net, target, frame, ip, t, now, alloc, out);
             }
         }
         self.handle_own(frame, ip, now, out)

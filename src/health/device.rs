@@ -69,11 +69,13 @@ pub struct Queues {
     pub tx: PacketQueue,
     /// Times smoltcp found `tx` full (it retries on a later poll).
     pub tx_blocked: u64,
+    /// The IP MTU smoltcp is told.
+    pub mtu: usize,
 }
 
 impl Queues {
     pub fn new(limit: usize) -> Queues {
-        Queues { rx: PacketQueue::new(limit), tx: PacketQueue::new(limit), tx_blocked: 0 }
+        Queues { rx: PacketQueue::new(limit), tx: PacketQueue::new(limit), tx_blocked: 0, mtu: MTU }
     }
 }
 
@@ -102,7 +104,7 @@ impl Device for Queues {
     fn capabilities(&self) -> DeviceCapabilities {
         let mut caps = DeviceCapabilities::default();
         caps.medium = Medium::Ip;
-        caps.max_transmission_unit = MTU;
+        caps.max_transmission_unit = self.mtu;
         caps
     }
 }

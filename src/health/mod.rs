@@ -24,7 +24,7 @@
 
 #![forbid(unsafe_code)]
 
-mod device;
+pub(crate) mod device;
 mod http;
 mod state;
 mod target;
@@ -495,10 +495,10 @@ fn dst_port(packet: &[u8]) -> Option<u16> {
     TcpPacket::new_checked(ip.payload()).ok().map(|tcp| tcp.dst_port())
 }
 
-fn smol(t: Instant) -> smoltcp::time::Instant {
+pub(crate) fn smol(t: Instant) -> smoltcp::time::Instant {
     smoltcp::time::Instant::from_micros(i64::try_from(t.as_nanos() / 1000).unwrap_or(i64::MAX))
 }
 
-fn from_smol(t: smoltcp::time::Instant) -> Instant {
+pub(crate) fn from_smol(t: smoltcp::time::Instant) -> Instant {
     Instant::from_nanos(u64::try_from(t.total_micros()).unwrap_or(0).saturating_mul(1000))
 }

@@ -93,7 +93,9 @@ pub struct Splice {
     pub attempts: u8,
     /// Why it went to its server (`rules::Decided`).
     pub decided: u8,
-    _spare: [u8; 8],
+    /// The server's timestamp value in its SYN-ACK (what the held head echoes).
+    pub server_ts: u32,
+    _spare: [u8; 4],
 }
 
 const _: () = assert!(std::mem::size_of::<Splice>() == 64);
@@ -123,7 +125,8 @@ impl Splice {
         tries: 0,
         attempts: 0,
         decided: 0,
-        _spare: [0; 8],
+        server_ts: 0,
+        _spare: [0; 4],
     };
 
     pub fn phase(&self) -> Phase {
