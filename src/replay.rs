@@ -58,7 +58,10 @@ pub fn replay(config: &Config, files: &[PortFiles]) -> Result<ReplayReport, Repl
     let secrets = Secrets::from_seed(config.seed.unwrap_or(0));
     let engine = Engine::with_services(topology, config.services(secrets), WorkerSlot::default());
     let mut worker = Worker::with_engine(engine, ports);
-    while let Some(now) = worker.ports().iter().filter_map(PcapPort::next_arrival).min() {
+    // The clock follows the captures, and stops at their last frame: between two frames it
+    // also stops where the engine has a deadline (a retransmission), as a live switch would.
+    while let Some(arrival) = worker.ports().iter().filter_map(PcapPort::next_arrival).min() {
+        let now = worker.engine().poll_timeout().map_or(arrival, |deadline| deadline.min(arrival));
         worker.run_once(now);
     }
     let counters = worker.engine().counters().clone();

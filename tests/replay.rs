@@ -173,7 +173,7 @@ fn pcapng_input_gives_the_same_output() {
 fn each_port_records_what_it_sends() {
     let (client_out, server_out) = (tmp("two-arm-client.pcap"), tmp("two-arm-server.pcap"));
     let result = Command::new(env!("CARGO_BIN_EXE_stickwire"))
-        .args(["replay", "--config", "examples/two-arm.toml", "--port"])
+        .args(["replay", "--config", "pcaps/basic/two-arm.toml", "--port"])
         .arg(format!("client=pcaps/basic/in.pcap:{}", client_out.display()))
         .arg("--port")
         .arg(format!("server=:{}", server_out.display()))

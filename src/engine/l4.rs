@@ -88,6 +88,8 @@ pub struct L4Stats {
     pub reset_server_gone: u64,
     pub sticky_hits: u64,
     pub sticky_refused_full: u64,
+    /// The L7 ports' own counters.
+    pub l7: super::l7::L7Stats,
 }
 
 impl L4Stats {
@@ -120,6 +122,7 @@ impl L4Stats {
         self.reset_server_gone += other.reset_server_gone;
         self.sticky_hits += other.sticky_hits;
         self.sticky_refused_full += other.sticky_refused_full;
+        self.l7.add(&other.l7);
     }
 }
 

@@ -53,6 +53,9 @@ impl Names {
             stats.reset_server_gone,
             stats.sticky_hits
         );
+        if stats.l7 != Default::default() {
+            let _ = write!(s, "\n{}", stats.l7);
+        }
         s
     }
 }

@@ -104,7 +104,7 @@ impl L4 {
         };
         let ts_now = self.l7.ts_now(now);
         let (our_isn, ts) = if cookies {
-            self.l7.stats.syn_cookies_sent += 1;
+            self.stats.l7.syn_cookies_sent += 1;
             let cookie = self.l7.keys.cookie(&t.key, client_isn, offered.mss, now);
             (cookie, offered.ts_val.map(|val| (syn::cookie_timestamp(ts_now, &offered), val)))
         } else {
@@ -123,7 +123,7 @@ impl L4 {
             take_offer(&mut sp, &offered);
             self.l7.splices[id.index()] = sp;
             self.l7.half_open += 1;
-            self.l7.stats.syn_acks += 1;
+            self.stats.l7.syn_acks += 1;
             self.arm(id, now + SYN_ACK_RTO);
             (sp.our_isn, offered.ts_val.map(|val| (ts_now, val)))
         };
@@ -158,7 +158,7 @@ impl L4 {
         let (client_isn, cookie) = (seg.seq_number().wrapping_sub(1), seg.ack_number().wrapping_sub(1));
         let options = tcp::read_options(seg.options()).unwrap_or_default();
         let Some(mss) = self.l7.keys.check(&t.key, client_isn, cookie, now) else {
-            self.l7.stats.syn_cookies_refused += 1;
+            self.stats.l7.syn_cookies_refused += 1;
             return net.drop(frame, DropReason::TcpNoFlow, out);
         };
         let Ok(id) = self.flows.insert_spliced(t.key, svc as u8, now) else {
@@ -166,7 +166,7 @@ impl L4 {
             self.stats.services[svc].refused += 1;
             return net.reset(frame, ip, now, out);
         };
-        self.l7.stats.syn_cookies_accepted += 1;
+        self.stats.l7.syn_cookies_accepted += 1;
         let (window_scale, sack) = match options.timestamps {
             Some(ts) => syn::options_from_timestamp(ts.tsecr),
             None => (None, false),
@@ -248,7 +248,7 @@ impl L4 {
         }
         if t.syn() && !t.ack() {
             // The SYN again: our SYN-ACK was lost. The same answer, the same ISN.
-            self.l7.stats.retransmits += 1;
+            self.stats.l7.retransmits += 1;
             let (client_isn, offered) = read_syn(frame.as_ref(), ip);
             if client_isn != sp.client_isn {
                 return net.drop(frame, DropReason::TcpNoFlow, out);
@@ -272,7 +272,7 @@ impl L4 {
             return net.drop(frame, DropReason::TcpNoFlow, out);
         }
         self.l7.half_open = self.l7.half_open.saturating_sub(1);
-        self.l7.stats.handshakes += 1;
+        self.stats.l7.handshakes += 1;
         let sp = &mut self.l7.splices[id.index()];
         sp.set_phase(Phase::Head);
         sp.timer = sp.timer.wrapping_add(1);
@@ -316,7 +316,7 @@ impl L4 {
                 match self.l7.heads.take() {
                     Some(slot) => sp.head = slot,
                     None => {
-                        self.l7.stats.head_buffers_full += 1;
+                        self.stats.l7.head_buffers_full += 1;
                         self.l7.splices[id.index()] = sp;
                         self.end_flow(id, now);
                         return net.reset(frame, ip, now, out);
@@ -337,7 +337,7 @@ impl L4 {
         }
         self.l7.splices[id.index()] = sp;
         if let Some(Err(())) = complete {
-            self.l7.stats.head_too_large += 1;
+            self.stats.l7.head_too_large += 1;
             self.end_flow(id, now);
             return net.reset(frame, ip, now, out);
         }
@@ -381,15 +381,15 @@ impl L4 {
         let svc = usize::from(flow.service());
         let sp = self.l7.splices[id.index()];
         if http {
-            self.l7.stats.heads += 1;
+            self.stats.l7.heads += 1;
         } else {
-            self.l7.stats.not_http += 1;
+            self.stats.l7.not_http += 1;
         }
         let named = if http { self.l7_rules(svc, &sp) } else { None };
         let (server, decided) = match named {
             Some(n) => {
                 if n.failover {
-                    self.l7.stats.domain_failovers += 1;
+                    self.stats.l7.domain_failovers += 1;
                 }
                 (Some(n.server), n.decided)
             }
@@ -400,7 +400,7 @@ impl L4 {
             },
         };
         let Some(server) = server else {
-            self.l7.stats.no_server += 1;
+            self.stats.l7.no_server += 1;
             self.stats.refused_no_server += 1;
             self.stats.services[svc].refused += 1;
             self.l7_abort(net, id, true, now, alloc, out);
@@ -417,7 +417,7 @@ impl L4 {
                 sp.insert_len = cookie_line_len(cookie, id_len) as u16;
             }
         }
-        self.l7.stats.decided[decided as usize] += 1;
+        self.stats.l7.decided[decided as usize] += 1;
         if let Some(sticky) = self.services.services[svc].sticky {
             self.sticky.flow_started(svc as u16, flow.client_key().src, sticky.prefix_len);
         }
@@ -534,7 +534,7 @@ impl L4 {
         let (seq, ack) = (seg.seq_number(), seg.ack_number());
         if t.rst() {
             if t.ack() && ack == sp.client_isn.wrapping_add(1) {
-                self.l7.stats.server_refused += 1;
+                self.stats.l7.server_refused += 1;
                 out.dropped.push(frame);
                 self.l7_next_server(net, id, now, alloc, out);
                 return Verdict::Consumed;
@@ -628,7 +628,7 @@ impl L4 {
         if sp.phase() == Phase::Sending {
             if t.syn() {
                 // Our ACK with the head was lost: the server answers the SYN again.
-                self.l7.stats.retransmits += 1;
+                self.stats.l7.retransmits += 1;
                 out.dropped.push(frame);
                 self.l7_send_held(net, id, now, alloc, out);
                 return Verdict::Consumed;
@@ -638,7 +638,7 @@ impl L4 {
                 sp.head = NO_HEAD;
                 sp.set_phase(Phase::Spliced);
                 sp.timer = sp.timer.wrapping_add(1);
-                self.l7.stats.spliced += 1;
+                self.stats.l7.spliced += 1;
             }
         }
         let first = sp.server_isn.wrapping_add(1);
@@ -652,7 +652,7 @@ impl L4 {
                         Some(at) => sp.insert_at = seq.wrapping_add(at as u32),
                         None => {
                             sp.options &= !opt::INSERT;
-                            self.l7.stats.cookie_insert_missed += 1;
+                            self.stats.l7.cookie_insert_missed += 1;
                         }
                     }
                 }
@@ -679,7 +679,7 @@ impl L4 {
                 match placed {
                     Some(line) => {
                         if sp.inserted == 0 {
-                            self.l7.stats.cookies_inserted += 1;
+                            self.stats.l7.cookies_inserted += 1;
                         }
                         sp.inserted = line.len() as u16;
                     }
@@ -687,7 +687,7 @@ impl L4 {
                     // segment must look like this one).
                     None if sp.inserted == 0 => {
                         sp.options &= !opt::INSERT;
-                        self.l7.stats.cookie_insert_missed += 1;
+                        self.stats.l7.cookie_insert_missed += 1;
                     }
                     None => {
                         self.l7.splices[id.index()] = sp;
@@ -713,7 +713,7 @@ impl L4 {
             if let Some(value) = http::set_cookie_value(response, rule.cookie.as_bytes()) {
                 let key = cookie_key(rules::cookie_hash(self.services.secrets.sticky, value));
                 if self.l7.cookies.bind_key(svc as u16, key, flow.server(), now, COOKIE_AGE).is_ok() {
-                    self.l7.stats.cookies_learned += 1;
+                    self.stats.l7.cookies_learned += 1;
                     self.sticky_out.push(StickyUpdate { service: svc as u16, key, server: flow.server() });
                 }
             }
@@ -821,7 +821,7 @@ impl L4 {
         match next {
             Some(server) => self.l7_connect(net, id, server, now, alloc, out),
             None => {
-                self.l7.stats.no_server += 1;
+                self.stats.l7.no_server += 1;
                 self.l7_abort(net, id, true, now, alloc, out);
             }
         }
@@ -938,7 +938,7 @@ impl L4 {
         match sp.phase() {
             Phase::SynReceived if tries < SYN_ACK_TRIES => {
                 self.l7.splices[id.index()].tries += 1;
-                self.l7.stats.retransmits += 1;
+                self.stats.l7.retransmits += 1;
                 let key = self.flows.get(id).client_key();
                 let options = syn_ack_options(&sp, self.l7.ts_now(now), sp.has(opt::CLIENT_TS).then_some(sp.ts_recent));
                 let seg = Out {
@@ -957,21 +957,21 @@ impl L4 {
                 self.arm(id, retry(SYN_ACK_RTO * 2));
             }
             Phase::SynReceived => {
-                self.l7.stats.half_open_expired += 1;
+                self.stats.l7.half_open_expired += 1;
                 self.end_flow(id, now);
             }
             Phase::Head => {
-                self.l7.stats.head_timeouts += 1;
+                self.stats.l7.head_timeouts += 1;
                 self.l7_abort(net, id, true, now, alloc, out);
             }
             Phase::Connecting if tries < SYN_TRIES => {
                 self.l7.splices[id.index()].tries += 1;
-                self.l7.stats.retransmits += 1;
+                self.stats.l7.retransmits += 1;
                 self.l7_send_syn(net, id, now, alloc, out);
                 self.arm(id, retry(SYN_RTO * 2));
             }
             Phase::Connecting => {
-                self.l7.stats.server_timeouts += 1;
+                self.stats.l7.server_timeouts += 1;
                 // The silent server may still answer: it gets a RST for this attempt.
                 let to = self.flows.get(id).server_key().reversed();
                 let seg = Out {
@@ -991,12 +991,12 @@ impl L4 {
             }
             Phase::Sending if tries < HELD_TRIES => {
                 self.l7.splices[id.index()].tries += 1;
-                self.l7.stats.retransmits += 1;
+                self.stats.l7.retransmits += 1;
                 self.l7_send_held(net, id, now, alloc, out);
                 self.arm(id, retry(HELD_RTO * 2));
             }
             Phase::Sending => {
-                self.l7.stats.held_timeouts += 1;
+                self.stats.l7.held_timeouts += 1;
                 self.l7_abort(net, id, true, now, alloc, out);
             }
             Phase::Spliced => {}
@@ -1023,7 +1023,7 @@ impl L4 {
 
     /// The L7 counters of this core.
     pub fn l7_stats(&self) -> &super::super::l7::L7Stats {
-        &self.l7.stats
+        &self.stats.l7
     }
 
     /// A learned cookie binding from another core.

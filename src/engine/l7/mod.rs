@@ -175,7 +175,6 @@ pub struct L7 {
     pub cookie_threshold: usize,
     /// Cookie values learned from the servers (`sticky::cookie_key`), this core's copy.
     pub cookies: StickyTable,
-    pub stats: L7Stats,
     /// The origin of the switch's timestamp clock (random, so that it says nothing of the
     /// machine's uptime).
     ts_origin: u32,
@@ -183,7 +182,7 @@ pub struct L7 {
 
 impl fmt::Debug for L7 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("L7").field("half_open", &self.half_open).field("stats", &self.stats).finish_non_exhaustive()
+        f.debug_struct("L7").field("half_open", &self.half_open).finish_non_exhaustive()
     }
 }
 
@@ -201,7 +200,6 @@ impl L7 {
             half_open: 0,
             cookie_threshold: threshold,
             cookies: StickyTable::new(cookies.max(1), secrets.sticky ^ 0x0c00_c1e5),
-            stats: L7Stats::default(),
             ts_origin: secrets.syn[0..4].iter().fold(0u32, |a, &b| a << 8 | u32::from(b)),
         }
     }
