@@ -306,7 +306,9 @@ impl L4 {
         let options = tcp::read_options(seg.options()).unwrap_or_default();
         let mut sp = self.l7.splices[id.index()];
         sp.client_window = window;
-        if let Some(ts) = options.timestamps {
+        // TS.Recent only moves forward (RFC 7323): segments may come out of order, and a
+        // server rejects (PAWS) a segment whose timestamp is older than one it saw.
+        if let Some(ts) = options.timestamps.filter(|ts| seq_ge(ts.tsval, sp.ts_recent)) {
             sp.ts_recent = ts.tsval;
         }
         let offset = seq.wrapping_sub(sp.client_isn.wrapping_add(1));
