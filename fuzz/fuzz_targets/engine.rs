@@ -23,6 +23,7 @@ fn engine() -> Engine<Vec<u8>> {
         let mut services = config.services(stickwire::engine::hash::Secrets::from_seed(1));
         services.flow_capacity = 64;
         services.sticky_capacity = 64;
+        services.head_buffers = 8;
         (config.topology(&config.configured_macs()), services)
     });
     Engine::with_services(topology.clone(), services.clone(), Default::default())
