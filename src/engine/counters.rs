@@ -69,6 +69,9 @@ drop_reasons! {
     TcpNoFlow => "tcp-no-flow",
     /// A forwarded packet whose TTL ran out.
     TtlExpired => "ttl-expired",
+    /// A RST for a tracked connection whose sequence number is outside the window the
+    /// switch has seen (RFC 5961): not believed, the connection goes on.
+    RstOutOfWindow => "rst-out-of-window",
     /// A non-TCP frame of a flow whose server went down.
     ServerDown => "server-down",
     /// A UDP datagram for a served port with no server that can take it.

@@ -311,10 +311,18 @@ pub struct Flow {
     state: u8,         // 26, a FlowState
     bits: u8,          // 27
     server_idx: u16,   // 28
-    _spare: u16,       // 30
+    /// The window scale each direction announced in its SYN: low nibble the client's,
+    /// high nibble the server's.
+    scales: u8, // 30
+    /// Bit 0 (client), bit 1 (server): `seq_end` of that direction is known.
+    seq_known: u8,     // 31
     expires: u64,      // 32
     packets: [u32; 2], // 40, per direction
-    bytes: [u64; 2],   // 48, per direction
+    /// The highest sequence number each direction has sent up to (RFC 5961: an RST is
+    /// believed only near it).
+    seq_end: [u32; 2], // 48, per direction
+    /// The receive window each direction last announced, in bytes.
+    window: [u32; 2], // 56, per direction
 }
 
 const _: () = assert!(std::mem::size_of::<Flow>() == 64);
@@ -328,10 +336,12 @@ impl Flow {
         state: FlowState::Close as u8,
         bits: 0,
         server_idx: 0,
-        _spare: 0,
+        scales: 0,
+        seq_known: 0,
         expires: 0,
         packets: [0; 2],
-        bytes: [0; 2],
+        seq_end: [0; 2],
+        window: [0; 2],
     };
 
     /// Client ip:port -> VIP:port.
@@ -398,8 +408,9 @@ impl Flow {
         self.packets[dir.index()]
     }
 
-    pub fn bytes(&self, dir: Direction) -> u64 {
-        self.bytes[dir.index()]
+    /// How far (sequence number) `dir` has sent, once any segment of it was seen.
+    pub fn seq_end(&self, dir: Direction) -> Option<u32> {
+        (self.seq_known & (1 << dir.index()) != 0).then_some(self.seq_end[dir.index()])
     }
 
     /// The addresses a frame that came from `dir` leaves with: from the client, to the
@@ -447,7 +458,7 @@ impl fmt::Debug for Flow {
             .field("state", &self.state())
             .field("expires", &self.expires)
             .field("packets", &self.packets)
-            .field("bytes", &self.bytes)
+            .field("seq_end", &self.seq_end)
             .finish()
     }
 }
@@ -455,22 +466,41 @@ impl fmt::Debug for Flow {
 /// The TCP state machine of one flow (see [`FlowTable::on_tcp_segment`]); any other
 /// protocol only has its idle timeout refreshed.
 #[inline(always)]
-fn advance(f: &mut Flow, timeouts: &[u64; N_STATES], dir: Direction, flags: u8, now: Instant) -> FlowState {
+fn advance(
+    f: &mut Flow,
+    timeouts: &[u64; N_STATES],
+    dir: Direction,
+    flags: u8,
+    seg: Option<&Segment>,
+    now: Instant,
+) -> Result<FlowState, OutOfWindow> {
     use tcp_flags::{ACK, FIN, RST, SYN};
+    if f.state == FlowState::Udp as u8 {
+        if dir == Direction::FromServer {
+            f.bits |= SEEN_SERVER;
+        }
+        f.expires = now.as_nanos().saturating_add(timeouts[FlowState::Udp as usize]);
+        return Ok(FlowState::Udp);
+    }
+    if let Some(seg) = seg {
+        if flags & RST != 0 {
+            if !rst_in_window(f, dir, flags, seg) {
+                return Err(OutOfWindow);
+            }
+        } else {
+            follow(f, dir, flags, seg);
+        }
+    }
     if dir == Direction::FromServer {
         f.bits |= SEEN_SERVER;
     }
-    if f.state == FlowState::Udp as u8 {
-        f.expires = now.as_nanos().saturating_add(timeouts[FlowState::Udp as usize]);
-        return FlowState::Udp;
-    }
     if flags & (SYN | FIN | RST | ACK) == 0 {
-        return f.state();
+        return Ok(f.state());
     }
     // Nearly every segment: an established flow's ACK with data or without.
     if f.state == FlowState::Established as u8 && flags & (SYN | FIN | RST) == 0 {
         f.expires = now.as_nanos().saturating_add(timeouts[FlowState::Established as usize]);
-        return FlowState::Established;
+        return Ok(FlowState::Established);
     }
     let from_client = dir == Direction::FromClient;
     let state = f.state();
@@ -517,7 +547,75 @@ fn advance(f: &mut Flow, timeouts: &[u64; N_STATES], dir: Direction, flags: u8, 
     };
     f.state = next as u8;
     f.expires = now.as_nanos().saturating_add(timeouts[next as usize]);
-    next
+    Ok(next)
+}
+
+/// The smallest window an RST is checked against: before a side announced its window, and
+/// for sides whose scale the switch did not see, a reset within 64 KiB of where the other
+/// side has sent to is believed.
+const RST_WINDOW_MIN: u32 = 65535;
+
+/// Whether an RST from `dir` is believable (RFC 5961, conntrack's `tcp_in_window`): its
+/// sequence number within the receiver's window of where `dir` has sent to. In `SynSent`,
+/// the server's refusal of the SYN must acknowledge it.
+fn rst_in_window(f: &Flow, dir: Direction, flags: u8, seg: &Segment) -> bool {
+    let (d, other) = (dir.index(), dir.reverse().index());
+    if f.seq_known & (1 << d) == 0 {
+        return match (dir, f.state()) {
+            // The server refuses the client's SYN: its RST acknowledges it.
+            (Direction::FromServer, FlowState::SynSent) => {
+                flags & tcp_flags::ACK != 0 && f.seq_known & 1 != 0 && seg.ack == f.seq_end[0]
+            }
+            // Nothing seen from that side to check against.
+            _ => true,
+        };
+    }
+    let window = f.window[other].max(RST_WINDOW_MIN);
+    let distance = seg.seq.wrapping_sub(f.seq_end[d]) as i32;
+    distance.unsigned_abs() < window
+}
+
+/// Follows where `dir` has sent to and the window it announces.
+#[inline(always)]
+fn follow(f: &mut Flow, dir: Direction, flags: u8, seg: &Segment) {
+    let d = dir.index();
+    let syn = flags & tcp_flags::SYN != 0;
+    let end = seg
+        .seq
+        .wrapping_add(seg.len)
+        .wrapping_add(u32::from(syn))
+        .wrapping_add(u32::from(flags & tcp_flags::FIN != 0));
+    let known = f.seq_known & (1 << d) != 0;
+    if !known || (end.wrapping_sub(f.seq_end[d]) as i32) > 0 {
+        f.seq_end[d] = end;
+        f.seq_known |= 1 << d;
+    }
+    let shift = if d == 0 { 0 } else { 4 };
+    if syn {
+        // A SYN's window is never scaled; the scale it announces counts from then on.
+        let scale = seg.window_scale.unwrap_or(0).min(14);
+        f.scales = (f.scales & !(0xf << shift)) | (scale << shift);
+        f.window[d] = u32::from(seg.window);
+    } else {
+        f.window[d] = u32::from(seg.window) << ((f.scales >> shift) & 0xf);
+    }
+}
+
+/// An RST whose sequence number is not in the window: not believed, the flow unchanged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OutOfWindow;
+
+/// What the flow table follows of a TCP segment besides its flags: where it lies in its
+/// sender's sequence space and the window it announces.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Segment {
+    pub seq: u32,
+    pub ack: u32,
+    /// Payload bytes.
+    pub len: u32,
+    pub window: u16,
+    /// A SYN's window scale option.
+    pub window_scale: Option<u8>,
 }
 
 /// What one frame did to its flow ([`FlowTable::on_frame`]).
@@ -907,10 +1005,12 @@ impl FlowTable {
             state: state as u8,
             bits: LIVE | OPEN | if one_way { ONE_WAY } else { 0 },
             server_idx,
-            _spare: 0,
+            scales: 0,
+            seq_known: 0,
             expires: self.expiry(state, now),
             packets: [0; 2],
-            bytes: [0; 2],
+            seq_end: [0; 2],
+            window: [0; 2],
         };
         Ok(FlowId(id))
     }
@@ -939,10 +1039,12 @@ impl FlowTable {
             state: state as u8,
             bits: LIVE | OPEN | ONE_WAY | SPLICED,
             server_idx: 0,
-            _spare: 0,
+            scales: 0,
+            seq_known: 0,
             expires: self.expiry(state, now),
             packets: [0; 2],
-            bytes: [0; 2],
+            seq_end: [0; 2],
+            window: [0; 2],
         };
         Ok(FlowId(id))
     }
@@ -1016,30 +1118,39 @@ impl FlowTable {
     /// from `dir`, and sets its expiry from the new state's timeout. A segment with none of
     /// SYN, FIN, RST, ACK changes nothing. On a flow of another protocol, refreshes its idle
     /// timeout. Returns the new state.
+    /// Without the segment's sequence facts, every RST is believed (for callers that have
+    /// none; [`on_frame`](Self::on_frame) checks them).
     #[inline]
     pub fn on_tcp_segment(&mut self, id: FlowId, dir: Direction, flags: u8, now: Instant) -> FlowState {
-        advance(&mut self.flows[id.index()], &self.timeouts, dir, flags, now)
+        advance(&mut self.flows[id.index()], &self.timeouts, dir, flags, None, now).unwrap_or(FlowState::Close)
     }
 
-    /// One frame of flow `id`, `len` bytes from `dir`: a TCP segment's `flags` move the
-    /// state machine ([`on_tcp_segment`](Self::on_tcp_segment)), any other protocol's
-    /// datagram refreshes its idle timeout, the frame is counted, and the flow stops (or
-    /// starts again) counting as a current connection when the segment closed it (FINs both
-    /// ways, a RST) or reopened it (a new SYN on its tuple). The fast path's one call per
-    /// frame: the flow line is taken once.
+    /// One frame of flow `id` from `dir`: a TCP segment's `flags` move the state machine
+    /// ([`on_tcp_segment`](Self::on_tcp_segment)) and its sequence facts `seg` are followed,
+    /// any other protocol's datagram refreshes its idle timeout, the frame is counted, and
+    /// the flow stops (or starts again) counting as a current connection when the segment
+    /// closed it (FINs both ways, a RST) or reopened it (a new SYN on its tuple). An RST
+    /// outside the window changes nothing (`Err`). The fast path's one call per frame: the
+    /// flow line is taken once.
     #[inline(always)]
-    pub fn on_frame(&mut self, id: FlowId, dir: Direction, flags: u8, len: u32, now: Instant) -> FrameSeen<'_> {
+    pub fn on_frame(
+        &mut self,
+        id: FlowId,
+        dir: Direction,
+        flags: u8,
+        seg: &Segment,
+        now: Instant,
+    ) -> Result<FrameSeen<'_>, OutOfWindow> {
         let timeouts = &self.timeouts;
         let f = &mut self.flows[id.index()];
-        let state = advance(f, timeouts, dir, flags, now);
+        let state = advance(f, timeouts, dir, flags, Some(seg), now)?;
         f.packets[dir.index()] = f.packets[dir.index()].wrapping_add(1);
-        f.bytes[dir.index()] = f.bytes[dir.index()].wrapping_add(u64::from(len));
         let open = !matches!(state, FlowState::TimeWait | FlowState::Close);
         let changed = open != f.is_open();
         if changed {
             f.bits = if open { f.bits | OPEN } else { f.bits & !OPEN };
         }
-        FrameSeen { flow: f, opened: changed.then_some(open) }
+        Ok(FrameSeen { flow: f, opened: changed.then_some(open) })
     }
 
     /// A datagram of a non-TCP flow from `dir`: refreshes its idle timeout.
@@ -1059,12 +1170,11 @@ impl FlowTable {
         f.bits = if open { f.bits | OPEN } else { f.bits & !OPEN };
     }
 
-    /// Counts one frame of `len` bytes from `dir` (counters wrap).
+    /// Counts one frame from `dir` (the counter wraps).
     #[inline]
-    pub fn account(&mut self, id: FlowId, dir: Direction, len: u32) {
+    pub fn account(&mut self, id: FlowId, dir: Direction) {
         let f = &mut self.flows[id.index()];
         f.packets[dir.index()] = f.packets[dir.index()].wrapping_add(1);
-        f.bytes[dir.index()] = f.bytes[dir.index()].wrapping_add(u64::from(len));
     }
 
     /// Removes up to `max` flows that expired by `now`, calling `on_expired` for each before

@@ -4,7 +4,7 @@
 
 use std::net::Ipv4Addr;
 
-use super::flow::{Direction, Flow, FlowId, FlowKey, FlowTable, InsertError, Timeouts, PROTO_TCP, PROTO_UDP};
+use super::flow::{Direction, Flow, FlowId, FlowKey, FlowTable, InsertError, Segment, Timeouts, PROTO_TCP, PROTO_UDP};
 use super::frame::{Ip, Parsed, Transport};
 use super::hash;
 use super::l7::L7;
@@ -361,7 +361,10 @@ impl L4 {
             };
         }
         let len = (frame.as_ref().len() - ip.l2_len) as u32;
-        let seen = self.flows.on_frame(id, dir, t.flags, len, now);
+        let seg = segment_of(frame.as_ref(), ip, t);
+        let Ok(seen) = self.flows.on_frame(id, dir, t.flags, &seg, now) else {
+            return net.drop(frame, DropReason::RstOutOfWindow, out);
+        };
         let (rw, opened) = (seen.flow.rewrite(dir), seen.opened);
         // A connection stops counting once closed (it lingers in TIME_WAIT or CLOSE), and
         // counts again when a new SYN reuses its tuple.
@@ -591,6 +594,23 @@ impl Gone {
             open: flow.is_open() && bound,
             sticky: bound,
         }
+    }
+}
+
+/// The sequence facts of a TCP segment the flow table follows (nothing for UDP).
+#[inline(always)]
+pub(super) fn segment_of(frame: &[u8], ip: &Ip, t: &Transport) -> Segment {
+    if !t.is_tcp() {
+        return Segment::default();
+    }
+    let seg = tcp::Packet::new_unchecked(&frame[ip.l4..ip.end]);
+    let window_scale = if t.syn() { tcp::read_options(seg.options()).ok().and_then(|o| o.window_scale) } else { None };
+    Segment {
+        seq: seg.seq_number(),
+        ack: seg.ack_number(),
+        len: seg.payload().len() as u32,
+        window: seg.window_len(),
+        window_scale,
     }
 }
 

@@ -357,9 +357,9 @@ fn udp_flow_ends_when_idle() {
     assert_eq!(t.get(id).expires(), secs(300));
     t.on_datagram(id, Direction::FromServer, secs(200));
     assert!(t.get(id).seen_from_server());
-    t.account(id, Direction::FromServer, 100);
-    t.account(id, Direction::FromServer, 50);
-    assert_eq!((t.get(id).packets(Direction::FromServer), t.get(id).bytes(Direction::FromServer)), (2, 150));
+    t.account(id, Direction::FromServer);
+    t.account(id, Direction::FromServer);
+    assert_eq!(t.get(id).packets(Direction::FromServer), 2);
     assert_eq!(t.get(id).packets(Direction::FromClient), 0);
     // TCP flags on a UDP flow only refresh it.
     assert_eq!(t.on_tcp_segment(id, Direction::FromClient, RST, secs(250)), FlowState::Udp);
@@ -435,7 +435,7 @@ fn no_allocation_after_construction() {
             2 => {
                 if let Some((id, dir)) = t.lookup(&s) {
                     t.on_tcp_segment(id, dir, (rng >> 20) as u8, now);
-                    t.account(id, dir, 64);
+                    t.account(id, dir);
                 }
             }
             3 => {
@@ -619,4 +619,48 @@ fn signature_match_is_exact() {
     }
     b.used &= !(1 << 1);
     assert_eq!(b.matching(1), 1 << 5, "unused slots never match");
+}
+
+/// RFC 5961: a RST is believed only with a sequence number within the receiver's window of
+/// where its sender has sent to; in SYN_SENT only the server's refusal that acknowledges
+/// the SYN. Blind resets with other numbers leave the connection as it was.
+#[test]
+fn resets_outside_the_window_are_not_believed() {
+    let mut t = FlowTable::with_capacity(4);
+    let (c, s) = tcp(1);
+    let id = t.insert(c, s, 0, 0, secs(0)).unwrap();
+    let seg = |seq: u32, ack: u32, len: u32, window: u16| Segment { seq, ack, len, window, window_scale: None };
+    let syn = Segment { window_scale: Some(7), ..seg(1000, 0, 0, 64240) };
+    t.on_frame(id, Direction::FromClient, SYN, &syn, secs(0)).unwrap();
+    assert_eq!(t.get(id).seq_end(Direction::FromClient), Some(1001));
+    // A refusal that does not acknowledge the SYN is not the server's.
+    assert!(t.on_frame(id, Direction::FromServer, RST | ACK, &seg(0, 77, 0, 0), secs(0)).is_err());
+    assert_eq!(t.get(id).state(), FlowState::SynSent);
+    let syn_ack = Segment { window_scale: Some(2), ..seg(500_000, 1001, 0, 65160) };
+    t.on_frame(id, Direction::FromServer, SYN | ACK, &syn_ack, secs(0)).unwrap();
+    t.on_frame(id, Direction::FromClient, ACK, &seg(1001, 500_001, 100, 500), secs(0)).unwrap();
+    assert_eq!(t.get(id).state(), FlowState::Established);
+    // The client's window is 500 << 7 = 64000 bytes (the check never uses less than 64 KiB).
+    for wrong in [500_001 + 70_000, 500_001 - 70_000, 0, 0x8000_0000] {
+        assert!(t.on_frame(id, Direction::FromServer, RST, &seg(wrong, 0, 0, 0), secs(1)).is_err(), "{wrong}");
+    }
+    for wrong in [1101 + 70_000, 1101u32.wrapping_sub(70_000)] {
+        assert!(t.on_frame(id, Direction::FromClient, RST, &seg(wrong, 0, 0, 0), secs(1)).is_err(), "{wrong}");
+    }
+    assert_eq!(t.get(id).state(), FlowState::Established, "blind resets change nothing");
+    // One in the window ends it.
+    let seen = t.on_frame(id, Direction::FromServer, RST, &seg(500_001 + 1000, 0, 0, 0), secs(1)).unwrap();
+    assert_eq!((seen.flow.state(), seen.opened), (FlowState::Close, Some(false)));
+}
+
+#[test]
+fn the_server_refusing_the_syn_closes_the_flow() {
+    let mut t = FlowTable::with_capacity(4);
+    let (c, s) = tcp(2);
+    let id = t.insert(c, s, 0, 0, secs(0)).unwrap();
+    let syn = Segment { seq: 7, ack: 0, len: 0, window: 64240, window_scale: None };
+    t.on_frame(id, Direction::FromClient, SYN, &syn, secs(0)).unwrap();
+    let refusal = Segment { seq: 0, ack: 8, len: 0, window: 0, window_scale: None };
+    let seen = t.on_frame(id, Direction::FromServer, RST | ACK, &refusal, secs(0)).unwrap();
+    assert_eq!(seen.flow.state(), FlowState::Close);
 }

@@ -744,7 +744,10 @@ impl L4 {
             return if t.rst() { net.drop(frame, DropReason::ServerDown, out) } else { net.reset(frame, ip, now, out) };
         }
         let len = (frame.as_ref().len() - ip.l2_len) as u32;
-        let seen = self.flows.on_frame(id, dir, t.flags, len, now);
+        let seg = super::segment_of(frame.as_ref(), ip, t);
+        let Ok(seen) = self.flows.on_frame(id, dir, t.flags, &seg, now) else {
+            return net.drop(frame, DropReason::RstOutOfWindow, out);
+        };
         let (rw, opened, server, svc) = (seen.flow.rewrite(dir), seen.opened, seen.flow.server(), seen.flow.service());
         if let Some(open) = opened {
             self.count_open(usize::from(svc), server, open);
