@@ -129,7 +129,7 @@ fn services(nat: NatMode, flow_capacity: usize) -> Result<Services, String> {
         sticky_capacity: 64,
         secrets: Secrets::from_seed(1),
         head_buffers: 0,
-        syn_cookie_threshold: 0,
+        syn_cookie_threshold: 1024,
     })
 }
 

@@ -304,19 +304,19 @@ const SPLICED: u8 = 1 << 7;
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
 #[repr(C, align(64))]
 pub struct Flow {
-    client: Tuple,     // 0..12
-    server: Tuple,     // 12..24
-    proto: u8,         // 24
-    service: u8,       // 25
-    state: u8,         // 26, a FlowState
-    bits: u8,          // 27
-    server_idx: u16,   // 28
+    client: Tuple,   // 0..12
+    server: Tuple,   // 12..24
+    proto: u8,       // 24
+    service: u8,     // 25
+    state: u8,       // 26, a FlowState
+    bits: u8,        // 27
+    server_idx: u16, // 28
     /// The window scale each direction announced in its SYN: low nibble the client's,
     /// high nibble the server's.
     scales: u8, // 30
     /// Bit 0 (client), bit 1 (server): `seq_end` of that direction is known.
-    seq_known: u8,     // 31
-    expires: u64,      // 32
+    seq_known: u8, // 31
+    expires: u64,    // 32
     packets: [u32; 2], // 40, per direction
     /// The highest sequence number each direction has sent up to (RFC 5961: an RST is
     /// believed only near it).
@@ -439,6 +439,22 @@ impl Flow {
     #[inline(always)]
     fn is_live(&self) -> bool {
         self.bits & LIVE != 0
+    }
+
+    /// Whether the flow has expired at `now` (nanoseconds); under `pressure`, a half-open
+    /// one once [`HALF_OPEN_UNDER_PRESSURE`] has passed since it entered its state.
+    #[inline(always)]
+    fn expires_by(&self, now: u64, timeouts: &[u64; N_STATES], pressure: bool) -> bool {
+        if self.expires <= now {
+            return true;
+        }
+        let state = self.state();
+        if !pressure || !is_half_open(state) {
+            return false;
+        }
+        let short = HALF_OPEN_UNDER_PRESSURE.as_nanos() as u64;
+        let cut = timeouts[state as usize].saturating_sub(short);
+        self.expires.saturating_sub(cut) <= now
     }
 
     #[inline(always)]
@@ -580,11 +596,8 @@ fn rst_in_window(f: &Flow, dir: Direction, flags: u8, seg: &Segment) -> bool {
 fn follow(f: &mut Flow, dir: Direction, flags: u8, seg: &Segment) {
     let d = dir.index();
     let syn = flags & tcp_flags::SYN != 0;
-    let end = seg
-        .seq
-        .wrapping_add(seg.len)
-        .wrapping_add(u32::from(syn))
-        .wrapping_add(u32::from(flags & tcp_flags::FIN != 0));
+    let end =
+        seg.seq.wrapping_add(seg.len).wrapping_add(u32::from(syn)).wrapping_add(u32::from(flags & tcp_flags::FIN != 0));
     let known = f.seq_known & (1 << d) != 0;
     if !known || (end.wrapping_sub(f.seq_end[d]) as i32) > 0 {
         f.seq_end[d] = end;
@@ -747,6 +760,20 @@ pub struct FlowTable {
     cursor: usize,
     /// Keys moved to make room (cuckoo displacement), for statistics.
     moves: u64,
+    /// Tracked TCP flows in `SynSent` or `SynRecv`.
+    half_open: usize,
+    /// Under a SYN flood: half-open flows expire after `HALF_OPEN_UNDER_PRESSURE`.
+    pressure: bool,
+    /// Where the next search for a half-open flow to evict starts.
+    evict_cursor: usize,
+}
+
+/// How long a half-open flow lives while half-open flows crowd the table (LVS's
+/// `secure_tcp`): a client that does not finish its handshake in this time is gone.
+pub const HALF_OPEN_UNDER_PRESSURE: Duration = Duration::from_secs(3);
+
+fn is_half_open(state: FlowState) -> bool {
+    matches!(state, FlowState::SynSent | FlowState::SynRecv)
 }
 
 impl fmt::Debug for FlowTable {
@@ -788,6 +815,9 @@ impl FlowTable {
             timeouts: timeouts.table(),
             cursor: 0,
             moves: 0,
+            half_open: 0,
+            pressure: false,
+            evict_cursor: 0,
         }
     }
 
@@ -997,6 +1027,7 @@ impl FlowTable {
         }
         self.free.pop();
         let state = if client.proto == PROTO_TCP { FlowState::SynSent } else { FlowState::Udp };
+        self.half_open += usize::from(state == FlowState::SynSent);
         self.flows[id as usize] = Flow {
             client: Tuple::of(&client),
             server: Tuple::of(&server),
@@ -1031,6 +1062,7 @@ impl FlowTable {
         }
         self.free.pop();
         let state = FlowState::SynRecv;
+        self.half_open += 1;
         self.flows[id as usize] = Flow {
             client: Tuple::of(&client),
             server: Tuple::default(),
@@ -1080,6 +1112,51 @@ impl FlowTable {
         f.bits |= ONE_WAY;
     }
 
+    /// A spliced flow's handshake with its client is complete (the switch answered it): it is
+    /// no longer half open.
+    pub fn established(&mut self, id: FlowId, now: Instant) {
+        let expires = self.expiry(FlowState::Established, now);
+        let f = &mut self.flows[id.index()];
+        if is_half_open(f.state()) {
+            self.half_open -= 1;
+        }
+        f.state = FlowState::Established as u8;
+        f.expires = expires;
+    }
+
+    /// Tracked TCP flows whose handshake is not complete.
+    pub fn half_open(&self) -> usize {
+        self.half_open
+    }
+
+    /// Under pressure (a SYN flood), half-open flows expire after
+    /// [`HALF_OPEN_UNDER_PRESSURE`] instead of their state's timeout.
+    pub fn set_pressure(&mut self, on: bool) {
+        self.pressure = on;
+    }
+
+    pub fn under_pressure(&self) -> bool {
+        self.pressure
+    }
+
+    /// Makes room for a new flow in a full table (conntrack's `early_drop`): looks at up
+    /// to `scan` entries from where the last search stopped for a half-open flow, removes
+    /// the first and gives it back (for its counts). `None` when none was found.
+    pub fn evict_half_open(&mut self, scan: usize) -> Option<(FlowId, Flow)> {
+        let cap = self.flows.len();
+        for _ in 0..scan.min(cap) {
+            let i = self.evict_cursor;
+            self.evict_cursor = if i + 1 == cap { 0 } else { i + 1 };
+            let f = self.flows[i];
+            if f.is_live() && is_half_open(f.state()) {
+                let id = FlowId(i as u32);
+                self.remove(id);
+                return Some((id, f));
+            }
+        }
+        None
+    }
+
     /// Sets when flow `id` ends unless a frame refreshes it (the splice's own phases keep
     /// their own timeouts).
     pub fn set_expiry(&mut self, id: FlowId, at: Instant) {
@@ -1101,6 +1178,9 @@ impl FlowTable {
     /// `remove` of a tracked flow whose keys hash to `hc` (client side) and `hs`.
     fn remove_hashed(&mut self, id: FlowId, hc: u64, hs: u64) {
         let one_way = self.flows[id.index()].bits & ONE_WAY != 0;
+        if is_half_open(self.flows[id.index()].state()) {
+            self.half_open -= 1;
+        }
         self.unplace(hc, id.0 << 2);
         if !one_way {
             self.unplace(hs, (id.0 << 2) | REF_DIR);
@@ -1122,7 +1202,11 @@ impl FlowTable {
     /// none; [`on_frame`](Self::on_frame) checks them).
     #[inline]
     pub fn on_tcp_segment(&mut self, id: FlowId, dir: Direction, flags: u8, now: Instant) -> FlowState {
-        advance(&mut self.flows[id.index()], &self.timeouts, dir, flags, None, now).unwrap_or(FlowState::Close)
+        let f = &mut self.flows[id.index()];
+        let before = is_half_open(f.state());
+        let state = advance(f, &self.timeouts, dir, flags, None, now).unwrap_or(FlowState::Close);
+        self.half_open = self.half_open + usize::from(is_half_open(state)) - usize::from(before);
+        state
     }
 
     /// One frame of flow `id` from `dir`: a TCP segment's `flags` move the state machine
@@ -1143,7 +1227,12 @@ impl FlowTable {
     ) -> Result<FrameSeen<'_>, OutOfWindow> {
         let timeouts = &self.timeouts;
         let f = &mut self.flows[id.index()];
+        let before = f.state;
         let state = advance(f, timeouts, dir, flags, Some(seg), now)?;
+        if before != state as u8 {
+            let was = is_half_open(FlowState::from_byte(before));
+            self.half_open = self.half_open + usize::from(is_half_open(state)) - usize::from(was);
+        }
         f.packets[dir.index()] = f.packets[dir.index()].wrapping_add(1);
         let open = !matches!(state, FlowState::TimeWait | FlowState::Close);
         let changed = open != f.is_open();
@@ -1214,7 +1303,7 @@ impl FlowTable {
                 // The scan reads lines in order: fetch a few ahead of it.
                 crate::mem::prefetch(&self.flows[(i + SCAN_AHEAD) % cap]);
                 let f = &self.flows[i];
-                if f.is_live() && f.expires <= now {
+                if f.is_live() && f.expires_by(now, &self.timeouts, self.pressure) {
                     let (hc, hs) = (f.client_key().hash(self.seed), f.server_key().hash(self.seed));
                     self.prefetch_hashed(hc);
                     self.prefetch_hashed(hs);
@@ -1391,6 +1480,7 @@ impl FlowTable {
         }
         let expected: usize = self.iter().map(|(_, f)| if f.bits & ONE_WAY != 0 { 1 } else { 2 }).sum();
         assert_eq!(keys, expected);
+        assert_eq!(self.iter().filter(|(_, f)| is_half_open(f.state())).count(), self.half_open, "half-open count");
         assert_eq!(self.iter().count(), self.len());
     }
 }

@@ -32,6 +32,8 @@ const SWEEP_EVERY: std::time::Duration = std::time::Duration::from_micros(50);
 const FLOWS_IN_CACHE: usize = 8192;
 /// The lowest local port full NAT uses.
 const LOCAL_PORT_MIN: u16 = 1024;
+/// Flow entries looked at for a half-open flow to evict when the table is full.
+const EVICT_SCAN: usize = 256;
 /// Local ports tried for one new flow before it is refused.
 const LOCAL_PORT_TRIES: usize = 64;
 
@@ -88,6 +90,8 @@ pub struct L4Stats {
     pub reset_server_gone: u64,
     pub sticky_hits: u64,
     pub sticky_refused_full: u64,
+    /// Half-open flows evicted to make room for a new one in a full table.
+    pub evicted_half_open: u64,
     /// The L7 ports' own counters.
     pub l7: super::l7::L7Stats,
 }
@@ -122,6 +126,7 @@ impl L4Stats {
         self.reset_server_gone += other.reset_server_gone;
         self.sticky_hits += other.sticky_hits;
         self.sticky_refused_full += other.sticky_refused_full;
+        self.evicted_half_open += other.evicted_half_open;
         self.l7.add(&other.l7);
     }
 }
@@ -179,7 +184,7 @@ impl L4 {
                 &services.secrets,
                 services.syn_cookie_threshold,
             ),
-            None => L7::new(0, 0, 0, 0, &services.secrets, 0),
+            None => L7::new(0, 0, 0, 0, &services.secrets, services.syn_cookie_threshold),
         };
         L4 {
             flows: FlowTable::new(services.flow_capacity.max(2), services.secrets.flow, Timeouts::default()),
@@ -408,8 +413,9 @@ impl L4 {
         let Some((server, _)) = self.schedule(svc, &t.key, now) else {
             self.stats.refused_no_server += 1;
             self.stats.services[svc].refused += 1;
-            return refuse(net, frame, ip, t, now, out);
+            return self.refuse(net, frame, ip, t, now, out);
         };
+        self.make_room(now);
         let s = &self.services.servers[usize::from(server)];
         let (server_ip, server_port) = (s.ip, s.port);
         let nat = self.services.services[svc].nat;
@@ -432,7 +438,7 @@ impl L4 {
             Err(_) => {
                 self.stats.refused_table_full += 1;
                 self.stats.services[svc].refused += 1;
-                return refuse(net, frame, ip, t, now, out);
+                return self.refuse(net, frame, ip, t, now, out);
             }
         };
         self.stats.flows_created += 1;
@@ -443,6 +449,37 @@ impl L4 {
             self.sticky.flow_started(svc as u16, client, policy.prefix_len);
         }
         self.forward(net, id, Direction::FromClient, frame, ip, t, now, out)
+    }
+
+    /// Refuses a new flow: a RST for TCP, a counted drop for anything else. Under a SYN flood
+    /// the RST is not sent: its source is most likely spoofed, and the answer would cost an
+    /// ARP request for an address nobody holds.
+    fn refuse<B: FrameBuf>(
+        &mut self,
+        net: &mut Net<B>,
+        frame: B,
+        ip: &Ip,
+        t: &Transport,
+        now: Instant,
+        out: &mut Output<B>,
+    ) -> Verdict {
+        match (t.is_tcp(), self.flows.under_pressure()) {
+            (true, false) => net.reset(frame, ip, now, out),
+            (true, true) => net.drop(frame, DropReason::RefusedUnderFlood, out),
+            (false, _) => net.drop(frame, DropReason::NoServer, out),
+        }
+    }
+
+    /// Makes room in a full flow table for a new flow by evicting a half-open one
+    /// (conntrack's early drop): a flood of SYNs never crowds out established connections.
+    fn make_room(&mut self, now: Instant) {
+        if self.flows.len() < self.flows.capacity() {
+            return;
+        }
+        if let Some((id, flow)) = self.flows.evict_half_open(EVICT_SCAN) {
+            self.stats.evicted_half_open += 1;
+            self.flow_gone(Gone::of(id, &flow), now);
+        }
     }
 
     /// Chooses the server of a new flow: the client's sticky server if it has one that can
@@ -549,6 +586,8 @@ impl L4 {
         if now < self.next_sweep {
             return;
         }
+        // A SYN flood: half-open flows past the threshold shorten their own lives.
+        self.flows.set_pressure(self.flows.half_open() >= self.l7.cookie_threshold.max(1));
         self.next_sweep = now + SWEEP_EVERY;
         let mut expired = std::mem::take(&mut self.expired);
         expired.clear();
@@ -611,22 +650,6 @@ pub(super) fn segment_of(frame: &[u8], ip: &Ip, t: &Transport) -> Segment {
         len: seg.payload().len() as u32,
         window: seg.window_len(),
         window_scale,
-    }
-}
-
-/// Refuses a new flow: a RST for TCP, a counted drop for anything else.
-fn refuse<B: FrameBuf>(
-    net: &mut Net<B>,
-    frame: B,
-    ip: &Ip,
-    t: &Transport,
-    now: Instant,
-    out: &mut Output<B>,
-) -> Verdict {
-    if t.is_tcp() {
-        net.reset(frame, ip, now, out)
-    } else {
-        net.drop(frame, DropReason::NoServer, out)
     }
 }
 

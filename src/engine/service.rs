@@ -212,7 +212,7 @@ impl Default for Services {
             sticky_capacity: 0,
             secrets: Secrets::from_seed(0),
             head_buffers: 0,
-            syn_cookie_threshold: 0,
+            syn_cookie_threshold: 1024,
         }
     }
 }

@@ -45,13 +45,14 @@ impl Names {
         }
         let _ = write!(
             s,
-            "flows created {} expired {}; refused: table full {}, no server {}; reset (server gone) {}; sticky hits {}",
+            "flows created {} expired {}; refused: table full {}, no server {}; reset (server gone) {}; sticky hits {}; half-open evicted {}",
             stats.flows_created,
             stats.flows_expired,
             stats.refused_table_full,
             stats.refused_no_server,
             stats.reset_server_gone,
-            stats.sticky_hits
+            stats.sticky_hits,
+            stats.evicted_half_open
         );
         if stats.l7 != Default::default() {
             let _ = write!(s, "\n{}", stats.l7);

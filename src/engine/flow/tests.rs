@@ -664,3 +664,41 @@ fn the_server_refusing_the_syn_closes_the_flow() {
     let seen = t.on_frame(id, Direction::FromServer, RST | ACK, &refusal, secs(0)).unwrap();
     assert_eq!(seen.flow.state(), FlowState::Close);
 }
+
+/// A SYN flood fills a table with half-open flows: each new flow evicts one, never an
+/// established one, and under pressure half-open flows expire after a few seconds.
+#[test]
+fn half_open_flows_make_way_and_expire_early_under_pressure() {
+    let mut t = FlowTable::with_capacity(8);
+    let established: Vec<FlowId> = (0..3)
+        .map(|i| {
+            let (c, s) = tcp(i);
+            let id = t.insert(c, s, 0, 0, secs(0)).unwrap();
+            t.on_tcp_segment(id, Direction::FromServer, SYN | ACK, secs(0));
+            t.on_tcp_segment(id, Direction::FromClient, ACK, secs(0));
+            id
+        })
+        .collect();
+    for i in 3..8 {
+        let (c, s) = tcp(i);
+        t.insert(c, s, 0, 0, secs(0)).unwrap();
+    }
+    assert_eq!((t.len(), t.half_open()), (8, 5));
+    t.check_invariants();
+    for round in 0..20 {
+        let (gone, flow) = t.evict_half_open(64).expect("a half-open flow to evict");
+        assert!(!established.contains(&gone), "round {round}: an established flow was evicted");
+        assert_eq!(flow.state(), FlowState::SynSent);
+        let (c, s) = tcp(100 + round);
+        t.insert(c, s, 0, 0, secs(0)).unwrap();
+        t.check_invariants();
+    }
+    // Under pressure the half-open ones go after 3 s; the established ones stay.
+    assert_eq!(t.expire(secs(2), 100, |_, _| ()), 0);
+    t.set_pressure(true);
+    assert_eq!(t.expire(secs(2), 100, |_, _| ()), 0);
+    assert_eq!(t.expire(secs(3), 100, |_, _| ()), 5);
+    assert_eq!((t.len(), t.half_open()), (3, 0));
+    assert!(established.iter().all(|&id| t.contains(id)));
+    t.check_invariants();
+}

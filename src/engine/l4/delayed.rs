@@ -100,7 +100,7 @@ impl L4 {
         let cookies = match policy.syn_cookies {
             SynCookies::Always => true,
             SynCookies::Never => false,
-            SynCookies::Auto => self.l7.half_open >= self.l7.cookie_threshold,
+            SynCookies::Auto => self.flows.half_open() >= self.l7.cookie_threshold,
         };
         let ts_now = self.l7.ts_now(now);
         let (our_isn, ts) = if cookies {
@@ -108,12 +108,13 @@ impl L4 {
             let cookie = self.l7.keys.cookie(&t.key, client_isn, offered.mss, now);
             (cookie, offered.ts_val.map(|val| (syn::cookie_timestamp(ts_now, &offered), val)))
         } else {
+            self.make_room(now);
             let id = match self.flows.insert_spliced(t.key, svc as u8, now) {
                 Ok(id) => id,
                 Err(_) => {
                     self.stats.refused_table_full += 1;
                     self.stats.services[svc].refused += 1;
-                    return net.reset(frame, ip, now, out);
+                    return self.refuse(net, frame, ip, t, now, out);
                 }
             };
             let mut sp = Splice::EMPTY;
@@ -122,7 +123,6 @@ impl L4 {
             sp.set_phase(Phase::SynReceived);
             take_offer(&mut sp, &offered);
             self.l7.splices[id.index()] = sp;
-            self.l7.half_open += 1;
             self.stats.l7.syn_acks += 1;
             self.arm(id, now + SYN_ACK_RTO);
             (sp.our_isn, offered.ts_val.map(|val| (ts_now, val)))
@@ -161,10 +161,11 @@ impl L4 {
             self.stats.l7.syn_cookies_refused += 1;
             return net.drop(frame, DropReason::TcpNoFlow, out);
         };
+        self.make_room(now);
         let Ok(id) = self.flows.insert_spliced(t.key, svc as u8, now) else {
             self.stats.refused_table_full += 1;
             self.stats.services[svc].refused += 1;
-            return net.reset(frame, ip, now, out);
+            return self.refuse(net, frame, ip, t, now, out);
         };
         self.stats.l7.syn_cookies_accepted += 1;
         let (window_scale, sack) = match options.timestamps {
@@ -179,7 +180,6 @@ impl L4 {
         sp.set_phase(Phase::SynReceived);
         self.l7.splices[id.index()] = sp;
         // The ACK completes the handshake the cookie stood for.
-        self.l7.half_open += 1;
         self.l7_handshake(net, id, frame, ip, t, now, alloc, out)
     }
 
@@ -271,7 +271,7 @@ impl L4 {
         if !t.ack() || ack != sp.our_isn.wrapping_add(1) {
             return net.drop(frame, DropReason::TcpNoFlow, out);
         }
-        self.l7.half_open = self.l7.half_open.saturating_sub(1);
+        self.flows.established(id, now);
         self.stats.l7.handshakes += 1;
         let sp = &mut self.l7.splices[id.index()];
         sp.set_phase(Phase::Head);
@@ -1008,13 +1008,10 @@ impl L4 {
         }
     }
 
-    /// What a spliced flow leaves behind when it ends (removed or expired): its head buffer
-    /// and its place among the half-open connections.
+    /// What a spliced flow leaves behind when it ends (removed or expired): its head
+    /// buffer, its timer.
     pub(super) fn l7_release(&mut self, id: FlowId) {
         let Some(sp) = self.l7.splices.get_mut(id.index()) else { return };
-        if sp.phase() == Phase::SynReceived {
-            self.l7.half_open = self.l7.half_open.saturating_sub(1);
-        }
         let head = std::mem::replace(&mut sp.head, NO_HEAD);
         sp.timer = sp.timer.wrapping_add(1);
         sp.set_phase(Phase::Spliced);

@@ -214,12 +214,18 @@ fn round_robin_spreads_and_sticky_keeps() {
 
 #[test]
 fn full_table_refuses_new_flows_with_rst_and_keeps_the_old() {
-    let mut run = Run::new(engine(NatMode::Full, false, 2));
-    let (v, _) = run.send(0, from_client(43000, tcp::flags::SYN, &[]));
-    assert_eq!(v, Verdict::Forward(1));
-    let (v, _) = run.send(0, from_client(43001, tcp::flags::SYN, &[]));
-    assert_eq!(v, Verdict::Forward(1));
-    let (v, out) = run.send(0, from_client(43002, tcp::flags::SYN, &[]));
+    use tcp::flags::{ACK, SYN};
+    // Gateway NAT: the servers answer the client's own port.
+    let mut run = Run::new(engine(NatMode::Gateway, false, 2));
+    for (port, server) in [(43000, 0), (43001, 1)] {
+        let (v, _) = run.send(0, from_client(port, SYN, &[]));
+        assert_eq!(v, Verdict::Forward(1));
+        let s = Segment { src_port: 80, dst_port: port, seq: 5000, ack: 1001, flags: SYN | ACK, ..Default::default() };
+        run.send(1, craft::tcp_frame(SW1, server_mac(server), server_ip(server), CLIENT, &s));
+        run.send(0, from_client(port, ACK, &[]));
+    }
+    assert_eq!(run.engine.l4().flows().half_open(), 0, "both established");
+    let (v, out) = run.send(0, from_client(43002, SYN, &[]));
     assert_eq!(v, Verdict::Answer(0));
     let out = out.unwrap();
     let eth = ethernet::Frame::new_checked(&out[..]).unwrap();
@@ -227,8 +233,22 @@ fn full_table_refuses_new_flows_with_rst_and_keeps_the_old() {
     let rst = tcp::Packet::new_checked(ip.payload()).unwrap();
     assert!(rst.rst() && rst.ack_number() == 1001);
     assert_eq!(run.engine.l4().stats().refused_table_full, 1);
-    let (v, _) = run.send(0, from_client(43000, tcp::flags::ACK, &[]));
+    let (v, _) = run.send(0, from_client(43000, ACK, &[]));
     assert_eq!(v, Verdict::Forward(1), "existing flows untouched");
+}
+
+/// A table full of half-open flows (a SYN flood) makes room: a new SYN evicts one of them
+/// (conntrack's early drop) instead of being refused.
+#[test]
+fn a_full_table_of_half_open_flows_makes_room_for_a_new_one() {
+    let mut run = Run::new(engine(NatMode::Full, false, 2));
+    for port in [43100, 43101, 43102, 43103] {
+        let (v, _) = run.send(0, from_client(port, tcp::flags::SYN, &[]));
+        assert_eq!(v, Verdict::Forward(1), "port {port}");
+    }
+    let stats = run.engine.l4().stats();
+    assert_eq!((stats.refused_table_full, stats.evicted_half_open), (0, 2));
+    assert_eq!(run.engine.l4().flows().len(), 2);
 }
 
 #[test]

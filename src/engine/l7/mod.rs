@@ -169,8 +169,6 @@ pub struct L7 {
     /// Scratch for the timers that fire in one poll.
     pub fired: Vec<Fired>,
     pub keys: SynKeys,
-    /// Connections answered with state and not yet acknowledged by their client.
-    pub half_open: usize,
     /// Past this many half-open connections, `auto` ports answer with SYN cookies.
     pub cookie_threshold: usize,
     /// Cookie values learned from the servers (`sticky::cookie_key`), this core's copy.
@@ -182,7 +180,7 @@ pub struct L7 {
 
 impl fmt::Debug for L7 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("L7").field("half_open", &self.half_open).finish_non_exhaustive()
+        f.debug_struct("L7").field("heads_free", &self.heads.available()).finish_non_exhaustive()
     }
 }
 
@@ -197,7 +195,6 @@ impl L7 {
             timers: TimerWheel::new(Instant::ZERO),
             fired: Vec::new(),
             keys: SynKeys::new(secrets.syn),
-            half_open: 0,
             cookie_threshold: threshold,
             cookies: StickyTable::new(cookies.max(1), secrets.sticky ^ 0x0c00_c1e5),
             ts_origin: secrets.syn[0..4].iter().fold(0u32, |a, &b| a << 8 | u32::from(b)),
