@@ -33,7 +33,7 @@ use crate::dpdk::{self, Mbuf, Mempool};
 use crate::engine::flow::{bench_flow, FlowTable};
 use crate::engine::hash::Secrets;
 use crate::engine::predictor::{Predictor, PredictorKind};
-use crate::engine::service::{server_views, NatMode, RealServer, Service, Services};
+use crate::engine::service::{server_views, NatMode, RealServer, Service, Services, SynCookies};
 use crate::engine::{Counters, Engine, Output, PortAddr, StaticNeighbour, Topology, Verdict, Vip};
 use crate::port::mem::MemPort;
 use crate::runtime::worker::Worker;
@@ -121,6 +121,7 @@ fn services(nat: NatMode, flow_capacity: usize) -> Result<Services, String> {
         servers: ids,
         predictor,
         l7: None,
+        syn_cookies: SynCookies::Never,
     };
     Ok(Services {
         services: vec![service],

@@ -227,10 +227,11 @@ pub struct VipPortConfig {
     /// is reset and counted.
     #[serde(default = "default_head_limit")]
     pub head_limit: Spanned<usize>,
-    /// L7: `auto` (SYN cookies once `tables.syn_cookie_threshold` connections are half
-    /// open), `always` or `never`.
-    #[serde(default)]
-    pub syn_cookies: SynCookies,
+    /// `auto` (SYN cookies once `tables.syn_cookie_threshold` connections are half open),
+    /// `always` or `never`. On an L4 port the switch then proxies the handshake (full and
+    /// gateway NAT; DSR cannot: the switch never sees the server's side).
+    #[serde(default = "default_syn_cookies")]
+    pub syn_cookies: Spanned<SynCookies>,
 }
 
 /// The switching mode of a VIP port.
@@ -253,6 +254,10 @@ pub struct RuleConfig {
     /// `jvm-route`; `learned-cookie` needs one.
     #[serde(default)]
     pub cookie: Option<Spanned<String>>,
+}
+
+fn default_syn_cookies() -> Spanned<SynCookies> {
+    Spanned::new(0..0, SynCookies::Auto)
 }
 
 fn default_head_limit() -> Spanned<usize> {
@@ -459,8 +464,12 @@ impl Config {
                     l7: (p.mode == PortMode::L7).then(|| L7Policy {
                         rules: p.rules.iter().map(RuleConfig::rule).collect(),
                         head_limit: *p.head_limit.get_ref(),
-                        syn_cookies: p.syn_cookies,
                     }),
+                    // DSR cannot splice (validation refuses `always` there): never.
+                    syn_cookies: match p.nat.as_ref().map(|n| *n.get_ref()) {
+                        Some(NatMode::Dsr) => SynCookies::Never,
+                        _ => *p.syn_cookies.get_ref(),
+                    },
                 });
             }
         }
@@ -585,8 +594,10 @@ impl Config {
                         .map(|r| format!("{} {}", r.kind.name(), r.cookie))
                         .collect();
                     let _ = write!(s, "; rules: {}", if rules.is_empty() { "none".into() } else { rules.join(", ") });
-                    let _ =
-                        write!(s, "; heads up to {} bytes; SYN cookies {:?}", p.head_limit.get_ref(), p.syn_cookies);
+                    let _ = write!(s, "; heads up to {} bytes", p.head_limit.get_ref());
+                }
+                if p.nat.as_ref().map(|n| *n.get_ref()) != Some(NatMode::Dsr) && p.protocol == Protocol::Tcp {
+                    let _ = write!(s, "; SYN cookies {:?}", p.syn_cookies.get_ref());
                 }
                 s.push('\n');
             }

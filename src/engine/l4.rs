@@ -174,8 +174,11 @@ impl L4 {
             servers: vec![ServerStats::default(); n_servers],
             ..L4Stats::default()
         };
-        let l7_ports: Vec<&L7Policy> = services.services.iter().filter_map(|s| s.l7.as_ref()).collect();
-        let l7 = match l7_ports.iter().map(|p| p.head_limit).max() {
+        // Delayed binding's state: L7 ports, and L4 ports that may proxy handshakes under a
+        // SYN flood (they hold a client's first bytes while the server is reached).
+        let proxies = services.services.iter().any(|s| s.l7.is_none() && s.can_proxy_handshakes());
+        let head_limits = services.services.iter().filter_map(|s| s.l7.as_ref().map(|p: &L7Policy| p.head_limit));
+        let l7 = match head_limits.chain(proxies.then_some(8192)).max() {
             Some(head_len) => L7::new(
                 services.flow_capacity.max(2),
                 services.head_buffers,
@@ -331,7 +334,7 @@ impl L4 {
                 self.l7_frame(net, id, dir, frame, ip, t, now, alloc, out)
             }
             Target::Flow(id, dir) => self.forward(net, id, dir, frame, ip, t, now, out),
-            Target::NewFlow(svc) if self.services.services[svc].l7.is_some() => {
+            Target::NewFlow(svc) if self.services.services[svc].l7.is_some() || self.syn_proxy(svc, t, now) => {
                 self.l7_open(net, svc, frame, ip, t, now, alloc, out)
             }
             Target::NewFlow(svc) => self.open(net, svc, frame, ip, t, now, out),
@@ -449,6 +452,19 @@ impl L4 {
             self.sticky.flow_started(svc as u16, client, policy.prefix_len);
         }
         self.forward(net, id, Direction::FromClient, frame, ip, t, now, out)
+    }
+
+    /// Whether the first segment `t` of a connection to L4 port `svc` is the SYN proxy's: a
+    /// SYN while the port answers with SYN cookies, or an ACK that may prove one.
+    fn syn_proxy(&self, svc: usize, t: &Transport, now: Instant) -> bool {
+        if !t.is_tcp() || t.rst() {
+            return false;
+        }
+        match (t.syn(), t.ack()) {
+            (true, false) => self.syn_cookies_now(svc),
+            (false, true) => self.may_prove_a_cookie(svc, now),
+            _ => false,
+        }
     }
 
     /// Refuses a new flow: a RST for TCP, a counted drop for anything else. Under a SYN flood

@@ -156,7 +156,6 @@ pub struct L7Policy {
     pub rules: Vec<Rule>,
     /// The largest request head read before a server is picked.
     pub head_limit: usize,
-    pub syn_cookies: SynCookies,
 }
 
 impl L7Policy {
@@ -183,6 +182,18 @@ pub struct Service {
     pub predictor: Predictor,
     /// L7 ports: the switch answers, reads the request head and splices.
     pub l7: Option<L7Policy>,
+    /// When the switch answers this TCP port's SYNs itself with SYN cookies: on an L4 port
+    /// (full or gateway NAT) it then proxies the handshake and splices like an L7 port
+    /// with no head to read (DPVS's synproxy).
+    pub syn_cookies: SynCookies,
+}
+
+impl Service {
+    /// Whether the switch can answer this port's handshakes itself: TCP, and not DSR (the
+    /// switch never sees the server's side of a DSR connection, so it could not splice it).
+    pub fn can_proxy_handshakes(&self) -> bool {
+        self.proto == 6 && self.nat != NatMode::Dsr && self.syn_cookies != SynCookies::Never
+    }
 }
 
 /// Everything served, as built from the config.

@@ -163,7 +163,7 @@ fn an_l7_port_gets_its_rules_in_order_with_their_cookies() {
         rules,
         [(RuleKind::ServerId, "ServerID"), (RuleKind::JvmRoute, "JSESSIONID"), (RuleKind::LearnedCookie, "SID")]
     );
-    assert_eq!((l7.head_limit, l7.syn_cookies, l7.inserted_cookie()), (4096, SynCookies::Auto, None));
+    assert_eq!((l7.head_limit, svc.syn_cookies, l7.inserted_cookie()), (4096, SynCookies::Auto, None));
     let ids: Vec<(&str, Option<&str>)> =
         services.servers.iter().map(|s| (s.server_id.as_str(), s.jvm_route.as_deref())).collect();
     assert_eq!(ids, [("rs1", None), ("rs2", Some("node2")), ("third", None)]);

@@ -31,7 +31,7 @@ use super::super::l7::splice::{opt, seq_ge, Phase, Splice};
 use super::super::l7::syn::{self, Offered};
 use super::super::net::{Net, Output, Verdict};
 use super::super::predictor::ServerState;
-use super::super::service::{L7Policy, RuleKind, SynCookies};
+use super::super::service::{L7Policy, NatMode, RuleKind, SynCookies};
 use super::super::sticky::{cookie_key, StickyUpdate};
 use super::super::DropReason;
 use super::{L4, MSS_MAX};
@@ -55,6 +55,10 @@ const HELD_RTO: Duration = Duration::from_millis(200);
 const HELD_TRIES: u8 = 5;
 /// How long a client may take to send its request head once connected.
 const HEAD_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a SYN cookie may come back: its two minutes of validity and then some.
+const COOKIE_LIFE: Duration = Duration::from_secs(3 * 64);
+/// Client bytes an L4 port's proxied connection holds while the switch reaches the server.
+const PROXY_HOLD: usize = 8192;
 /// How long a learned cookie binding lives after its last use.
 const COOKIE_AGE: Duration = Duration::from_secs(3600);
 
@@ -76,7 +80,7 @@ impl L4 {
         if t.syn() && !t.ack() && !t.rst() {
             return self.l7_syn(net, svc, frame, ip, t, now, out);
         }
-        if t.ack() && !t.syn() && !t.rst() {
+        if t.ack() && !t.syn() && !t.rst() && self.may_prove_a_cookie(svc, now) {
             return self.l7_cookie_ack(net, svc, frame, ip, t, now, alloc, out);
         }
         net.drop(frame, DropReason::TcpNoFlow, out)
@@ -94,17 +98,12 @@ impl L4 {
         out: &mut Output<B>,
     ) -> Verdict {
         let (client_isn, offered) = read_syn(frame.as_ref(), ip);
-        let Some(policy) = &self.services.services[svc].l7 else {
-            return net.drop(frame, DropReason::TcpNoFlow, out);
-        };
-        let cookies = match policy.syn_cookies {
-            SynCookies::Always => true,
-            SynCookies::Never => false,
-            SynCookies::Auto => self.flows.half_open() >= self.l7.cookie_threshold,
-        };
+        // An L4 port comes here only to answer with a cookie (`L4::syn_proxy`).
+        let cookies = self.services.services[svc].l7.is_none() || self.syn_cookies_now(svc);
         let ts_now = self.l7.ts_now(now);
         let (our_isn, ts) = if cookies {
             self.stats.l7.syn_cookies_sent += 1;
+            self.l7.cookies_until = now + COOKIE_LIFE;
             let cookie = self.l7.keys.cookie(&t.key, client_isn, offered.mss, now);
             (cookie, offered.ts_val.map(|val| (syn::cookie_timestamp(ts_now, &offered), val)))
         } else {
@@ -139,6 +138,25 @@ impl L4 {
             return net.drop(frame, DropReason::NoBuffer, out);
         }
         net.answer(frame, t.key.src, now, out)
+    }
+
+    /// Whether port `svc` answers SYNs with cookies now: always, never, or (auto) while the
+    /// core's half-open connections are past the threshold.
+    pub(super) fn syn_cookies_now(&self, svc: usize) -> bool {
+        let service = &self.services.services[svc];
+        match service.syn_cookies {
+            _ if !service.can_proxy_handshakes() => false,
+            SynCookies::Always => true,
+            SynCookies::Never => false,
+            SynCookies::Auto => self.flows.half_open() >= self.l7.cookie_threshold,
+        }
+    }
+
+    /// Whether an ACK with no connection to port `svc` may be a cookie's proof: only while
+    /// cookies this core sent may still come back (else it costs no more than any stray
+    /// ACK).
+    pub(super) fn may_prove_a_cookie(&self, svc: usize, now: Instant) -> bool {
+        now < self.l7.cookies_until && self.services.services[svc].can_proxy_handshakes()
     }
 
     /// An ACK to an L7 port with no connection: a SYN cookie's proof, or nothing.
@@ -278,6 +296,13 @@ impl L4 {
         sp.timer = sp.timer.wrapping_add(1);
         self.arm(id, now + HEAD_TIMEOUT);
         self.flows.set_expiry(id, now + HEAD_TIMEOUT + Duration::from_secs(1));
+        if self.services.services[usize::from(self.flows.get(id).service())].l7.is_none() {
+            // An L4 port's proxied handshake: no head to read, the server is picked now.
+            self.l7_bind(net, id, Bind::Proxy, now, alloc, out);
+            if !self.flows.contains(id) {
+                return net.drop(frame, DropReason::NoServer, out);
+            }
+        }
         self.l7_head(net, id, frame, ip, t, now, alloc, out)
     }
 
@@ -300,7 +325,7 @@ impl L4 {
             return net.drop(frame, DropReason::TcpNoFlow, out);
         }
         let svc = usize::from(self.flows.get(id).service());
-        let limit = self.services.services[svc].l7.as_ref().map_or(0, |p| p.head_limit);
+        let limit = self.services.services[svc].l7.as_ref().map_or(PROXY_HOLD, |p| p.head_limit);
         let seg = tcp::Packet::new_unchecked(&frame.as_ref()[ip.l4..ip.end]);
         let (seq, window, payload) = (seg.seq_number(), seg.window_len(), seg.payload());
         let options = tcp::read_options(seg.options()).unwrap_or_default();
@@ -364,7 +389,7 @@ impl L4 {
             net.drop(frame, DropReason::NoBuffer, out);
         }
         if let Some(Ok(http)) = complete {
-            self.l7_bind(net, id, http, now, alloc, out);
+            self.l7_bind(net, id, if http { Bind::Head } else { Bind::NotHttp }, now, alloc, out);
         }
         Verdict::Consumed
     }
@@ -374,7 +399,7 @@ impl L4 {
         &mut self,
         net: &mut Net<B>,
         id: FlowId,
-        http: bool,
+        how: Bind,
         now: Instant,
         alloc: &mut impl FnMut() -> Option<B>,
         out: &mut Output<B>,
@@ -382,12 +407,12 @@ impl L4 {
         let flow = *self.flows.get(id);
         let svc = usize::from(flow.service());
         let sp = self.l7.splices[id.index()];
-        if http {
-            self.stats.l7.heads += 1;
-        } else {
-            self.stats.l7.not_http += 1;
+        match how {
+            Bind::Head => self.stats.l7.heads += 1,
+            Bind::NotHttp => self.stats.l7.not_http += 1,
+            Bind::Proxy => self.stats.l7.proxied += 1,
         }
-        let named = if http { self.l7_rules(svc, &sp) } else { None };
+        let named = if how == Bind::Head { self.l7_rules(svc, &sp) } else { None };
         let (server, decided) = match named {
             Some(n) => {
                 if n.failover {
@@ -460,17 +485,27 @@ impl L4 {
             self.l7_abort(net, id, true, now, alloc, out);
             return;
         };
-        let sources = net.topology.ports[port].clone();
-        let attached = self.with_local_port(&sources, |flows, local_ip, local_port| {
-            let key = FlowKey::new(server_ip, server_port, local_ip, local_port, super::PROTO_TCP);
-            flows.attach_server(id, key, server)
-        });
+        let svc = usize::from(self.flows.get(id).service());
+        let attached = match self.services.services[svc].nat {
+            // Gateway NAT: the server answers the client's own address and port.
+            NatMode::Gateway => {
+                let client = self.flows.get(id).client_key();
+                let key = FlowKey::new(server_ip, server_port, client.src, client.src_port, super::PROTO_TCP);
+                self.flows.attach_server(id, key, server)
+            }
+            _ => {
+                let sources = net.topology.ports[port].clone();
+                self.with_local_port(&sources, |flows, local_ip, local_port| {
+                    let key = FlowKey::new(server_ip, server_port, local_ip, local_port, super::PROTO_TCP);
+                    flows.attach_server(id, key, server)
+                })
+            }
+        };
         if attached.is_err() {
             self.stats.refused_table_full += 1;
             self.l7_abort(net, id, true, now, alloc, out);
             return;
         }
-        let svc = usize::from(self.flows.get(id).service());
         self.stats.flows_created += 1;
         self.stats.services[svc].total += 1;
         self.stats.servers[usize::from(server)].total += 1;
@@ -586,6 +621,31 @@ impl L4 {
         let (flow, sp) = (*self.flows.get(id), self.l7.splices[id.index()]);
         let to = flow.server_key().reversed();
         let ts = sp.timestamps().then_some((sp.ts_recent, sp.server_ts));
+        if sp.held == 0 {
+            // Nothing held (a proxied L4 handshake): the ACK completes the server's
+            // handshake, and the connection is spliced at once.
+            let seg = Out {
+                src: to.src,
+                dst: to.dst,
+                src_port: to.src_port,
+                dst_port: to.dst_port,
+                seq: sp.client_isn.wrapping_add(1),
+                ack: sp.server_isn.wrapping_add(1),
+                flags: tcp::flags::ACK,
+                window: sp.client_window,
+                options: Options { timestamps: ts, ..Options::default() },
+                payload: b"",
+            };
+            self.send_new(net, &seg, now, alloc, out);
+            let sp = &mut self.l7.splices[id.index()];
+            if sp.phase() == Phase::Sending {
+                self.l7.heads.give_back(std::mem::replace(&mut sp.head, NO_HEAD));
+                sp.set_phase(Phase::Spliced);
+                sp.timer = sp.timer.wrapping_add(1);
+                self.stats.l7.spliced += 1;
+            }
+            return;
+        }
         // As Linux does, the timestamp option comes out of the MSS.
         let mss = usize::from(sp.server_mss.max(88)) - if ts.is_some() { 12 } else { 0 };
         let mut at = 0usize;
@@ -1058,6 +1118,17 @@ impl L4 {
         }
         Err(InsertError::Full)
     }
+}
+
+/// How a connection came to be bound.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Bind {
+    /// Its request head is in.
+    Head,
+    /// Its first bytes are not HTTP.
+    NotHttp,
+    /// An L4 port's handshake the switch answered (SYN proxy): nothing to read.
+    Proxy,
 }
 
 /// What the head collected so far is.

@@ -7,7 +7,7 @@ use std::time::Duration;
 use crate::craft::{self, Segment};
 use crate::engine::hash::Secrets;
 use crate::engine::predictor::{Predictor, PredictorKind, ServerState};
-use crate::engine::service::{server_views, NatMode, RealServer, Service, Services, StickyPolicy};
+use crate::engine::service::{server_views, NatMode, RealServer, Service, Services, StickyPolicy, SynCookies};
 use crate::engine::{Engine, Output, PortAddr, StaticNeighbour, Topology, Verdict, Vip};
 use crate::time::Instant;
 use crate::wire::{ethernet, ipv4, tcp, MacAddr};
@@ -60,6 +60,7 @@ fn engine_with_locals(nat: NatMode, sticky: bool, flows: usize, local_ips: Vec<I
         servers: ids,
         predictor,
         l7: None,
+        syn_cookies: SynCookies::Never,
     };
     let services = Services {
         services: vec![service],

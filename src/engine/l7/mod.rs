@@ -74,6 +74,8 @@ pub struct L7Stats {
     pub retransmits: u64,
     /// Spliced connections.
     pub spliced: u64,
+    /// Handshakes of L4 ports the switch answered itself under a SYN flood (SYN proxy).
+    pub proxied: u64,
 }
 
 impl L7Stats {
@@ -87,7 +89,7 @@ impl L7Stats {
     }
 
     /// The counters by name (the decision counts apart), for printing.
-    pub fn named(&self) -> [(&'static str, u64); 21] {
+    pub fn named(&self) -> [(&'static str, u64); 22] {
         [
             ("syn-acks", self.syn_acks),
             ("syn-cookies-sent", self.syn_cookies_sent),
@@ -110,10 +112,11 @@ impl L7Stats {
             ("cookies-learned", self.cookies_learned),
             ("retransmits", self.retransmits),
             ("spliced", self.spliced),
+            ("syn-proxied", self.proxied),
         ]
     }
 
-    fn named_mut(&mut self) -> [(&'static str, &mut u64); 21] {
+    fn named_mut(&mut self) -> [(&'static str, &mut u64); 22] {
         [
             ("syn-acks", &mut self.syn_acks),
             ("syn-cookies-sent", &mut self.syn_cookies_sent),
@@ -136,6 +139,7 @@ impl L7Stats {
             ("cookies-learned", &mut self.cookies_learned),
             ("retransmits", &mut self.retransmits),
             ("spliced", &mut self.spliced),
+            ("syn-proxied", &mut self.proxied),
         ]
     }
 
@@ -171,6 +175,9 @@ pub struct L7 {
     pub keys: SynKeys,
     /// Past this many half-open connections, `auto` ports answer with SYN cookies.
     pub cookie_threshold: usize,
+    /// Until when a SYN cookie this core sent may come back (ACKs without a connection are
+    /// checked for one only until then).
+    pub cookies_until: Instant,
     /// Cookie values learned from the servers (`sticky::cookie_key`), this core's copy.
     pub cookies: StickyTable,
     /// The origin of the switch's timestamp clock (random, so that it says nothing of the
@@ -196,6 +203,7 @@ impl L7 {
             fired: Vec::new(),
             keys: SynKeys::new(secrets.syn),
             cookie_threshold: threshold,
+            cookies_until: Instant::ZERO,
             cookies: StickyTable::new(cookies.max(1), secrets.sticky ^ 0x0c00_c1e5),
             ts_origin: secrets.syn[0..4].iter().fold(0u32, |a, &b| a << 8 | u32::from(b)),
         }

@@ -338,3 +338,35 @@ fn syn_cookies_carry_the_handshake_when_always_on() {
     assert_eq!((stats.syn_cookies_sent, stats.syn_cookies_accepted, stats.syn_acks), (5, 5, 0));
     assert_eq!(lab.engine.l4().flows().len(), 5, "no flow before the ACK; one per connection after");
 }
+
+/// L4 ports under a SYN flood (here: always) answer SYNs with cookies themselves and
+/// splice the connection to the server once the client's ACK proves the cookie (DPVS's
+/// synproxy), with no head to read: full NAT and gateway NAT.
+#[test]
+fn l4_ports_proxy_handshakes_with_syn_cookies() {
+    let ports = r#"
+[[vip.port]]
+port = 81
+nat = "full"
+predictor = "round-robin"
+syn_cookies = "always"
+
+[[vip.port]]
+port = 83
+nat = "gateway"
+predictor = "round-robin"
+syn_cookies = "always"
+"#;
+    let mut lab = Lab::new(&config(ports), name_server);
+    for (i, port) in [81u16, 81, 81, 83, 83, 83].into_iter().enumerate() {
+        let r =
+            lab.get(50000 + i as u16, port, &request("/", None)).unwrap_or_else(|| panic!("request {i} to :{port}"));
+        assert_eq!(server_of(&r), format!("rs{}", i % 3 + 1), "request {i}");
+    }
+    let stats = lab.engine.l4().stats();
+    assert_eq!((stats.l7.syn_cookies_sent, stats.l7.syn_cookies_accepted, stats.l7.proxied), (6, 6, 6));
+    assert_eq!((stats.l7.heads, stats.l7.decided_by(Decided::Predictor)), (0, 6));
+    // The servers saw every request once, whole.
+    assert_eq!(lab.requests.iter().map(Vec::len).sum::<usize>(), 6);
+    assert!(lab.requests.iter().flatten().all(|r| r == &request("/", None)));
+}
