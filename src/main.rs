@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 
 use stickwire::control::config::Config;
 use stickwire::replay::{replay, PortFiles};
+use stickwire::runtime::run::RunOptions;
 
 #[derive(Parser)]
 #[command(name = "stickwire", version, about = "A session-affinity switch on DPDK")]
@@ -21,6 +22,10 @@ enum Command {
     Run {
         #[arg(long)]
         config: PathBuf,
+        /// Record what each port receives to DIR/<port>-in.pcap, stamped with the switch's
+        /// own clock, so that `replay` of those captures repeats the run (one worker only).
+        #[arg(long, value_name = "DIR")]
+        record_rx: Option<PathBuf>,
         /// EAL arguments, after those in the config's [dpdk] eal_args.
         #[arg(last = true)]
         eal_args: Vec<String>,
@@ -99,8 +104,9 @@ fn main() -> ExitCode {
                 }
             }
         }),
-        Command::Run { config, eal_args } => load(&config).and_then(|config| {
-            stickwire::runtime::run::run(&config, &eal_args).map(|report| println!("{report}")).map_err(|e| {
+        Command::Run { config, record_rx, eal_args } => load(&config).and_then(|config| {
+            let options = RunOptions { eal_args, record_rx };
+            stickwire::runtime::run::run(&config, &options).map(|report| println!("{report}")).map_err(|e| {
                 eprintln!("stickwire: run: {e}");
                 ExitCode::FAILURE
             })
