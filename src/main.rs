@@ -7,7 +7,7 @@ use clap::{Parser, Subcommand};
 
 use stickwire::control::config::Config;
 use stickwire::replay::{replay, PortFiles};
-use stickwire::runtime::run::RunOptions;
+use stickwire::runtime::run::{Clock, RunOptions};
 
 #[derive(Parser)]
 #[command(name = "stickwire", version, about = "A session-affinity switch on DPDK")]
@@ -26,6 +26,11 @@ enum Command {
         /// own clock, so that `replay` of those captures repeats the run (one worker only).
         #[arg(long, value_name = "DIR")]
         record_rx: Option<PathBuf>,
+        /// The worker's clock: `monotonic` (the machine's), or `capture` (each frame's
+        /// receive timestamp, as net_pcap gives a capture's: the run then goes as `replay`
+        /// goes; one worker only).
+        #[arg(long, value_enum, default_value = "monotonic")]
+        clock: ClockArg,
         /// EAL arguments, after those in the config's [dpdk] eal_args.
         #[arg(last = true)]
         eal_args: Vec<String>,
@@ -69,6 +74,12 @@ enum Command {
     },
 }
 
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ClockArg {
+    Monotonic,
+    Capture,
+}
+
 fn parse_port_files(s: &str) -> Result<PortFiles, String> {
     let (port, files) = s.split_once('=').ok_or("expected NAME=IN.pcap:OUT.pcap")?;
     let (input, output) = files.split_once(':').ok_or("expected NAME=IN.pcap:OUT.pcap")?;
@@ -104,8 +115,12 @@ fn main() -> ExitCode {
                 }
             }
         }),
-        Command::Run { config, record_rx, eal_args } => load(&config).and_then(|config| {
-            let options = RunOptions { eal_args, record_rx };
+        Command::Run { config, record_rx, clock, eal_args } => load(&config).and_then(|config| {
+            let clock = match clock {
+                ClockArg::Monotonic => Clock::Monotonic,
+                ClockArg::Capture => Clock::Capture,
+            };
+            let options = RunOptions { eal_args, record_rx, clock };
             stickwire::runtime::run::run(&config, &options).map(|report| println!("{report}")).map_err(|e| {
                 eprintln!("stickwire: run: {e}");
                 ExitCode::FAILURE

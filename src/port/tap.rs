@@ -34,6 +34,10 @@ impl<P: Port> Tap<P> {
         &self.inner
     }
 
+    pub fn inner_mut(&mut self) -> &mut P {
+        &mut self.inner
+    }
+
     /// Flushes the capture; the inner port back, and the first error recording met, if any.
     pub fn finish(self) -> (P, Result<(), CaptureError>) {
         let result = match (self.error, self.writer) {

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use crate::control::admin::AdminServer;
 use crate::control::config::Config;
-use crate::dpdk::{self, DpdkError, DpdkPort, Eal, EthPort, Mbuf, Mempool, QueueId};
+use crate::dpdk::{self, DpdkError, DpdkPort, Eal, EthPort, Mbuf, Mempool, QueueId, RxTimestamp};
 use crate::engine::hash::Secrets;
 use crate::engine::l4::{L4Stats, WorkerSlot};
 use crate::engine::sticky::StickyBus;
@@ -17,6 +17,7 @@ use crate::port::pcap::CaptureWriter;
 use crate::port::tap::Tap;
 use crate::port::PortStats;
 use crate::runtime::admin::AdminState;
+use crate::runtime::arrivals::Arrivals;
 use crate::runtime::peers::{DispatchView, HandoffPort, LoadBoard};
 use crate::runtime::relay::{RunPort, RELAY_RING};
 use crate::runtime::report::Names;
@@ -50,6 +51,20 @@ pub struct RunOptions {
     /// Record what each port receives to `<dir>/<port>-in.pcap`, stamped with the worker's
     /// clock (`port::tap`): `replay` of those captures repeats the run. One worker only.
     pub record_rx: Option<PathBuf>,
+    /// The worker's clock.
+    pub clock: Clock,
+}
+
+/// Where a worker's time comes from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Clock {
+    /// The machine's monotonic clock: a live switch.
+    #[default]
+    Monotonic,
+    /// The frames' receive timestamps, as a device replaying a capture gives them (net_pcap:
+    /// the capture's, in microseconds): the worker runs on the capture's clock, as `replay`
+    /// does (`runtime::arrivals`). One worker only.
+    Capture,
 }
 
 /// What a run did, printed when it stops.
@@ -103,12 +118,15 @@ impl fmt::Display for RunReport {
 /// Starts EAL and the ports, runs the workers until a signal, stops everything cleanly.
 pub fn run(config: &Config, options: &RunOptions) -> Result<RunReport, RunError> {
     let workers = *config.workers.get_ref();
+    // Each worker has its own clock, and frames cross between cores: neither one capture
+    // per port nor one clock could say in which order and at which time each core saw them.
     if options.record_rx.is_some() && workers != 1 {
-        // Each worker has its own clock, and frames cross between cores: no one capture
-        // per port could say in which order and at which time each core saw them.
         return Err(RunError::Config(format!(
             "recording what the ports receive needs workers = 1 (the config has {workers})"
         )));
+    }
+    if options.clock == Clock::Capture && workers != 1 {
+        return Err(RunError::Config(format!("the capture's clock needs workers = 1 (the config has {workers})")));
     }
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
@@ -157,6 +175,12 @@ pub fn run(config: &Config, options: &RunOptions) -> Result<RunReport, RunError>
         macs.push(mac);
         ports.push(port);
     }
+    let rx_timestamps = match options.clock {
+        Clock::Monotonic => None,
+        Clock::Capture => Some(RxTimestamp::lookup().ok_or_else(|| {
+            RunError::Config("the capture's clock needs a device that gives receive timestamps (net_pcap)".into())
+        })?),
+    };
     let topology = config.topology(&macs);
     let secrets = match config.seed {
         Some(seed) => {
@@ -194,7 +218,7 @@ pub fn run(config: &Config, options: &RunOptions) -> Result<RunReport, RunError>
                 Some(dir) => Some(recording(dir, p.name.get_ref())?),
                 None => None,
             };
-            queues.push(Tap::new(queue, recording));
+            queues.push(Tap::new(Arrivals::new(queue, rx_timestamps), recording));
         }
         let topology = topology.clone();
         let services = services.clone();
@@ -232,7 +256,14 @@ pub fn run(config: &Config, options: &RunOptions) -> Result<RunReport, RunError>
                     let clock = MonotonicClock::new();
                     let mut backoff = IdleBackoff::default();
                     while !stop.load(Ordering::Relaxed) {
-                        let received = worker.run_once(clock.now());
+                        let received = if rx_timestamps.is_some() {
+                            for port in worker.ports_mut() {
+                                port.inner_mut().fill();
+                            }
+                            worker.run_to_next_arrival().unwrap_or(0)
+                        } else {
+                            worker.run_once(clock.now())
+                        };
                         backoff.after_poll(received);
                     }
                     let engine = worker.engine();

@@ -210,6 +210,10 @@ impl<P: Port> Worker<P> {
         &self.ports
     }
 
+    pub fn ports_mut(&mut self) -> &mut [P] {
+        &mut self.ports
+    }
+
     pub fn into_ports(self) -> Vec<P> {
         self.ports
     }
