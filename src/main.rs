@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 
 use stickwire::control::config::Config;
 use stickwire::replay::{replay, PortFiles};
+use stickwire::runtime::run::{Clock, RunOptions};
 
 #[derive(Parser)]
 #[command(name = "stickwire", version, about = "A session-affinity switch on DPDK")]
@@ -21,6 +22,15 @@ enum Command {
     Run {
         #[arg(long)]
         config: PathBuf,
+        /// Record what each port receives to DIR/<port>-in.pcap, stamped with the switch's
+        /// own clock, so that `replay` of those captures repeats the run (one worker only).
+        #[arg(long, value_name = "DIR")]
+        record_rx: Option<PathBuf>,
+        /// The worker's clock: `monotonic` (the machine's), or `capture` (each frame's
+        /// receive timestamp, as net_pcap gives a capture's: the run then goes as `replay`
+        /// goes; one worker only).
+        #[arg(long, value_enum, default_value = "monotonic")]
+        clock: ClockArg,
         /// EAL arguments, after those in the config's [dpdk] eal_args.
         #[arg(last = true)]
         eal_args: Vec<String>,
@@ -64,6 +74,12 @@ enum Command {
     },
 }
 
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ClockArg {
+    Monotonic,
+    Capture,
+}
+
 fn parse_port_files(s: &str) -> Result<PortFiles, String> {
     let (port, files) = s.split_once('=').ok_or("expected NAME=IN.pcap:OUT.pcap")?;
     let (input, output) = files.split_once(':').ok_or("expected NAME=IN.pcap:OUT.pcap")?;
@@ -99,8 +115,13 @@ fn main() -> ExitCode {
                 }
             }
         }),
-        Command::Run { config, eal_args } => load(&config).and_then(|config| {
-            stickwire::runtime::run::run(&config, &eal_args).map(|report| println!("{report}")).map_err(|e| {
+        Command::Run { config, record_rx, clock, eal_args } => load(&config).and_then(|config| {
+            let clock = match clock {
+                ClockArg::Monotonic => Clock::Monotonic,
+                ClockArg::Capture => Clock::Capture,
+            };
+            let options = RunOptions { eal_args, record_rx, clock };
+            stickwire::runtime::run::run(&config, &options).map(|report| println!("{report}")).map_err(|e| {
                 eprintln!("stickwire: run: {e}");
                 ExitCode::FAILURE
             })

@@ -60,10 +60,7 @@ pub fn replay(config: &Config, files: &[PortFiles]) -> Result<ReplayReport, Repl
     let mut worker = Worker::with_engine(engine, ports);
     // The clock follows the captures, and stops at their last frame: between two frames it
     // also stops where the engine has a deadline (a retransmission), as a live switch would.
-    while let Some(arrival) = worker.ports().iter().filter_map(PcapPort::next_arrival).min() {
-        let now = worker.engine().poll_timeout().map_or(arrival, |deadline| deadline.min(arrival));
-        worker.run_once(now);
-    }
+    while worker.run_to_next_arrival().is_some() {}
     let counters = worker.engine().counters().clone();
     let l4 = worker.engine().l4().stats().clone();
     let names = Names::of(worker.engine().l4().services());

@@ -5,9 +5,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use stickwire::control::config::Config;
+use stickwire::engine::l7::rules::Decided;
+use stickwire::engine::l7::L7Stats;
 use stickwire::engine::DropReason;
 use stickwire::port::pcap::CaptureReader;
-use stickwire::replay::{replay, PortFiles};
+use stickwire::replay::{replay, PortFiles, ReplayReport};
 use stickwire::wire::{ethernet, ipv4, tcp};
 
 fn root() -> &'static Path {
@@ -216,4 +218,96 @@ fn recorded_l4_traffic_replays_to_what_the_live_switch_sent() {
     assert_eq!(report.counters.total_drops(), 0);
     // Sticky: the client's two connections to :81 went to one server.
     assert_eq!(report.l4.sticky_hits, 1);
+}
+
+/// Replays a recording of the live switch (`client-in.pcap` and `server-in.pcap`: what its
+/// two arms received, recorded by the switch itself on its own clock) with the folder's
+/// `switch.toml`, and checks that each port sends exactly what the live switch sent
+/// (`client-expected.pcap`, `server-expected.pcap`, recorded at the far ends), frame for
+/// frame, and that the replay counts what the live switch counted (`live-report.txt`, its
+/// report when it stopped).
+fn replay_recording(dir: &Path) -> ReplayReport {
+    let config = Config::load(&dir.join("switch.toml")).unwrap();
+    let name = dir.file_name().unwrap().to_string_lossy().into_owned();
+    let outputs = ["client", "server"].map(|side| (side, tmp(&format!("{name}-{side}.pcap"))));
+    let files = outputs.clone().map(|(side, out)| PortFiles {
+        port: side.into(),
+        input: Some(dir.join(format!("{side}-in.pcap"))),
+        output: Some(out),
+    });
+    let report = replay(&config, &files).unwrap();
+    for (side, out) in &outputs {
+        let want_path = dir.join(format!("{side}-expected.pcap"));
+        let (got, want) = (frames(out), frames(&want_path));
+        for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+            assert_eq!(g, w, "{}: frame {} differs", want_path.display(), i + 1);
+        }
+        assert_eq!(got.len(), want.len(), "{}: frame count", want_path.display());
+    }
+    // The engine's counters, the VIP ports', the servers' and the L7 ports' print the same
+    // way from `run` and from `replay`: from `engine counters:` on, the reports are equal.
+    let live = std::fs::read_to_string(dir.join("live-report.txt")).unwrap();
+    let replayed = report.to_string();
+    let from_counters = |s: &str| -> Vec<String> {
+        s.lines()
+            .skip_while(|l| !l.starts_with("engine counters:"))
+            .map(|l| l.trim_end().to_string())
+            .filter(|l| !l.is_empty())
+            .collect()
+    };
+    let live = from_counters(&live);
+    assert!(live.len() > 10, "{}: no counters in live-report.txt", dir.display());
+    assert_eq!(from_counters(&replayed), live, "{}: the replay counts otherwise than the live switch", dir.display());
+    report
+}
+
+fn decided(l7: &L7Stats, by: Decided) -> u64 {
+    l7.decided[by as usize]
+}
+
+/// Real curl and wrk through the live switch's L7 ports to real nginx (scripts/record-l7.sh
+/// curl), replayed: exactly what the live switch sent, both ways. Port 80: a `ServerID`
+/// cookie (rs2), a JSESSIONID ending in `.node3` (rs3), no cookie (round robin), `/sid`
+/// (nginx sets `SID`, the switch learns it) then that SID from another address; port 8080:
+/// the switch inserts `ServerID` into the first response and the next request brings it
+/// back; two requests on one keep-alive connection; then wrk on four keep-alive connections
+/// for a second (76 requests, each connection paced to one per 50 ms). The switch's ISNs and timestamps come from its clock, which
+/// the recorded captures carry (`run --record-rx`).
+///
+/// wrk first opens a connection and closes it without a request (its connectivity probe):
+/// the switch never answers that FIN (a FIN before the request head is only acknowledged
+/// as far as the head goes), so the capture holds the client's four retransmissions of it.
+/// The expected output is the live switch's, this silence included.
+#[test]
+fn recorded_l7_traffic_replays_to_what_the_live_switch_sent() {
+    let report = replay_recording(&root().join("pcaps/l7-curl"));
+    let l7 = &report.l4.l7;
+    assert_eq!(report.counters.total_drops(), 0);
+    // 13 connections (12 requests' and wrk's probe); 12 heads read, 12 spliced.
+    assert_eq!((l7.syn_acks, l7.handshakes, l7.heads, l7.spliced), (13, 13, 12, 12));
+    assert_eq!(decided(l7, Decided::ServerIdCookie), 2, "ServerID=rs2, and ServerID=rs1 on the keep-alive connection");
+    assert_eq!(decided(l7, Decided::JvmRoute), 1);
+    assert_eq!(decided(l7, Decided::LearnedCookie), 1);
+    assert_eq!(decided(l7, Decided::InsertedCookie), 1);
+    assert_eq!(decided(l7, Decided::Predictor), 7, "no cookie, /sid, :8080's first, wrk's four");
+    assert_eq!((l7.cookies_inserted, l7.cookies_learned), (1, 1));
+    assert_eq!((l7.syn_cookies_sent, l7.retransmits, l7.head_timeouts, l7.not_http), (0, 0, 0, 0));
+    assert_eq!(report.l4.servers.iter().map(|s| s.total).collect::<Vec<_>>(), [5, 4, 3]);
+}
+
+/// Real curl through the live switch's port 80 to three real Tomcat nodes (scripts/record-l7.sh
+/// tomcat), replayed: exactly what the live switch sent. A client without a session goes
+/// by round robin and gets a JSESSIONID ending in its node's jvmRoute; its next request
+/// comes back to that node by the cookie; a second client likewise, its second request
+/// naming the session in the path (`;jsessionid=`); then two requests on one keep-alive
+/// connection with the first client's cookie.
+#[test]
+fn recorded_tomcat_sessions_replay_to_what_the_live_switch_sent() {
+    let report = replay_recording(&root().join("pcaps/l7-tomcat"));
+    let l7 = &report.l4.l7;
+    assert_eq!(report.counters.total_drops(), 0);
+    assert_eq!((l7.syn_acks, l7.handshakes, l7.heads, l7.spliced), (5, 5, 5, 5));
+    assert_eq!(decided(l7, Decided::Predictor), 2);
+    assert_eq!(decided(l7, Decided::JvmRoute), 3, "a cookie twice, the path once");
+    assert_eq!((l7.cookies_inserted, l7.cookies_learned, l7.retransmits), (0, 0, 0));
 }

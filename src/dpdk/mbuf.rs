@@ -126,6 +126,58 @@ impl Mbuf {
     }
 }
 
+/// Where a device puts each frame's receive timestamp: DPDK's dynamic mbuf field
+/// `rte_dynfield_timestamp`, valid when the frame's `rte_dynflag_rx_timestamp` flag is set.
+/// The unit is the device's: net_pcap gives the capture's timestamp in microseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RxTimestamp {
+    offset: usize,
+    flag: u64,
+}
+
+impl RxTimestamp {
+    /// The field and flag, once a device has registered them (net_pcap does when it is
+    /// probed); `None` if none has.
+    pub fn lookup() -> Option<RxTimestamp> {
+        // SAFETY: both names are NUL-terminated constants; a null `params` asks for the
+        // offset (bit) alone. The lookups only read DPDK's registry of dynamic fields.
+        let (offset, bit) = unsafe {
+            (
+                sys::rte_mbuf_dynfield_lookup(
+                    sys::RTE_MBUF_DYNFIELD_TIMESTAMP_NAME.as_ptr().cast(),
+                    std::ptr::null_mut(),
+                ),
+                sys::rte_mbuf_dynflag_lookup(
+                    sys::RTE_MBUF_DYNFLAG_RX_TIMESTAMP_NAME.as_ptr().cast(),
+                    std::ptr::null_mut(),
+                ),
+            )
+        };
+        let offset = usize::try_from(offset).ok()?;
+        let bit = u32::try_from(bit).ok().filter(|&b| b < 64)?;
+        // The field is a u64 inside the mbuf's dynamic area.
+        let dynfield = std::mem::offset_of!(sys::rte_mbuf, dynfield1);
+        let area = std::mem::size_of::<sys::rte_mbuf>();
+        if offset < dynfield || offset + 8 > area {
+            return None;
+        }
+        Some(RxTimestamp { offset, flag: 1 << bit })
+    }
+}
+
+impl Mbuf {
+    /// The frame's receive timestamp, in the device's unit, if the device gave one.
+    pub fn rx_timestamp(&self, field: RxTimestamp) -> Option<u64> {
+        if self.raw().ol_flags & field.flag == 0 {
+            return None;
+        }
+        // SAFETY: `RxTimestamp::lookup` checked that the 8 bytes at `offset` lie inside
+        // `struct rte_mbuf` (in its dynamic field area), which we own; DPDK does not align
+        // dynamic fields for us to rely on, so read unaligned.
+        Some(unsafe { std::ptr::read_unaligned(self.ptr.as_ptr().cast::<u8>().add(field.offset).cast::<u64>()) })
+    }
+}
+
 impl AsRef<[u8]> for Mbuf {
     #[inline]
     fn as_ref(&self) -> &[u8] {

@@ -31,6 +31,6 @@ pub use eal::{register_thread, tsc, tsc_hz, unregister_thread, Eal, Lcore, BINDI
 pub use error::DpdkError;
 pub use ethdev::{EthPort, EthStats, PortId, QueueId, RxTxQueue};
 pub use hash::{RteHash, LOOKUP_BULK_MAX};
-pub use mbuf::Mbuf;
+pub use mbuf::{Mbuf, RxTimestamp};
 pub use mempool::{Mempool, DEFAULT_DATA_ROOM, HEADROOM};
 pub use port::DpdkPort;

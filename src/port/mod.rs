@@ -6,6 +6,7 @@
 
 pub mod mem;
 pub mod pcap;
+pub mod tap;
 
 use crate::time::Instant;
 use crate::wire::buffer::FrameBuf;
@@ -38,6 +39,12 @@ pub trait Port {
 
     /// The port's counters.
     fn stats(&self) -> PortStats;
+
+    /// When the next frame arrives, for a port whose frames carry their own arrival times
+    /// (a capture); `None` when it has none waiting, and always for a live device.
+    fn next_arrival(&self) -> Option<Instant> {
+        None
+    }
 }
 
 /// Counters every port keeps.

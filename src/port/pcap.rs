@@ -259,11 +259,6 @@ impl PcapPort {
         self.next = self.input.as_mut().and_then(CaptureReader::next_frame);
     }
 
-    /// When the next frame arrives, or `None` when the capture is exhausted.
-    pub fn next_arrival(&self) -> Option<Instant> {
-        self.next.as_ref().map(|f| f.time)
-    }
-
     /// Why the input stopped early, if it did.
     pub fn input_damage(&self) -> Option<&str> {
         self.input.as_ref()?.damage.as_deref()
@@ -325,5 +320,10 @@ impl Port for PcapPort {
 
     fn stats(&self) -> PortStats {
         self.stats
+    }
+
+    /// When the next frame arrives, or `None` when the capture is exhausted.
+    fn next_arrival(&self) -> Option<Instant> {
+        self.next.as_ref().map(|f| f.time)
     }
 }

@@ -1,6 +1,7 @@
 //! Worker threads and the poll loop.
 
 pub mod admin;
+pub mod arrivals;
 pub mod peers;
 pub mod relay;
 pub mod report;

@@ -2,18 +2,22 @@
 //! SIGINT or SIGTERM.
 
 use std::fmt;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use crate::control::admin::AdminServer;
 use crate::control::config::Config;
-use crate::dpdk::{self, DpdkError, DpdkPort, Eal, EthPort, Mbuf, Mempool, QueueId};
+use crate::dpdk::{self, DpdkError, DpdkPort, Eal, EthPort, Mbuf, Mempool, QueueId, RxTimestamp};
 use crate::engine::hash::Secrets;
 use crate::engine::l4::{L4Stats, WorkerSlot};
 use crate::engine::sticky::StickyBus;
 use crate::engine::{Counters, Engine};
+use crate::port::pcap::CaptureWriter;
+use crate::port::tap::Tap;
 use crate::port::PortStats;
 use crate::runtime::admin::AdminState;
+use crate::runtime::arrivals::Arrivals;
 use crate::runtime::peers::{DispatchView, HandoffPort, LoadBoard};
 use crate::runtime::relay::{RunPort, RELAY_RING};
 use crate::runtime::report::Names;
@@ -37,6 +41,30 @@ pub enum RunError {
     Config(String),
     #[error("worker {0} stopped abnormally")]
     WorkerPanicked(usize),
+}
+
+/// How to run, besides the config.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// EAL arguments, after the config's.
+    pub eal_args: Vec<String>,
+    /// Record what each port receives to `<dir>/<port>-in.pcap`, stamped with the worker's
+    /// clock (`port::tap`): `replay` of those captures repeats the run. One worker only.
+    pub record_rx: Option<PathBuf>,
+    /// The worker's clock.
+    pub clock: Clock,
+}
+
+/// Where a worker's time comes from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Clock {
+    /// The machine's monotonic clock: a live switch.
+    #[default]
+    Monotonic,
+    /// The frames' receive timestamps, as a device replaying a capture gives them (net_pcap:
+    /// the capture's, in microseconds): the worker runs on the capture's clock, as `replay`
+    /// does (`runtime::arrivals`). One worker only.
+    Capture,
 }
 
 /// What a run did, printed when it stops.
@@ -88,16 +116,26 @@ impl fmt::Display for RunReport {
 }
 
 /// Starts EAL and the ports, runs the workers until a signal, stops everything cleanly.
-pub fn run(config: &Config, extra_eal_args: &[String]) -> Result<RunReport, RunError> {
+pub fn run(config: &Config, options: &RunOptions) -> Result<RunReport, RunError> {
+    let workers = *config.workers.get_ref();
+    // Each worker has its own clock, and frames cross between cores: neither one capture
+    // per port nor one clock could say in which order and at which time each core saw them.
+    if options.record_rx.is_some() && workers != 1 {
+        return Err(RunError::Config(format!(
+            "recording what the ports receive needs workers = 1 (the config has {workers})"
+        )));
+    }
+    if options.clock == Clock::Capture && workers != 1 {
+        return Err(RunError::Config(format!("the capture's clock needs workers = 1 (the config has {workers})")));
+    }
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(signal, Arc::clone(&stop)).map_err(RunError::Signal)?;
     }
     let mut eal_args = config.dpdk.eal_args.clone();
-    eal_args.extend_from_slice(extra_eal_args);
+    eal_args.extend_from_slice(&options.eal_args);
     let eal = Eal::init(&eal_args)?;
 
-    let workers = *config.workers.get_ref();
     let pool = Mempool::new("stickwire_pkts", config.dpdk.mbufs, 256, 2048 + 128)?;
     let mut ports = Vec::new();
     let mut macs = Vec::new();
@@ -137,6 +175,12 @@ pub fn run(config: &Config, extra_eal_args: &[String]) -> Result<RunReport, RunE
         macs.push(mac);
         ports.push(port);
     }
+    let rx_timestamps = match options.clock {
+        Clock::Monotonic => None,
+        Clock::Capture => Some(RxTimestamp::lookup().ok_or_else(|| {
+            RunError::Config("the capture's clock needs a device that gives receive timestamps (net_pcap)".into())
+        })?),
+    };
     let topology = config.topology(&macs);
     let secrets = match config.seed {
         Some(seed) => {
@@ -164,12 +208,17 @@ pub fn run(config: &Config, extra_eal_args: &[String]) -> Result<RunReport, RunE
     let mut handles = Vec::new();
     for w in 0..workers {
         let mut queues = Vec::new();
-        for (port, relay) in ports.iter().zip(&relays) {
-            queues.push(match relay {
+        for ((port, relay), p) in ports.iter().zip(&relays).zip(&config.ports) {
+            let queue = match relay {
                 Some((_, from)) if w == 0 => RunPort::queue(DpdkPort::new(port, QueueId(0))?, Some(from.clone())),
                 Some((to, _)) => RunPort::relay(to.clone(), port.pool().clone()),
                 None => RunPort::queue(DpdkPort::new(port, QueueId(w as u16))?, None),
-            });
+            };
+            let recording = match &options.record_rx {
+                Some(dir) => Some(recording(dir, p.name.get_ref())?),
+                None => None,
+            };
+            queues.push(Tap::new(Arrivals::new(queue, rx_timestamps), recording));
         }
         let topology = topology.clone();
         let services = services.clone();
@@ -181,6 +230,8 @@ pub fn run(config: &Config, extra_eal_args: &[String]) -> Result<RunReport, RunE
         let sticky = sticky_ports.next().filter(|_| peered);
         let (view, load) = (view.clone(), Arc::clone(&load));
         let stop = Arc::clone(&stop);
+        let port_names: Vec<String> = config.ports.iter().map(|p| p.name.get_ref().clone()).collect();
+        let recording = options.record_rx.is_some();
         // Leave core 0 to the control thread and whatever else runs on the box, when there
         // is more than one core.
         let core = (!cores.is_empty()).then(|| cores[(w + 1) % cores.len()]);
@@ -205,7 +256,14 @@ pub fn run(config: &Config, extra_eal_args: &[String]) -> Result<RunReport, RunE
                     let clock = MonotonicClock::new();
                     let mut backoff = IdleBackoff::default();
                     while !stop.load(Ordering::Relaxed) {
-                        let received = worker.run_once(clock.now());
+                        let received = if rx_timestamps.is_some() {
+                            for port in worker.ports_mut() {
+                                port.inner_mut().fill();
+                            }
+                            worker.run_to_next_arrival().unwrap_or(0)
+                        } else {
+                            worker.run_once(clock.now())
+                        };
                         backoff.after_poll(received);
                     }
                     let engine = worker.engine();
@@ -216,7 +274,16 @@ pub fn run(config: &Config, extra_eal_args: &[String]) -> Result<RunReport, RunE
                         backoff.sleeps,
                         worker.handoff_dropped(),
                     );
-                    drop(worker);
+                    for (tap, name) in worker.into_ports().into_iter().zip(&port_names) {
+                        let recorded = tap.recorded;
+                        match tap.finish().1 {
+                            Err(e) => eprintln!("stickwire: port `{name}`: recording stopped early: {e}"),
+                            Ok(()) if recording => {
+                                eprintln!("stickwire: port `{name}`: recorded {recorded} frames received")
+                            }
+                            Ok(()) => {}
+                        }
+                    }
                     if lcore.is_ok() {
                         dpdk::unregister_thread();
                     }
@@ -279,4 +346,11 @@ pub fn run(config: &Config, extra_eal_args: &[String]) -> Result<RunReport, RunE
     drop(pool);
     drop(eal);
     Ok(report)
+}
+
+/// The capture a port's received frames are recorded to: `<dir>/<port>-in.pcap`.
+fn recording(dir: &std::path::Path, port: &str) -> Result<CaptureWriter, RunError> {
+    std::fs::create_dir_all(dir).map_err(|e| RunError::Config(format!("--record-rx {}: {e}", dir.display())))?;
+    CaptureWriter::create(&dir.join(format!("{port}-in.pcap")))
+        .map_err(|e| RunError::Config(format!("--record-rx: {e}")))
 }

@@ -187,6 +187,17 @@ impl<P: Port> Worker<P> {
         received
     }
 
+    /// One turn on the frames' own clock (`replay`, and `run --clock capture`): the clock
+    /// moves to the earliest next arrival of any port, or to the engine's next deadline if
+    /// that comes first, so a retransmission due between two frames goes out at its time as
+    /// on a live switch. `None`, and no turn, when no port has a frame waiting: the clock
+    /// stops at the last frame.
+    pub fn run_to_next_arrival(&mut self) -> Option<usize> {
+        let arrival = self.ports.iter().filter_map(Port::next_arrival).min()?;
+        let now = self.engine.poll_timeout().map_or(arrival, |deadline| deadline.min(arrival));
+        Some(self.run_once(now))
+    }
+
     pub fn engine(&self) -> &Engine<P::Buf> {
         &self.engine
     }
@@ -197,6 +208,10 @@ impl<P: Port> Worker<P> {
 
     pub fn ports(&self) -> &[P] {
         &self.ports
+    }
+
+    pub fn ports_mut(&mut self) -> &mut [P] {
+        &mut self.ports
     }
 
     pub fn into_ports(self) -> Vec<P> {

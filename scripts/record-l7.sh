@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# Records the L7 captures: real curl (and wrk) through the live switch (one worker,
+# af_packet, the L7 ports of examples/two-arm.toml) in the reference topology.
+#
+#   scripts/record-l7.sh curl     pcaps/l7-curl:   nginx (scripts/backends.sh)
+#   scripts/record-l7.sh tomcat   pcaps/l7-tomcat: three Tomcat nodes (scripts/tomcat.sh)
+#
+# What reached the switch is recorded by the switch itself (`run --record-rx`): each frame
+# stamped with the switch's own clock, which its ISNs and TCP timestamps follow, so that
+# `replay` hands the engine the same frames at the same times (tcpdump on the arms stamps
+# the kernel's time: replayed with that, the switch answers other numbers). tcpdump on the
+# arms still runs, and must have seen the same frames. What the switch sent is recorded at
+# the far ends (tcpdump on c0, s0 inbound). Replaying the first pair must give the second
+# pair, frame for frame (tests/replay.rs). Run as root under the topology's lock:
+#
+#   flock /tmp/stickwire-topology.lock scripts/record-l7.sh curl
+#
+# Needs a release build (cargo build --release; CARGO_TARGET_DIR is honoured). Review the
+# result with tshark before committing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+what=${1:-}
+case "$what" in
+    curl) out=pcaps/l7-curl backends=scripts/backends.sh ;;
+    tomcat) out=pcaps/l7-tomcat backends=scripts/tomcat.sh ;;
+    *) echo "usage: $0 curl|tomcat" >&2; exit 2 ;;
+esac
+bin=${CARGO_TARGET_DIR:-target}/release/stickwire
+vip=198.18.0.100
+tmp=$(mktemp -d)
+
+scripts/netns.sh up
+$backends start
+pids=()
+cleanup() {
+    local status=$?
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+    if [ "$status" -ne 0 ] && [ -f "$tmp/switch.log" ]; then
+        echo "record-l7.sh: failed; the switch said:" >&2
+        cat "$tmp/switch.log" >&2
+    fi
+    $backends stop || true
+    scripts/netns.sh down || true
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+capture() { # namespace interface file
+    ip netns exec "$1" tcpdump -i "$2" -Q in -U -w "$3" 2>/dev/null &
+    pids+=($!)
+}
+rm -f "$out"/*.pcap "$out/live-report.txt"
+capture sw-lb l0 "$tmp/client-arm.pcap"
+capture sw-lb l1 "$tmp/server-arm.pcap"
+capture sw-client c0 "$out/client-expected.pcap"
+capture sw-servers s0 "$out/server-expected.pcap"
+sleep 1
+
+log=$tmp/switch.log
+ip netns exec sw-lb "$bin" run --config "$out/switch.toml" --record-rx "$out" >"$log" 2>&1 &
+switch=$!
+for _ in $(seq 50); do grep -q "running with" "$log" && break; sleep 0.2; done
+grep -q "running with" "$log" || { echo "record-l7.sh: the switch did not start" >&2; exit 1; }
+
+# One conversation at a time, so that a capture stays readable. Each line says what the
+# switch decides.
+c() { # from, then curl's arguments
+    local from=$1
+    shift
+    ip netns exec sw-client curl -sS -m 3 --interface "$from" "$@" || {
+        echo "record-l7.sh: curl from $from $* failed" >&2
+        exit 1
+    }
+    echo
+}
+close=(-H "Connection: close")
+if [ "$what" = curl ]; then
+    c 198.18.0.2 "${close[@]}" -b ServerID=rs2 "http://$vip/"                      # server-id cookie: rs2
+    c 198.18.0.2 "${close[@]}" -b JSESSIONID=5F3A9C0D1E2B4A6F.node3 "http://$vip/" # jvmRoute: rs3
+    c 198.18.0.3 "${close[@]}" "http://$vip/"                                      # round robin
+    c 198.18.0.4 "${close[@]}" -c "$tmp/sid" "http://$vip/sid"                     # round robin; nginx sets SID
+    c 198.18.0.5 "${close[@]}" -b "$tmp/sid" "http://$vip/"                        # the learned SID, another address
+    c 198.18.0.6 "${close[@]}" -c "$tmp/ins" "http://$vip:8080/"                   # :8080 round robin, ServerID inserted
+    c 198.18.0.6 "${close[@]}" -b "$tmp/ins" "http://$vip:8080/"                   # the inserted cookie
+    c 198.18.0.7 -b ServerID=rs1 "http://$vip/" "http://$vip/"                      # keep-alive: two requests, one connection
+    # wrk on four keep-alive connections for a second, each paced to a request per 50 ms
+    # so that the capture stays small (about 80 requests).
+    echo 'function delay() return 50 end' >"$tmp/pace.lua"
+    ip netns exec sw-client wrk -t1 -c4 -d1s -s "$tmp/pace.lua" "http://$vip/"
+else
+    c 198.18.0.2 "${close[@]}" -c "$tmp/s2" "http://$vip/counter.jsp"              # round robin; a session
+    c 198.18.0.2 "${close[@]}" -b "$tmp/s2" -c "$tmp/s2" "http://$vip/counter.jsp" # jvmRoute of its JSESSIONID
+    c 198.18.0.3 "${close[@]}" -c "$tmp/s3" "http://$vip/counter.jsp"              # round robin; another session
+    session=$(awk '$6 == "JSESSIONID" { print $7 }' "$tmp/s3")
+    c 198.18.0.3 "${close[@]}" "http://$vip/counter.jsp;jsessionid=$session"      # jvmRoute in the path
+    c 198.18.0.2 -b "$tmp/s2" "http://$vip/counter.jsp" "http://$vip/counter.jsp"  # keep-alive: two requests
+fi
+sleep 1
+kill -INT "$switch"
+wait "$switch" || true
+cat "$log"
+# The live switch's own report: replaying the recording must count the same (tests/replay.rs).
+grep -v "^stickwire: " "$log" >"$out/live-report.txt"
+sleep 1
+for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+pids=()
+sleep 0.5
+
+# What the switch recorded is what tcpdump saw arrive on its arms, frame for frame.
+frames() { tcpdump -nn -S -t -xx -r "$1" 2>/dev/null; }
+for side in client server; do
+    if ! cmp -s <(frames "$out/$side-in.pcap") <(frames "$tmp/$side-arm.pcap"); then
+        echo "record-l7.sh: $out/$side-in.pcap differs from what tcpdump saw on the switch's $side arm" >&2
+        diff <(frames "$out/$side-in.pcap") <(frames "$tmp/$side-arm.pcap") | head -20 >&2
+        exit 1
+    fi
+done
+for f in "$out"/*.pcap; do echo "$f: $(tshark -r "$f" 2>/dev/null | wc -l) frames, $(stat -c %s "$f") bytes"; done
