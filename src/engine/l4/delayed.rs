@@ -55,6 +55,8 @@ const HELD_RTO: Duration = Duration::from_millis(200);
 const HELD_TRIES: u8 = 5;
 /// How long a client may take to send its request head once connected.
 const HEAD_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long the switch waits for the last ACK of a connection its client closed early.
+const CLOSING_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a SYN cookie may come back: its two minutes of validity and then some.
 const COOKIE_LIFE: Duration = Duration::from_secs(3 * 64);
 /// Client bytes an L4 port's proxied connection holds while the switch reaches the server.
@@ -239,6 +241,7 @@ impl L4 {
             (Direction::FromClient, Phase::Sending | Phase::Spliced) => {
                 self.l7_splice(net, id, dir, frame, ip, t, now, out)
             }
+            (Direction::FromClient, Phase::Closing) => self.l7_closing(net, id, frame, t, now, out),
             (Direction::FromServer, Phase::Sending | Phase::Spliced) => {
                 self.l7_from_server(net, id, frame, ip, t, now, alloc, out)
             }
@@ -368,6 +371,10 @@ impl L4 {
             self.end_flow(id, now);
             return net.reset(frame, ip, now, out);
         }
+        let all_in = seq.wrapping_add(payload.len() as u32) == sp.client_next();
+        if t.fin() && complete.is_none() && sp.phase() == Phase::Head && all_in {
+            return self.l7_close(net, id, frame, t, now, out);
+        }
         // Our ACK of what is held, in place of the segment.
         let ts_now = self.l7.ts_now(now);
         let room = (limit as u32).saturating_sub(sp.held);
@@ -392,6 +399,71 @@ impl L4 {
             self.l7_bind(net, id, if http { Bind::Head } else { Bind::NotHttp }, now, alloc, out);
         }
         Verdict::Consumed
+    }
+
+    /// The client closed before its request was whole (a connection opened and given up, as
+    /// browsers and wrk do): the switch answers its FIN with its own and waits for the last
+    /// ACK; no server ever hears of it.
+    fn l7_close<B: FrameBuf>(
+        &mut self,
+        net: &mut Net<B>,
+        id: FlowId,
+        frame: B,
+        t: &Transport,
+        now: Instant,
+        out: &mut Output<B>,
+    ) -> Verdict {
+        let sp = &mut self.l7.splices[id.index()];
+        self.l7.heads.give_back(std::mem::replace(&mut sp.head, NO_HEAD));
+        sp.set_phase(Phase::Closing);
+        sp.timer = sp.timer.wrapping_add(1);
+        self.stats.l7.closed_before_head += 1;
+        self.flows.set_expiry(id, now + CLOSING_TIMEOUT);
+        self.l7_fin_ack(net, id, frame, t, now, out)
+    }
+
+    /// A client segment after the switch closed its side: a FIN again is answered again,
+    /// the last ACK ends the connection.
+    fn l7_closing<B: FrameBuf>(
+        &mut self,
+        net: &mut Net<B>,
+        id: FlowId,
+        frame: B,
+        t: &Transport,
+        now: Instant,
+        out: &mut Output<B>,
+    ) -> Verdict {
+        if t.fin() {
+            return self.l7_fin_ack(net, id, frame, t, now, out);
+        }
+        if t.ack() || t.rst() {
+            self.end_flow(id, now);
+        }
+        out.dropped.push(frame);
+        Verdict::Consumed
+    }
+
+    /// The switch's FIN|ACK to the client's FIN, written over the client's segment.
+    fn l7_fin_ack<B: FrameBuf>(
+        &mut self,
+        net: &mut Net<B>,
+        id: FlowId,
+        mut frame: B,
+        t: &Transport,
+        now: Instant,
+        out: &mut Output<B>,
+    ) -> Verdict {
+        let sp = self.l7.splices[id.index()];
+        let options = Options {
+            timestamps: sp.has(opt::CLIENT_TS).then_some((self.l7.ts_now(now), sp.ts_recent)),
+            ..Options::default()
+        };
+        let flags = tcp::flags::FIN | tcp::flags::ACK;
+        let fin = reply(t, sp.our_isn.wrapping_add(1), sp.client_next().wrapping_add(1), flags, 0, options);
+        if !segment::write(&mut frame, &fin) {
+            return net.drop(frame, DropReason::NoBuffer, out);
+        }
+        net.answer(frame, t.key.src, now, out)
     }
 
     /// The head is in: the rules pick the server, and the switch connects to it.
@@ -1064,7 +1136,7 @@ impl L4 {
                 self.stats.l7.held_timeouts += 1;
                 self.l7_abort(net, id, true, now, alloc, out);
             }
-            Phase::Spliced => {}
+            Phase::Spliced | Phase::Closing => {}
         }
     }
 

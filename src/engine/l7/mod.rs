@@ -76,6 +76,8 @@ pub struct L7Stats {
     pub spliced: u64,
     /// Handshakes of L4 ports the switch answered itself under a SYN flood (SYN proxy).
     pub proxied: u64,
+    /// Connections their client closed before a request head was whole.
+    pub closed_before_head: u64,
 }
 
 impl L7Stats {
@@ -89,7 +91,7 @@ impl L7Stats {
     }
 
     /// The counters by name (the decision counts apart), for printing.
-    pub fn named(&self) -> [(&'static str, u64); 22] {
+    pub fn named(&self) -> [(&'static str, u64); 23] {
         [
             ("syn-acks", self.syn_acks),
             ("syn-cookies-sent", self.syn_cookies_sent),
@@ -113,10 +115,11 @@ impl L7Stats {
             ("retransmits", self.retransmits),
             ("spliced", self.spliced),
             ("syn-proxied", self.proxied),
+            ("closed-before-head", self.closed_before_head),
         ]
     }
 
-    fn named_mut(&mut self) -> [(&'static str, &mut u64); 22] {
+    fn named_mut(&mut self) -> [(&'static str, &mut u64); 23] {
         [
             ("syn-acks", &mut self.syn_acks),
             ("syn-cookies-sent", &mut self.syn_cookies_sent),
@@ -140,6 +143,7 @@ impl L7Stats {
             ("retransmits", &mut self.retransmits),
             ("spliced", &mut self.spliced),
             ("syn-proxied", &mut self.proxied),
+            ("closed-before-head", &mut self.closed_before_head),
         ]
     }
 

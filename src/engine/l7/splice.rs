@@ -25,10 +25,14 @@ pub enum Phase {
     Sending = 3,
     /// Every frame is only rewritten now.
     Spliced = 4,
+    /// The client closed before its request was whole: the switch answered its FIN with
+    /// its own, and waits for the last ACK.
+    Closing = 5,
 }
 
 impl Phase {
-    const ALL: [Phase; 5] = [Phase::SynReceived, Phase::Head, Phase::Connecting, Phase::Sending, Phase::Spliced];
+    const ALL: [Phase; 6] =
+        [Phase::SynReceived, Phase::Head, Phase::Connecting, Phase::Sending, Phase::Spliced, Phase::Closing];
 }
 
 /// What the client offered and the server accepted (`Splice::options`).

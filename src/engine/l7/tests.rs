@@ -370,3 +370,24 @@ syn_cookies = "always"
     assert_eq!(lab.requests.iter().map(Vec::len).sum::<usize>(), 6);
     assert!(lab.requests.iter().flatten().all(|r| r == &request("/", None)));
 }
+
+/// A client that opens a connection and closes it without a request (browsers' spare
+/// connections, wrk's first one): the switch answers the FIN with its own at once, no server
+/// hears of it, and the connection is gone after the last ACK.
+#[test]
+fn a_connection_closed_before_its_request_is_closed_by_the_switch() {
+    let mut lab = lab();
+    let h = lab.connect(51000, 80);
+    lab.run_until(Duration::from_secs(1), |lab| lab.client.socket(h).may_send());
+    lab.client.socket(h).close();
+    let closed = lab.run_until(Duration::from_secs(2), |lab| {
+        matches!(
+            lab.client.socket(h).state(),
+            smoltcp::socket::tcp::State::TimeWait | smoltcp::socket::tcp::State::Closed
+        )
+    });
+    assert!(closed, "the client's close went through: {:?}", lab.client.socket(h).state());
+    assert_eq!(lab.engine.l4().l7_stats().closed_before_head, 1);
+    assert_eq!(lab.engine.l4().flows().len(), 0, "gone after the last ACK");
+    assert!(lab.received.iter().all(Vec::is_empty));
+}
