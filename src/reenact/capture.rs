@@ -7,10 +7,12 @@
 //! are grouped into conversations and each direction's bytes put back in sequence order.
 
 mod link;
+mod stream;
 
 use std::path::PathBuf;
 
 pub use self::link::{Frame, LinkStats, PacketReader};
+pub use self::stream::{Hole, Holes, ReassemblyStats, Reassembler, StreamDigest, CHUNK};
 
 /// Why a capture cannot be read at all. (Damage part-way through is not an error: reading
 /// stops there and the reader says where.)
