@@ -479,6 +479,18 @@ fn a_new_syn_on_the_same_ports_starts_a_new_conversation() {
 }
 
 #[test]
+fn a_link_type_nobody_decodes_is_an_error_naming_it() {
+    let frames = frames("suricata-jsessionid-sso.pcap");
+    let wifi = pcap_of(DataLink::IEEE802_11, frames.iter().cloned());
+    let err = scan_reader(&wifi[..], WHOLE).unwrap_err();
+    assert!(err.to_string().starts_with("link type 105 (IEEE802_11) is not one stickwire reads"), "{err}");
+    // In pcapng, at the first packet of such an interface.
+    let wifi = pcapng_of(DataLink::IEEE802_11, frames.iter().cloned());
+    let mut walk = Segments::new(&wifi[..], WHOLE).unwrap();
+    assert!(matches!(walk.next_segment(), Err(CaptureError::LinkType { number: 105, .. })));
+}
+
+#[test]
 fn a_conversation_without_its_handshake_is_flagged() {
     let name = "suricata-jsessionid-sso.pcap";
     let original = scan_file(name);
