@@ -8,7 +8,8 @@
 //! - [`dpdk`]: the only FFI, safe types over DPDK's EAL, mempools, mbufs and ethdev ports;
 //! - [`runtime`]: worker threads, pinning, the poll loop;
 //! - [`health`]: health checks of the real servers over smoltcp (TCP connect, HTTP);
-//! - [`control`]: configuration loading and validation.
+//! - [`control`]: configuration loading and validation;
+//! - [`reenact`]: replaying real client<->server captures through the switch.
 
 pub mod bench;
 pub mod control;
@@ -18,6 +19,7 @@ pub mod engine;
 pub mod health;
 pub mod mem;
 pub mod port;
+pub mod reenact;
 pub mod replay;
 pub mod runtime;
 pub mod time;

@@ -153,17 +153,21 @@ impl CaptureReader {
 }
 
 fn interface_unit(idb: &InterfaceDescriptionBlock) -> InterfaceUnit {
+    InterfaceUnit { ethernet: idb.linktype == DataLink::ETHERNET, scale: timestamp_scale(idb) }
+}
+
+/// `(multiplier, divisor)` turning an interface's raw pcapng timestamps into nanoseconds.
+pub(crate) fn timestamp_scale(idb: &InterfaceDescriptionBlock) -> (u64, u64) {
     let resol = idb.options.iter().find_map(|o| match o {
         InterfaceDescriptionOption::IfTsResol(r) => Some(*r),
         _ => None,
     });
     // if_tsresol: 10^-n seconds, or 2^-n with the top bit set; microseconds by default.
-    let scale = match resol.unwrap_or(6) {
+    match resol.unwrap_or(6) {
         r if r & 0x80 != 0 => (1_000_000_000, 1u64.checked_shl(u32::from(r & 0x7f)).unwrap_or(u64::MAX)),
         r if r <= 9 => (10u64.pow(9 - u32::from(r)), 1),
         r => (1, 10u64.checked_pow(u32::from(r) - 9).unwrap_or(u64::MAX)),
-    };
-    InterfaceUnit { ethernet: idb.linktype == DataLink::ETHERNET, scale }
+    }
 }
 
 fn to_instant(d: Duration) -> Instant {
