@@ -87,6 +87,8 @@ drop_reasons! {
     NeighbourQueueFull => "neighbour-queue-full",
     /// A frame waited for an ARP answer that never came.
     NeighbourUnresolved => "neighbour-unresolved",
+    /// A frame for a next hop that did not answer ARP a moment ago (not asked again yet).
+    NeighbourFailed => "neighbour-failed",
     /// A frame the switch had to originate could not get a buffer.
     NoBuffer => "no-buffer",
 }

@@ -26,6 +26,12 @@ pub const MAX_HELD_PER_HOP: usize = 16;
 pub const MAX_UNRESOLVED: usize = 256;
 /// Learned neighbours kept at once.
 pub const MAX_ENTRIES: usize = 4096;
+/// How long a next hop that never answered is not asked for again (Linux's FAILED state):
+/// frames to it are dropped at once, and a flood of answers to spoofed sources costs one
+/// round of ARP requests per source, not one per frame.
+pub const FAILED_TIME: Duration = Duration::from_secs(20);
+/// Failed next hops remembered at once.
+pub const MAX_FAILED: usize = 4096;
 
 #[derive(Debug, Clone, Copy)]
 struct Entry {
@@ -52,6 +58,8 @@ pub enum Held<B> {
     Queued,
     /// No room: the frame is handed back to be dropped.
     Full(B),
+    /// The next hop did not answer a moment ago: the frame is handed back to be dropped.
+    Failed(B),
 }
 
 /// Work the table asks for when polled.
@@ -85,6 +93,8 @@ pub struct NeighbourTable<B> {
     /// are bounded by `MAX_ENTRIES` and only created by ARP aimed at us).
     entries: FxHashMap<(PortIdx, Ipv4Addr), Entry>,
     unresolved: Vec<Unresolved<B>>,
+    /// Next hops that never answered, until when they are not asked for again.
+    failed: FxHashMap<(PortIdx, Ipv4Addr), Instant>,
     next_sweep: Instant,
 }
 
@@ -94,6 +104,7 @@ impl<B> Default for NeighbourTable<B> {
             cache: [Cached::default(); CACHE_SLOTS],
             entries: FxHashMap::with_capacity_and_hasher(MAX_ENTRIES, Default::default()),
             unresolved: Vec::with_capacity(MAX_UNRESOLVED),
+            failed: FxHashMap::default(),
             next_sweep: Instant::ZERO,
         }
     }
@@ -136,6 +147,7 @@ impl<B> NeighbourTable<B> {
     pub fn learn(&mut self, port: PortIdx, ip: Ipv4Addr, mac: MacAddr, now: Instant) -> (Vec<B>, bool) {
         let key = (port, ip);
         self.forget_cached(port, ip);
+        self.failed.remove(&key);
         let is_new = match self.entries.get_mut(&key) {
             Some(entry) if entry.expires.is_none() => false, // static wins
             Some(entry) => {
@@ -161,6 +173,9 @@ impl<B> NeighbourTable<B> {
 
     /// Queues `frame` until `ip` on `port` answers.
     pub fn hold(&mut self, port: PortIdx, ip: Ipv4Addr, frame: B, now: Instant) -> Held<B> {
+        if self.failed.get(&(port, ip)).is_some_and(|&until| until > now) {
+            return Held::Failed(frame);
+        }
         if let Some(u) = self.unresolved.iter_mut().find(|u| u.port == port && u.ip == ip) {
             if u.held.len() >= MAX_HELD_PER_HOP {
                 return Held::Full(frame);
@@ -192,7 +207,11 @@ impl<B> NeighbourTable<B> {
                 if u.next_request > now {
                     i += 1;
                 } else if u.requests_sent >= MAX_REQUESTS {
-                    result.unresolved.append(&mut self.unresolved.swap_remove(i).held);
+                    let gone = self.unresolved.swap_remove(i);
+                    if self.failed.len() < MAX_FAILED {
+                        self.failed.insert((gone.port, gone.ip), now + FAILED_TIME);
+                    }
+                    result.unresolved.extend(gone.held);
                 } else {
                     u.requests_sent += 1;
                     u.next_request = now + RETRY_INTERVAL;
@@ -209,6 +228,7 @@ impl<B> NeighbourTable<B> {
 
     fn sweep(&mut self, now: Instant) {
         self.entries.retain(|_, e| e.expires.is_none_or(|t| t > now));
+        self.failed.retain(|_, &mut until| until > now);
         self.next_sweep = now + RETRY_INTERVAL;
     }
 
@@ -285,6 +305,26 @@ mod tests {
         assert!(last.requests.is_empty());
         assert_eq!(last.unresolved, vec![5]);
         assert_eq!(t.held_frames(), 0);
+    }
+
+    #[test]
+    fn a_next_hop_that_never_answered_is_not_asked_again_for_a_while() {
+        let mut t = NeighbourTable::default();
+        t.hold(0, IP, 1u32, secs(0));
+        for s in 1..=3 {
+            t.poll(secs(s));
+        }
+        assert!(matches!(t.hold(0, IP, 2u32, secs(4)), Held::Failed(2)));
+        assert!(t.poll(secs(5)).requests.is_empty(), "no request for it");
+        // Later it is asked for again; an answer in between clears it at once.
+        assert!(matches!(t.hold(0, IP, 3u32, secs(3 + 20)), Held::QueuedSendRequest));
+        let other = Ipv4Addr::new(198, 18, 0, 10);
+        t.hold(0, other, 4u32, secs(30));
+        for s in 31..=33 {
+            t.poll(secs(s));
+        }
+        t.learn(0, other, MAC, secs(34));
+        assert!(matches!(t.hold(0, other, 5u32, secs(35)), Held::QueuedSendRequest | Held::Queued));
     }
 
     #[test]

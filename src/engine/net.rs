@@ -155,6 +155,7 @@ impl<B: FrameBuf> Net<B> {
                 }
                 Held::Queued => Verdict::Held,
                 Held::Full(frame) => self.drop(frame, DropReason::NeighbourQueueFull, out),
+                Held::Failed(frame) => self.drop(frame, DropReason::NeighbourFailed, out),
             });
         };
         let src = self.topology.ports[port].mac;
