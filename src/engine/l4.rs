@@ -32,6 +32,9 @@ const SWEEP_EVERY: std::time::Duration = std::time::Duration::from_micros(50);
 const FLOWS_IN_CACHE: usize = 8192;
 /// The lowest local port full NAT uses.
 const LOCAL_PORT_MIN: u16 = 1024;
+/// How long the flow table stays under pressure after half-open flows last passed the
+/// threshold.
+const PRESSURE_HOLD: std::time::Duration = std::time::Duration::from_secs(60);
 /// Flow entries looked at for a half-open flow to evict when the table is full.
 const EVICT_SCAN: usize = 256;
 /// Local ports tried for one new flow before it is refused.
@@ -164,6 +167,8 @@ pub struct L4 {
     pace: SweepPace,
     /// L7 ports: delayed binding's state (empty when no port is L7).
     l7: L7,
+    /// Until when the flow table is under SYN-flood pressure.
+    pressure_until: Instant,
 }
 
 impl L4 {
@@ -204,6 +209,7 @@ impl L4 {
             next_sweep: Instant::ZERO,
             pace: SweepPace::new(),
             l7,
+            pressure_until: Instant::ZERO,
         }
     }
 
@@ -602,8 +608,12 @@ impl L4 {
         if now < self.next_sweep {
             return;
         }
-        // A SYN flood: half-open flows past the threshold shorten their own lives.
-        self.flows.set_pressure(self.flows.half_open() >= self.l7.cookie_threshold.max(1));
+        // A SYN flood: half-open flows past the threshold shorten their own lives, and keep
+        // doing so for a while after (else those left at the end would live their minutes).
+        if self.flows.half_open() >= self.l7.cookie_threshold.max(1) {
+            self.pressure_until = now + PRESSURE_HOLD;
+        }
+        self.flows.set_pressure(now < self.pressure_until);
         self.next_sweep = now + SWEEP_EVERY;
         let mut expired = std::mem::take(&mut self.expired);
         expired.clear();
