@@ -1,0 +1,195 @@
+//! The project's own flooder, for the SYN-flood tests and benchmarks: spoofed SYNs (or
+//! blind RSTs, or stray ACKs) at a paced rate, bounded in time, through DPDK's af_packet
+//! PMD on a test interface. Refuses to run outside the reference topology: the interface
+//! must be `c0` in namespace `sw-client`, every address in 198.18.0.0/15.
+//!
+//! ```text
+//! ip netns exec sw-client target/release/examples/flood \
+//!     --kind syn --to 198.18.0.100:81 --rate 200000 --seconds 8 [--flat-out 4]
+//! ip netns exec sw-client target/release/examples/flood \
+//!     --kind rst --to 198.18.0.100:81 --from 198.18.0.2:40000 --count 10000
+//! ```
+//!
+//! SYNs come from random sources in 198.18.0.51-.250 and random ports (`--sources`), RSTs
+//! and ACKs from the one `--from` tuple with random sequence numbers. It prints what it
+//! sent and at what rate, per phase.
+
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::time::{Duration, Instant};
+
+use clap::{Parser, ValueEnum};
+use stickwire::craft::{self, Segment};
+use stickwire::dpdk::{Eal, EthPort, Mbuf, Mempool, QueueId};
+use stickwire::port::Port;
+use stickwire::wire::{tcp, FrameBuf, MacAddr};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Kind {
+    Syn,
+    Rst,
+    Ack,
+}
+
+#[derive(Debug, Parser)]
+#[command(about = "Paced, time-bounded flood into the reference topology (sw-client's c0)")]
+struct Args {
+    #[arg(long, value_enum)]
+    kind: Kind,
+    /// The VIP and port aimed at.
+    #[arg(long)]
+    to: SocketAddrV4,
+    /// RST and ACK floods: the client tuple whose connection is aimed at.
+    #[arg(long)]
+    from: Option<SocketAddrV4>,
+    /// Frames per second in the paced phase.
+    #[arg(long, default_value_t = 200_000)]
+    rate: u64,
+    /// Seconds of the paced phase.
+    #[arg(long, default_value_t = 8.0)]
+    seconds: f64,
+    /// Then this many seconds as fast as one core sends.
+    #[arg(long, default_value_t = 0.0)]
+    flat_out: f64,
+    /// Or stop after this many frames (whichever comes first).
+    #[arg(long)]
+    count: Option<u64>,
+    /// SYN floods: spoofed sources from 198.18.0.51 up, this many.
+    #[arg(long, default_value_t = 200)]
+    sources: u32,
+    /// The interface (must be c0).
+    #[arg(long, default_value = "c0")]
+    iface: String,
+    /// The switch's MAC on that link.
+    #[arg(long, default_value = "02:53:57:00:00:01")]
+    dst_mac: MacAddr,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+}
+
+/// The reference topology's test range.
+fn in_test_range(ip: Ipv4Addr) -> bool {
+    u32::from(ip) & 0xfffe_0000 == u32::from(Ipv4Addr::new(198, 18, 0, 0))
+}
+
+/// Whether this process runs in network namespace `name` (its /proc/self/ns/net is that
+/// namespace's file).
+fn in_namespace(name: &str) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let ours = std::fs::metadata("/proc/self/ns/net");
+    let theirs = std::fs::metadata(format!("/run/netns/{name}"));
+    matches!((ours, theirs), (Ok(a), Ok(b)) if a.ino() == b.ino() && a.dev() == b.dev())
+}
+
+fn splitmix(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// One frame of the flood.
+fn frame(args: &Args, rng: &mut u64) -> Vec<u8> {
+    let r = splitmix(rng);
+    let (src, src_port, flags) = match (args.kind, args.from) {
+        (Kind::Syn, _) => {
+            let src = Ipv4Addr::from(u32::from(Ipv4Addr::new(198, 18, 0, 51)) + (r as u32) % args.sources.max(1));
+            (src, 1024 + ((r >> 32) as u16) % 64000, tcp::flags::SYN)
+        }
+        (Kind::Rst, Some(from)) => (*from.ip(), from.port(), tcp::flags::RST),
+        (Kind::Ack, Some(from)) => (*from.ip(), from.port(), tcp::flags::ACK),
+        (_, None) => unreachable!("checked in main"),
+    };
+    let mut seg = Segment {
+        src_port,
+        dst_port: args.to.port(),
+        seq: (r >> 16) as u32,
+        ack: if flags == tcp::flags::ACK { (r >> 8) as u32 } else { 0 },
+        flags,
+        window: 64240,
+        ..Default::default()
+    };
+    let mss = [2, 4, 5, 0xb4];
+    if flags == tcp::flags::SYN {
+        seg.options = &mss;
+    }
+    craft::tcp_frame(args.dst_mac, MacAddr([2, 0, 0, 0, 0xf1, 0x0d]), src, *args.to.ip(), &seg)
+}
+
+fn main() -> Result<(), String> {
+    let args = Args::parse();
+    if args.iface != "c0" || !in_namespace("sw-client") {
+        return Err("flood runs only on c0 in namespace sw-client (ip netns exec sw-client ...)".into());
+    }
+    if !in_test_range(*args.to.ip()) || args.from.is_some_and(|f| !in_test_range(*f.ip())) {
+        return Err("every address must be in 198.18.0.0/15".into());
+    }
+    if args.kind != Kind::Syn && args.from.is_none() {
+        return Err("--kind rst and ack need --from CLIENT:PORT".into());
+    }
+    let eal_args: Vec<String> = [
+        "flood",
+        "--no-huge",
+        "-m",
+        "256",
+        "--no-pci",
+        "--no-shconf",
+        "--no-telemetry",
+        "--log-level",
+        "lib.eal:error",
+    ]
+    .map(String::from)
+    .to_vec();
+    let _eal = Eal::init(&eal_args).map_err(|e| format!("EAL: {e}"))?;
+    let pool = Mempool::new("flood", 8191, 256, 2048 + 128).map_err(|e| format!("mempool: {e}"))?;
+    let id =
+        EthPort::find_or_probe(&format!("net_af_packet9,iface={},blocksz=4096,framesz=2048,framecnt=4096", args.iface))
+            .map_err(|e| format!("af_packet on {}: {e}", args.iface))?;
+    let mut port = EthPort::configure(id, 1, 1024, &pool).map_err(|e| format!("configure: {e}"))?;
+    port.start().map_err(|e| format!("start: {e}"))?;
+    let mut queue = stickwire::dpdk::DpdkPort::new(&port, QueueId(0)).map_err(|e| format!("queue: {e}"))?;
+
+    let mut rng = args.seed;
+    // A few thousand frames built once, sent round robin: building is not what is measured.
+    let templates: Vec<Vec<u8>> = (0..4096).map(|_| frame(&args, &mut rng)).collect();
+    let limit = args.count.unwrap_or(u64::MAX);
+    let mut sent = 0u64;
+    for (phase, seconds, rate) in [("paced", args.seconds, Some(args.rate)), ("flat out", args.flat_out, None)] {
+        if seconds <= 0.0 || sent >= limit {
+            continue;
+        }
+        let start = Instant::now();
+        let end = start + Duration::from_secs_f64(seconds);
+        let (mut phase_sent, mut burst) = (0u64, Vec::with_capacity(32));
+        while Instant::now() < end && sent < limit {
+            let due = match rate {
+                Some(rate) => ((start.elapsed().as_secs_f64() * rate as f64) as u64).saturating_sub(phase_sent),
+                None => 32,
+            };
+            if due == 0 {
+                // Ahead of the pace: leave the core to the switch and the servers (two-core
+                // boxes) until the next frame is due.
+                std::thread::sleep(Duration::from_micros(50));
+                continue;
+            }
+            for _ in 0..due.min(32).min(limit - sent) {
+                let Some(mut m) = queue.alloc() else { break };
+                if m.try_copy_from(&templates[(sent % templates.len() as u64) as usize]) {
+                    burst.push(m);
+                    sent += 1;
+                    phase_sent += 1;
+                }
+            }
+            queue.tx_burst(stickwire::time::Instant::ZERO, &mut burst);
+            Mbuf::free_bulk(&mut burst);
+        }
+        let took = start.elapsed().as_secs_f64();
+        println!("{phase}: {phase_sent} frames in {took:.2} s, {:.0} per second", phase_sent as f64 / took.max(1e-9));
+    }
+    let stats = queue.stats();
+    println!("sent {sent} frames; device tx {} dropped {}", stats.tx_frames, stats.tx_dropped);
+    if let Err(e) = port.stop() {
+        eprintln!("flood: stopping {}: {e}", args.iface);
+    }
+    Ok(())
+}
