@@ -117,16 +117,9 @@ fn l4_full_nat_sticky_and_round_robin() {
     assert_eq!(sources.into_iter().collect::<Vec<_>>(), ["198.18.1.1", "198.18.1.2"]);
 
     // Load for 10 s through :81: no socket errors, every response 200.
-    let wrk = in_ns("sw-client", &["wrk", "-t", "2", "-c", "20", "-d", "10s", "http://198.18.0.100:81/"]);
-    let text = String::from_utf8_lossy(&wrk.stdout);
-    assert!(wrk.status.success(), "{text}");
-    assert!(!text.contains("Socket errors") && !text.contains("Non-2xx"), "{text}");
-    let requests: u64 = text
-        .lines()
-        .find(|l| l.contains("requests in"))
-        .and_then(|l| l.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0);
-    assert!(requests > 1000, "wrk made only {requests} requests:\n{text}");
+    let run = common::wrk(&["-t", "2", "-c", "20", "-d", "10s", "http://198.18.0.100:81/"]);
+    assert_eq!((run.socket_errors, run.non_2xx), (0, 0), "{}", run.text);
+    assert!(run.requests > 1000, "wrk made only {} requests:\n{}", run.requests, run.text);
 
     let report = switch.stop();
     assert!(report.contains("web:81/tcp"), "{report}");

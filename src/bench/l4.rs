@@ -392,7 +392,7 @@ pub(super) fn new_connections(pool: &Mempool, duration: Duration, reference: f64
         run(&mut worker);
     }
     let before = worker.engine().counters().clone();
-    let l4_before = worker.engine().l4().stats().clone();
+    let l4_before = worker.engine().l4().stats();
     let rx_before = worker.port_stats()[0].rx_frames;
     let mut peak = 0;
     let mut meter = Meter::new();

@@ -95,6 +95,10 @@ pub struct L4Stats {
     pub sticky_refused_full: u64,
     /// Half-open flows evicted to make room for a new one in a full table.
     pub evicted_half_open: u64,
+    /// Gauges, as of the moment the stats were taken: flows in the table, and how many of
+    /// them are half-open (a SYN flood shows here, and its end).
+    pub flows_in_table: u64,
+    pub half_open: u64,
     /// The L7 ports' own counters.
     pub l7: super::l7::L7Stats,
 }
@@ -130,6 +134,8 @@ impl L4Stats {
         self.sticky_hits += other.sticky_hits;
         self.sticky_refused_full += other.sticky_refused_full;
         self.evicted_half_open += other.evicted_half_open;
+        self.flows_in_table += other.flows_in_table;
+        self.half_open += other.half_open;
         self.l7.add(&other.l7);
     }
 }
@@ -213,8 +219,13 @@ impl L4 {
         }
     }
 
-    pub fn stats(&self) -> &L4Stats {
-        &self.stats
+    /// The counters, with the table's gauges as of now.
+    pub fn stats(&self) -> L4Stats {
+        L4Stats {
+            flows_in_table: self.flows.len() as u64,
+            half_open: self.flows.half_open() as u64,
+            ..self.stats.clone()
+        }
     }
 
     pub fn services(&self) -> &Services {

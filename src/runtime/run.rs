@@ -269,7 +269,7 @@ pub fn run(config: &Config, options: &RunOptions) -> Result<RunReport, RunError>
                     let engine = worker.engine();
                     let result = (
                         engine.counters().clone(),
-                        engine.l4().stats().clone(),
+                        engine.l4().stats(),
                         worker.port_stats(),
                         backoff.sleeps,
                         worker.handoff_dropped(),
