@@ -72,52 +72,8 @@ fn syn_flood_spares_real_clients_on_l4_and_l7_ports() {
     assert!(report.contains("mbufs in use after stop: 0"), "{report}");
 }
 
-/// A keep-alive HTTP client in sw-client on 198.18.0.2:40000 -> :81, driven line by line:
-/// `get` sends a request and answers `ok <first word of the body>`, or `reset`/`closed`;
-/// after every answer it prints `seq N`, its next sequence number (read with TCP_REPAIR, as
-/// CRIU does, so the test can aim an RST exactly).
-const CLIENT: &str = r#"
-import socket, struct, sys
-TCP_REPAIR, TCP_REPAIR_QUEUE, TCP_QUEUE_SEQ, TCP_SEND_QUEUE, TCP_REPAIR_OFF_NO_WP = 19, 20, 21, 2, -1
-s = socket.socket()
-s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("198.18.0.2", 40000))
-s.settimeout(5)
-s.connect(("198.18.0.100", 81))
-def seq():
-    s.setsockopt(socket.IPPROTO_TCP, TCP_REPAIR, 1)
-    s.setsockopt(socket.IPPROTO_TCP, TCP_REPAIR_QUEUE, TCP_SEND_QUEUE)
-    n = struct.unpack("I", s.getsockopt(socket.IPPROTO_TCP, TCP_QUEUE_SEQ, 4))[0]
-    s.setsockopt(socket.IPPROTO_TCP, TCP_REPAIR, TCP_REPAIR_OFF_NO_WP)
-    return n
-def get():
-    s.sendall(b"GET / HTTP/1.1\r\nHost: vip\r\n\r\n")
-    data = b""
-    while b"\r\n\r\n" not in data:
-        more = s.recv(65536)
-        if not more:
-            return "closed"
-        data += more
-    head, body = data.split(b"\r\n\r\n", 1)
-    length = [int(l.split(b":")[1]) for l in head.split(b"\r\n") if l.lower().startswith(b"content-length:")][0]
-    while len(body) < length:
-        more = s.recv(65536)
-        if not more:
-            return "closed"
-        body += more
-    return "ok " + body.split()[0].decode()
-for line in sys.stdin:
-    try:
-        print(get(), flush=True)
-    except ConnectionResetError:
-        print("reset", flush=True)
-        break
-    except socket.timeout:
-        print("timeout", flush=True)
-        break
-    print("seq", seq(), flush=True)
-"#;
-
+/// scripts/keepalive-client.py in sw-client: one keep-alive connection from
+/// 198.18.0.2:40000 to :81, a request per `get`, and its next sequence number after each.
 struct Client {
     child: Child,
     stdin: ChildStdin,
@@ -127,7 +83,9 @@ struct Client {
 impl Client {
     fn start() -> Client {
         let mut child = Command::new("ip")
-            .args(["netns", "exec", "sw-client", "python3", "-u", "-c", CLIENT])
+            .args(["netns", "exec", "sw-client", "python3", "-u"])
+            .arg(common::root().join("scripts/keepalive-client.py"))
+            .args(["198.18.0.2", "40000", "198.18.0.100", "81"])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()

@@ -128,10 +128,10 @@ impl<B: FrameBuf> Engine<B> {
     }
 
     /// When the engine wants `poll` called next at the latest (a retransmission or a
-    /// deadline on an L7 port), as quinn-proto's `poll_timeout`; `None`: only when frames
-    /// come. The flow sweep and ARP retries run from every `poll` and need no deadline.
+    /// deadline on an L7 port, an ARP request to repeat), as quinn-proto's `poll_timeout`;
+    /// `None`: only when frames come. The flow sweep needs no deadline: it sends nothing.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.l4.l7_next_deadline()
+        [self.l4.l7_next_deadline(), self.net.neighbours.next_retry()].into_iter().flatten().min()
     }
 
     /// Takes a burst of frames received on `port`, leaving `frames` empty. The burst is read
