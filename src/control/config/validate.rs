@@ -236,6 +236,16 @@ impl<'a> Checker<'a> {
                     );
                     return Err(self.err(span, key("nat"), reason));
                 }
+                // Explicitly asked for (a default has an empty span).
+                let cookies = &p.syn_cookies;
+                if !cookies.span().is_empty() && *cookies.get_ref() != crate::engine::service::SynCookies::Never {
+                    let reason = "a dsr port cannot use SYN cookies: the server's answers bypass the switch, so \
+                                  it could never splice a handshake it answered itself; the servers' own SYN \
+                                  cookies (Linux's tcp_syncookies) protect them, and the switch's half-open \
+                                  limits protect its table"
+                        .into();
+                    return Err(self.err(cookies.span(), key("syn_cookies"), reason));
+                }
             }
             NatMode::Full => {
                 let off_link =
