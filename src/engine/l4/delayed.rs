@@ -408,16 +408,14 @@ impl L4 {
             self.l7_abort(net, id, true, now, alloc, out);
             return;
         };
-        let policy = self.services.services[svc].l7.clone();
+        let inserted = self.services.services[svc].l7.as_ref().and_then(L7Policy::inserted_cookie);
         let sp = &mut self.l7.splices[id.index()];
         sp.decided = decided as u8;
         sp.first_server = server;
-        if let Some(cookie) = policy.as_ref().and_then(L7Policy::inserted_cookie) {
-            if decided != Decided::InsertedCookie {
-                sp.options |= opt::INSERT;
-                let id_len = self.services.servers[usize::from(server)].server_id.len();
-                sp.insert_len = cookie_line_len(cookie, id_len) as u16;
-            }
+        if let Some(cookie) = inserted.filter(|_| decided != Decided::InsertedCookie) {
+            sp.options |= opt::INSERT;
+            let id_len = self.services.servers[usize::from(server)].server_id.len();
+            sp.insert_len = cookie_line_len(cookie, id_len) as u16;
         }
         self.stats.l7.decided[decided as usize] += 1;
         if let Some(sticky) = self.services.services[svc].sticky {
@@ -460,8 +458,7 @@ impl L4 {
             self.l7_abort(net, id, true, now, alloc, out);
             return;
         };
-        let sources = net.topology.ports[port].clone();
-        let attached = self.with_local_port(&sources, |flows, local_ip, local_port| {
+        let attached = self.with_local_port(&net.topology.ports[port], |flows, local_ip, local_port| {
             let key = FlowKey::new(server_ip, server_port, local_ip, local_port, super::PROTO_TCP);
             flows.attach_server(id, key, server)
         });
@@ -514,7 +511,7 @@ impl L4 {
             options,
             payload: b"",
         };
-        self.send_new(net, &seg, now, alloc, out);
+        send_new(net, &seg, now, alloc, out);
     }
 
     /// The server's answer to the SYN: a SYN-ACK (send it the held head) or a refusal (the
@@ -591,7 +588,7 @@ impl L4 {
         let mut at = 0usize;
         while at < sp.held as usize {
             let len = mss.min(sp.held as usize - at);
-            let chunk = self.l7.heads.bytes(sp.head, sp.held)[at..at + len].to_vec();
+            let chunk = &self.l7.heads.bytes(sp.head, sp.held)[at..at + len];
             let last = at + len == sp.held as usize;
             let seg = Out {
                 src: to.src,
@@ -603,9 +600,9 @@ impl L4 {
                 flags: tcp::flags::ACK | if last { tcp::flags::PSH } else { 0 },
                 window: sp.client_window,
                 options: Options { timestamps: ts, ..Options::default() },
-                payload: &chunk,
+                payload: chunk,
             };
-            self.send_new(net, &seg, now, alloc, out);
+            send_new(net, &seg, now, alloc, out);
             at += len;
         }
     }
@@ -856,7 +853,7 @@ impl L4 {
                 options: Options::default(),
                 payload: b"",
             };
-            self.send_new(net, &seg, now, alloc, out);
+            send_new(net, &seg, now, alloc, out);
         }
         if flow.has_server() && matches!(sp.phase(), Phase::Connecting | Phase::Sending) {
             let to = flow.server_key().reversed();
@@ -873,29 +870,9 @@ impl L4 {
                 options: Options::default(),
                 payload: b"",
             };
-            self.send_new(net, &seg, now, alloc, out);
+            send_new(net, &seg, now, alloc, out);
         }
         self.end_flow(id, now);
-    }
-
-    /// Sends a segment the switch originates, in a fresh buffer.
-    fn send_new<B: FrameBuf>(
-        &mut self,
-        net: &mut Net<B>,
-        seg: &Out<'_>,
-        now: Instant,
-        alloc: &mut impl FnMut() -> Option<B>,
-        out: &mut Output<B>,
-    ) {
-        let Some(mut frame) = alloc() else {
-            net.counters.count_drop(DropReason::NoBuffer);
-            return;
-        };
-        if segment::write(&mut frame, seg) {
-            let _ = net.send_ip(frame, seg.dst, now, out);
-        } else {
-            net.drop(frame, DropReason::NoBuffer, out);
-        }
     }
 
     /// Arms flow `id`'s timer for `at` (a timer armed before for it no longer counts).
@@ -955,7 +932,7 @@ impl L4 {
                     options,
                     payload: b"",
                 };
-                self.send_new(net, &seg, now, alloc, out);
+                send_new(net, &seg, now, alloc, out);
                 self.arm(id, retry(SYN_ACK_RTO * 2));
             }
             Phase::SynReceived => {
@@ -988,7 +965,7 @@ impl L4 {
                     options: Options::default(),
                     payload: b"",
                 };
-                self.send_new(net, &seg, now, alloc, out);
+                send_new(net, &seg, now, alloc, out);
                 self.l7_next_server(net, id, now, alloc, out);
             }
             Phase::Sending if tries < HELD_TRIES => {
@@ -1057,6 +1034,25 @@ impl L4 {
             }
         }
         Err(InsertError::Full)
+    }
+}
+
+/// Sends a segment the switch originates, in a fresh buffer.
+fn send_new<B: FrameBuf>(
+    net: &mut Net<B>,
+    seg: &Out<'_>,
+    now: Instant,
+    alloc: &mut impl FnMut() -> Option<B>,
+    out: &mut Output<B>,
+) {
+    let Some(mut frame) = alloc() else {
+        net.counters.count_drop(DropReason::NoBuffer);
+        return;
+    };
+    if segment::write(&mut frame, seg) {
+        let _ = net.send_ip(frame, seg.dst, now, out);
+    } else {
+        net.drop(frame, DropReason::NoBuffer, out);
     }
 }
 
