@@ -312,7 +312,7 @@ impl L4 {
             sp.ts_recent = ts.tsval;
         }
         let offset = seq.wrapping_sub(sp.client_isn.wrapping_add(1));
-        let mut complete = None;
+        let mut head = HeadState::Partial;
         if !payload.is_empty() && (offset as i32) >= 0 {
             if sp.head == NO_HEAD {
                 match self.l7.heads.take() {
@@ -328,17 +328,14 @@ impl L4 {
             let stored = self.l7.heads.store(sp.head, sp.held, offset, payload, limit);
             sp.held = stored.contiguous;
             if sp.phase() == Phase::Head {
-                complete = match read_head(self.l7.heads.bytes(sp.head, sp.held)) {
-                    HeadState::Partial if stored.overflow || sp.held as usize >= limit => Some(Err(())),
-                    HeadState::Partial => None,
-                    HeadState::Complete => Some(Ok(true)),
-                    HeadState::NotHttp => Some(Ok(false)),
-                    HeadState::TooLarge => Some(Err(())),
+                head = match self.l7_read_head(svc, &sp) {
+                    HeadState::Partial if stored.overflow || sp.held as usize >= limit => HeadState::TooLarge,
+                    read => read,
                 };
             }
         }
         self.l7.splices[id.index()] = sp;
-        if let Some(Err(())) = complete {
+        if let HeadState::TooLarge = head {
             self.stats.l7.head_too_large += 1;
             self.end_flow(id, now);
             return net.reset(frame, ip, now, out);
@@ -363,31 +360,34 @@ impl L4 {
         } else {
             net.drop(frame, DropReason::NoBuffer, out);
         }
-        if let Some(Ok(http)) = complete {
-            self.l7_bind(net, id, http, now, alloc, out);
+        match head {
+            HeadState::Http(named) => self.l7_bind(net, id, true, named, now, alloc, out),
+            HeadState::NotHttp => self.l7_bind(net, id, false, None, now, alloc, out),
+            HeadState::Partial | HeadState::TooLarge => {}
         }
         Verdict::Consumed
     }
 
-    /// The head is in: the rules pick the server, and the switch connects to it.
+    /// The head is in (`http`: an HTTP request head, for which the port's rules named
+    /// `named`): the server is picked, and the switch connects to it.
+    #[allow(clippy::too_many_arguments)]
     fn l7_bind<B: FrameBuf>(
         &mut self,
         net: &mut Net<B>,
         id: FlowId,
         http: bool,
+        named: Option<rules::Named>,
         now: Instant,
         alloc: &mut impl FnMut() -> Option<B>,
         out: &mut Output<B>,
     ) {
         let flow = *self.flows.get(id);
         let svc = usize::from(flow.service());
-        let sp = self.l7.splices[id.index()];
         if http {
             self.stats.l7.heads += 1;
         } else {
             self.stats.l7.not_http += 1;
         }
-        let named = if http { self.l7_rules(svc, &sp) } else { None };
         let (server, decided) = match named {
             Some(n) => {
                 if n.failover {
@@ -424,12 +424,21 @@ impl L4 {
         self.l7_connect(net, id, server, now, alloc, out);
     }
 
-    /// What the port's rules name for the held head, if anything.
-    fn l7_rules(&self, svc: usize, sp: &Splice) -> Option<rules::Named> {
-        let policy = self.services.services[svc].l7.as_ref()?;
-        let bytes = self.l7.heads.bytes(sp.head, sp.held);
+    /// Reads what connection `sp` of port `svc` holds of its request head, once: whether the
+    /// head is complete, and for a complete HTTP head what the port's rules name for it.
+    fn l7_read_head(&self, svc: usize, sp: &Splice) -> HeadState {
         let mut headers = [http::EMPTY_HEADER; http::MAX_HEADERS];
-        let head = RequestHead::parse(bytes, &mut headers).ok()?;
+        match RequestHead::parse(self.l7.heads.bytes(sp.head, sp.held), &mut headers) {
+            Ok(head) => HeadState::Http(self.l7_rules(svc, &head)),
+            Err(HeadError::Incomplete) => HeadState::Partial,
+            Err(HeadError::NotHttp) => HeadState::NotHttp,
+            Err(HeadError::TooLarge) => HeadState::TooLarge,
+        }
+    }
+
+    /// What the port's rules name for a request head, if anything.
+    fn l7_rules(&self, svc: usize, head: &RequestHead<'_>) -> Option<rules::Named> {
+        let policy = self.services.services[svc].l7.as_ref()?;
         let cookies = &self.l7.cookies;
         let learned = |hash: u64| cookies.lookup_key(svc as u16, cookie_key(hash), Instant::ZERO);
         let ground = Ground {
@@ -438,7 +447,7 @@ impl L4 {
             learned: &learned,
             cookie_key: self.services.secrets.sticky,
         };
-        rules::apply(&policy.rules, &head, &ground)
+        rules::apply(&policy.rules, head, &ground)
     }
 
     /// Opens the server side towards `server`: a local port of this core, the server key in
@@ -1059,19 +1068,10 @@ fn send_new<B: FrameBuf>(
 /// What the head collected so far is.
 enum HeadState {
     Partial,
-    Complete,
+    /// A complete HTTP request head, and the server the port's rules named for it.
+    Http(Option<rules::Named>),
     NotHttp,
     TooLarge,
-}
-
-fn read_head(bytes: &[u8]) -> HeadState {
-    let mut headers = [http::EMPTY_HEADER; http::MAX_HEADERS];
-    match RequestHead::parse(bytes, &mut headers) {
-        Ok(_) => HeadState::Complete,
-        Err(HeadError::Incomplete) => HeadState::Partial,
-        Err(HeadError::NotHttp) => HeadState::NotHttp,
-        Err(HeadError::TooLarge) => HeadState::TooLarge,
-    }
 }
 
 /// A client SYN's sequence number and what it offered.
