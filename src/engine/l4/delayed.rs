@@ -116,7 +116,7 @@ impl L4 {
                     return net.reset(frame, ip, now, out);
                 }
             };
-            let mut sp = Splice::EMPTY;
+            let mut sp = Splice::succeeding(&self.l7.splices[id.index()]);
             sp.client_isn = client_isn;
             sp.our_isn = self.l7.keys.isn(&t.key, now);
             sp.set_phase(Phase::SynReceived);
@@ -172,7 +172,7 @@ impl L4 {
             None => (None, false),
         };
         let offered = Offered { mss, window_scale, sack, ts_val: options.timestamps.map(|ts| ts.tsval) };
-        let mut sp = Splice::EMPTY;
+        let mut sp = Splice::succeeding(&self.l7.splices[id.index()]);
         sp.client_isn = client_isn;
         sp.our_isn = cookie;
         take_offer(&mut sp, &offered);
