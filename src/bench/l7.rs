@@ -15,8 +15,8 @@
 //!   port 130-byte server segments with 64 bytes of data (sequence number into the switch's
 //!   space, window rescaled, TSval moved onto the switch's clock). Two arms as in `l4`; the
 //!   rate is compared with `l4-established-<n>`'s in the same run.
-//! - `l7-lifecycle`: whole connections, one after the other on fresh client ports, every
-//!   frame through the worker loop in the order it crosses the switch: client SYN (the
+//! - `l7-lifecycle`: whole connections on fresh client ports, four starting every loop turn,
+//!   every frame through the worker loop in the order it crosses the switch: client SYN (the
 //!   switch answers), the client's ACK, its request head (one segment, `GET /` with a
 //!   `Cookie: ServerID=rsN` header on every other connection; the switch acknowledges it
 //!   and connects to the server: its SYN), the server's SYN-ACK (the switch sends the held
@@ -84,7 +84,7 @@ const TS_ECHO: u32 = 7 | 0x10;
 /// The L7 port every scenario here uses: `bench::l4`'s VIP port (VIP:80 over rs1..rs3, round
 /// robin) in L7 mode, a server-id rule first (`Cookie: ServerID=rsN`), SYN cookies as
 /// `syn_cookies` says.
-pub(super) fn l7_services(flow_capacity: usize, syn_cookies: SynCookies) -> Result<Services, String> {
+fn l7_services(flow_capacity: usize, syn_cookies: SynCookies) -> Result<Services, String> {
     let mut services = l4::services(crate::engine::service::NatMode::Full, flow_capacity)?;
     services.services[0].l7 = Some(L7Policy {
         rules: vec![Rule { kind: RuleKind::ServerId, cookie: "ServerID".into() }],
@@ -113,15 +113,15 @@ fn ts_options(tsval: u32, tsecr: u32) -> [u8; 12] {
     o
 }
 
-/// One TCP segment to build: who sends it to whom, and the segment.
-struct Hop {
+/// Who sends the segments built with it to whom (Ethernet and IPv4 addresses).
+struct Link {
     dst_mac: MacAddr,
     src_mac: MacAddr,
     src: Ipv4Addr,
     dst: Ipv4Addr,
 }
 
-impl Hop {
+impl Link {
     #[allow(clippy::too_many_arguments)]
     fn frame(
         &self,
@@ -252,7 +252,7 @@ struct Established {
 fn splice_one<B: FrameBuf, A: FnMut() -> Option<B>>(d: &mut Driver<B, A>, i: usize) -> Result<Established, String> {
     use tcp::flags::{ACK, PSH, SYN};
     let (cip, cport) = client(i);
-    let from_client = Hop { dst_mac: SW0, src_mac: ROUTER_MAC, src: cip, dst: VIP };
+    let from_client = Link { dst_mac: SW0, src_mac: ROUTER_MAC, src: cip, dst: VIP };
     let ports = (cport, VIP_PORT);
     let c_isn = (i as u32).wrapping_mul(0x2545_f491);
     let head = request(named(i));
@@ -272,7 +272,7 @@ fn splice_one<B: FrameBuf, A: FnMut() -> Option<B>>(d: &mut Driver<B, A>, i: usi
     if to_server.seq != c_isn || s >= l4::SERVERS {
         return Err(format!("the switch's SYN {to_server:?}"));
     }
-    let from_server = Hop { dst_mac: SW1, src_mac: server_mac(s), src: to_server.dst, dst: to_server.src };
+    let from_server = Link { dst_mac: SW1, src_mac: server_mac(s), src: to_server.dst, dst: to_server.src };
     let back = (SERVER_PORT, to_server.src_port);
     let s_isn = server_isn(i);
     let (c_next, s_next) = (c_isn.wrapping_add(1 + hlen), s_isn.wrapping_add(1));
@@ -338,7 +338,7 @@ pub(super) fn spliced(
     let name = format!("l7-spliced-{label}");
     let capacity = n + n / 4;
     let mut engine =
-        Engine::with_services(l4::topology(false), l7_services(capacity, SynCookies::Never)?, Default::default());
+        Engine::with_services(l4::topology(false), l7_services(capacity, SynCookies::Auto)?, Default::default());
     let now = Instant::from_millis(1000);
     let built = StdInstant::now();
     let spliced = splice_all(&mut engine, || pool.alloc(), n, now)?;
@@ -400,8 +400,8 @@ fn connection_waves(c: usize) -> [Vec<Entry>; 3] {
     use tcp::flags::{ACK, FIN, PSH, SYN};
     let (cip, cport) = client(c);
     let s = server_of(c);
-    let from_client = Hop { dst_mac: SW0, src_mac: ROUTER_MAC, src: cip, dst: VIP };
-    let from_server = Hop { dst_mac: SW0, src_mac: server_mac(s), src: server_ip(s), dst: LAN_IP };
+    let from_client = Link { dst_mac: SW0, src_mac: ROUTER_MAC, src: cip, dst: VIP };
+    let from_server = Link { dst_mac: SW0, src_mac: server_mac(s), src: server_ip(s), dst: LAN_IP };
     let (ports, back) = ((cport, VIP_PORT), (SERVER_PORT, 0));
     let (c_isn, s_isn) = (client_isn(c), server_isn(c));
     let head = request(named(c));
@@ -459,7 +459,7 @@ fn flood_syn(rng: &mut u64) -> Entry {
     let src = Ipv4Addr::new(11 + octets[0] % 116, octets[1], octets[2], octets[3]);
     let port = 1024 + ((r >> 32) as u16 % 64512);
     let isn = (r >> 48) as u32 | (l4::splitmix(rng) as u32 & 0xffff_0000) | 0x8000_0000;
-    let from = Hop { dst_mac: SW0, src_mac: ROUTER_MAC, src, dst: VIP };
+    let from = Link { dst_mac: SW0, src_mac: ROUTER_MAC, src, dst: VIP };
     let frame = from.frame((port, VIP_PORT), isn, 0, tcp::flags::SYN, 64240, &syn_options(r as u32, 0), b"");
     Entry { kind: Kind::FloodSyn, fill: Fill::Nothing, frame }
 }
