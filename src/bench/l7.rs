@@ -45,6 +45,7 @@ use super::l4::{
 use super::{MbufPool, Meter, Scenario};
 use crate::craft::{self, Segment};
 use crate::dpdk::{self, Mbuf, Mempool};
+use crate::engine::flow::FlowState;
 use crate::engine::l7::L7Stats;
 use crate::engine::service::{L7Policy, Rule, RuleKind, Services, SynCookies};
 use crate::engine::{Engine, Output};
@@ -321,8 +322,10 @@ fn splice_all<B: FrameBuf>(
         .map(|i| splice_one(&mut d, i).map_err(|e| format!("connection {i}: {e}")))
         .collect::<Result<Vec<_>, _>>()?;
     let spliced = d.engine.l4().l7_stats().spliced;
-    if spliced != n as u64 {
-        return Err(format!("{spliced} of {n} connections spliced"));
+    let flows = d.engine.l4().flows();
+    let established = flows.iter().filter(|(_, f)| f.state() == FlowState::Established).count();
+    if spliced != n as u64 || established != n {
+        return Err(format!("{spliced} of {n} connections spliced, {established} flows established"));
     }
     Ok(all)
 }
