@@ -118,7 +118,7 @@ impl L4 {
                     return self.refuse(net, frame, ip, t, now, out);
                 }
             };
-            let mut sp = Splice::EMPTY;
+            let mut sp = Splice::succeeding(&self.l7.splices[id.index()]);
             sp.client_isn = client_isn;
             sp.our_isn = self.l7.keys.isn(&t.key, now);
             sp.set_phase(Phase::SynReceived);
@@ -193,7 +193,7 @@ impl L4 {
             None => (None, false),
         };
         let offered = Offered { mss, window_scale, sack, ts_val: options.timestamps.map(|ts| ts.tsval) };
-        let mut sp = Splice::EMPTY;
+        let mut sp = Splice::succeeding(&self.l7.splices[id.index()]);
         sp.client_isn = client_isn;
         sp.our_isn = cookie;
         take_offer(&mut sp, &offered);
@@ -340,7 +340,7 @@ impl L4 {
             sp.ts_recent = ts.tsval;
         }
         let offset = seq.wrapping_sub(sp.client_isn.wrapping_add(1));
-        let mut complete = None;
+        let mut head = HeadState::Partial;
         if !payload.is_empty() && (offset as i32) >= 0 {
             if sp.head == NO_HEAD {
                 match self.l7.heads.take() {
@@ -356,23 +356,20 @@ impl L4 {
             let stored = self.l7.heads.store(sp.head, sp.held, offset, payload, limit);
             sp.held = stored.contiguous;
             if sp.phase() == Phase::Head {
-                complete = match read_head(self.l7.heads.bytes(sp.head, sp.held)) {
-                    HeadState::Partial if stored.overflow || sp.held as usize >= limit => Some(Err(())),
-                    HeadState::Partial => None,
-                    HeadState::Complete => Some(Ok(true)),
-                    HeadState::NotHttp => Some(Ok(false)),
-                    HeadState::TooLarge => Some(Err(())),
+                head = match self.l7_read_head(svc, &sp) {
+                    HeadState::Partial if stored.overflow || sp.held as usize >= limit => HeadState::TooLarge,
+                    read => read,
                 };
             }
         }
         self.l7.splices[id.index()] = sp;
-        if let Some(Err(())) = complete {
+        if let HeadState::TooLarge = head {
             self.stats.l7.head_too_large += 1;
             self.end_flow(id, now);
             return net.reset(frame, ip, now, out);
         }
         let all_in = seq.wrapping_add(payload.len() as u32) == sp.client_next();
-        if t.fin() && complete.is_none() && sp.phase() == Phase::Head && all_in {
+        if t.fin() && matches!(head, HeadState::Partial) && sp.phase() == Phase::Head && all_in {
             return self.l7_close(net, id, frame, t, now, out);
         }
         // Our ACK of what is held, in place of the segment.
@@ -395,8 +392,10 @@ impl L4 {
         } else {
             net.drop(frame, DropReason::NoBuffer, out);
         }
-        if let Some(Ok(http)) = complete {
-            self.l7_bind(net, id, if http { Bind::Head } else { Bind::NotHttp }, now, alloc, out);
+        match head {
+            HeadState::Http(named) => self.l7_bind(net, id, Bind::Head(named), now, alloc, out),
+            HeadState::NotHttp => self.l7_bind(net, id, Bind::NotHttp, now, alloc, out),
+            HeadState::Partial | HeadState::TooLarge => {}
         }
         Verdict::Consumed
     }
@@ -478,13 +477,20 @@ impl L4 {
     ) {
         let flow = *self.flows.get(id);
         let svc = usize::from(flow.service());
-        let sp = self.l7.splices[id.index()];
-        match how {
-            Bind::Head => self.stats.l7.heads += 1,
-            Bind::NotHttp => self.stats.l7.not_http += 1,
-            Bind::Proxy => self.stats.l7.proxied += 1,
-        }
-        let named = if how == Bind::Head { self.l7_rules(svc, &sp) } else { None };
+        let named = match how {
+            Bind::Head(named) => {
+                self.stats.l7.heads += 1;
+                named
+            }
+            Bind::NotHttp => {
+                self.stats.l7.not_http += 1;
+                None
+            }
+            Bind::Proxy => {
+                self.stats.l7.proxied += 1;
+                None
+            }
+        };
         let (server, decided) = match named {
             Some(n) => {
                 if n.failover {
@@ -505,16 +511,14 @@ impl L4 {
             self.l7_abort(net, id, true, now, alloc, out);
             return;
         };
-        let policy = self.services.services[svc].l7.clone();
+        let inserted = self.services.services[svc].l7.as_ref().and_then(L7Policy::inserted_cookie);
         let sp = &mut self.l7.splices[id.index()];
         sp.decided = decided as u8;
         sp.first_server = server;
-        if let Some(cookie) = policy.as_ref().and_then(L7Policy::inserted_cookie) {
-            if decided != Decided::InsertedCookie {
-                sp.options |= opt::INSERT;
-                let id_len = self.services.servers[usize::from(server)].server_id.len();
-                sp.insert_len = cookie_line_len(cookie, id_len) as u16;
-            }
+        if let Some(cookie) = inserted.filter(|_| decided != Decided::InsertedCookie) {
+            sp.options |= opt::INSERT;
+            let id_len = self.services.servers[usize::from(server)].server_id.len();
+            sp.insert_len = cookie_line_len(cookie, id_len) as u16;
         }
         self.stats.l7.decided[decided as usize] += 1;
         if let Some(sticky) = self.services.services[svc].sticky {
@@ -523,12 +527,21 @@ impl L4 {
         self.l7_connect(net, id, server, now, alloc, out);
     }
 
-    /// What the port's rules name for the held head, if anything.
-    fn l7_rules(&self, svc: usize, sp: &Splice) -> Option<rules::Named> {
-        let policy = self.services.services[svc].l7.as_ref()?;
-        let bytes = self.l7.heads.bytes(sp.head, sp.held);
+    /// Reads what connection `sp` of port `svc` holds of its request head, once: whether the
+    /// head is complete, and for a complete HTTP head what the port's rules name for it.
+    fn l7_read_head(&self, svc: usize, sp: &Splice) -> HeadState {
         let mut headers = [http::EMPTY_HEADER; http::MAX_HEADERS];
-        let head = RequestHead::parse(bytes, &mut headers).ok()?;
+        match RequestHead::parse(self.l7.heads.bytes(sp.head, sp.held), &mut headers) {
+            Ok(head) => HeadState::Http(self.l7_rules(svc, &head)),
+            Err(HeadError::Incomplete) => HeadState::Partial,
+            Err(HeadError::NotHttp) => HeadState::NotHttp,
+            Err(HeadError::TooLarge) => HeadState::TooLarge,
+        }
+    }
+
+    /// What the port's rules name for a request head, if anything.
+    fn l7_rules(&self, svc: usize, head: &RequestHead<'_>) -> Option<rules::Named> {
+        let policy = self.services.services[svc].l7.as_ref()?;
         let cookies = &self.l7.cookies;
         let learned = |hash: u64| cookies.lookup_key(svc as u16, cookie_key(hash), Instant::ZERO);
         let ground = Ground {
@@ -537,7 +550,7 @@ impl L4 {
             learned: &learned,
             cookie_key: self.services.secrets.sticky,
         };
-        rules::apply(&policy.rules, &head, &ground)
+        rules::apply(&policy.rules, head, &ground)
     }
 
     /// Opens the server side towards `server`: a local port of this core, the server key in
@@ -565,13 +578,10 @@ impl L4 {
                 let key = FlowKey::new(server_ip, server_port, client.src, client.src_port, super::PROTO_TCP);
                 self.flows.attach_server(id, key, server)
             }
-            _ => {
-                let sources = net.topology.ports[port].clone();
-                self.with_local_port(&sources, |flows, local_ip, local_port| {
-                    let key = FlowKey::new(server_ip, server_port, local_ip, local_port, super::PROTO_TCP);
-                    flows.attach_server(id, key, server)
-                })
-            }
+            _ => self.with_local_port(&net.topology.ports[port], |flows, local_ip, local_port| {
+                let key = FlowKey::new(server_ip, server_port, local_ip, local_port, super::PROTO_TCP);
+                flows.attach_server(id, key, server)
+            }),
         };
         if attached.is_err() {
             self.stats.refused_table_full += 1;
@@ -621,7 +631,7 @@ impl L4 {
             options,
             payload: b"",
         };
-        self.send_new(net, &seg, now, alloc, out);
+        send_new(net, &seg, now, alloc, out);
     }
 
     /// The server's answer to the SYN: a SYN-ACK (send it the held head) or a refusal (the
@@ -708,7 +718,7 @@ impl L4 {
                 options: Options { timestamps: ts, ..Options::default() },
                 payload: b"",
             };
-            self.send_new(net, &seg, now, alloc, out);
+            send_new(net, &seg, now, alloc, out);
             let sp = &mut self.l7.splices[id.index()];
             if sp.phase() == Phase::Sending {
                 self.l7.heads.give_back(std::mem::replace(&mut sp.head, NO_HEAD));
@@ -723,7 +733,7 @@ impl L4 {
         let mut at = 0usize;
         while at < sp.held as usize {
             let len = mss.min(sp.held as usize - at);
-            let chunk = self.l7.heads.bytes(sp.head, sp.held)[at..at + len].to_vec();
+            let chunk = &self.l7.heads.bytes(sp.head, sp.held)[at..at + len];
             let last = at + len == sp.held as usize;
             let seg = Out {
                 src: to.src,
@@ -735,9 +745,9 @@ impl L4 {
                 flags: tcp::flags::ACK | if last { tcp::flags::PSH } else { 0 },
                 window: sp.client_window,
                 options: Options { timestamps: ts, ..Options::default() },
-                payload: &chunk,
+                payload: chunk,
             };
-            self.send_new(net, &seg, now, alloc, out);
+            send_new(net, &seg, now, alloc, out);
             at += len;
         }
     }
@@ -991,7 +1001,7 @@ impl L4 {
                 options: Options::default(),
                 payload: b"",
             };
-            self.send_new(net, &seg, now, alloc, out);
+            send_new(net, &seg, now, alloc, out);
         }
         if flow.has_server() && matches!(sp.phase(), Phase::Connecting | Phase::Sending) {
             let to = flow.server_key().reversed();
@@ -1008,29 +1018,9 @@ impl L4 {
                 options: Options::default(),
                 payload: b"",
             };
-            self.send_new(net, &seg, now, alloc, out);
+            send_new(net, &seg, now, alloc, out);
         }
         self.end_flow(id, now);
-    }
-
-    /// Sends a segment the switch originates, in a fresh buffer.
-    fn send_new<B: FrameBuf>(
-        &mut self,
-        net: &mut Net<B>,
-        seg: &Out<'_>,
-        now: Instant,
-        alloc: &mut impl FnMut() -> Option<B>,
-        out: &mut Output<B>,
-    ) {
-        let Some(mut frame) = alloc() else {
-            net.counters.count_drop(DropReason::NoBuffer);
-            return;
-        };
-        if segment::write(&mut frame, seg) {
-            let _ = net.send_ip(frame, seg.dst, now, out);
-        } else {
-            net.drop(frame, DropReason::NoBuffer, out);
-        }
     }
 
     /// Arms flow `id`'s timer for `at` (a timer armed before for it no longer counts).
@@ -1090,7 +1080,7 @@ impl L4 {
                     options,
                     payload: b"",
                 };
-                self.send_new(net, &seg, now, alloc, out);
+                send_new(net, &seg, now, alloc, out);
                 self.arm(id, retry(SYN_ACK_RTO * 2));
             }
             Phase::SynReceived => {
@@ -1123,7 +1113,7 @@ impl L4 {
                     options: Options::default(),
                     payload: b"",
                 };
-                self.send_new(net, &seg, now, alloc, out);
+                send_new(net, &seg, now, alloc, out);
                 self.l7_next_server(net, id, now, alloc, out);
             }
             Phase::Sending if tries < HELD_TRIES => {
@@ -1192,11 +1182,30 @@ impl L4 {
     }
 }
 
+/// Sends a segment the switch originates, in a fresh buffer.
+fn send_new<B: FrameBuf>(
+    net: &mut Net<B>,
+    seg: &Out<'_>,
+    now: Instant,
+    alloc: &mut impl FnMut() -> Option<B>,
+    out: &mut Output<B>,
+) {
+    let Some(mut frame) = alloc() else {
+        net.counters.count_drop(DropReason::NoBuffer);
+        return;
+    };
+    if segment::write(&mut frame, seg) {
+        let _ = net.send_ip(frame, seg.dst, now, out);
+    } else {
+        net.drop(frame, DropReason::NoBuffer, out);
+    }
+}
+
 /// How a connection came to be bound.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Bind {
-    /// Its request head is in.
-    Head,
+    /// Its request head is in, and the server the port's rules named for it.
+    Head(Option<rules::Named>),
     /// Its first bytes are not HTTP.
     NotHttp,
     /// An L4 port's handshake the switch answered (SYN proxy): nothing to read.
@@ -1206,19 +1215,10 @@ enum Bind {
 /// What the head collected so far is.
 enum HeadState {
     Partial,
-    Complete,
+    /// A complete HTTP request head, and the server the port's rules named for it.
+    Http(Option<rules::Named>),
     NotHttp,
     TooLarge,
-}
-
-fn read_head(bytes: &[u8]) -> HeadState {
-    let mut headers = [http::EMPTY_HEADER; http::MAX_HEADERS];
-    match RequestHead::parse(bytes, &mut headers) {
-        Ok(_) => HeadState::Complete,
-        Err(HeadError::Incomplete) => HeadState::Partial,
-        Err(HeadError::NotHttp) => HeadState::NotHttp,
-        Err(HeadError::TooLarge) => HeadState::TooLarge,
-    }
 }
 
 /// A client SYN's sequence number and what it offered.

@@ -391,3 +391,32 @@ fn a_connection_closed_before_its_request_is_closed_by_the_switch() {
     assert_eq!(lab.engine.l4().flows().len(), 0, "gone after the last ACK");
     assert!(lab.received.iter().all(Vec::is_empty));
 }
+
+/// A connection that ends early leaves its timers in the wheel; the next connection in its
+/// flow slot must not take them for its own. Here the first is reset by its client while
+/// the switch waits for its head; the second, in the same slot, comes half a second later,
+/// so the first one's head deadline falls while the second still has half a second to go.
+/// (With the second coming at once, the first one's SYN-ACK timer made the switch send the
+/// second its SYN-ACK again.)
+#[test]
+fn a_gone_connections_timers_do_not_fire_for_the_next_in_its_slot() {
+    use smoltcp::socket::tcp::State;
+    let mut lab = lab();
+    let first = lab.connect(49900, 80);
+    assert!(lab.run_until(Duration::from_secs(1), |lab| lab.client.socket(first).state() == State::Established));
+    let first_at = lab.now;
+    lab.client.socket(first).abort();
+    lab.run_until(Duration::from_millis(500), |_| false);
+    assert_eq!(lab.engine.l4().flows().len(), 0, "the reset connection is gone");
+    let second = lab.connect(49901, 80);
+    assert!(lab.run_until(Duration::from_secs(1), |lab| lab.client.socket(second).state() == State::Established));
+    let second_at = lab.now;
+    assert!(second_at - first_at >= Duration::from_millis(500));
+    lab.run_until(first_at + Duration::from_millis(30_250) - lab.now, |_| false);
+    let stats = lab.engine.l4().l7_stats();
+    assert_eq!((stats.head_timeouts, stats.retransmits), (0, 0));
+    assert_eq!(lab.client.socket(second).state(), State::Established);
+    // The second connection's own deadline holds.
+    lab.run_until(second_at + Duration::from_millis(30_250) - lab.now, |_| false);
+    assert_eq!(lab.engine.l4().l7_stats().head_timeouts, 1);
+}
