@@ -311,6 +311,21 @@ impl RuleConfig {
 }
 
 impl RealServerConfig {
+    /// The server as the engine sees it, in the state the config gives.
+    pub fn real_server(&self) -> RealServer {
+        RealServer {
+            name: self.name.get_ref().clone(),
+            ip: *self.ip.get_ref(),
+            port: self.port,
+            weight: *self.weight.get_ref(),
+            max_connections: self.max_connections,
+            state: self.state,
+            server_id: self.server_id().to_string(),
+            jvm_route: self.jvm_route.as_ref().map(|j| j.get_ref().clone()),
+            domain: self.domain.clone(),
+        }
+    }
+
     /// The value a server-id cookie names this server by.
     pub fn server_id(&self) -> &str {
         self.server_id.as_ref().map_or(self.name.get_ref(), |id| id.get_ref())
@@ -417,24 +432,10 @@ impl Config {
         validate::Checker::new(self, text).all()
     }
 
-    /// The VIP ports and real servers, with a fresh predictor per port (one per worker), keyed
-    /// by `secrets`.
+    /// The VIP ports and real servers, each port with its predictor (and Maglev table) built,
+    /// keyed by `secrets`: the first service snapshot.
     pub fn services(&self, secrets: Secrets) -> Services {
-        let servers: Vec<RealServer> = self
-            .real_servers
-            .iter()
-            .map(|r| RealServer {
-                name: r.name.get_ref().clone(),
-                ip: *r.ip.get_ref(),
-                port: r.port,
-                weight: *r.weight.get_ref(),
-                max_connections: r.max_connections,
-                state: r.state,
-                server_id: r.server_id().to_string(),
-                jvm_route: r.jvm_route.as_ref().map(|j| j.get_ref().clone()),
-                domain: r.domain.clone(),
-            })
-            .collect();
+        let servers: Vec<RealServer> = self.real_servers.iter().map(RealServerConfig::real_server).collect();
         let mut services = Vec::new();
         for vip in &self.vips {
             for p in &vip.ports {
@@ -442,35 +443,10 @@ impl Config {
                     .real_servers
                     .iter()
                     .enumerate()
-                    .filter(|(_, r)| self.service_servers(p).any(|s| s.name.get_ref() == r.name.get_ref()))
+                    .filter(|(_, r)| self.serves(p, r))
                     .map(|(i, _)| i as u16)
                     .collect();
-                let views = server_views(&servers, &ids);
-                // Validated at load: the table size fits the servers and ids are distinct.
-                let predictor = Predictor::new(p.predictor, &views, *self.tables.maglev.get_ref(), secrets.maglev)
-                    .expect("validated predictor config");
-                services.push(Service {
-                    name: format!("{}:{}/{}", vip.name.get_ref(), p.port.get_ref(), p.protocol.name()),
-                    vip: *vip.ip.get_ref(),
-                    port: *p.port.get_ref(),
-                    proto: p.protocol.number(),
-                    nat: p.nat.as_ref().map_or(NatMode::Full, |n| *n.get_ref()),
-                    sticky: p.sticky.then(|| StickyPolicy {
-                        age: std::time::Duration::from_secs(p.sticky_age),
-                        prefix_len: *p.sticky_prefix_len.get_ref(),
-                    }),
-                    servers: ids,
-                    predictor,
-                    l7: (p.mode == PortMode::L7).then(|| L7Policy {
-                        rules: p.rules.iter().map(RuleConfig::rule).collect(),
-                        head_limit: *p.head_limit.get_ref(),
-                    }),
-                    // DSR cannot splice (validation refuses `always` there): never.
-                    syn_cookies: match p.nat.as_ref().map(|n| *n.get_ref()) {
-                        Some(NatMode::Dsr) => SynCookies::Never,
-                        _ => *p.syn_cookies.get_ref(),
-                    },
-                });
+                services.push(self.service(vip, p, ids, &servers, &secrets));
             }
         }
         Services {
@@ -484,12 +460,55 @@ impl Config {
         }
     }
 
-    /// The real servers a VIP port spreads over.
-    pub fn service_servers<'a>(&'a self, p: &'a VipPortConfig) -> impl Iterator<Item = &'a RealServerConfig> + 'a {
-        self.real_servers.iter().filter(move |r| match &p.servers {
+    /// VIP port `p` of `vip` over the servers `ids` (indices into `servers`), its predictor
+    /// built.
+    pub fn service(
+        &self,
+        vip: &VipConfig,
+        p: &VipPortConfig,
+        ids: Vec<u16>,
+        servers: &[RealServer],
+        secrets: &Secrets,
+    ) -> Service {
+        let views = server_views(servers, &ids);
+        // Validated at load: the table size fits the servers and ids are distinct.
+        let predictor = Predictor::new(p.predictor, &views, *self.tables.maglev.get_ref(), secrets.maglev)
+            .expect("validated predictor config");
+        Service {
+            name: format!("{}:{}/{}", vip.name.get_ref(), p.port.get_ref(), p.protocol.name()),
+            vip: *vip.ip.get_ref(),
+            port: *p.port.get_ref(),
+            proto: p.protocol.number(),
+            nat: p.nat.as_ref().map_or(NatMode::Full, |n| *n.get_ref()),
+            sticky: p.sticky.then(|| StickyPolicy {
+                age: std::time::Duration::from_secs(p.sticky_age),
+                prefix_len: *p.sticky_prefix_len.get_ref(),
+            }),
+            servers: ids,
+            predictor,
+            l7: (p.mode == PortMode::L7).then(|| L7Policy {
+                rules: p.rules.iter().map(RuleConfig::rule).collect(),
+                head_limit: *p.head_limit.get_ref(),
+            }),
+            // DSR cannot splice (validation refuses `always` there): never.
+            syn_cookies: match p.nat.as_ref().map(|n| *n.get_ref()) {
+                Some(NatMode::Dsr) => SynCookies::Never,
+                _ => *p.syn_cookies.get_ref(),
+            },
+        }
+    }
+
+    /// Whether VIP port `p` spreads over real server `r`.
+    pub fn serves(&self, p: &VipPortConfig, r: &RealServerConfig) -> bool {
+        match &p.servers {
             Some(names) => names.get_ref().iter().any(|n| n == r.name.get_ref()),
             None => true,
-        })
+        }
+    }
+
+    /// The real servers a VIP port spreads over.
+    pub fn service_servers<'a>(&'a self, p: &'a VipPortConfig) -> impl Iterator<Item = &'a RealServerConfig> + 'a {
+        self.real_servers.iter().filter(move |r| self.serves(p, r))
     }
 
     /// The MAC a port uses when the config does not give one and no device supplies one.

@@ -3,13 +3,14 @@
 //! in place (full NAT, gateway NAT or DSR), with incremental checksums, TTL and MSS clamping.
 
 use std::net::Ipv4Addr;
+use std::sync::Arc;
 
 use super::flow::{Direction, Flow, FlowId, FlowKey, FlowTable, InsertError, Segment, Timeouts, PROTO_TCP, PROTO_UDP};
 use super::frame::{Ip, Parsed, Transport};
 use super::hash;
 use super::l7::L7;
 use super::net::{Net, Output, Verdict};
-use super::predictor::ServerState;
+use super::predictor::{Cursor, ServerState};
 use super::service::{L7Policy, NatMode, Services};
 use super::sticky::{StickyTable, StickyUpdate};
 use super::sweep::SweepPace;
@@ -146,7 +147,11 @@ pub enum Target {
 /// The L4 state of one core.
 #[derive(Debug)]
 pub struct L4 {
-    services: Services,
+    /// The service snapshot this core runs on: shared, immutable, replaced whole by
+    /// [`set_services`](Self::set_services).
+    services: Arc<Services>,
+    /// This core's predictor cursors, one per VIP port of `services`.
+    cursors: Vec<Cursor>,
     flows: FlowTable,
     sticky: StickyTable,
     /// Flows this core has on each server.
@@ -197,7 +202,8 @@ impl L4 {
         L4 {
             flows: FlowTable::new(services.flow_capacity.max(2), services.secrets.flow, Timeouts::default()),
             sticky: StickyTable::new(services.sticky_capacity.max(1), services.secrets.sticky),
-            services,
+            cursors: services.services.iter().map(|s| Cursor::new(&s.predictor)).collect(),
+            services: Arc::new(services),
             conns: vec![0; n_servers],
             others: vec![0; n_servers],
             stats,
@@ -221,6 +227,11 @@ impl L4 {
         &self.services
     }
 
+    /// The snapshot itself, to compare with a newer one.
+    pub fn snapshot(&self) -> &Arc<Services> {
+        &self.services
+    }
+
     pub fn flows(&self) -> &FlowTable {
         &self.flows
     }
@@ -230,21 +241,48 @@ impl L4 {
         !self.services.services.is_empty()
     }
 
-    /// Applies a new state to a server (admin call, health check, config).
-    pub fn set_server_state(&mut self, server: u16, state: ServerState) {
-        let Some(s) = self.services.servers.get_mut(usize::from(server)) else { return };
-        s.state = state;
-        if state == ServerState::Down {
-            self.sticky.remove_server(server);
+    /// Switches to a new service snapshot, built off the data path by the control side: the
+    /// same VIP ports and servers at the same indices (a removed one stays as a tombstone),
+    /// maybe more of them. Flows and sticky bindings are kept; counters grow with the
+    /// snapshot. Nothing is rebuilt here.
+    pub fn set_services(&mut self, services: Arc<Services>) {
+        let (n_services, n_servers) = (services.services.len(), services.servers.len());
+        if self.stats.services.len() < n_services {
+            self.stats.services.resize(n_services, ServiceStats::default());
         }
-        self.refresh_predictors();
+        if self.stats.servers.len() < n_servers {
+            self.stats.servers.resize(n_servers, ServerStats::default());
+            self.conns.resize(n_servers, 0);
+            self.others.resize(n_servers, 0);
+        }
+        self.cursors.truncate(n_services);
+        for (i, svc) in services.services.iter().enumerate() {
+            match self.cursors.get_mut(i) {
+                Some(cursor) => cursor.fit(&svc.predictor),
+                None => self.cursors.push(Cursor::new(&svc.predictor)),
+            }
+        }
+        self.services = services;
     }
 
-    /// Applies a new weight to a server.
+    /// The current snapshot with one server's state changed (tests, and tools without a
+    /// control side: this builds the snapshot on the caller's thread).
+    pub fn set_server_state(&mut self, server: u16, state: ServerState) {
+        let mut next = Services::clone(&self.services);
+        if let Some(s) = next.servers.get_mut(usize::from(server)) {
+            s.state = state;
+            next.refresh_predictors();
+            self.set_services(Arc::new(next));
+        }
+    }
+
+    /// The current snapshot with one server's weight changed (see `set_server_state`).
     pub fn set_server_weight(&mut self, server: u16, weight: u32) {
-        if let Some(s) = self.services.servers.get_mut(usize::from(server)) {
+        let mut next = Services::clone(&self.services);
+        if let Some(s) = next.servers.get_mut(usize::from(server)) {
             s.weight = weight;
-            self.refresh_predictors();
+            next.refresh_predictors();
+            self.set_services(Arc::new(next));
         }
     }
 
@@ -268,15 +306,6 @@ impl L4 {
         }
         if let Some(policy) = self.services.services.get(usize::from(update.service)).and_then(|s| s.sticky) {
             let _ = self.sticky.apply(update, now, policy.age);
-        }
-    }
-
-    fn refresh_predictors(&mut self) {
-        let Services { services, servers, .. } = &mut self.services;
-        for svc in services.iter_mut() {
-            let views = super::service::server_views(servers, &svc.servers);
-            // The server set was valid at start; a state or weight change keeps it valid.
-            let _ = svc.predictor.set_servers(&views);
         }
     }
 
@@ -515,7 +544,7 @@ impl L4 {
         let load = |id: u16| conns[usize::from(id)] + others[usize::from(id)];
         let Some(policy) = service.sticky else {
             let h = key.hash(self.services.secrets.client);
-            return self.services.services[svc].predictor.pick(h, &load).map(|s| (s, false));
+            return self.services.services[svc].predictor.pick(&mut self.cursors[svc], h, &load).map(|s| (s, false));
         };
         if let Some(server) = self.sticky.lookup(svc as u16, key.src, policy.prefix_len, now) {
             let s = &servers[usize::from(server)];

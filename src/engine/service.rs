@@ -229,6 +229,18 @@ impl Default for Services {
 }
 
 impl Services {
+    /// Rebuilds every port's predictor from the servers' current states and weights (the
+    /// Maglev tables only where the set they hold changed): the control side's step from
+    /// one snapshot to the next.
+    pub fn refresh_predictors(&mut self) {
+        let Services { services, servers, .. } = self;
+        for svc in services.iter_mut() {
+            let views = server_views(servers, &svc.servers);
+            // The server set was valid when the port was built; states and weights keep it so.
+            let _ = svc.predictor.set_servers(&views);
+        }
+    }
+
     /// The service of `vip:port` over `proto`, if served.
     pub fn find(&self, vip: Ipv4Addr, port: u16, proto: u8) -> Option<usize> {
         self.services.iter().position(|s| s.vip == vip && s.port == port && s.proto == proto)

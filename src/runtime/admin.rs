@@ -1,72 +1,42 @@
-//! The admin API's commands applied to a running switch: server states and weights go to
-//! every worker by message; what the control side knows is answered from its own copy and
-//! from the load board the workers publish.
+//! The admin API's commands applied to a running switch: each change becomes a new service
+//! snapshot (`runtime::snapshot`), published to every worker; what the control side knows
+//! is answered from its own state and from the board the workers publish their flows on.
 
 use std::fmt::Write;
-use std::sync::{Arc, Mutex};
-
-use crossbeam_channel::Sender;
+use std::sync::Arc;
+use std::time::Duration;
 
 use crate::control::admin::{AdminCommand, AdminReply, ServerStateArg};
 use crate::engine::predictor::ServerState;
-use crate::engine::service::RealServer;
-use crate::runtime::peers::LoadBoard;
-use crate::runtime::worker::ControlMsg;
+use crate::runtime::snapshot::Control;
 
-/// The control side's view of the servers, and the way to the workers.
+/// How long an admin call waits for every worker to run on the snapshot it made.
+const APPLY_WAIT: Duration = Duration::from_secs(2);
+
+/// The control side, as the admin API reaches it.
 pub struct AdminState {
-    servers: Mutex<Vec<RealServer>>,
-    workers: Vec<Sender<ControlMsg>>,
-    load: Arc<LoadBoard>,
+    control: Arc<Control>,
 }
 
 impl AdminState {
-    pub fn new(servers: Vec<RealServer>, workers: Vec<Sender<ControlMsg>>, load: Arc<LoadBoard>) -> AdminState {
-        AdminState { servers: Mutex::new(servers), workers, load }
+    pub fn new(control: Arc<Control>) -> AdminState {
+        AdminState { control }
     }
 
     /// Carries out one command.
     pub fn handle(&self, command: AdminCommand) -> AdminReply {
-        let mut servers = self.servers.lock().unwrap_or_else(|e| e.into_inner());
         match command {
-            AdminCommand::ShowServers | AdminCommand::ShowStats => {
-                let mut text = String::new();
-                for (i, s) in servers.iter().enumerate() {
-                    let state = match s.state {
-                        ServerState::Enabled => "enabled",
-                        ServerState::Disabled => "disabled",
-                        ServerState::Down => "down",
-                    };
-                    let _ = writeln!(
-                        text,
-                        "{} {}:{} state {state} weight {} flows {}",
-                        s.name,
-                        s.ip,
-                        s.port,
-                        s.weight,
-                        self.load.total(i)
-                    );
-                }
-                AdminReply::Ok(text)
-            }
+            AdminCommand::ShowServers | AdminCommand::ShowStats => AdminReply::Ok(self.show_servers()),
             AdminCommand::SetServerState { server, state } => {
-                let Some(i) = servers.iter().position(|s| s.name == server) else {
-                    return AdminReply::Error(format!("no real server is named `{server}`"));
-                };
                 let state = match state {
                     ServerStateArg::Enabled => ServerState::Enabled,
                     ServerStateArg::Disabled => ServerState::Disabled,
                     ServerStateArg::Down => ServerState::Down,
                 };
-                servers[i].state = state;
-                self.send(ControlMsg::SetServerState { server: i as u16, state })
+                self.apply(self.control.change(|st| st.set_admin_state(&server, state)))
             }
             AdminCommand::SetServerWeight { server, weight } => {
-                let Some(i) = servers.iter().position(|s| s.name == server) else {
-                    return AdminReply::Error(format!("no real server is named `{server}`"));
-                };
-                servers[i].weight = weight;
-                self.send(ControlMsg::SetServerWeight { server: i as u16, weight })
+                self.apply(self.control.change(|st| st.set_weight(&server, weight)))
             }
             AdminCommand::ShowSticky => AdminReply::Error("show sticky is not available yet".into()),
             // The server answers these itself.
@@ -74,36 +44,88 @@ impl AdminState {
         }
     }
 
-    fn send(&self, msg: ControlMsg) -> AdminReply {
-        let missed = self.workers.iter().filter(|w| w.try_send(msg).is_err()).count();
-        if missed == 0 {
-            AdminReply::Ok("ok".into())
-        } else {
-            AdminReply::Error(format!("{missed} worker(s) did not take the change (busy or stopped); try again"))
+    /// `ok` once every worker runs on the new snapshot.
+    fn apply(&self, changed: Result<(), String>) -> AdminReply {
+        match changed {
+            Err(e) => AdminReply::Error(e),
+            Ok(()) if self.control.wait_applied(APPLY_WAIT) => AdminReply::Ok("ok".into()),
+            Ok(()) => AdminReply::Error("published, but not every worker took it within 2 s (stopped?)".into()),
         }
+    }
+
+    fn show_servers(&self) -> String {
+        let snapshot = self.control.current();
+        let mut text = String::new();
+        self.control.read(|st| {
+            for (i, s) in snapshot.services.servers.iter().enumerate().filter(|(i, _)| st.is_live_server(*i)) {
+                let state = match s.state {
+                    ServerState::Enabled => "enabled",
+                    ServerState::Disabled => "disabled",
+                    ServerState::Down => "down",
+                };
+                let _ = writeln!(
+                    text,
+                    "{} {}:{} state {state} weight {} flows {}",
+                    s.name,
+                    s.ip,
+                    s.port,
+                    s.weight,
+                    snapshot.load.total(i)
+                );
+            }
+        });
+        text
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::control::config::Config;
+    use crate::control::state::ControlState;
+    use crate::engine::hash::Secrets;
 
     #[test]
-    fn commands_reach_every_worker_and_the_view() {
-        let servers = vec![RealServer::named("rs1", "198.18.1.10".parse().unwrap(), 80)];
-        let (tx0, rx0) = crossbeam_channel::bounded(4);
-        let (tx1, rx1) = crossbeam_channel::bounded(4);
-        let load = LoadBoard::new(2, 1);
-        load.publish(0, &[3]);
-        load.publish(1, &[4]);
-        let admin = AdminState::new(servers, vec![tx0, tx1], load);
+    fn commands_publish_a_snapshot_every_worker_takes() {
+        let config = Config::parse(
+            "[[port]]\nname = \"s\"\nip = \"198.18.1.1/24\"\n[[real_server]]\nname = \"rs1\"\nip = \"198.18.1.10\"\nport = 80\n",
+        )
+        .unwrap();
+        let topology = config.topology(&config.configured_macs());
+        let control = Arc::new(Control::new(ControlState::new(config, Secrets::from_seed(1)), topology, 2));
+        let applied = control.applied();
+        let admin = AdminState::new(Arc::clone(&control));
+        // No worker takes it: the call says so.
         let set = AdminCommand::SetServerState { server: "rs1".into(), state: ServerStateArg::Down };
+        let (reply, took) = {
+            let start = std::time::Instant::now();
+            (admin.handle(set.clone()), start.elapsed())
+        };
+        assert!(matches!(&reply, AdminReply::Error(e) if e.contains("not every worker")), "{reply:?}");
+        assert!(took >= APPLY_WAIT);
+        // Two workers that follow: `ok`.
+        let snapshots = control.snapshots();
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let followers: Vec<_> = (0..2)
+            .map(|core| {
+                let (snapshots, applied, stop) = (Arc::clone(&snapshots), Arc::clone(&applied), Arc::clone(&stop));
+                std::thread::spawn(move || {
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        applied.mark(core, snapshots.load().generation);
+                        std::thread::sleep(Duration::from_millis(1));
+                    }
+                })
+            })
+            .collect();
+        let enable = AdminCommand::SetServerState { server: "rs1".into(), state: ServerStateArg::Enabled };
+        assert_eq!(admin.handle(enable), AdminReply::Ok("ok".into()));
         assert_eq!(admin.handle(set), AdminReply::Ok("ok".into()));
-        let want = ControlMsg::SetServerState { server: 0, state: ServerState::Down };
-        assert_eq!((rx0.try_recv().unwrap(), rx1.try_recv().unwrap()), (want, want));
+        assert_eq!(control.current().services.servers[0].state, ServerState::Down);
         let AdminReply::Ok(text) = admin.handle(AdminCommand::ShowServers) else { panic!() };
-        assert_eq!(text, "rs1 198.18.1.10:80 state down weight 1 flows 7\n");
+        assert_eq!(text, "rs1 198.18.1.10:80 state down weight 1 flows 0\n");
         let unknown = AdminCommand::SetServerWeight { server: "rs9".into(), weight: 2 };
         assert!(matches!(admin.handle(unknown), AdminReply::Error(e) if e.contains("rs9")));
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        followers.into_iter().for_each(|f| f.join().unwrap());
     }
 }

@@ -6,4 +6,5 @@ pub mod peers;
 pub mod relay;
 pub mod report;
 pub mod run;
+pub mod snapshot;
 pub mod worker;

@@ -147,9 +147,14 @@ impl LoadBoard {
         Arc::new(LoadBoard { servers, counts: (0..workers * servers).map(|_| AtomicU32::new(0)).collect() })
     }
 
+    /// How many servers the board has a row for.
+    pub fn servers(&self) -> usize {
+        self.servers
+    }
+
     /// Publishes core `core`'s flows per server.
     pub fn publish(&self, core: usize, load: &[u32]) {
-        for (slot, &n) in self.counts[core * self.servers..].iter().zip(load) {
+        for (slot, &n) in self.counts[core * self.servers..].iter().take(self.servers).zip(load) {
             slot.store(n, Ordering::Relaxed);
         }
     }

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use crate::control::admin::AdminServer;
 use crate::control::config::Config;
+use crate::control::state::ControlState;
 use crate::dpdk::{self, DpdkError, DpdkPort, Eal, EthPort, Mbuf, Mempool, QueueId, RxTimestamp};
 use crate::engine::hash::Secrets;
 use crate::engine::l4::{L4Stats, WorkerSlot};
@@ -18,9 +19,10 @@ use crate::port::tap::Tap;
 use crate::port::PortStats;
 use crate::runtime::admin::AdminState;
 use crate::runtime::arrivals::Arrivals;
-use crate::runtime::peers::{DispatchView, HandoffPort, LoadBoard};
+use crate::runtime::peers::HandoffPort;
 use crate::runtime::relay::{RunPort, RELAY_RING};
 use crate::runtime::report::Names;
+use crate::runtime::snapshot::Control;
 use crate::runtime::worker::Peers;
 use crate::runtime::worker::{IdleBackoff, Worker};
 use crate::time::MonotonicClock;
@@ -192,16 +194,12 @@ pub fn run(config: &Config, options: &RunOptions) -> Result<RunReport, RunError>
         None => Secrets::from_os().map_err(|e| RunError::Config(format!("cannot draw secrets from the OS: {e}")))?,
     };
     eprintln!("stickwire: secrets fingerprint {:08x}", secrets.fingerprint());
-    let services = config.services(secrets);
-    let names = Names::of(&services);
+    let control = Arc::new(Control::new(ControlState::new(config.clone(), secrets), topology.clone(), workers));
 
     let cores = core_affinity::get_core_ids().unwrap_or_default();
     // Several workers share frames, sticky bindings and load by message (runtime::peers).
     let mut handoffs = HandoffPort::ring(workers).into_iter();
     let mut sticky_ports = StickyBus::new(workers, 4096).into_iter();
-    let load = LoadBoard::new(workers, services.servers.len());
-    let view = DispatchView::new(&topology, &services, workers);
-    let mut control_senders = Vec::new();
     // Per single-queue port: the ring the other workers send through worker 0.
     let relays: Vec<Option<(Sender<Mbuf>, Receiver<Mbuf>)>> =
         ports.iter().map(|p| (p.n_queues() < workers as u16).then(|| crossbeam_channel::bounded(RELAY_RING))).collect();
@@ -221,14 +219,13 @@ pub fn run(config: &Config, options: &RunOptions) -> Result<RunReport, RunError>
             queues.push(Tap::new(Arrivals::new(queue, rx_timestamps), recording));
         }
         let topology = topology.clone();
-        let services = services.clone();
+        let first = control.current();
+        let (services, view) = ((*first.services).clone(), Arc::clone(&first.dispatch));
+        let (snapshots, applied) = (control.snapshots(), control.applied());
         let slot = WorkerSlot { index: w as u16, count: workers as u16 };
-        let (control_tx, control_rx) = crossbeam_channel::bounded(1024);
-        control_senders.push(control_tx);
         let peered = workers > 1;
         let handoff = handoffs.next().filter(|_| peered);
         let sticky = sticky_ports.next().filter(|_| peered);
-        let (view, load) = (view.clone(), Arc::clone(&load));
         let stop = Arc::clone(&stop);
         let port_names: Vec<String> = config.ports.iter().map(|p| p.name.get_ref().clone()).collect();
         let recording = options.record_rx.is_some();
@@ -246,10 +243,8 @@ pub fn run(config: &Config, options: &RunOptions) -> Result<RunReport, RunError>
                     if let Err(e) = &lcore {
                         eprintln!("stickwire: worker {w}: not registered with DPDK ({e}); mempool caches unused");
                     }
-                    let n_servers = services.servers.len();
                     let mut worker = Worker::with_engine(Engine::with_services(topology, services, slot), queues)
-                        .with_control(control_rx)
-                        .with_load_board(load, w, n_servers);
+                        .with_snapshots(snapshots, applied, w);
                     if let (Some(handoff), Some(sticky)) = (handoff, sticky) {
                         worker = worker.with_peers(Peers { view, handoff, sticky });
                     }
@@ -294,7 +289,7 @@ pub fn run(config: &Config, options: &RunOptions) -> Result<RunReport, RunError>
     }
     let admin = match &config.admin {
         Some(admin) => {
-            let state = AdminState::new(services.servers.clone(), control_senders, Arc::clone(&load));
+            let state = AdminState::new(Arc::clone(&control));
             let server = AdminServer::spawn(admin.listen, move |command| state.handle(command))
                 .map_err(|e| RunError::Config(format!("admin.listen {}: {e}", admin.listen)))?;
             eprintln!("stickwire: admin API on {}", server.local_addr());
@@ -307,7 +302,7 @@ pub fn run(config: &Config, options: &RunOptions) -> Result<RunReport, RunError>
     let mut report = RunReport {
         counters: Counters::default(),
         l4: L4Stats::default(),
-        names,
+        names: Names::default(),
         ports: Vec::new(),
         idle_sleeps: 0,
         mbufs_in_use_after_stop: 0,
@@ -333,6 +328,7 @@ pub fn run(config: &Config, options: &RunOptions) -> Result<RunReport, RunError>
     if let Some(admin) = admin {
         admin.shutdown();
     }
+    report.names = Names::of(&control.current().services);
     for port in &mut ports {
         if let Err(e) = port.stop() {
             eprintln!("stickwire: port {}: {e}", port.name());

@@ -6,32 +6,28 @@ use std::time::Duration;
 
 use std::sync::Arc;
 
-use crossbeam_channel::Receiver;
-
-use crate::engine::predictor::ServerState;
 use crate::engine::sticky::StickyPort;
 use crate::engine::{Engine, Output, Topology};
 use crate::port::{Port, PortStats, BURST};
 use crate::runtime::peers::{DispatchView, Handoff, HandoffPort, LoadBoard, Owner};
+use crate::runtime::snapshot::{Applied, Snapshots};
 use crate::time::Instant;
 use crate::wire::buffer::FrameBuf;
 
-/// A change the control side sends every worker.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ControlMsg {
-    SetServerState { server: u16, state: ServerState },
-    SetServerWeight { server: u16, weight: u32 },
-}
-
 /// What a worker shares with the others when there are several (see `runtime::peers`).
 pub struct Peers<B> {
-    pub view: DispatchView,
+    pub view: Arc<DispatchView>,
     pub handoff: HandoffPort<B>,
     pub sticky: StickyPort,
 }
 
-/// Where a worker publishes its flows per server (and reads the other cores').
-struct LoadShare {
+/// A worker's way to the control side: the snapshots it runs on, and the board where it
+/// publishes its flows per server (and reads the other cores').
+struct ControlLink {
+    snapshots: Snapshots,
+    /// The generation this worker runs on, told to the control side through `applied`.
+    generation: u64,
+    applied: Arc<Applied>,
     board: Arc<LoadBoard>,
     core: usize,
     others: Vec<u32>,
@@ -53,8 +49,7 @@ pub struct Worker<P: Port> {
     mine: Vec<P::Buf>,
     started: bool,
     peers: Option<Peers<P::Buf>>,
-    control: Option<Receiver<ControlMsg>>,
-    load: Option<LoadShare>,
+    control: Option<ControlLink>,
 }
 
 impl<P: Port> Worker<P> {
@@ -76,7 +71,6 @@ impl<P: Port> Worker<P> {
             started: false,
             peers: None,
             control: None,
-            load: None,
         }
     }
 
@@ -86,33 +80,29 @@ impl<P: Port> Worker<P> {
         self
     }
 
-    /// Publishes this worker's flows per server on `board` as core `core`, and reads the
-    /// other cores' for least-connections.
-    pub fn with_load_board(mut self, board: Arc<LoadBoard>, core: usize, servers: usize) -> Worker<P> {
-        self.load = Some(LoadShare { board, core, others: vec![0; servers], turns: 0 });
-        self
-    }
-
-    /// Takes server changes from the control side.
-    pub fn with_control(mut self, control: Receiver<ControlMsg>) -> Worker<P> {
-        self.control = Some(control);
+    /// Runs on the snapshots the control side publishes (switching at the start of the turn
+    /// after one is published), and, as core `core`, publishes its flows per server and
+    /// reads the other cores' for least-connections.
+    pub fn with_snapshots(mut self, snapshots: Snapshots, applied: Arc<Applied>, core: usize) -> Worker<P> {
+        let current = snapshots.load_full();
+        self.engine.l4_mut().set_services(Arc::clone(&current.services));
+        applied.mark(core, current.generation);
+        let others = vec![0; current.load.servers()];
+        let board = Arc::clone(&current.load);
+        let generation = current.generation;
+        self.control = Some(ControlLink { snapshots, generation, applied, board, core, others, turns: 0 });
         self
     }
 
     /// One turn of the loop at time `now`; returns how many frames were received.
     pub fn run_once(&mut self, now: Instant) -> usize {
-        let Worker { engine, ports, out, rx, mine, started, peers, control, load } = self;
+        let Worker { engine, ports, out, rx, mine, started, peers, control } = self;
         if !*started {
             *started = true;
             engine.start(&mut || ports[0].alloc(), out);
         }
-        if let Some(control) = control {
-            for msg in control.try_iter() {
-                match msg {
-                    ControlMsg::SetServerState { server, state } => engine.l4_mut().set_server_state(server, state),
-                    ControlMsg::SetServerWeight { server, weight } => engine.l4_mut().set_server_weight(server, weight),
-                }
-            }
+        if let Some(link) = control.as_mut() {
+            link.follow(engine, peers.as_mut());
         }
         let mut received = 0;
         for (i, port) in ports.iter_mut().enumerate() {
@@ -167,13 +157,13 @@ impl<P: Port> Worker<P> {
         } else {
             engine.l4_mut().sticky_out.clear();
         }
-        if let Some(share) = load.as_mut() {
-            share.turns = share.turns.wrapping_add(1);
-            if share.turns % LOAD_EVERY == 0 {
+        if let Some(link) = control.as_mut() {
+            link.turns = link.turns.wrapping_add(1);
+            if link.turns % LOAD_EVERY == 0 {
                 let l4 = engine.l4_mut();
-                share.board.publish(share.core, l4.load());
-                share.board.others(share.core, &mut share.others);
-                l4.set_others_load(&share.others);
+                link.board.publish(link.core, l4.load());
+                link.board.others(link.core, &mut link.others);
+                l4.set_others_load(&link.others);
             }
         }
         for (port, frames) in ports.iter_mut().zip(out.tx.iter_mut()) {
@@ -226,6 +216,27 @@ impl<P: Port> Worker<P> {
     /// The summed counters of this worker's ports.
     pub fn port_stats(&self) -> Vec<PortStats> {
         self.ports.iter().map(Port::stats).collect()
+    }
+}
+
+impl ControlLink {
+    /// Switches to the snapshot published last, if it is newer than the one this worker
+    /// runs on: one atomic load when nothing changed.
+    fn follow<B: FrameBuf>(&mut self, engine: &mut Engine<B>, peers: Option<&mut Peers<B>>) {
+        let current = self.snapshots.load();
+        if current.generation == self.generation {
+            return;
+        }
+        self.generation = current.generation;
+        engine.l4_mut().set_services(Arc::clone(&current.services));
+        if let Some(p) = peers {
+            p.view = Arc::clone(&current.dispatch);
+        }
+        if !Arc::ptr_eq(&self.board, &current.load) {
+            self.board = Arc::clone(&current.load);
+            self.others.resize(self.board.servers(), 0);
+        }
+        self.applied.mark(self.core, self.generation);
     }
 }
 
