@@ -12,11 +12,14 @@
 #![forbid(unsafe_code)]
 
 use std::net::Ipv4Addr;
+use std::sync::Arc;
 
 use super::config::{Config, PortMode, VipPortConfig};
-use crate::engine::hash::Secrets;
+use crate::engine::hash::{self, Secrets};
 use crate::engine::predictor::ServerState;
 use crate::engine::service::{NatMode, RealServer, Services};
+use crate::engine::LOCAL_STACK_PORTS;
+use crate::health::{Local, Target, Timing};
 
 /// The most VIP ports over a run's life: flows name theirs in one byte.
 pub const MAX_SERVICES: usize = 255;
@@ -31,6 +34,50 @@ struct ServiceKey {
     l7: bool,
 }
 
+/// What the health checks of one switch port (one smoltcp interface) run: from the port's
+/// own address, on [`LOCAL_STACK_PORTS`], to the servers it reaches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortChecks {
+    pub port: usize,
+    pub local: Local,
+    pub targets: Vec<(Target, Timing)>,
+}
+
+/// Every port's health checks.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HealthPlan {
+    pub ports: Vec<PortChecks>,
+}
+
+/// One finished check of a server, as the checker reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthReport {
+    pub server: u16,
+    /// The server's health after this check (rise and fall counted).
+    pub up: bool,
+    pub passed: bool,
+    /// The check's reason: `HTTP 200`, `connection refused`, `timeout after 1.0 s connecting`.
+    pub reason: String,
+    /// Checks finished since the target was configured.
+    pub checks: u64,
+}
+
+/// A server's health as the control side last heard it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthView {
+    /// Whether a check runs for it (else it counts as up).
+    pub checked: bool,
+    pub up: bool,
+    /// The last check's reason (empty before the first).
+    pub reason: String,
+    pub checks: u64,
+    pub passed: u64,
+    pub failed: u64,
+    /// Times it went down, and up again.
+    pub downs: u64,
+    pub ups: u64,
+}
+
 /// One real server over the run's life.
 #[derive(Debug, Clone)]
 struct ServerSlot {
@@ -41,6 +88,7 @@ struct ServerSlot {
     weight: u32,
     /// No longer in the config.
     removed: bool,
+    health: HealthView,
 }
 
 /// The control side's state, and the last snapshot built from it.
@@ -58,16 +106,25 @@ pub struct ControlState {
     /// What the engines were sized for at start: whether any port answers handshakes
     /// itself, and the largest request head an L7 port reads.
     head_capacity: Option<usize>,
+    plan: Arc<HealthPlan>,
 }
 
 impl ControlState {
     /// The state a validated config gives, and its first snapshot (generation 1).
     pub fn new(config: Config, secrets: Secrets) -> ControlState {
         let snapshot = config.services(secrets);
+        let plan = Arc::new(health_plan(&config, &secrets, &(0..config.real_servers.len() as u16).collect::<Vec<_>>()));
         let servers = snapshot
             .servers
             .iter()
-            .map(|s| ServerSlot { base: s.clone(), admin: s.state, weight: s.weight, removed: false })
+            .zip(&config.real_servers)
+            .map(|(s, r)| ServerSlot {
+                base: s.clone(),
+                admin: s.state,
+                weight: s.weight,
+                removed: false,
+                health: HealthView::fresh(config.server_health(r).check.is_some()),
+            })
             .collect();
         let keys = service_keys(&config);
         let head_capacity = snapshot
@@ -85,6 +142,40 @@ impl ControlState {
             snapshot,
             generation: 1,
             head_capacity,
+            plan,
+        }
+    }
+
+    /// The health checks to run.
+    pub fn health_plan(&self) -> Arc<HealthPlan> {
+        Arc::clone(&self.plan)
+    }
+
+    /// Server `i`'s health.
+    pub fn health(&self, i: usize) -> Option<&HealthView> {
+        self.servers.get(i).map(|s| &s.health)
+    }
+
+    /// Takes a check's result; a new snapshot when the server went up or down.
+    pub fn health_report(&mut self, report: HealthReport) {
+        let Some(slot) = self.servers.get_mut(usize::from(report.server)) else { return };
+        let h = &mut slot.health;
+        let changed = h.up != report.up;
+        h.checks = report.checks;
+        if report.passed {
+            h.passed += 1;
+        } else {
+            h.failed += 1;
+        }
+        h.reason = report.reason;
+        if changed {
+            h.up = report.up;
+            if report.up {
+                h.ups += 1;
+            } else {
+                h.downs += 1;
+            }
+            self.rebuild();
         }
     }
 
@@ -154,7 +245,8 @@ impl ControlState {
         let (mut added, mut removed) = (Vec::new(), Vec::new());
         let mut index = Vec::with_capacity(config.real_servers.len());
         for r in &config.real_servers {
-            let base = r.real_server();
+            let base = config.real_server(r);
+            let checked = config.server_health(r).check.is_some();
             let i = match servers.iter().position(|s| s.base.name == base.name) {
                 Some(i) => {
                     let slot = &mut servers[i];
@@ -169,13 +261,17 @@ impl ControlState {
                     if slot.removed {
                         added.push(base.name.clone());
                     }
+                    if slot.health.checked != checked || slot.removed {
+                        slot.health = HealthView::fresh(checked);
+                    }
                     slot.removed = false;
                     slot.base = base;
                     i
                 }
                 None => {
                     added.push(base.name.clone());
-                    servers.push(ServerSlot { admin: base.state, weight: base.weight, removed: false, base });
+                    let health = HealthView::fresh(checked);
+                    servers.push(ServerSlot { admin: base.state, weight: base.weight, removed: false, base, health });
                     servers.len() - 1
                 }
             };
@@ -249,6 +345,10 @@ impl ControlState {
             services.push(service);
         }
         snapshot.services = services;
+        let plan = health_plan(&config, &self.secrets, &index);
+        if plan != *self.plan {
+            self.plan = Arc::new(plan);
+        }
         self.servers = servers;
         self.keys = keys;
         self.live = live;
@@ -286,12 +386,53 @@ impl ControlState {
     /// Builds the next snapshot from the current states and weights.
     fn rebuild(&mut self) {
         for (s, slot) in self.snapshot.servers.iter_mut().zip(&self.servers) {
-            s.state = if slot.removed { ServerState::Down } else { slot.admin };
+            // Health is apart from the operator's state: either can take a server down.
+            s.state = match (slot.removed, slot.health.up) {
+                (false, true) => slot.admin,
+                _ => ServerState::Down,
+            };
+            // A removed server's flows go on; they end or expire.
+            s.reset_on_down = slot.base.reset_on_down && !slot.removed;
             s.weight = slot.weight;
         }
         self.snapshot.refresh_predictors();
         self.generation += 1;
     }
+}
+
+impl HealthView {
+    /// Up until a check says otherwise (the checker's probation: a dead server goes down at
+    /// its first failed check).
+    fn fresh(checked: bool) -> HealthView {
+        HealthView { checked, up: true, reason: String::new(), checks: 0, passed: 0, failed: 0, downs: 0, ups: 0 }
+    }
+}
+
+/// The checks of `config`'s servers (`index[k]`: the index of its `k`-th server), grouped by
+/// the switch port that reaches each.
+fn health_plan(config: &Config, secrets: &Secrets, index: &[u16]) -> HealthPlan {
+    let topology = config.topology(&config.configured_macs());
+    let mut plan = HealthPlan::default();
+    for (r, &server) in config.real_servers.iter().zip(index) {
+        let Some((check, port, timing)) = config.server_health(r).check else { continue };
+        let ip = *r.ip.get_ref();
+        let Some((via, _)) = topology.route(ip) else { continue };
+        let at = match plan.ports.iter().position(|p| p.port == via) {
+            Some(at) => at,
+            None => {
+                let local = Local {
+                    addr: topology.ports[via].ip,
+                    ports: LOCAL_STACK_PORTS,
+                    // The initial sequence numbers follow from it: secret, as the tables' keys.
+                    seed: hash::mix(secrets.sticky, 0x6865_616c_7468 ^ via as u64),
+                };
+                plan.ports.push(PortChecks { port: via, local, targets: Vec::new() });
+                plan.ports.len() - 1
+            }
+        };
+        plan.ports[at].targets.push((Target { server, ip, port, check }, timing));
+    }
+    plan
 }
 
 fn service_key(vip: &Ipv4Addr, p: &VipPortConfig) -> ServiceKey {

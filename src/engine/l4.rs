@@ -236,6 +236,16 @@ impl L4 {
         &self.flows
     }
 
+    /// The source-IP bindings of this core.
+    pub fn sticky(&self) -> &StickyTable {
+        &self.sticky
+    }
+
+    /// The cookie values this core learned from servers (L7 ports).
+    pub fn learned_cookies(&self) -> &StickyTable {
+        &self.l7.cookies
+    }
+
     /// Whether any VIP port is served (else the L4 path is skipped entirely).
     pub fn is_active(&self) -> bool {
         !self.services.services.is_empty()
@@ -392,7 +402,7 @@ impl L4 {
     ) -> Verdict {
         let flow = self.flows.get(id);
         let (svc, server) = (usize::from(flow.service()), flow.server());
-        if dir == Direction::FromClient && self.services.servers[usize::from(server)].state == ServerState::Down {
+        if dir == Direction::FromClient && self.services.servers[usize::from(server)].resets_flows() {
             // The server is gone: its flows cannot move (the new server knows nothing of
             // them), so the client is told at once instead of timing out.
             self.end_flow(id, now);

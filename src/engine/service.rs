@@ -74,9 +74,18 @@ pub struct RealServer {
     pub jvm_route: Option<String>,
     /// Its replication domain (mod_jk): servers that share each other's sessions.
     pub domain: Option<String>,
+    /// When down, a client frame of one of its flows is answered with RST (else the flows
+    /// are left alone: they end or time out).
+    pub reset_on_down: bool,
 }
 
 impl RealServer {
+    /// Down, with its flows to be reset.
+    #[inline]
+    pub fn resets_flows(&self) -> bool {
+        self.state == ServerState::Down && self.reset_on_down
+    }
+
     /// A server known by its name alone (no jvmRoute, no domain), enabled, weight 1.
     pub fn named(name: &str, ip: Ipv4Addr, port: u16) -> RealServer {
         RealServer {
@@ -89,6 +98,7 @@ impl RealServer {
             server_id: name.to_string(),
             jvm_route: None,
             domain: None,
+            reset_on_down: true,
         }
     }
 }

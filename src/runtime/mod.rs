@@ -2,9 +2,12 @@
 
 pub mod admin;
 pub mod arrivals;
+pub mod control;
+pub mod health;
 pub mod peers;
 pub mod relay;
 pub mod report;
 pub mod run;
 pub mod snapshot;
+pub mod stats;
 pub mod worker;

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use crate::control::admin::AdminServer;
+use crate::control::admin::{AdminListen, AdminOptions, AdminServer};
 use crate::control::config::Config;
 use crate::control::state::ControlState;
 use crate::dpdk::{self, DpdkError, DpdkPort, Eal, EthPort, Mbuf, Mempool, QueueId, RxTimestamp};
@@ -19,10 +19,13 @@ use crate::port::tap::Tap;
 use crate::port::PortStats;
 use crate::runtime::admin::AdminState;
 use crate::runtime::arrivals::Arrivals;
+use crate::runtime::control::{self, Reloader};
+use crate::runtime::health::HealthHost;
 use crate::runtime::peers::HandoffPort;
 use crate::runtime::relay::{RunPort, RELAY_RING};
 use crate::runtime::report::Names;
 use crate::runtime::snapshot::Control;
+use crate::runtime::stats::StatsBoard;
 use crate::runtime::worker::Peers;
 use crate::runtime::worker::{IdleBackoff, Worker};
 use crate::time::MonotonicClock;
@@ -55,6 +58,8 @@ pub struct RunOptions {
     pub record_rx: Option<PathBuf>,
     /// The worker's clock.
     pub clock: Clock,
+    /// The config's file, read again by `reload` and SIGHUP.
+    pub config_path: Option<PathBuf>,
 }
 
 /// Where a worker's time comes from.
@@ -134,6 +139,8 @@ pub fn run(config: &Config, options: &RunOptions) -> Result<RunReport, RunError>
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(signal, Arc::clone(&stop)).map_err(RunError::Signal)?;
     }
+    let hup = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGHUP, Arc::clone(&hup)).map_err(RunError::Signal)?;
     let mut eal_args = config.dpdk.eal_args.clone();
     eal_args.extend_from_slice(&options.eal_args);
     let eal = Eal::init(&eal_args)?;
@@ -195,6 +202,8 @@ pub fn run(config: &Config, options: &RunOptions) -> Result<RunReport, RunError>
     };
     eprintln!("stickwire: secrets fingerprint {:08x}", secrets.fingerprint());
     let control = Arc::new(Control::new(ControlState::new(config.clone(), secrets), topology.clone(), workers));
+    let (reports_tx, reports_rx) = crossbeam_channel::bounded(4096);
+    let stats = Arc::new(StatsBoard::new(workers));
 
     let cores = core_affinity::get_core_ids().unwrap_or_default();
     // Several workers share frames, sticky bindings and load by message (runtime::peers).
@@ -221,7 +230,9 @@ pub fn run(config: &Config, options: &RunOptions) -> Result<RunReport, RunError>
         let topology = topology.clone();
         let first = control.current();
         let (services, view) = ((*first.services).clone(), Arc::clone(&first.dispatch));
-        let (snapshots, applied) = (control.snapshots(), control.applied());
+        let (snapshots, applied, stats) = (control.snapshots(), control.applied(), Arc::clone(&stats));
+        // Worker 0 hosts the health checkers.
+        let health = (w == 0).then(|| (HealthHost::new(Arc::clone(&first.health)), reports_tx.clone()));
         let slot = WorkerSlot { index: w as u16, count: workers as u16 };
         let peered = workers > 1;
         let handoff = handoffs.next().filter(|_| peered);
@@ -244,7 +255,11 @@ pub fn run(config: &Config, options: &RunOptions) -> Result<RunReport, RunError>
                         eprintln!("stickwire: worker {w}: not registered with DPDK ({e}); mempool caches unused");
                     }
                     let mut worker = Worker::with_engine(Engine::with_services(topology, services, slot), queues)
-                        .with_snapshots(snapshots, applied, w);
+                        .with_snapshots(snapshots, applied, w)
+                        .with_stats(stats, w);
+                    if let Some((host, to_control)) = health {
+                        worker = worker.with_health(host, Some(to_control));
+                    }
                     if let (Some(handoff), Some(sticky)) = (handoff, sticky) {
                         worker = worker.with_peers(Peers { view, handoff, sticky });
                     }
@@ -260,6 +275,7 @@ pub fn run(config: &Config, options: &RunOptions) -> Result<RunReport, RunError>
                             worker.run_once(clock.now())
                         };
                         backoff.after_poll(received);
+                        worker.idle_sleeps = backoff.sleeps;
                     }
                     let engine = worker.engine();
                     let result = (
@@ -287,17 +303,35 @@ pub fn run(config: &Config, options: &RunOptions) -> Result<RunReport, RunError>
                 .map_err(RunError::Signal)?,
         );
     }
+    let reloader = Reloader::new(Arc::clone(&control), options.config_path.clone());
     let admin = match &config.admin {
         Some(admin) => {
-            let state = AdminState::new(Arc::clone(&control));
-            let server = AdminServer::spawn(admin.listen, move |command| state.handle(command))
-                .map_err(|e| RunError::Config(format!("admin.listen {}: {e}", admin.listen)))?;
-            eprintln!("stickwire: admin API on {}", server.local_addr());
+            let admin = admin.get_ref();
+            let reloader = Reloader::new(Arc::clone(&control), options.config_path.clone());
+            let state = AdminState::new(Arc::clone(&control), reloader, Arc::clone(&stats));
+            let listen = AdminListen {
+                tcp: admin.listen,
+                unix: admin.socket.as_ref().map(|p| (p.get_ref().clone(), admin.mode())),
+            };
+            let server = AdminServer::spawn_on(&listen, AdminOptions::default(), move |command| state.handle(command))
+                .map_err(|e| RunError::Config(format!("admin: {e}")))?;
+            if let Some(addr) = admin.listen {
+                eprintln!("stickwire: admin API on {addr}");
+            }
+            if let Some(path) = &admin.socket {
+                eprintln!(
+                    "stickwire: admin API on {} (mode {})",
+                    path.get_ref().display(),
+                    admin.socket_mode.get_ref()
+                );
+            }
             Some(server)
         }
         None => None,
     };
-    eprintln!("stickwire: running with {workers} worker(s); SIGINT or SIGTERM stops");
+    eprintln!("stickwire: running with {workers} worker(s); SIGINT or SIGTERM stops, SIGHUP reloads");
+    drop(reports_tx);
+    control::run(&control, &reloader, &reports_rx, &stop, &hup);
 
     let mut report = RunReport {
         counters: Counters::default(),

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 
-use crate::control::state::ControlState;
+use crate::control::state::{ControlState, HealthPlan};
 use crate::engine::service::Services;
 use crate::engine::Topology;
 use crate::runtime::peers::{DispatchView, LoadBoard};
@@ -27,6 +27,8 @@ pub struct Snapshot {
     pub dispatch: Arc<DispatchView>,
     /// Where the workers publish their flows per server (replaced when servers are added).
     pub load: Arc<LoadBoard>,
+    /// The health checks worker 0 runs.
+    pub health: Arc<HealthPlan>,
 }
 
 /// Where snapshots are published.
@@ -136,5 +138,6 @@ fn snapshot(state: &ControlState, topology: &Topology, workers: usize, load: Opt
         dispatch: Arc::new(DispatchView::new(topology, services, workers)),
         services: Arc::new(services.clone()),
         load,
+        health: state.health_plan(),
     }
 }

@@ -869,7 +869,7 @@ impl L4 {
     ) -> Verdict {
         let sp = self.l7.splices[id.index()];
         let server = self.flows.get(id).server();
-        if dir == Direction::FromClient && self.services.servers[usize::from(server)].state == ServerState::Down {
+        if dir == Direction::FromClient && self.services.servers[usize::from(server)].resets_flows() {
             // As on L4 ports: the connection cannot move, the client is told at once.
             self.end_flow(id, now);
             self.stats.reset_server_gone += 1;
@@ -1178,9 +1178,10 @@ impl L4 {
             self.next_local_ip += 1;
             if self.next_local_ip >= n_sources {
                 self.next_local_ip = 0;
+                // The top of the range is the switch's own TCP stack's (health checks).
                 self.next_local_port = match port.checked_add(step) {
-                    Some(p) => p,
-                    None => super::first_local_port(self.slot),
+                    Some(p) if p < *crate::engine::LOCAL_STACK_PORTS.start() => p,
+                    _ => super::first_local_port(self.slot),
                 };
             }
             match attempt(&mut self.flows, local_ip, port) {
