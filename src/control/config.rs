@@ -436,6 +436,7 @@ impl RealServerConfig {
             jvm_route: self.jvm_route.as_ref().map(|j| j.get_ref().clone()),
             domain: self.domain.clone(),
             reset_on_down: true,
+            ramp: crate::engine::predictor::RAMP_FULL,
         }
     }
 

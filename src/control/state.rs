@@ -13,13 +13,18 @@
 
 use std::net::Ipv4Addr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use super::config::{Config, PortMode, VipPortConfig};
 use crate::engine::hash::{self, Secrets};
-use crate::engine::predictor::ServerState;
+use crate::engine::predictor::{ServerState, RAMP_FULL};
 use crate::engine::service::{NatMode, RealServer, Services};
 use crate::engine::LOCAL_STACK_PORTS;
 use crate::health::{Local, Target, Timing};
+use crate::time::Instant;
+
+/// Steps of a slow start's ramp: a new snapshot each, at most.
+const RAMP_STEPS: u64 = 16;
 
 /// The most VIP ports over a run's life: flows name theirs in one byte.
 pub const MAX_SERVICES: usize = 255;
@@ -89,6 +94,11 @@ struct ServerSlot {
     /// No longer in the config.
     removed: bool,
     health: HealthView,
+    /// Slow start: how long a ramp takes, when the current one started (`None` with a ramp
+    /// asked for: at the next tick), and the share it is at.
+    slow_start: Duration,
+    ramp: Option<Option<Instant>>,
+    share: u16,
 }
 
 /// The control side's state, and the last snapshot built from it.
@@ -124,6 +134,9 @@ impl ControlState {
                 weight: s.weight,
                 removed: false,
                 health: HealthView::fresh(config.server_health(r).check.is_some()),
+                slow_start: config.server_health(r).slow_start,
+                ramp: None,
+                share: RAMP_FULL,
             })
             .collect();
         let keys = service_keys(&config);
@@ -247,6 +260,7 @@ impl ControlState {
         for r in &config.real_servers {
             let base = config.real_server(r);
             let checked = config.server_health(r).check.is_some();
+            let slow_start = config.server_health(r).slow_start;
             let i = match servers.iter().position(|s| s.base.name == base.name) {
                 Some(i) => {
                     let slot = &mut servers[i];
@@ -266,12 +280,16 @@ impl ControlState {
                     }
                     slot.removed = false;
                     slot.base = base;
+                    slot.slow_start = slow_start;
                     i
                 }
                 None => {
                     added.push(base.name.clone());
                     let health = HealthView::fresh(checked);
-                    servers.push(ServerSlot { admin: base.state, weight: base.weight, removed: false, base, health });
+                    let (admin, weight) = (base.state, base.weight);
+                    let ramp = None;
+                    let share = RAMP_FULL;
+                    servers.push(ServerSlot { admin, weight, removed: false, base, health, slow_start, ramp, share });
                     servers.len() - 1
                 }
             };
@@ -383,14 +401,52 @@ impl ControlState {
         Ok(())
     }
 
+    /// Moves slow starts on at `now`: a ramp asked for starts, one under way steps up (a
+    /// new snapshot per step, [`RAMP_STEPS`] at most), one done ends.
+    pub fn tick(&mut self, now: Instant) {
+        let mut changed = false;
+        for slot in &mut self.servers {
+            let Some(ramp) = &mut slot.ramp else { continue };
+            let started = *ramp.get_or_insert(now);
+            let total = slot.slow_start.as_nanos().max(1);
+            let step = (u128::from(RAMP_STEPS) * now.saturating_since(started).as_nanos() / total) as u64 + 1;
+            let share = if step >= RAMP_STEPS {
+                slot.ramp = None;
+                RAMP_FULL
+            } else {
+                (u64::from(RAMP_FULL) * step / RAMP_STEPS) as u16
+            };
+            if share != slot.share {
+                slot.share = share;
+                changed = true;
+            }
+        }
+        if changed {
+            self.rebuild();
+        }
+    }
+
+    /// Server `i`'s slow-start share (out of [`RAMP_FULL`]).
+    pub fn ramp_share(&self, i: usize) -> u16 {
+        self.servers.get(i).map_or(RAMP_FULL, |s| s.share)
+    }
+
     /// Builds the next snapshot from the current states and weights.
     fn rebuild(&mut self) {
-        for (s, slot) in self.snapshot.servers.iter_mut().zip(&self.servers) {
+        for (s, slot) in self.snapshot.servers.iter_mut().zip(self.servers.iter_mut()) {
             // Health is apart from the operator's state: either can take a server down.
-            s.state = match (slot.removed, slot.health.up) {
+            let state = match (slot.removed, slot.health.up) {
                 (false, true) => slot.admin,
                 _ => ServerState::Down,
             };
+            // Back to taking new flows: a ramp, if the server has one (from the next tick).
+            if state != ServerState::Enabled {
+                (slot.ramp, slot.share) = (None, RAMP_FULL);
+            } else if s.state != ServerState::Enabled && !slot.slow_start.is_zero() {
+                (slot.ramp, slot.share) = (Some(None), (u64::from(RAMP_FULL) / RAMP_STEPS) as u16);
+            }
+            s.state = state;
+            s.ramp = slot.share;
             // A removed server's flows go on; they end or expire.
             s.reset_on_down = slot.base.reset_on_down && !slot.removed;
             s.weight = slot.weight;

@@ -113,16 +113,30 @@ pub struct ServerView {
     /// No new flow once `load(id)` reaches this.
     pub max_connections: Option<u32>,
     pub state: ServerState,
+    /// Slow start: the share of the new flows it would get that it takes, out of
+    /// [`RAMP_FULL`] (a server back up ramps from a little to all over a while).
+    pub ramp: u16,
 }
+
+/// A server's whole share of new flows (no slow start under way).
+pub const RAMP_FULL: u16 = 1024;
 
 impl ServerView {
     /// May this server take a new flow now? The cheap checks go first so `load` is only asked
     /// when a limit is set.
     #[inline]
-    fn eligible(&self, load: &dyn Fn(u16) -> u32) -> bool {
+    fn eligible(&self, load: &dyn Fn(u16) -> u32, flow_hash: u64) -> bool {
         self.state == ServerState::Enabled
             && self.weight > 0
+            && self.admits(flow_hash)
             && self.max_connections.is_none_or(|max| load(self.id) < max)
+    }
+
+    /// Slow start: whether this flow is among the `ramp` share the server takes. The same
+    /// flow hash gives the same answer on every core; each server lets through its own flows.
+    #[inline]
+    fn admits(&self, flow_hash: u64) -> bool {
+        self.ramp >= RAMP_FULL || (hash::mix(flow_hash, self.key) % u64::from(RAMP_FULL)) < u64::from(self.ramp)
     }
 
     /// In the Maglev table (and so a possible first choice): enabled with a positive weight.
@@ -253,8 +267,8 @@ impl Predictor {
     /// No allocation; O(servers) at worst, Maglev usually O(1).
     pub fn pick(&self, cursor: &mut Cursor, flow_hash: u64, load: &dyn Fn(u16) -> u32) -> Option<u16> {
         match self.kind {
-            PredictorKind::RoundRobin => self.pick_round_robin(cursor, load),
-            PredictorKind::WeightedRoundRobin => self.pick_weighted_round_robin(cursor, load),
+            PredictorKind::RoundRobin => self.pick_round_robin(cursor, flow_hash, load),
+            PredictorKind::WeightedRoundRobin => self.pick_weighted_round_robin(cursor, flow_hash, load),
             PredictorKind::LeastConnections => self.pick_least_connections(flow_hash, load, false),
             PredictorKind::WeightedLeastConnections => self.pick_least_connections(flow_hash, load, true),
             PredictorKind::Maglev => self.pick_consistent(flow_hash, load),
@@ -291,11 +305,11 @@ impl Predictor {
                 slot -= table.len();
             }
             let id = table[slot];
-            if self.server(id).is_some_and(|s| s.eligible(load)) {
+            if self.server(id).is_some_and(|s| s.eligible(load, hash)) {
                 return Some(id);
             }
         }
-        self.servers.iter().filter(|s| s.eligible(load)).max_by_key(|s| tie_rank(hash, s.key)).map(|s| s.id)
+        self.servers.iter().filter(|s| s.eligible(load, hash)).max_by_key(|s| tie_rank(hash, s.key)).map(|s| s.id)
     }
 
     fn server(&self, id: u16) -> Option<&ServerView> {
@@ -307,11 +321,11 @@ impl Predictor {
 
     /// The next eligible server after the last one picked, in list order: with a fixed set of
     /// eligible servers the picks cycle through them exactly.
-    fn pick_round_robin(&self, cursor: &mut Cursor, load: &dyn Fn(u16) -> u32) -> Option<u16> {
+    fn pick_round_robin(&self, cursor: &mut Cursor, flow_hash: u64, load: &dyn Fn(u16) -> u32) -> Option<u16> {
         let n = self.servers.len();
         for k in 0..n {
             let i = (cursor.rr_next + k) % n;
-            if self.servers[i].eligible(load) {
+            if self.servers[i].eligible(load, flow_hash) {
                 cursor.rr_next = (i + 1) % n;
                 return Some(self.servers[i].id);
             }
@@ -324,7 +338,12 @@ impl Predictor {
     /// Over any `sum(weights)` picks each server gets exactly its weight, interleaved: weights
     /// 5, 1, 1 give a a b a c a a, not a a a a a b c. Ineligible servers sit out and their
     /// current weight waits.
-    fn pick_weighted_round_robin(&self, cursor: &mut Cursor, load: &dyn Fn(u16) -> u32) -> Option<u16> {
+    fn pick_weighted_round_robin(
+        &self,
+        cursor: &mut Cursor,
+        flow_hash: u64,
+        load: &dyn Fn(u16) -> u32,
+    ) -> Option<u16> {
         let current = &mut cursor.wrr_current;
         if current.len() != self.servers.len() {
             return None; // a cursor not fitted to this predictor: a caller's bug, no pick
@@ -332,7 +351,7 @@ impl Predictor {
         let mut best: Option<usize> = None;
         let mut total: i64 = 0;
         for (i, s) in self.servers.iter().enumerate() {
-            if !s.eligible(load) {
+            if !s.eligible(load, flow_hash) {
                 continue;
             }
             let w = i64::from(s.weight);
@@ -357,7 +376,7 @@ impl Predictor {
         // (connections, weight used for the ratio, tie rank once computed, server)
         let mut best: Option<(u64, u64, Option<u64>, &ServerView)> = None;
         for s in &self.servers {
-            if s.state != ServerState::Enabled || s.weight == 0 {
+            if s.state != ServerState::Enabled || s.weight == 0 || !s.admits(flow_hash) {
                 continue;
             }
             let conns = load(s.id);
@@ -413,6 +432,7 @@ mod tests {
             weight,
             max_connections: None,
             state: ServerState::Enabled,
+            ramp: RAMP_FULL,
         }
     }
 
@@ -735,6 +755,28 @@ mod tests {
         assert!(p.maglev() == predictor(PredictorKind::Maglev, &reweighted).maglev());
     }
 
+    /// Slow start: a ramping server takes about its share of what it would get, on every
+    /// predictor; least-connections does not pile every new flow on a server just back.
+    #[test]
+    fn a_ramping_server_takes_its_share_only() {
+        for kind in PredictorKind::ALL {
+            let mut s = servers(&[1, 1, 1, 1]);
+            s[3].ramp = RAMP_FULL / 4;
+            let mut p = predictor(kind, &s);
+            // The others have connections; the ramping one has none.
+            let load = |id: u16| if id == 4 { 0 } else { 50 };
+            let picks = 40_000u64;
+            let got = (0..picks).filter(|&h| p.pick(hash::mix(h, 9), &load) == Some(4)).count() as f64;
+            let full = if matches!(kind, PredictorKind::LeastConnections | PredictorKind::WeightedLeastConnections) {
+                picks as f64 // least-connections would send it everything
+            } else {
+                picks as f64 / 4.0
+            };
+            let share = got / full;
+            assert!((0.2..0.3).contains(&share), "{kind}: {share}");
+        }
+    }
+
     /// Determinism: two instances with the same inputs make the same picks.
     #[test]
     fn same_inputs_same_picks() {
@@ -771,11 +813,12 @@ mod tests {
                 weight,
                 max_connections: max,
                 state: [ServerState::Enabled, ServerState::Disabled, ServerState::Down][usize::from(st)],
+                ramp: RAMP_FULL,
             }).collect();
             let mut p = Picker::new(Predictor::new(kind, &s, 1009, 3).unwrap());
             let conns = Conns::new(&[]);
             for h in hashes {
-                let any_eligible = s.iter().any(|x| x.eligible(&|id| conns.get(id)));
+                let any_eligible = s.iter().any(|x| x.eligible(&|id| conns.get(id), h));
                 match conns.pick(&mut p, h) {
                     Some(id) => {
                         let x = s.iter().find(|x| x.id == id).unwrap();

@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::hash::Secrets;
-use super::predictor::{name_key, Predictor, ServerState, ServerView};
+use super::predictor::{name_key, Predictor, ServerState, ServerView, RAMP_FULL};
 
 /// How frames of a VIP port are rewritten towards the real server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -77,6 +77,8 @@ pub struct RealServer {
     /// When down, a client frame of one of its flows is answered with RST (else the flows
     /// are left alone: they end or time out).
     pub reset_on_down: bool,
+    /// Slow start: the share of its new flows it takes (out of [`RAMP_FULL`]).
+    pub ramp: u16,
 }
 
 impl RealServer {
@@ -99,6 +101,7 @@ impl RealServer {
             jvm_route: None,
             domain: None,
             reset_on_down: true,
+            ramp: RAMP_FULL,
         }
     }
 }
@@ -268,6 +271,7 @@ pub fn server_views(servers: &[RealServer], ids: &[u16]) -> Vec<ServerView> {
                 weight: s.weight,
                 max_connections: s.max_connections,
                 state: s.state,
+                ramp: s.ramp,
             }
         })
         .collect()

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use crate::control::admin::{AdminCommand, AdminReply, ServerStateArg, STICKY_LINES};
 use crate::control::state::ControlState;
-use crate::engine::predictor::ServerState;
+use crate::engine::predictor::{ServerState, RAMP_FULL};
 use crate::engine::sticky::StickyEntry;
 use crate::runtime::control::Reloader;
 use crate::runtime::snapshot::{Control, Snapshot};
@@ -84,9 +84,15 @@ impl AdminState {
         self.control.read(|st| {
             for (i, s) in snapshot.services.servers.iter().enumerate().filter(|(i, _)| st.is_live_server(*i)) {
                 let stats = sum.l4.servers.get(i).copied().unwrap_or_default();
+                let share = st.ramp_share(i);
+                let ramp = if share < RAMP_FULL {
+                    format!(" slow-start {}%", u32::from(share) * 100 / u32::from(RAMP_FULL))
+                } else {
+                    String::new()
+                };
                 let _ = writeln!(
                     text,
-                    "{} {}:{} admin {} health {} weight {} current {} total {}",
+                    "{} {}:{} admin {} health {} weight {}{ramp} current {} total {}",
                     s.name,
                     s.ip,
                     s.port,

@@ -1,5 +1,6 @@
 //! The control side's thread while the switch runs: it takes the health checks' results,
-//! reloads the config on SIGHUP (and for the admin API's `reload`), and steps slow starts;
+//! reloads the config on SIGHUP (and for the admin API's `reload`), and steps slow starts
+//! (on its own clock: slow starts are a matter of seconds);
 //! every change becomes a snapshot published to the workers (`runtime::snapshot`).
 
 use std::path::PathBuf;
@@ -12,6 +13,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError};
 use crate::control::config::Config;
 use crate::control::state::HealthReport;
 use crate::runtime::snapshot::Control;
+use crate::time::MonotonicClock;
 
 /// How often the thread looks at its flags when nothing comes.
 const TICK: Duration = Duration::from_millis(100);
@@ -46,7 +48,9 @@ pub fn run(
     stop: &AtomicBool,
     hup: &AtomicBool,
 ) {
+    let clock = MonotonicClock::new();
     while !stop.load(Ordering::Relaxed) {
+        control.change(|st| st.tick(clock.now()));
         match reports.recv_timeout(TICK) {
             Ok(report) => {
                 let (server, up, reason) = (report.server, report.up, report.reason.clone());

@@ -1,4 +1,5 @@
 use super::*;
+use crate::engine::predictor::RAMP_FULL;
 
 const BASE: &str = r#"
 [[port]]
@@ -105,4 +106,34 @@ fn reload_refuses_what_needs_a_restart_and_keeps_the_running_state() {
     assert!(err.starts_with("vip[0].port[1]: its request heads of 16384 bytes"), "{err}");
     assert_eq!(st.generation(), before);
     assert_eq!(names(st.services()).len(), 2);
+}
+
+/// A server that comes back ramps up: a small share at once, more each step, all of it once
+/// the slow start is over; one that goes down meanwhile starts again when it comes back.
+#[test]
+fn slow_start_ramps_a_server_back_up() {
+    let text = BASE.replace("[[vip]]", "[health]\ncheck = \"tcp\"\nslow_start = 8.0\n[[vip]]");
+    let mut st = state(&text);
+    let report = |up| HealthReport { server: 1, up, passed: up, reason: "x".into(), checks: 1 };
+    st.tick(Instant::from_millis(0));
+    assert_eq!(st.services().servers[1].ramp, RAMP_FULL);
+    st.health_report(report(false));
+    assert_eq!(st.services().servers[1].state, ServerState::Down);
+    st.health_report(report(true));
+    let s = &st.services().servers[1];
+    assert_eq!((s.state, s.ramp), (ServerState::Enabled, RAMP_FULL / 16));
+    assert_eq!(st.services().services[0].predictor.servers()[1].ramp, RAMP_FULL / 16, "the predictors see it");
+    st.tick(Instant::from_millis(1_000)); // the ramp starts here
+    let generation = st.generation();
+    st.tick(Instant::from_millis(5_000)); // half way
+    assert_eq!(st.services().servers[1].ramp, RAMP_FULL * 9 / 16);
+    assert_eq!(st.generation(), generation + 1);
+    st.tick(Instant::from_millis(5_100)); // within the same step: nothing new
+    assert_eq!(st.generation(), generation + 1);
+    st.tick(Instant::from_millis(9_000));
+    assert_eq!(st.services().servers[1].ramp, RAMP_FULL);
+    // An admin call back to enabled ramps too.
+    st.set_admin_state("rs3", ServerState::Disabled).unwrap();
+    st.set_admin_state("rs3", ServerState::Enabled).unwrap();
+    assert_eq!(st.services().servers[2].ramp, RAMP_FULL / 16);
 }
