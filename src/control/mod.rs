@@ -3,4 +3,5 @@
 
 pub mod admin;
 pub mod config;
+pub mod metrics;
 pub mod state;

@@ -556,6 +556,9 @@ impl L4 {
             let h = key.hash(self.services.secrets.client);
             return self.services.services[svc].predictor.pick(&mut self.cursors[svc], h, &load).map(|s| (s, false));
         };
+        let prefix = u32::from(key.src) & prefix_mask(policy.prefix_len);
+        let client_hash = hash::keyed(self.services.secrets.client, u64::from(prefix), svc as u64);
+        let mut moved = None;
         if let Some(server) = self.sticky.lookup(svc as u16, key.src, policy.prefix_len, now) {
             let s = &servers[usize::from(server)];
             // A draining server keeps its sticky clients (their sessions live there); a
@@ -565,10 +568,15 @@ impl L4 {
                 self.stats.sticky_hits += 1;
                 return Some((server, true));
             }
+            // Down: a server of its replication domain holds the session too.
+            if s.state == ServerState::Down {
+                moved = self.services.domain_buddy(svc, server, client_hash, &load);
+            }
         }
-        let prefix = u32::from(key.src) & prefix_mask(policy.prefix_len);
-        let client_hash = hash::keyed(self.services.secrets.client, u64::from(prefix), svc as u64);
-        let server = service.predictor.pick_consistent(client_hash, &load)?;
+        let server = match moved {
+            Some(buddy) => buddy,
+            None => service.predictor.pick_consistent(client_hash, &load)?,
+        };
         match self.sticky.bind(svc as u16, key.src, policy.prefix_len, server, now, policy.age) {
             Ok(()) => self.sticky_out.push(StickyUpdate { service: svc as u16, key: u64::from(prefix), server }),
             Err(_) => self.stats.sticky_refused_full += 1,

@@ -254,6 +254,29 @@ impl Services {
         }
     }
 
+    /// A server of `server`'s replication domain that can take a client of VIP port `svc`
+    /// it held (mod_jk's failover): enabled, with weight, under its limit. Several: the
+    /// highest rendezvous rank for `client_hash`, so every core picks the same one.
+    pub fn domain_buddy(&self, svc: usize, server: u16, client_hash: u64, load: &dyn Fn(u16) -> u32) -> Option<u16> {
+        let domain = self.servers.get(usize::from(server))?.domain.as_deref()?;
+        let service = self.services.get(svc)?;
+        service
+            .servers
+            .iter()
+            .copied()
+            .filter(|&id| id != server)
+            .filter(|&id| {
+                let b = &self.servers[usize::from(id)];
+                b.domain.as_deref() == Some(domain)
+                    && b.state == ServerState::Enabled
+                    && b.weight > 0
+                    && b.max_connections.is_none_or(|max| load(id) < max)
+            })
+            .max_by_key(|&id| {
+                super::hash::keyed(client_hash, name_key(self.servers[usize::from(id)].name.as_bytes()), 0)
+            })
+    }
+
     /// The service of `vip:port` over `proto`, if served.
     pub fn find(&self, vip: Ipv4Addr, port: u16, proto: u8) -> Option<usize> {
         self.services.iter().position(|s| s.vip == vip && s.port == port && s.proto == proto)

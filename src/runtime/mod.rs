@@ -4,6 +4,7 @@ pub mod admin;
 pub mod arrivals;
 pub mod control;
 pub mod health;
+pub mod metrics;
 pub mod peers;
 pub mod relay;
 pub mod report;

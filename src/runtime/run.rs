@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use crate::control::admin::{AdminListen, AdminOptions, AdminServer};
 use crate::control::config::Config;
+use crate::control::metrics::MetricsServer;
 use crate::control::state::ControlState;
 use crate::dpdk::{self, DpdkError, DpdkPort, Eal, EthPort, Mbuf, Mempool, QueueId, RxTimestamp};
 use crate::engine::hash::Secrets;
@@ -21,6 +22,7 @@ use crate::runtime::admin::AdminState;
 use crate::runtime::arrivals::Arrivals;
 use crate::runtime::control::{self, Reloader};
 use crate::runtime::health::HealthHost;
+use crate::runtime::metrics;
 use crate::runtime::peers::HandoffPort;
 use crate::runtime::relay::{RunPort, RELAY_RING};
 use crate::runtime::report::Names;
@@ -329,6 +331,16 @@ pub fn run(config: &Config, options: &RunOptions) -> Result<RunReport, RunError>
         }
         None => None,
     };
+    let metrics = match &config.metrics {
+        Some(m) => {
+            let (control, stats) = (Arc::clone(&control), Arc::clone(&stats));
+            let server = MetricsServer::spawn(m.listen, move || metrics::render(&control, &stats))
+                .map_err(|e| RunError::Config(format!("metrics.listen {}: {e}", m.listen)))?;
+            eprintln!("stickwire: metrics on http://{}/metrics", server.local_addr());
+            Some(server)
+        }
+        None => None,
+    };
     eprintln!("stickwire: running with {workers} worker(s); SIGINT or SIGTERM stops, SIGHUP reloads");
     drop(reports_tx);
     control::run(&control, &reloader, &reports_rx, &stop, &hup);
@@ -362,6 +374,7 @@ pub fn run(config: &Config, options: &RunOptions) -> Result<RunReport, RunError>
     if let Some(admin) = admin {
         admin.shutdown();
     }
+    drop(metrics);
     report.names = Names::of(&control.current().services);
     for port in &mut ports {
         if let Err(e) = port.stop() {

@@ -489,6 +489,14 @@ impl L4 {
             Some(n) => {
                 if n.failover {
                     self.stats.l7.domain_failovers += 1;
+                    // A learned session moves to the buddy for good: it stays there when its
+                    // server comes back.
+                    if let Some(hash) = n.learned {
+                        let key = cookie_key(hash);
+                        if self.l7.cookies.bind_key(svc as u16, key, n.server, now, COOKIE_AGE).is_ok() {
+                            self.sticky_out.push(StickyUpdate { service: svc as u16, key, server: n.server });
+                        }
+                    }
                 }
                 (Some(n.server), n.decided)
             }
