@@ -25,6 +25,9 @@ impl<'a> Family<'a> {
     }
 }
 
+/// A metric read from one row of counters: name, type, help, how to read it.
+type Reading<T> = (&'static str, &'static str, &'static str, fn(&T) -> u64);
+
 /// A label value as the text format wants it.
 fn escape(v: &str) -> String {
     v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
@@ -71,7 +74,7 @@ pub fn render(control: &Control, stats: &StatsBoard) -> String {
         f.sample("health_checks_total", &[("server", &servers[i].name), ("result", "passed")], passed);
         f.sample("health_checks_total", &[("server", &servers[i].name), ("result", "failed")], failed);
     }
-    let per_server: [(&str, &str, &str, fn(&crate::engine::l4::ServerStats) -> u64); 4] = [
+    let per_server: [Reading<crate::engine::l4::ServerStats>; 4] = [
         ("server_connections", "gauge", "Connections open on the server.", |s| s.current),
         ("server_connections_total", "counter", "Connections the server was given.", |s| s.total),
         ("server_packets_total", "counter", "Packets of the server's connections.", |s| s.packets),
@@ -85,7 +88,7 @@ pub fn render(control: &Control, stats: &StatsBoard) -> String {
     }
     let services = &snapshot.services.services;
     let live_ports: Vec<usize> = control.read(|st| (0..services.len()).filter(|&i| st.is_live_service(i)).collect());
-    let per_port: [(&str, &str, &str, fn(&crate::engine::l4::ServiceStats) -> u64); 5] = [
+    let per_port: [Reading<crate::engine::l4::ServiceStats>; 5] = [
         ("vip_connections", "gauge", "Connections open on the VIP port.", |s| s.current),
         ("vip_connections_total", "counter", "Connections the VIP port took.", |s| s.total),
         ("vip_packets_total", "counter", "Packets of the VIP port's connections.", |s| s.packets),
@@ -98,7 +101,7 @@ pub fn render(control: &Control, stats: &StatsBoard) -> String {
             f.sample(name, &[("vip_port", &services[i].name)], sum.l4.services.get(i).map_or(0, get));
         }
     }
-    let per_core: [(&str, &str, &str, fn(&CoreStats) -> u64); 6] = [
+    let per_core: [Reading<CoreStats>; 6] = [
         ("rx_frames_total", "counter", "Frames the worker received.", |c| c.counters.rx_frames),
         ("forwarded_total", "counter", "Frames the worker forwarded.", |c| c.counters.forwarded),
         ("flows", "gauge", "Flows the worker tracks.", |c| c.flows as u64),
