@@ -276,3 +276,10 @@ pub fn random_file(path: &Path, len: u64) {
     let mut file = std::fs::File::create(path).expect("create random file");
     assert_eq!(std::io::copy(&mut random, &mut file).expect("write random file"), len);
 }
+
+/// curl inside namespace `ns` with `args`; its standard output (whatever curl's status).
+pub fn curl_ns(ns: &str, args: &[&str]) -> String {
+    let mut all = vec!["curl"];
+    all.extend_from_slice(args);
+    String::from_utf8_lossy(&in_ns(ns, &all).stdout).into_owned()
+}
