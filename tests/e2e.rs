@@ -229,7 +229,7 @@ fn server_marked_down_by_the_admin_api() {
     std::thread::sleep(Duration::from_millis(2500));
 
     assert_eq!(admin("set server rs2 state down").trim(), "ok");
-    assert!(admin("show servers").contains("rs2 198.18.1.11:80 state down"));
+    assert!(admin("show servers").contains("rs2 198.18.1.11:80 admin down"));
     let after: Vec<String> =
         (2..30).flat_map(|i| common::fetch_servers(&format!("198.18.0.{i}"), "http://198.18.0.100:81/", 1)).collect();
     assert_eq!(after.len(), 28, "{after:?}");

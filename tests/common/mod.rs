@@ -360,3 +360,10 @@ pub fn report_number(report: &str, label: &str) -> u64 {
         })
         .unwrap_or_else(|| panic!("the report has no `{label}`:\n{report}"))
 }
+
+/// curl inside namespace `ns` with `args`; its standard output (whatever curl's status).
+pub fn curl_ns(ns: &str, args: &[&str]) -> String {
+    let mut all = vec!["curl"];
+    all.extend_from_slice(args);
+    String::from_utf8_lossy(&in_ns(ns, &all).stdout).into_owned()
+}

@@ -495,6 +495,14 @@ impl L4 {
             Some(n) => {
                 if n.failover {
                     self.stats.l7.domain_failovers += 1;
+                    // A learned session moves to the buddy for good: it stays there when its
+                    // server comes back.
+                    if let Some(hash) = n.learned {
+                        let key = cookie_key(hash);
+                        if self.l7.cookies.bind_key(svc as u16, key, n.server, now, COOKIE_AGE).is_ok() {
+                            self.sticky_out.push(StickyUpdate { service: svc as u16, key, server: n.server });
+                        }
+                    }
                 }
                 (Some(n.server), n.decided)
             }
@@ -879,7 +887,7 @@ impl L4 {
     ) -> Verdict {
         let sp = self.l7.splices[id.index()];
         let server = self.flows.get(id).server();
-        if dir == Direction::FromClient && self.services.servers[usize::from(server)].state == ServerState::Down {
+        if dir == Direction::FromClient && self.services.servers[usize::from(server)].resets_flows() {
             // As on L4 ports: the connection cannot move, the client is told at once.
             self.end_flow(id, now);
             self.stats.reset_server_gone += 1;
@@ -1168,9 +1176,10 @@ impl L4 {
             self.next_local_ip += 1;
             if self.next_local_ip >= n_sources {
                 self.next_local_ip = 0;
+                // The top of the range is the switch's own TCP stack's (health checks).
                 self.next_local_port = match port.checked_add(step) {
-                    Some(p) => p,
-                    None => super::first_local_port(self.slot),
+                    Some(p) if p < *crate::engine::LOCAL_STACK_PORTS.start() => p,
+                    _ => super::first_local_port(self.slot),
                 };
             }
             match attempt(&mut self.flows, local_ip, port) {

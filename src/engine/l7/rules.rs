@@ -66,6 +66,8 @@ pub struct Named {
     pub decided: Decided,
     /// The named server was down and this one of its domain took over.
     pub failover: bool,
+    /// A learned cookie's value hash, when that rule named it.
+    pub learned: Option<u64>,
 }
 
 /// What the rules see of a port: its servers (indices into `servers`) and the learned
@@ -81,6 +83,7 @@ pub struct Ground<'a> {
 /// The first of `rules` that names a server for the request `head`.
 pub fn apply(rules: &[Rule], head: &RequestHead<'_>, ground: &Ground<'_>) -> Option<Named> {
     rules.iter().find_map(|rule| {
+        let mut learned = None;
         let named =
             match rule.kind {
                 RuleKind::ServerId | RuleKind::InsertCookie => {
@@ -96,11 +99,13 @@ pub fn apply(rules: &[Rule], head: &RequestHead<'_>, ground: &Ground<'_>) -> Opt
                 }
                 RuleKind::LearnedCookie => {
                     let value = head.cookie(rule.cookie.as_bytes())?;
-                    let server = (ground.learned)(cookie_hash(ground.cookie_key, value))?;
+                    let hash = cookie_hash(ground.cookie_key, value);
+                    learned = Some(hash);
+                    let server = (ground.learned)(hash)?;
                     ground.ids.contains(&server).then_some(server)
                 }
             }?;
-        take_or_fail_over(named, Decided::of(rule.kind), ground)
+        take_or_fail_over(named, Decided::of(rule.kind), ground).map(|n| Named { learned, ..n })
     })
 }
 
@@ -113,7 +118,7 @@ pub fn cookie_hash(key: u64, value: &[u8]) -> u64 {
 fn take_or_fail_over(server: u16, decided: Decided, ground: &Ground<'_>) -> Option<Named> {
     let s = &ground.servers[usize::from(server)];
     if s.state != ServerState::Down {
-        return Some(Named { server, decided, failover: false });
+        return Some(Named { server, decided, failover: false, learned: None });
     }
     let domain = s.domain.as_deref()?;
     ground
@@ -124,7 +129,7 @@ fn take_or_fail_over(server: u16, decided: Decided, ground: &Ground<'_>) -> Opti
             let buddy = &ground.servers[usize::from(id)];
             id != server && buddy.state == ServerState::Enabled && buddy.domain.as_deref() == Some(domain)
         })
-        .map(|buddy| Named { server: buddy, decided, failover: true })
+        .map(|buddy| Named { server: buddy, decided, failover: true, learned: None })
 }
 
 #[cfg(test)]
@@ -160,7 +165,8 @@ mod tests {
     }
 
     fn named(server: u16, decided: Decided) -> Option<Named> {
-        Some(Named { server, decided, failover: false })
+        let learned = (decided == Decided::LearnedCookie).then(|| cookie_hash(9, b"opaque-42"));
+        Some(Named { server, decided, failover: false, learned })
     }
 
     #[test]
@@ -186,7 +192,10 @@ mod tests {
         s[0].state = ServerState::Disabled;
         assert_eq!(decide(&s, req), named(0, Decided::JvmRoute), "draining keeps its sessions");
         s[0].state = ServerState::Down;
-        assert_eq!(decide(&s, req), Some(Named { server: 1, decided: Decided::JvmRoute, failover: true }));
+        assert_eq!(
+            decide(&s, req),
+            Some(Named { server: 1, decided: Decided::JvmRoute, failover: true, learned: None })
+        );
         s[1].state = ServerState::Down;
         assert_eq!(decide(&s, req), None, "no buddy up: the cookie counts as absent");
         // rs3 is alone in domain b.
