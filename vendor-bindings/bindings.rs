@@ -1126,6 +1126,14 @@ pub const RTE_HASH_EXTRA_FLAGS_RW_CONCURRENCY: u32 = 4;
 pub const RTE_HASH_EXTRA_FLAGS_EXT_TABLE: u32 = 8;
 pub const RTE_HASH_EXTRA_FLAGS_NO_FREE_ON_DEL: u32 = 16;
 pub const RTE_HASH_EXTRA_FLAGS_RW_CONCURRENCY_LF: u32 = 32;
+pub const RTE_THASH_V4_L3_LEN: u32 = 2;
+pub const RTE_THASH_V4_L4_LEN: u32 = 3;
+pub const RTE_THASH_V6_L3_LEN: u32 = 8;
+pub const RTE_THASH_V6_L4_LEN: u32 = 9;
+pub const RTE_THASH_RETA_SZ_MIN: u32 = 2;
+pub const RTE_THASH_RETA_SZ_MAX: u32 = 16;
+pub const RTE_THASH_IGNORE_PERIOD_OVERFLOW: u32 = 1;
+pub const RTE_THASH_MINIMAL_SEQ: u32 = 2;
 pub type __off_t = ::std::os::raw::c_long;
 pub type __off64_t = ::std::os::raw::c_long;
 pub type __time_t = ::std::os::raw::c_long;
@@ -19087,6 +19095,198 @@ unsafe extern "C" {
 }
 unsafe extern "C" {
     pub fn rte_hash_rcu_qsbr_add(h: *mut rte_hash, cfg: *mut rte_hash_rcu_config) -> ::std::os::raw::c_int;
+}
+unsafe extern "C" {
+    #[link_name = "rte_thash_gfni__extern"]
+    pub fn rte_thash_gfni(mtrx: *const u64, key: *const u8, len: ::std::os::raw::c_int) -> u32;
+}
+unsafe extern "C" {
+    #[link_name = "rte_thash_gfni_bulk__extern"]
+    pub fn rte_thash_gfni_bulk(
+        mtrx: *const u64,
+        len: ::std::os::raw::c_int,
+        tuple: *mut *mut u8,
+        val: *mut u32,
+        num: u32,
+    );
+}
+unsafe extern "C" {
+    pub static rte_thash_ipv6_bswap_mask: __m128i;
+}
+#[repr(C)]
+#[derive(Copy, Clone)]
+pub struct rte_ipv4_tuple {
+    pub src_addr: u32,
+    pub dst_addr: u32,
+    pub __bindgen_anon_1: rte_ipv4_tuple__bindgen_ty_1,
+}
+#[repr(C)]
+#[derive(Copy, Clone)]
+pub union rte_ipv4_tuple__bindgen_ty_1 {
+    pub __bindgen_anon_1: rte_ipv4_tuple__bindgen_ty_1__bindgen_ty_1,
+    pub sctp_tag: u32,
+}
+#[repr(C)]
+#[derive(Debug, Default, Copy, Clone)]
+pub struct rte_ipv4_tuple__bindgen_ty_1__bindgen_ty_1 {
+    pub dport: u16,
+    pub sport: u16,
+}
+impl Default for rte_ipv4_tuple__bindgen_ty_1 {
+    fn default() -> Self {
+        let mut s = ::std::mem::MaybeUninit::<Self>::uninit();
+        unsafe {
+            ::std::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
+            s.assume_init()
+        }
+    }
+}
+impl Default for rte_ipv4_tuple {
+    fn default() -> Self {
+        let mut s = ::std::mem::MaybeUninit::<Self>::uninit();
+        unsafe {
+            ::std::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
+            s.assume_init()
+        }
+    }
+}
+#[repr(C)]
+#[derive(Copy, Clone)]
+pub struct rte_ipv6_tuple {
+    pub src_addr: [u8; 16usize],
+    pub dst_addr: [u8; 16usize],
+    pub __bindgen_anon_1: rte_ipv6_tuple__bindgen_ty_1,
+}
+#[repr(C)]
+#[derive(Copy, Clone)]
+pub union rte_ipv6_tuple__bindgen_ty_1 {
+    pub __bindgen_anon_1: rte_ipv6_tuple__bindgen_ty_1__bindgen_ty_1,
+    pub sctp_tag: u32,
+}
+#[repr(C)]
+#[derive(Debug, Default, Copy, Clone)]
+pub struct rte_ipv6_tuple__bindgen_ty_1__bindgen_ty_1 {
+    pub dport: u16,
+    pub sport: u16,
+}
+impl Default for rte_ipv6_tuple__bindgen_ty_1 {
+    fn default() -> Self {
+        let mut s = ::std::mem::MaybeUninit::<Self>::uninit();
+        unsafe {
+            ::std::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
+            s.assume_init()
+        }
+    }
+}
+impl Default for rte_ipv6_tuple {
+    fn default() -> Self {
+        let mut s = ::std::mem::MaybeUninit::<Self>::uninit();
+        unsafe {
+            ::std::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
+            s.assume_init()
+        }
+    }
+}
+#[repr(C)]
+#[repr(align(16))]
+#[derive(Copy, Clone)]
+pub union rte_thash_tuple {
+    pub v4: rte_ipv4_tuple,
+    pub v6: rte_ipv6_tuple,
+}
+impl Default for rte_thash_tuple {
+    fn default() -> Self {
+        let mut s = ::std::mem::MaybeUninit::<Self>::uninit();
+        unsafe {
+            ::std::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
+            s.assume_init()
+        }
+    }
+}
+unsafe extern "C" {
+    #[link_name = "rte_convert_rss_key__extern"]
+    pub fn rte_convert_rss_key(orig: *const u32, targ: *mut u32, len: ::std::os::raw::c_int);
+}
+unsafe extern "C" {
+    #[link_name = "rte_thash_load_v6_addrs__extern"]
+    pub fn rte_thash_load_v6_addrs(orig: *const rte_ipv6_hdr, targ: *mut rte_thash_tuple);
+}
+unsafe extern "C" {
+    #[link_name = "rte_softrss__extern"]
+    pub fn rte_softrss(input_tuple: *mut u32, input_len: u32, rss_key: *const u8) -> u32;
+}
+unsafe extern "C" {
+    #[link_name = "rte_softrss_be__extern"]
+    pub fn rte_softrss_be(input_tuple: *mut u32, input_len: u32, rss_key: *const u8) -> u32;
+}
+unsafe extern "C" {
+    pub fn rte_thash_gfni_supported() -> ::std::os::raw::c_int;
+}
+unsafe extern "C" {
+    pub fn rte_thash_complete_matrix(matrixes: *mut u64, rss_key: *const u8, size: ::std::os::raw::c_int);
+}
+#[repr(C)]
+#[derive(Debug, Copy, Clone)]
+pub struct rte_thash_ctx {
+    _unused: [u8; 0],
+}
+#[repr(C)]
+#[derive(Debug, Copy, Clone)]
+pub struct rte_thash_subtuple_helper {
+    _unused: [u8; 0],
+}
+unsafe extern "C" {
+    pub fn rte_thash_init_ctx(
+        name: *const ::std::os::raw::c_char,
+        key_len: u32,
+        reta_sz: u32,
+        key: *mut u8,
+        flags: u32,
+    ) -> *mut rte_thash_ctx;
+}
+unsafe extern "C" {
+    pub fn rte_thash_find_existing(name: *const ::std::os::raw::c_char) -> *mut rte_thash_ctx;
+}
+unsafe extern "C" {
+    pub fn rte_thash_free_ctx(ctx: *mut rte_thash_ctx);
+}
+unsafe extern "C" {
+    pub fn rte_thash_add_helper(
+        ctx: *mut rte_thash_ctx,
+        name: *const ::std::os::raw::c_char,
+        len: u32,
+        offset: u32,
+    ) -> ::std::os::raw::c_int;
+}
+unsafe extern "C" {
+    pub fn rte_thash_get_helper(
+        ctx: *mut rte_thash_ctx,
+        name: *const ::std::os::raw::c_char,
+    ) -> *mut rte_thash_subtuple_helper;
+}
+unsafe extern "C" {
+    pub fn rte_thash_get_complement(h: *mut rte_thash_subtuple_helper, hash: u32, desired_hash: u32) -> u32;
+}
+unsafe extern "C" {
+    pub fn rte_thash_get_key(ctx: *mut rte_thash_ctx) -> *const u8;
+}
+unsafe extern "C" {
+    pub fn rte_thash_get_gfni_matrices(ctx: *mut rte_thash_ctx) -> *const u64;
+}
+pub type rte_thash_check_tuple_t = ::std::option::Option<
+    unsafe extern "C" fn(userdata: *mut ::std::os::raw::c_void, tuple: *mut u8) -> ::std::os::raw::c_int,
+>;
+unsafe extern "C" {
+    pub fn rte_thash_adjust_tuple(
+        ctx: *mut rte_thash_ctx,
+        h: *mut rte_thash_subtuple_helper,
+        tuple: *mut u8,
+        tuple_len: ::std::os::raw::c_uint,
+        desired_value: u32,
+        attempts: ::std::os::raw::c_uint,
+        fn_: rte_thash_check_tuple_t,
+        userdata: *mut ::std::os::raw::c_void,
+    ) -> ::std::os::raw::c_int;
 }
 unsafe extern "C" {
     #[link_name = "stickwire_rte_errno__extern"]

@@ -2,7 +2,8 @@
  * The DPDK API stickwire uses, as one header for bindgen and for the C shim that wraps
  * DPDK's `static inline` functions (rte_eth_rx_burst, rte_pktmbuf_alloc, ...).
  *
- * Built against DPDK 22.11 LTS (Debian 12 `libdpdk-dev`).
+ * Built against DPDK 22.11 LTS (Debian 12 `libdpdk-dev`). `rte_thash.h` gives `rte_softrss`, the
+ * software Toeplitz hash the tests check the switch's own (`wire::rss`) against.
  */
 #ifndef STICKWIRE_DPDK_H
 #define STICKWIRE_DPDK_H
@@ -20,6 +21,7 @@
 #include <rte_mbuf.h>
 #include <rte_ethdev.h>
 #include <rte_hash.h>
+#include <rte_thash.h>
 
 /*
  * `rte_errno` is a macro over a thread-local variable, which Rust cannot name through FFI:

@@ -376,4 +376,10 @@ void rte_rcu_qsbr_unlock__extern(struct rte_rcu_qsbr *v, unsigned int thread_id)
 uint64_t rte_rcu_qsbr_start__extern(struct rte_rcu_qsbr *v) { return rte_rcu_qsbr_start(v); }
 void rte_rcu_qsbr_quiescent__extern(struct rte_rcu_qsbr *v, unsigned int thread_id) { rte_rcu_qsbr_quiescent(v, thread_id); }
 int rte_rcu_qsbr_check__extern(struct rte_rcu_qsbr *v, uint64_t t, bool wait) { return rte_rcu_qsbr_check(v, t, wait); }
+uint32_t rte_thash_gfni__extern(const uint64_t *mtrx, const uint8_t *key, int len) { return rte_thash_gfni(mtrx, key, len); }
+void rte_thash_gfni_bulk__extern(const uint64_t *mtrx, int len, uint8_t *tuple [0], uint32_t val [0], uint32_t num) { rte_thash_gfni_bulk(mtrx, len, tuple, val, num); }
+void rte_convert_rss_key__extern(const uint32_t *orig, uint32_t *targ, int len) { rte_convert_rss_key(orig, targ, len); }
+void rte_thash_load_v6_addrs__extern(const struct rte_ipv6_hdr *orig, union rte_thash_tuple *targ) { rte_thash_load_v6_addrs(orig, targ); }
+uint32_t rte_softrss__extern(uint32_t *input_tuple, uint32_t input_len, const uint8_t *rss_key) { return rte_softrss(input_tuple, input_len, rss_key); }
+uint32_t rte_softrss_be__extern(uint32_t *input_tuple, uint32_t input_len, const uint8_t *rss_key) { return rte_softrss_be(input_tuple, input_len, rss_key); }
 int stickwire_rte_errno__extern(void) { return stickwire_rte_errno(); }

@@ -25,6 +25,7 @@ mod hash;
 mod mbuf;
 mod mempool;
 mod port;
+mod rss;
 pub(crate) mod sys;
 
 pub use eal::{register_thread, tsc, tsc_hz, unregister_thread, Eal, Lcore, BINDINGS, PMD_DIR};
@@ -34,3 +35,4 @@ pub use hash::{RteHash, LOOKUP_BULK_MAX};
 pub use mbuf::{Mbuf, RxTimestamp};
 pub use mempool::{Mempool, DEFAULT_DATA_ROOM, HEADROOM};
 pub use port::DpdkPort;
+pub use rss::softrss;

@@ -38,6 +38,7 @@ pub mod ethernet;
 pub mod http;
 pub mod icmpv4;
 pub mod ipv4;
+pub mod rss;
 pub mod tcp;
 pub mod udp;
 
