@@ -12,6 +12,7 @@ use super::mbuf::Mbuf;
 use super::mempool::Mempool;
 use super::sys;
 use crate::port::PortStats;
+use crate::wire::rss::{Fields, Rss};
 
 /// An ethdev port id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -40,6 +41,18 @@ const SYMMETRIC_RSS_KEY_BYTE_PAIR: [u8; 2] = [0x6d, 0x5a];
 const DEFAULT_RSS_KEY_LEN: usize = 40;
 /// What RSS hashes on: IPv4/IPv6 addresses, TCP and UDP ports.
 const RSS_HF: u64 = (sys::RTE_ETH_RSS_IP | sys::RTE_ETH_RSS_TCP | sys::RTE_ETH_RSS_UDP) as u64;
+/// `RTE_ETH_RSS_L3_SRC_ONLY` (bit 63; the generated bindings miss it).
+const RSS_L3_SRC_ONLY: u64 = 1 << 63;
+/// The bits that narrow RSS to one side's address and port.
+fn field_bits(fields: Fields) -> u64 {
+    match fields {
+        Fields::Tuple => 0,
+        Fields::Source => RSS_L3_SRC_ONLY | sys::RTE_ETH_RSS_L4_SRC_ONLY,
+        Fields::Destination => sys::RTE_ETH_RSS_L3_DST_ONLY | sys::RTE_ETH_RSS_L4_DST_ONLY,
+    }
+}
+/// Redirection table entries per `rte_eth_rss_reta_entry64`.
+const RETA_GROUP: usize = 64;
 /// How many more times `tx_burst` offers frames the device did not take at once.
 const TX_RETRIES: u32 = 4;
 
@@ -95,6 +108,9 @@ struct PortInner {
     n_rx_desc: u16,
     n_tx_desc: u16,
     rss: bool,
+    /// The device's RSS as read back after configuring it (`None`: no RSS, or unreadable).
+    rss_model: Option<Rss>,
+    driver: String,
     started: AtomicBool,
     /// Which queues have a live `RxTxQueue` handle.
     taken: Mutex<Vec<bool>>,
@@ -133,6 +149,18 @@ impl EthPort {
     /// over the queues with a symmetric Toeplitz key on IP addresses and TCP/UDP ports. The
     /// port is left stopped: call [`EthPort::start`].
     pub fn configure(id: PortId, n_queues: u16, n_desc: u16, pool: &Mempool) -> Result<EthPort, DpdkError> {
+        EthPort::configure_rss(id, n_queues, n_desc, pool, Fields::Tuple)
+    }
+
+    /// [`configure`](Self::configure), RSS hashing on `fields` where the device can (else on
+    /// addresses and ports); [`rss_model`](Self::rss_model) then says what it does.
+    pub fn configure_rss(
+        id: PortId,
+        n_queues: u16,
+        n_desc: u16,
+        pool: &Mempool,
+        fields: Fields,
+    ) -> Result<EthPort, DpdkError> {
         const FUNC: &str = "rte_eth_dev_configure";
         let _eal = eal::live()?;
         // SAFETY: plain query with a value argument.
@@ -149,7 +177,7 @@ impl EthPort {
             }
             configured.push(id.0);
         }
-        match Self::configure_device(id, n_queues, n_desc, pool) {
+        match Self::configure_device(id, n_queues, n_desc, pool, fields) {
             Ok(inner) => Ok(EthPort { inner: Arc::new(inner) }),
             Err(e) => {
                 CONFIGURED.lock().unwrap_or_else(|e| e.into_inner()).retain(|&p| p != id.0);
@@ -164,7 +192,13 @@ impl EthPort {
         Ok(info.max_rx_queues.min(info.max_tx_queues))
     }
 
-    fn configure_device(id: PortId, n_queues: u16, n_desc: u16, pool: &Mempool) -> Result<PortInner, DpdkError> {
+    fn configure_device(
+        id: PortId,
+        n_queues: u16,
+        n_desc: u16,
+        pool: &Mempool,
+        fields: Fields,
+    ) -> Result<PortInner, DpdkError> {
         let name = port_name(id)?;
         let info = dev_info(id)?;
         if n_queues > info.max_rx_queues || n_queues > info.max_tx_queues {
@@ -178,10 +212,12 @@ impl EthPort {
         }
 
         let mut conf = sys::rte_eth_conf::default();
-        let rss_hf = RSS_HF & info.flow_type_rss_offloads;
+        let narrow = field_bits(fields);
+        let fields = if info.flow_type_rss_offloads & narrow == narrow { fields } else { Fields::Tuple };
+        let rss_hf = (RSS_HF & info.flow_type_rss_offloads) | field_bits(fields);
         let key_len = if info.hash_key_size == 0 { DEFAULT_RSS_KEY_LEN } else { usize::from(info.hash_key_size) };
         let mut key: Vec<u8> = SYMMETRIC_RSS_KEY_BYTE_PAIR.iter().copied().cycle().take(key_len).collect();
-        let rss = n_queues > 1 && rss_hf != 0;
+        let rss = n_queues > 1 && rss_hf & RSS_HF != 0;
         if rss {
             conf.rxmode.mq_mode = sys::RTE_ETH_MQ_RX_RSS;
             conf.rx_adv_conf.rss_conf.rss_key = key.as_mut_ptr();
@@ -192,7 +228,15 @@ impl EthPort {
         // until after the call (DPDK copies it).
         let ret = unsafe { sys::rte_eth_dev_configure(id.0, n_queues, n_queues, &conf) };
         check("rte_eth_dev_configure", ret)?;
+        let rss_model = if rss { rss_model(id, n_queues, info.reta_size, key_len, fields) } else { None };
         drop(key);
+        let driver = if info.driver_name.is_null() {
+            String::new()
+        } else {
+            // SAFETY: a non-NULL driver name is a NUL-terminated string the driver owns for
+            // the life of the process.
+            unsafe { CStr::from_ptr(info.driver_name) }.to_string_lossy().into_owned()
+        };
 
         let (mut n_rx, mut n_tx) = (n_desc, n_desc);
         // SAFETY: valid out-pointers to u16s for the call.
@@ -218,6 +262,8 @@ impl EthPort {
             n_rx_desc: n_rx,
             n_tx_desc: n_tx,
             rss,
+            rss_model,
+            driver,
             started: AtomicBool::new(false),
             taken: Mutex::new(vec![false; usize::from(n_queues)]),
             pool: pool.clone(),
@@ -314,6 +360,17 @@ impl EthPort {
         &self.inner.pool
     }
 
+    /// The device's RSS as read back from it (key, fields, redirection table): which queue
+    /// any tuple lands on. `None` without RSS, or when the device would not say.
+    pub fn rss_model(&self) -> Option<&Rss> {
+        self.inner.rss_model.as_ref()
+    }
+
+    /// The driver's name (`net_af_packet`, `net_ice`, ...).
+    pub fn driver(&self) -> &str {
+        &self.inner.driver
+    }
+
     /// The device's MAC address.
     pub fn mac(&self) -> Result<[u8; 6], DpdkError> {
         let mut addr = sys::rte_ether_addr::default();
@@ -388,6 +445,43 @@ impl Drop for PortInner {
         }
         CONFIGURED.lock().unwrap_or_else(|e| e.into_inner()).retain(|&p| p != self.id.0);
     }
+}
+
+/// Fills the redirection table of a configured port `0, 1, .., n - 1, 0, ..` and reads back
+/// the table and key the device then uses: the model of where it puts each tuple.
+fn rss_model(id: PortId, n_queues: u16, reta_size: u16, key_len: usize, fields: Fields) -> Option<Rss> {
+    let size = usize::from(reta_size);
+    if size == 0 {
+        return None;
+    }
+    let mut groups = vec![sys::rte_eth_rss_reta_entry64::default(); size.div_ceil(RETA_GROUP)];
+    for (i, group) in groups.iter_mut().enumerate() {
+        let entries = (size - i * RETA_GROUP).min(RETA_GROUP);
+        group.mask = if entries == RETA_GROUP { u64::MAX } else { (1u64 << entries) - 1 };
+        for (j, q) in group.reta.iter_mut().take(entries).enumerate() {
+            *q = ((i * RETA_GROUP + j) % usize::from(n_queues)) as u16;
+        }
+    }
+    // SAFETY: `groups` holds `reta_size` entries in groups of 64, as the call reads them; a
+    // device that cannot update its table says so and keeps its own (read back below).
+    let _ = unsafe { sys::rte_eth_dev_rss_reta_update(id.0, groups.as_mut_ptr(), reta_size) };
+    for g in &mut groups {
+        g.reta = [0; RETA_GROUP];
+    }
+    // SAFETY: as above; the call writes the entries each group's mask selects.
+    let ret = unsafe { sys::rte_eth_dev_rss_reta_query(id.0, groups.as_mut_ptr(), reta_size) };
+    if ret != 0 {
+        return None;
+    }
+    let reta: Vec<u16> = groups.iter().flat_map(|g| g.reta).take(size).collect();
+    let mut key = vec![0u8; key_len];
+    let mut conf = sys::rte_eth_rss_conf { rss_key: key.as_mut_ptr(), rss_key_len: key_len as u8, rss_hf: 0 };
+    // SAFETY: `conf.rss_key` points to `key_len` writable bytes, which the call fills.
+    let ret = unsafe { sys::rte_eth_dev_rss_hash_conf_get(id.0, &mut conf) };
+    if ret != 0 || conf.rss_hf == 0 {
+        return None;
+    }
+    Some(Rss::with_reta(&key, fields, reta))
 }
 
 fn dev_info(id: PortId) -> Result<sys::rte_eth_dev_info, DpdkError> {

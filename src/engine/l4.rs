@@ -31,23 +31,13 @@ const SWEEP_EVERY: std::time::Duration = std::time::Duration::from_micros(50);
 /// Up to this many tracked flows (512 KiB of flow lines, half a typical L2 cache) the fast
 /// path does not fetch flow lines ahead: they are in cache already.
 const FLOWS_IN_CACHE: usize = 8192;
-/// The lowest local port full NAT uses.
-const LOCAL_PORT_MIN: u16 = 1024;
 /// How long the flow table stays under pressure after half-open flows last passed the
 /// threshold.
 const PRESSURE_HOLD: std::time::Duration = std::time::Duration::from_secs(60);
 /// Flow entries looked at for a half-open flow to evict when the table is full.
 const EVICT_SCAN: usize = 256;
-/// Local ports tried for one new flow before it is refused.
-const LOCAL_PORT_TRIES: usize = 64;
-
-/// The first local port of worker `slot`: ports are taken with `port % count == index`.
-fn first_local_port(slot: WorkerSlot) -> u16 {
-    LOCAL_PORT_MIN + (slot.index + slot.count - LOCAL_PORT_MIN % slot.count) % slot.count
-}
-
 /// Which worker this is and how many there are: full-NAT local ports are chosen so that
-/// `port % count == index`, which lets a single receiving core hand replies to the owner.
+/// their replies come back to this worker (`l4::local_port`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WorkerSlot {
     pub index: u16,
@@ -166,6 +156,8 @@ pub struct L4 {
     others: Vec<u32>,
     stats: L4Stats,
     slot: WorkerSlot,
+    /// How replies come back to this core, per port (`local_port`).
+    reply_steering: Vec<ReplySteering>,
     next_local_port: u16,
     /// Which of the port's full-NAT source addresses the next flow tries first.
     next_local_ip: usize,
@@ -214,7 +206,8 @@ impl L4 {
             others: vec![0; n_servers],
             stats,
             slot,
-            next_local_port: first_local_port(slot),
+            reply_steering: Vec::new(),
+            next_local_port: LOCAL_PORT_MIN,
             next_local_ip: 0,
             expired: Vec::with_capacity(EXPIRE_PER_POLL),
             sticky_out: Vec::with_capacity(64),
@@ -501,7 +494,7 @@ impl L4 {
                     return net.drop(frame, DropReason::NoRoute, out);
                 };
                 let sources = &net.topology.ports[port];
-                self.insert_full_nat(t.key, server_ip, server_port, sources, server, svc as u8, now)
+                self.insert_full_nat(t.key, server_ip, server_port, port, sources, server, svc as u8, now)
             }
         };
         let id = match inserted {
@@ -616,12 +609,13 @@ impl L4 {
         client: FlowKey,
         server_ip: Ipv4Addr,
         server_port: u16,
+        port: usize,
         sources: &PortAddr,
         server: u16,
         svc: u8,
         now: Instant,
     ) -> Result<FlowId, InsertError> {
-        self.with_local_port(sources, |flows, local_ip, port| {
+        self.with_local_port(port, sources, (server_ip, server_port), client.proto, |flows, local_ip, port| {
             let back = FlowKey::new(server_ip, server_port, local_ip, port, client.proto);
             flows.insert(client, back, server, svc, now)
         })
@@ -828,5 +822,8 @@ fn clamp_mss(seg: &mut [u8], max: u16) {
 }
 
 mod delayed;
+mod local_port;
+pub use local_port::ReplySteering;
+use local_port::LOCAL_PORT_MIN;
 #[cfg(test)]
 mod tests;

@@ -276,7 +276,7 @@ mod tests {
         )
         .unwrap();
         let topology = config.topology(&config.configured_macs());
-        let control = Arc::new(Control::new(ControlState::new(config, Secrets::from_seed(1)), topology, 2));
+        let control = Arc::new(Control::new(ControlState::new(config, Secrets::from_seed(1)), topology, 2, vec![]));
         let applied = control.applied();
         let reloader = Reloader::new(Arc::clone(&control), None);
         let admin = AdminState::new(Arc::clone(&control), reloader, Arc::new(StatsBoard::new(2)));

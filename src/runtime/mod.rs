@@ -11,4 +11,5 @@ pub mod report;
 pub mod run;
 pub mod snapshot;
 pub mod stats;
+pub mod steering;
 pub mod worker;

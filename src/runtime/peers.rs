@@ -1,14 +1,16 @@
 //! What workers share, by message only: frames that reached the wrong core, sticky
 //! bindings, and how many flows each core has on each server.
 //!
-//! Each worker receives on its own queue of every port (RSS on a NIC, the kernel's fanout
-//! on af_packet). A frame's *owner* is decided from the frame alone, the same way on every
-//! core: client -> VIP frames by a hash of the client's address and port; full-NAT replies
-//! by their local port (each core allocates ports with `port % workers == core`); gateway
-//! NAT replies by a hash of the client's address and port, as their first frame was. A frame
-//! that lands on another core is handed to its owner through a bounded ring. ARP frames are
-//! processed where they land and copied to every other core to learn from, so every core
-//! knows every neighbour.
+//! Each worker receives on its own queue of every port. A frame's *owner* is decided from
+//! the frame and the port it came in on alone, the same way on every core, from how that
+//! port's device spreads frames (`runtime::steering`): where the device delivers each flow
+//! to its owner (RSS as modelled; a client's frames under the kernel's fanout) the frame is
+//! this core's; where it cannot (one queue; replies under the kernel's fanout; gateway-NAT
+//! replies no device steers) the owner is named by the frame: a full-NAT reply by its local
+//! port (`port % workers`), a client's frame by a hash of its address and port. A frame that
+//! lands on another core is handed to its owner through a bounded ring, counted. ARP frames
+//! are processed where they land and copied to every other core to learn from, so every
+//! core knows every neighbour.
 
 use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -18,8 +20,9 @@ use crossbeam_channel::{Receiver, Sender, TrySendError};
 use rustc_hash::FxHashSet;
 
 use crate::engine::hash;
-use crate::engine::service::Services;
+use crate::engine::service::{NatMode, Services};
 use crate::engine::Topology;
+use crate::runtime::steering::{self, PortSteering};
 use crate::wire::{ethernet, ipv4};
 
 /// Frames waiting in one core's hand-off ring at most: enough for a few milliseconds of a
@@ -51,11 +54,19 @@ pub struct DispatchView {
     vips: Vec<Ipv4Addr>,
     own_ips: Vec<Ipv4Addr>,
     servers: FxHashSet<(Ipv4Addr, u16)>,
+    /// VIP ports under gateway NAT (their replies carry the client, not the switch).
+    gateway: FxHashSet<(Ipv4Addr, u16)>,
+    /// How each port's device spreads frames, by port index.
+    ports: Vec<PortSteering>,
+    /// Whether both directions of a gateway-NAT flow land on one queue.
+    gateway_steered: bool,
     workers: usize,
 }
 
 impl DispatchView {
-    pub fn new(topology: &Topology, services: &Services, workers: usize) -> DispatchView {
+    /// The view for `workers` cores on ports spread as `steering` says (a port not listed
+    /// has one queue).
+    pub fn new(topology: &Topology, services: &Services, workers: usize, steering: &[PortSteering]) -> DispatchView {
         DispatchView {
             vips: topology.vips.iter().map(|v| v.ip).collect(),
             own_ips: topology
@@ -64,12 +75,15 @@ impl DispatchView {
                 .flat_map(|p| std::iter::once(p.ip).chain(p.local_ips.iter().copied()))
                 .collect(),
             servers: services.servers.iter().map(|s| (s.ip, s.port)).collect(),
+            gateway: services.services.iter().filter(|s| s.nat == NatMode::Gateway).map(|s| (s.vip, s.port)).collect(),
+            ports: steering.to_vec(),
+            gateway_steered: steering::gateway_steered(steering),
             workers: workers.max(1),
         }
     }
 
-    /// The owner of a frame.
-    pub fn owner(&self, frame: &[u8]) -> Owner {
+    /// The owner of a frame received on port `port`.
+    pub fn owner(&self, port: usize, frame: &[u8]) -> Owner {
         let Ok(eth) = ethernet::Frame::new_checked(frame) else { return Owner::Here };
         match eth.ethertype() {
             ethernet::ethertype::ARP => return Owner::Everyone,
@@ -88,8 +102,11 @@ impl DispatchView {
         let (src_port, dst_port) = (u16::from_be_bytes([l4[0], l4[1]]), u16::from_be_bytes([l4[2], l4[3]]));
         let (src, dst) = (ip.src_addr(), ip.dst_addr());
         let n = self.workers;
+        let steering = self.ports.get(port).unwrap_or(&PortSteering::Single);
         if self.vips.contains(&dst) {
-            return Owner::Core(client_core(src, src_port, n));
+            let by_client = matches!(steering, PortSteering::Single)
+                || (!self.gateway_steered && self.gateway.contains(&(dst, dst_port)));
+            return if by_client { Owner::Core(client_core(src, src_port, n)) } else { Owner::Here };
         }
         // The health checker lives on worker 0, on ports full NAT never takes.
         if crate::engine::LOCAL_STACK_PORTS.contains(&dst_port) && self.own_ips.contains(&dst) {
@@ -97,16 +114,22 @@ impl DispatchView {
         }
         if self.servers.contains(&(src, src_port)) {
             return if self.own_ips.contains(&dst) {
-                Owner::Core(usize::from(dst_port) % n) // full NAT: the local port names the core
+                // Full NAT: the local port was chosen to land on its owner, or names it.
+                match steering {
+                    PortSteering::Rss(_) => Owner::Here,
+                    _ => Owner::Core(usize::from(dst_port) % n),
+                }
+            } else if self.gateway_steered {
+                Owner::Here
             } else {
-                Owner::Core(client_core(dst, dst_port, n)) // gateway NAT: back to the client's core
+                Owner::Core(client_core(dst, dst_port, n)) // gateway NAT: the client's core
             };
         }
         Owner::Here
     }
 }
 
-/// The core that owns a client's flow.
+/// The core that owns a client's flow where no device says: a hash of its address and port.
 pub fn client_core(client: Ipv4Addr, port: u16, workers: usize) -> usize {
     (hash::mix(u64::from(u32::from(client)), u64::from(port)) % workers as u64) as usize
 }
@@ -116,6 +139,8 @@ pub struct HandoffPort<B> {
     pub core: usize,
     pub inbox: Receiver<Handoff<B>>,
     pub to: Vec<Sender<Handoff<B>>>,
+    /// Frames handed to another core (ARP copies not counted).
+    pub sent: u64,
     /// Frames a full ring refused (freed, counted).
     pub dropped: u64,
 }
@@ -126,14 +151,16 @@ impl<B> HandoffPort<B> {
         let (txs, rxs): (Vec<_>, Vec<_>) = (0..workers).map(|_| crossbeam_channel::bounded(HANDOFF_RING)).unzip();
         rxs.into_iter()
             .enumerate()
-            .map(|(core, inbox)| HandoffPort { core, inbox, to: txs.clone(), dropped: 0 })
+            .map(|(core, inbox)| HandoffPort { core, inbox, to: txs.clone(), sent: 0, dropped: 0 })
             .collect()
     }
 
     /// Hands `frame` to `core`; a full ring drops it (counted).
     pub fn send(&mut self, core: usize, handoff: Handoff<B>) {
-        if let Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) = self.to[core].try_send(handoff) {
-            self.dropped += 1;
+        let copy = handoff.learn_only;
+        match self.to[core].try_send(handoff) {
+            Ok(()) => self.sent += u64::from(!copy),
+            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => self.dropped += 1,
         }
     }
 }
@@ -185,29 +212,40 @@ impl LoadBoard {
 mod tests {
     use super::*;
     use crate::craft::{self, Segment};
-    use crate::engine::service::RealServer;
-    use crate::engine::{PortAddr, Vip};
+    use crate::wire::rss::{Fields, Rss, SYMMETRIC_KEY};
     use crate::wire::MacAddr;
 
-    fn view(workers: usize) -> DispatchView {
-        let port = |ip| PortAddr {
-            name: "p".into(),
-            mac: MacAddr::ZERO,
-            ip,
-            prefix_len: 24,
-            gateway: None,
-            local_ips: vec![],
-        };
-        let topology = Topology {
-            ports: vec![port(Ipv4Addr::new(198, 18, 0, 1)), port(Ipv4Addr::new(198, 18, 1, 1))],
-            vips: vec![Vip { name: "v".into(), ip: Ipv4Addr::new(198, 18, 0, 100) }],
-            static_neighbours: vec![],
-        };
-        let services = Services {
-            servers: vec![RealServer::named("rs1", Ipv4Addr::new(198, 18, 1, 10), 80)],
-            ..Services::default()
-        };
-        DispatchView::new(&topology, &services, workers)
+    const CONFIG: &str = r#"
+        [[port]]
+        name = "client"
+        ip = "198.18.0.1/24"
+        [[port]]
+        name = "server"
+        ip = "198.18.1.1/24"
+        [[vip]]
+        name = "v"
+        ip = "198.18.0.100"
+        [[vip.port]]
+        port = 81
+        nat = "full"
+        [[vip.port]]
+        port = 83
+        nat = "gateway"
+        [[real_server]]
+        name = "rs1"
+        ip = "198.18.1.10"
+        port = 80
+    "#;
+
+    fn view(workers: usize, steering: &[PortSteering]) -> DispatchView {
+        let config = crate::control::config::Config::parse(CONFIG).unwrap();
+        let topology = config.topology(&[MacAddr::ZERO, MacAddr::ZERO]);
+        let services = config.services(crate::engine::hash::Secrets::from_seed(1));
+        DispatchView::new(&topology, &services, workers, steering)
+    }
+
+    fn rss(fields: Fields) -> PortSteering {
+        PortSteering::Rss(Arc::new(Rss::new(&SYMMETRIC_KEY, fields, 2, 128)))
     }
 
     fn tcp(src: [u8; 4], sport: u16, dst: [u8; 4], dport: u16) -> Vec<u8> {
@@ -215,34 +253,75 @@ mod tests {
         craft::tcp_frame(MacAddr::ZERO, MacAddr::ZERO, Ipv4Addr::from(src), Ipv4Addr::from(dst), &s)
     }
 
+    const CLIENT: [u8; 4] = [198, 18, 0, 7];
+    const VIP: [u8; 4] = [198, 18, 0, 100];
+    const SERVER: [u8; 4] = [198, 18, 1, 10];
+    const OWN: [u8; 4] = [198, 18, 1, 1];
+
+    /// One queue: worker 0 receives everything and hands each flow, both ways, to one core.
     #[test]
-    fn both_directions_of_a_flow_have_one_owner() {
-        let v = view(2);
+    fn one_queue_both_directions_of_a_flow_have_one_owner() {
+        let v = view(2, &[PortSteering::Single, PortSteering::Single]);
         for client_port in 40000..40100u16 {
-            let client = [198, 18, 0, 7];
-            let owner = v.owner(&tcp(client, client_port, [198, 18, 0, 100], 81));
+            let owner = v.owner(0, &tcp(CLIENT, client_port, VIP, 83));
+            assert!(matches!(owner, Owner::Core(_)));
             // Gateway NAT: the server answers the client directly.
-            assert_eq!(v.owner(&tcp([198, 18, 1, 10], 80, client, client_port)), owner);
+            assert_eq!(v.owner(1, &tcp(SERVER, 80, CLIENT, client_port)), owner);
             // Full NAT: the local port says which core.
-            assert_eq!(v.owner(&tcp([198, 18, 1, 10], 80, [198, 18, 1, 1], 1025)), Owner::Core(1));
-            assert_eq!(v.owner(&tcp([198, 18, 1, 10], 80, [198, 18, 1, 1], 1024)), Owner::Core(0));
+            assert_eq!(v.owner(1, &tcp(SERVER, 80, OWN, 1025)), Owner::Core(1));
+            assert_eq!(v.owner(1, &tcp(SERVER, 80, OWN, 1024)), Owner::Core(0));
             // A health check's answer: worker 0, whatever the port's parity.
-            assert_eq!(v.owner(&tcp([198, 18, 1, 10], 80, [198, 18, 1, 1], 65001)), Owner::Core(0));
+            assert_eq!(v.owner(1, &tcp(SERVER, 80, OWN, 65001)), Owner::Core(0));
         }
-        let spread: std::collections::BTreeSet<_> =
-            (1..200u16).map(|p| v.owner(&tcp([198, 18, 0, 7], p, [198, 18, 0, 100], 81))).collect();
+        let spread: std::collections::BTreeSet<_> = (1..200u16).map(|p| v.owner(0, &tcp(CLIENT, p, VIP, 81))).collect();
         assert_eq!(spread.len(), 2, "clients spread over both cores");
+    }
+
+    /// The kernel's fanout keeps a client's frames on one queue: they stay where they land,
+    /// except on a gateway-NAT port, whose replies only a hash of the client can find.
+    #[test]
+    fn kernel_fanout_keeps_client_frames_and_hands_replies_off() {
+        let v = view(2, &[PortSteering::Flows, PortSteering::Flows]);
+        for client_port in 40000..40100u16 {
+            assert_eq!(v.owner(0, &tcp(CLIENT, client_port, VIP, 81)), Owner::Here);
+            let owner = v.owner(0, &tcp(CLIENT, client_port, VIP, 83));
+            assert_eq!(owner, Owner::Core(client_core(CLIENT.into(), client_port, 2)));
+            assert_eq!(v.owner(1, &tcp(SERVER, 80, CLIENT, client_port)), owner);
+        }
+        assert_eq!(v.owner(1, &tcp(SERVER, 80, OWN, 1025)), Owner::Core(1));
+        assert_eq!(v.owner(1, &tcp(SERVER, 80, OWN, 1024)), Owner::Core(0));
+    }
+
+    /// RSS on the client's side of each arm: every frame is where the device put it, but a
+    /// health check's answer, which belongs to worker 0. One arm hashing the whole tuple
+    /// cannot steer gateway-NAT replies: those go by the client's hash.
+    #[test]
+    fn rss_keeps_every_flow_frame_where_it_lands() {
+        let v = view(2, &[rss(Fields::Source), rss(Fields::Destination)]);
+        for client_port in 40000..40100u16 {
+            assert_eq!(v.owner(0, &tcp(CLIENT, client_port, VIP, 81)), Owner::Here);
+            assert_eq!(v.owner(0, &tcp(CLIENT, client_port, VIP, 83)), Owner::Here);
+            assert_eq!(v.owner(1, &tcp(SERVER, 80, CLIENT, client_port)), Owner::Here);
+            assert_eq!(v.owner(1, &tcp(SERVER, 80, OWN, client_port)), Owner::Here);
+        }
+        assert_eq!(v.owner(1, &tcp(SERVER, 80, OWN, 65001)), Owner::Core(0));
+        let one_arm = view(2, &[rss(Fields::Tuple), rss(Fields::Tuple)]);
+        assert_eq!(one_arm.owner(0, &tcp(CLIENT, 40000, VIP, 81)), Owner::Here);
+        assert_eq!(one_arm.owner(1, &tcp(SERVER, 80, OWN, 40000)), Owner::Here);
+        let owner = Owner::Core(client_core(CLIENT.into(), 40000, 2));
+        assert_eq!(one_arm.owner(0, &tcp(CLIENT, 40000, VIP, 83)), owner);
+        assert_eq!(one_arm.owner(1, &tcp(SERVER, 80, CLIENT, 40000)), owner);
     }
 
     #[test]
     fn arp_goes_everywhere_and_the_rest_stays() {
-        let v = view(2);
+        let v = view(2, &[PortSteering::Single, PortSteering::Single]);
         let arp = craft::arp_request_frame(
             MacAddr([2, 0, 0, 0, 0, 1]),
             Ipv4Addr::new(198, 18, 0, 2),
             Ipv4Addr::new(198, 18, 0, 1),
         );
-        assert_eq!(v.owner(&arp), Owner::Everyone);
+        assert_eq!(v.owner(0, &arp), Owner::Everyone);
         let echo = craft::echo_frame(
             MacAddr::ZERO,
             MacAddr::ZERO,
@@ -251,8 +330,8 @@ mod tests {
             1,
             1,
         );
-        assert_eq!(v.owner(&echo), Owner::Here);
-        assert_eq!(v.owner(&[1, 2, 3]), Owner::Here);
+        assert_eq!(v.owner(0, &echo), Owner::Here);
+        assert_eq!(v.owner(0, &[1, 2, 3]), Owner::Here);
     }
 
     #[test]

@@ -12,7 +12,7 @@ use crate::control::metrics::MetricsServer;
 use crate::control::state::ControlState;
 use crate::dpdk::{self, DpdkError, DpdkPort, Eal, EthPort, Mbuf, Mempool, QueueId, RxTimestamp};
 use crate::engine::hash::Secrets;
-use crate::engine::l4::{L4Stats, WorkerSlot};
+use crate::engine::l4::{L4Stats, ReplySteering, WorkerSlot};
 use crate::engine::sticky::StickyBus;
 use crate::engine::{Counters, Engine};
 use crate::port::pcap::CaptureWriter;
@@ -28,6 +28,7 @@ use crate::runtime::relay::{RunPort, RELAY_RING};
 use crate::runtime::report::Names;
 use crate::runtime::snapshot::Control;
 use crate::runtime::stats::StatsBoard;
+use crate::runtime::steering::{self, PortSteering};
 use crate::runtime::worker::Peers;
 use crate::runtime::worker::{IdleBackoff, Worker};
 use crate::time::MonotonicClock;
@@ -97,6 +98,8 @@ pub struct CoreReport {
     pub forwarded: u64,
     pub drops: u64,
     pub flows_created: u64,
+    /// Frames received here and handed to the core that owns their flow.
+    pub handed_off: u64,
     /// Frames for another core that its full hand-off ring refused.
     pub handoff_dropped: u64,
 }
@@ -113,8 +116,8 @@ impl fmt::Display for RunReport {
         for (core, c) in self.per_core.iter().enumerate() {
             writeln!(
                 f,
-                "worker {core}: rx {} forwarded {} dropped {} flows created {} hand-off ring full {}",
-                c.rx_frames, c.forwarded, c.drops, c.flows_created, c.handoff_dropped
+                "worker {core}: rx {} forwarded {} dropped {} flows created {} handed off {} hand-off ring full {}",
+                c.rx_frames, c.forwarded, c.drops, c.flows_created, c.handed_off, c.handoff_dropped
             )?;
         }
         writeln!(f, "idle back-off sleeps: {}", self.idle_sleeps)?;
@@ -150,7 +153,10 @@ pub fn run(config: &Config, options: &RunOptions) -> Result<RunReport, RunError>
     let pool = Mempool::new("stickwire_pkts", config.dpdk.mbufs, 256, 2048 + 128)?;
     let mut ports = Vec::new();
     let mut macs = Vec::new();
-    for p in &config.ports {
+    let mut steering = Vec::new();
+    // What each port faces (clients, servers, both) decides what RSS hashes on it.
+    let roles = (config.topology(&vec![MacAddr::ZERO; config.ports.len()]), config.services(Secrets::from_seed(0)));
+    for (index, p) in config.ports.iter().enumerate() {
         let name = p.name.get_ref().clone();
         let device = p.device.clone().ok_or_else(|| RunError::NoDevice(name.clone()))?;
         let port_err = |source| RunError::Port { port: name.clone(), device: device.clone(), source };
@@ -161,7 +167,9 @@ pub fn run(config: &Config, options: &RunOptions) -> Result<RunReport, RunError>
         if queues < workers as u16 {
             eprintln!("stickwire: port `{name}`: one queue for {workers} workers: worker 0 receives and relays");
         }
-        let mut port = EthPort::configure(id, queues, config.dpdk.descriptors, &pool).map_err(port_err)?;
+        let fields = steering::fields_for(&roles.0, &roles.1, index);
+        let mut port = EthPort::configure_rss(id, queues, config.dpdk.descriptors, &pool, fields).map_err(port_err)?;
+        steering.push(port_steering(&port, workers));
         let mac = match &p.mac {
             Some(mac) => {
                 let mac = mac.get_ref().0;
@@ -179,9 +187,11 @@ pub fn run(config: &Config, options: &RunOptions) -> Result<RunReport, RunError>
         let _ = port.promiscuous(true);
         port.start().map_err(port_err)?;
         eprintln!(
-            "stickwire: port `{name}` on {device}: {}/{} mac {mac}",
+            "stickwire: port `{name}` on {device}: {}/{} mac {mac}, {} queue(s), {}",
             p.ip.get_ref().ip,
-            p.ip.get_ref().prefix_len
+            p.ip.get_ref().prefix_len,
+            port.n_queues(),
+            steering[index].name()
         );
         macs.push(mac);
         ports.push(port);
@@ -203,7 +213,9 @@ pub fn run(config: &Config, options: &RunOptions) -> Result<RunReport, RunError>
         None => Secrets::from_os().map_err(|e| RunError::Config(format!("cannot draw secrets from the OS: {e}")))?,
     };
     eprintln!("stickwire: secrets fingerprint {:08x}", secrets.fingerprint());
-    let control = Arc::new(Control::new(ControlState::new(config.clone(), secrets), topology.clone(), workers));
+    let control =
+        Arc::new(Control::new(ControlState::new(config.clone(), secrets), topology.clone(), workers, steering.clone()));
+    let reply_steering: Vec<ReplySteering> = steering.iter().map(PortSteering::reply_steering).collect();
     let (reports_tx, reports_rx) = crossbeam_channel::bounded(4096);
     let stats = Arc::new(StatsBoard::new(workers));
 
@@ -230,6 +242,7 @@ pub fn run(config: &Config, options: &RunOptions) -> Result<RunReport, RunError>
             queues.push(Tap::new(Arrivals::new(queue, rx_timestamps), recording));
         }
         let topology = topology.clone();
+        let reply_steering = reply_steering.clone();
         let first = control.current();
         let (services, view) = ((*first.services).clone(), Arc::clone(&first.dispatch));
         let (snapshots, applied, stats) = (control.snapshots(), control.applied(), Arc::clone(&stats));
@@ -256,9 +269,10 @@ pub fn run(config: &Config, options: &RunOptions) -> Result<RunReport, RunError>
                     if let Err(e) = &lcore {
                         eprintln!("stickwire: worker {w}: not registered with DPDK ({e}); mempool caches unused");
                     }
-                    let mut worker = Worker::with_engine(Engine::with_services(topology, services, slot), queues)
-                        .with_snapshots(snapshots, applied, w)
-                        .with_stats(stats, w);
+                    let mut engine = Engine::with_services(topology, services, slot);
+                    engine.l4_mut().set_reply_steering(reply_steering);
+                    let mut worker =
+                        Worker::with_engine(engine, queues).with_snapshots(snapshots, applied, w).with_stats(stats, w);
                     if let Some((host, to_control)) = health {
                         worker = worker.with_health(host, Some(to_control));
                     }
@@ -286,6 +300,7 @@ pub fn run(config: &Config, options: &RunOptions) -> Result<RunReport, RunError>
                         worker.port_stats(),
                         backoff.sleeps,
                         worker.handoff_dropped(),
+                        worker.handed_off(),
                     );
                     for (tap, name) in worker.into_ports().into_iter().zip(&port_names) {
                         let recorded = tap.recorded;
@@ -356,12 +371,14 @@ pub fn run(config: &Config, options: &RunOptions) -> Result<RunReport, RunError>
     };
     let mut port_stats = vec![PortStats::default(); ports.len()];
     for (w, handle) in handles.into_iter().enumerate() {
-        let (counters, l4, stats, sleeps, handoff_dropped) = handle.join().map_err(|_| RunError::WorkerPanicked(w))?;
+        let (counters, l4, stats, sleeps, handoff_dropped, handed_off) =
+            handle.join().map_err(|_| RunError::WorkerPanicked(w))?;
         report.per_core.push(CoreReport {
             rx_frames: counters.rx_frames,
             forwarded: counters.forwarded,
             drops: counters.total_drops(),
             flows_created: l4.flows_created,
+            handed_off,
             handoff_dropped,
         });
         report.counters.add(&counters);
@@ -389,6 +406,22 @@ pub fn run(config: &Config, options: &RunOptions) -> Result<RunReport, RunError>
     drop(pool);
     drop(eal);
     Ok(report)
+}
+
+/// How a configured port spreads frames over `workers` workers: one queue (or a device that
+/// spreads nothing) is worker 0's; af_packet's sockets share the kernel's fanout; a device
+/// with RSS is modelled from what it says it does.
+fn port_steering(port: &EthPort, workers: usize) -> PortSteering {
+    if usize::from(port.n_queues()) < workers || workers == 1 {
+        return PortSteering::Single;
+    }
+    if port.driver().contains("af_packet") {
+        return PortSteering::Flows;
+    }
+    match port.rss_model() {
+        Some(rss) => PortSteering::Rss(Arc::new(rss.clone())),
+        None => PortSteering::Single,
+    }
 }
 
 /// The capture a port's received frames are recorded to: `<dir>/<port>-in.pcap`.

@@ -16,6 +16,7 @@ use crate::control::state::{ControlState, HealthPlan};
 use crate::engine::service::Services;
 use crate::engine::Topology;
 use crate::runtime::peers::{DispatchView, LoadBoard};
+use crate::runtime::steering::PortSteering;
 
 /// Everything the workers take from the control side, as of one generation.
 #[derive(Debug)]
@@ -65,14 +66,17 @@ pub struct Control {
     applied: Arc<Applied>,
     topology: Topology,
     workers: usize,
+    /// How each port's device spreads frames over the workers (for the dispatch view).
+    steering: Vec<PortSteering>,
 }
 
 impl Control {
-    /// Publishes `state`'s snapshot as the first.
-    pub fn new(state: ControlState, topology: Topology, workers: usize) -> Control {
-        let first = snapshot(&state, &topology, workers, None);
+    /// Publishes `state`'s snapshot as the first, for `workers` workers on ports spread as
+    /// `steering` says.
+    pub fn new(state: ControlState, topology: Topology, workers: usize, steering: Vec<PortSteering>) -> Control {
+        let first = snapshot(&state, &topology, workers, &steering, None);
         let published = Arc::new(ArcSwap::from_pointee(first));
-        Control { state: Mutex::new(state), published, applied: Applied::new(workers), topology, workers }
+        Control { state: Mutex::new(state), published, applied: Applied::new(workers), topology, workers, steering }
     }
 
     /// Where the workers say which generation they run on.
@@ -110,7 +114,7 @@ impl Control {
         let result = change(&mut state);
         let current = self.published.load();
         if state.generation() != current.generation {
-            let next = snapshot(&state, &self.topology, self.workers, Some(&current.load));
+            let next = snapshot(&state, &self.topology, self.workers, &self.steering, Some(&current.load));
             drop(current);
             self.published.store(Arc::new(next));
         }
@@ -127,7 +131,13 @@ impl Control {
     }
 }
 
-fn snapshot(state: &ControlState, topology: &Topology, workers: usize, load: Option<&Arc<LoadBoard>>) -> Snapshot {
+fn snapshot(
+    state: &ControlState,
+    topology: &Topology,
+    workers: usize,
+    steering: &[PortSteering],
+    load: Option<&Arc<LoadBoard>>,
+) -> Snapshot {
     let services = state.services();
     let load = match load {
         Some(board) if board.servers() == services.servers.len() => Arc::clone(board),
@@ -135,7 +145,7 @@ fn snapshot(state: &ControlState, topology: &Topology, workers: usize, load: Opt
     };
     Snapshot {
         generation: state.generation(),
-        dispatch: Arc::new(DispatchView::new(topology, services, workers)),
+        dispatch: Arc::new(DispatchView::new(topology, services, workers, steering)),
         services: Arc::new(services.clone()),
         load,
         health: state.health_plan(),

@@ -167,7 +167,7 @@ impl<P: Port> Worker<P> {
             // rest keeps its order for this core.
             let me = p.handoff.core;
             for frame in rx.drain(..) {
-                match p.view.owner(frame.as_ref()) {
+                match p.view.owner(i, frame.as_ref()) {
                     Owner::Core(core) if core != me => {
                         p.handoff.send(core, Handoff { port: i, frame, learn_only: false });
                         continue;
@@ -290,6 +290,11 @@ impl<P: Port> Worker<P> {
     /// Frames a full hand-off ring refused.
     pub fn handoff_dropped(&self) -> u64 {
         self.peers.as_ref().map_or(0, |p| p.handoff.dropped)
+    }
+
+    /// Frames this worker received and handed to the core that owns them.
+    pub fn handed_off(&self) -> u64 {
+        self.peers.as_ref().map_or(0, |p| p.handoff.sent)
     }
 
     /// The summed counters of this worker's ports.

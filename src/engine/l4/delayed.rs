@@ -19,10 +19,9 @@
 //! timer wheel; a server that refuses or never answers makes way for the next one, and the
 //! client is reset only when none is left.
 
-use std::net::Ipv4Addr;
 use std::time::Duration;
 
-use super::super::flow::{Direction, FlowId, FlowKey, FlowState, InsertError};
+use super::super::flow::{Direction, FlowId, FlowKey, FlowState};
 use super::super::frame::{Ip, Transport};
 use super::super::l7::head::NO_HEAD;
 use super::super::l7::rules::{self, Decided, Ground};
@@ -586,10 +585,16 @@ impl L4 {
                 let key = FlowKey::new(server_ip, server_port, client.src, client.src_port, super::PROTO_TCP);
                 self.flows.attach_server(id, key, server)
             }
-            _ => self.with_local_port(&net.topology.ports[port], |flows, local_ip, local_port| {
-                let key = FlowKey::new(server_ip, server_port, local_ip, local_port, super::PROTO_TCP);
-                flows.attach_server(id, key, server)
-            }),
+            _ => self.with_local_port(
+                port,
+                &net.topology.ports[port],
+                (server_ip, server_port),
+                super::PROTO_TCP,
+                |flows, local_ip, local_port| {
+                    let key = FlowKey::new(server_ip, server_port, local_ip, local_port, super::PROTO_TCP);
+                    flows.attach_server(id, key, server)
+                },
+            ),
         };
         if attached.is_err() {
             self.stats.refused_table_full += 1;
@@ -1161,33 +1166,6 @@ impl L4 {
     /// A learned cookie binding from another core.
     pub(super) fn apply_cookie(&mut self, update: StickyUpdate, now: Instant) {
         let _ = self.l7.cookies.bind_key(update.service, update.key, update.server, now, COOKIE_AGE);
-    }
-
-    /// Tries local addresses and ports of this core, in turn, until `attempt` takes one.
-    pub(super) fn with_local_port<T>(
-        &mut self,
-        sources: &super::PortAddr,
-        mut attempt: impl FnMut(&mut super::FlowTable, Ipv4Addr, u16) -> Result<T, InsertError>,
-    ) -> Result<T, InsertError> {
-        let step = self.slot.count;
-        let n_sources = sources.nat_sources();
-        for _ in 0..super::LOCAL_PORT_TRIES {
-            let (port, local_ip) = (self.next_local_port, sources.nat_source(self.next_local_ip));
-            self.next_local_ip += 1;
-            if self.next_local_ip >= n_sources {
-                self.next_local_ip = 0;
-                // The top of the range is the switch's own TCP stack's (health checks).
-                self.next_local_port = match port.checked_add(step) {
-                    Some(p) if p < *crate::engine::LOCAL_STACK_PORTS.start() => p,
-                    _ => super::first_local_port(self.slot),
-                };
-            }
-            match attempt(&mut self.flows, local_ip, port) {
-                Err(InsertError::KeyInUse(_, Direction::FromServer)) => continue,
-                other => return other,
-            }
-        }
-        Err(InsertError::Full)
     }
 }
 
