@@ -1,10 +1,21 @@
-//! An in-memory port for benchmarks: it receives copies of a fixed set of frames, round
-//! robin, as fast as they are asked for, and counts (then recycles) what it sends. No
-//! syscalls and no NIC, so a benchmark over it measures the engine's own cost.
+//! In-memory ports: no syscalls and no NIC, so what runs over them measures the engine's own
+//! cost, and tests run the multi-core path without a device.
+//!
+//! - [`MemPort`]: one queue that receives copies of a fixed set of frames, round robin, as
+//!   fast as they are asked for, and counts (then recycles) what it sends (benchmarks);
+//!   [`spread`] splits such a set over several queues as a NIC's RSS would.
+//! - [`MemDevice`]: a device of several queues fed frame by frame, each frame put on the
+//!   queue RSS picks (the same Toeplitz key and redirection table as a DPDK port's,
+//!   `wire::rss`), what each queue sends kept in order (tests).
+
+use std::sync::Arc;
+
+use crossbeam_channel::{Receiver, Sender};
 
 use super::{Port, PortStats};
 use crate::time::Instant;
 use crate::wire::buffer::{FrameBuf, MAX_FRAME_LEN};
+use crate::wire::rss::Rss;
 
 /// Where an in-memory port gets its buffers and gives them back.
 pub trait BufPool {
@@ -50,6 +61,8 @@ pub struct MemPort<P: BufPool> {
     next: usize,
     /// Frames still to deliver; `None` for no end.
     remaining: Option<u64>,
+    /// Frames one `rx_burst` delivers at most, whatever the caller asks.
+    burst: usize,
     pool: P,
     stats: PortStats,
 }
@@ -57,7 +70,105 @@ pub struct MemPort<P: BufPool> {
 impl<P: BufPool> MemPort<P> {
     /// A port that delivers `frames` round robin, `limit` frames in all (or without end).
     pub fn new(frames: Vec<Vec<u8>>, limit: Option<u64>, pool: P) -> MemPort<P> {
-        MemPort { frames, next: 0, remaining: limit, pool, stats: PortStats::default() }
+        MemPort { frames, next: 0, remaining: limit, burst: usize::MAX, pool, stats: PortStats::default() }
+    }
+
+    /// Delivers at most `burst` frames per `rx_burst` (so that two ports' frames interleave
+    /// in a set order, turn by turn).
+    pub fn with_burst(mut self, burst: usize) -> MemPort<P> {
+        self.burst = burst.max(1);
+        self
+    }
+}
+
+/// `frames` spread over `queues` queues as `rss` puts them, each queue's in their order.
+pub fn spread(frames: Vec<Vec<u8>>, rss: &Rss, queues: u16) -> Vec<Vec<Vec<u8>>> {
+    let mut out = vec![Vec::new(); usize::from(queues.max(1))];
+    for frame in frames {
+        let q = usize::from(rss.queue_of(&frame)) % out.len();
+        out[q].push(frame);
+    }
+    out
+}
+
+/// Frames one queue of a [`MemDevice`] holds; past it frames are dropped and counted.
+pub const DEVICE_RING: usize = 4096;
+
+/// A device of several queues in memory, fed frame by frame (see the module's doc).
+pub struct MemDevice {
+    /// `None`: every frame on queue 0.
+    rss: Option<Arc<Rss>>,
+    queues: Vec<Sender<Vec<u8>>>,
+    sent: Receiver<Vec<u8>>,
+    /// Frames dropped because their queue's ring was full.
+    pub missed: u64,
+}
+
+/// One queue of a [`MemDevice`], a worker's [`Port`].
+pub struct MemQueue {
+    rx: Receiver<Vec<u8>>,
+    tx: Sender<Vec<u8>>,
+    stats: PortStats,
+}
+
+impl MemDevice {
+    /// A device of `queues` queues spread by `rss` (or all on queue 0), and its queues.
+    pub fn new(queues: u16, rss: Option<Arc<Rss>>) -> (MemDevice, Vec<MemQueue>) {
+        let (sent_tx, sent) = crossbeam_channel::unbounded();
+        let (txs, rxs): (Vec<_>, Vec<_>) = (0..queues.max(1)).map(|_| crossbeam_channel::bounded(DEVICE_RING)).unzip();
+        let handles =
+            rxs.into_iter().map(|rx| MemQueue { rx, tx: sent_tx.clone(), stats: PortStats::default() }).collect();
+        (MemDevice { rss, queues: txs, sent, missed: 0 }, handles)
+    }
+
+    /// A frame arrives from the wire: it goes to the queue RSS picks, which is returned.
+    pub fn receive(&mut self, frame: Vec<u8>) -> u16 {
+        let q = self.rss.as_ref().map_or(0, |rss| rss.queue_of(&frame)) % self.queues.len() as u16;
+        if self.queues[usize::from(q)].try_send(frame).is_err() {
+            self.missed += 1;
+        }
+        q
+    }
+
+    /// What the queues sent since the last call, in order.
+    pub fn take_sent(&self) -> Vec<Vec<u8>> {
+        self.sent.try_iter().collect()
+    }
+}
+
+impl Port for MemQueue {
+    type Buf = Vec<u8>;
+
+    fn rx_burst(&mut self, _now: Instant, out: &mut Vec<Vec<u8>>, max: usize) {
+        for frame in self.rx.try_iter().take(max) {
+            self.stats.rx_frames += 1;
+            self.stats.rx_bytes += frame.len() as u64;
+            out.push(frame);
+        }
+    }
+
+    fn tx_burst(&mut self, _now: Instant, frames: &mut Vec<Vec<u8>>) -> usize {
+        let mut sent = 0;
+        for frame in frames.drain(..) {
+            let len = frame.len() as u64;
+            match self.tx.send(frame) {
+                Ok(()) => {
+                    sent += 1;
+                    self.stats.tx_bytes += len;
+                }
+                Err(_) => self.stats.tx_dropped += 1,
+            }
+        }
+        self.stats.tx_frames += sent as u64;
+        sent
+    }
+
+    fn alloc(&mut self) -> Option<Vec<u8>> {
+        Some(Vec::with_capacity(MAX_FRAME_LEN))
+    }
+
+    fn stats(&self) -> PortStats {
+        self.stats
     }
 }
 
@@ -68,7 +179,7 @@ impl<P: BufPool> Port for MemPort<P> {
         if self.frames.is_empty() {
             return;
         }
-        let mut n = max as u64;
+        let mut n = max.min(self.burst) as u64;
         if let Some(left) = &mut self.remaining {
             n = n.min(*left);
             *left -= n;
@@ -134,5 +245,44 @@ mod tests {
         assert_eq!(rx.len(), 1);
         let stats = port.stats();
         assert_eq!((stats.rx_frames, stats.tx_frames, stats.tx_bytes), (5, 4, 248));
+    }
+
+    fn frame(src: [u8; 4], sport: u16) -> Vec<u8> {
+        let s = crate::craft::Segment { src_port: sport, dst_port: 80, flags: 0x02, ..Default::default() };
+        let (src, dst) = (std::net::Ipv4Addr::from(src), std::net::Ipv4Addr::new(198, 18, 0, 100));
+        crate::craft::tcp_frame(crate::wire::MacAddr::ZERO, crate::wire::MacAddr::ZERO, src, dst, &s)
+    }
+
+    #[test]
+    fn frames_spread_over_queues_by_rss_in_order() {
+        use crate::wire::rss::{Fields, SYMMETRIC_KEY};
+        let rss = Arc::new(Rss::new(&SYMMETRIC_KEY, Fields::Source, 4, 128));
+        let random = |i: u64| crate::engine::hash::mix(i, 7);
+        let frames: Vec<Vec<u8>> =
+            (0..400).map(|i| frame((random(i) as u32).to_be_bytes(), (random(i) >> 32) as u16)).collect();
+        let queues = spread(frames.clone(), &rss, 4);
+        assert!(queues.iter().all(|q| q.len() > 50), "{:?}", queues.iter().map(Vec::len).collect::<Vec<_>>());
+        let (mut device, mut ports) = MemDevice::new(4, Some(Arc::clone(&rss)));
+        for f in &frames {
+            let q = device.receive(f.clone());
+            assert_eq!(q, rss.queue_of(f));
+        }
+        for (q, port) in ports.iter_mut().enumerate() {
+            let mut got = Vec::new();
+            port.rx_burst(Instant::ZERO, &mut got, usize::MAX);
+            assert_eq!(got, queues[q], "queue {q} holds its frames in order");
+            assert_eq!(port.tx_burst(Instant::ZERO, &mut got), queues[q].len());
+        }
+        assert_eq!(device.take_sent().len(), 400);
+        assert_eq!(device.missed, 0);
+    }
+
+    #[test]
+    fn a_full_device_ring_drops_and_counts() {
+        let (mut device, _ports) = MemDevice::new(1, None);
+        for i in 0..DEVICE_RING + 3 {
+            device.receive(frame([10, 0, 0, 1], i as u16));
+        }
+        assert_eq!(device.missed, 3);
     }
 }

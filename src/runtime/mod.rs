@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod arrivals;
 pub mod control;
+pub mod cores;
 pub mod health;
 pub mod metrics;
 pub mod peers;
