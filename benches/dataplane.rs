@@ -2,7 +2,8 @@
 
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
-    if let Err(e) = stickwire::bench::main(quick, None) {
+    let options = stickwire::bench::Options { quick, ..Default::default() };
+    if let Err(e) = stickwire::bench::main(&options) {
         eprintln!("bench: {e}");
         std::process::exit(1);
     }

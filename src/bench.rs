@@ -36,10 +36,11 @@
 
 mod l4;
 mod l7;
+mod parallel;
+mod report;
 
 use std::io::Write as _;
 use std::net::Ipv4Addr;
-use std::path::Path;
 use std::time::{Duration, Instant as StdInstant};
 
 use hdrhistogram::Histogram;
@@ -80,10 +81,20 @@ pub struct Scenario {
     pub legit_started: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub legit_completed: Option<u64>,
+    /// Scenarios run on several workers (and their one-worker figure): frames handed from
+    /// the core that received them to the one that owns their flow, per frame received.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub handoffs_per_frame: Option<f64>,
+    /// This scenario's rate over the same scenario's on one worker, in the same run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ratio_to_one_worker: Option<f64>,
     pub p50_ns: u64,
     pub p99_ns: u64,
     pub p999_ns: u64,
     pub max_ns: u64,
+    /// Per-burst latency by percentile (percentile, ns), for the report's curves.
+    #[serde(skip)]
+    pub latency_curve: Vec<(f64, u64)>,
 }
 
 /// The whole run, as written with `--json`.
@@ -132,11 +143,20 @@ impl Meter {
             syns_per_s: None,
             legit_started: None,
             legit_completed: None,
+            handoffs_per_frame: None,
+            ratio_to_one_worker: None,
             p50_ns: self.bursts.value_at_quantile(0.50),
             p99_ns: self.bursts.value_at_quantile(0.99),
             p999_ns: self.bursts.value_at_quantile(0.999),
             max_ns: self.bursts.max(),
+            latency_curve: report::percentile_curve(&self.bursts),
         }
+    }
+
+    /// Adds another thread's frames and bursts.
+    fn add(&mut self, other: &Meter) {
+        self.frames += other.frames;
+        let _ = self.bursts.add(&other.bursts);
     }
 }
 
@@ -300,8 +320,28 @@ fn commit() -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
-/// Runs every scenario and prints the table; `json` also gets the report.
-pub fn main(quick: bool, json: Option<&Path>) -> Result<(), String> {
+/// What `stickwire bench` is asked for.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Shorter runs (CI).
+    pub quick: bool,
+    /// Also write the report as JSON here.
+    pub json: Option<std::path::PathBuf>,
+    /// The worker counts `l4-established-1m` and `l4-new` run on (each also on one worker).
+    pub workers: Vec<usize>,
+    /// Where the SVG report goes.
+    pub report_dir: std::path::PathBuf,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options { quick: false, json: None, workers: vec![1, 2], report_dir: "target/bench-report".into() }
+    }
+}
+
+/// Runs every scenario and prints the table; writes the SVG report, and the JSON if asked.
+pub fn main(options: &Options) -> Result<(), String> {
+    let quick = options.quick;
     let huge = hugepages_available();
     let mut eal_args: Vec<String> = if huge { vec![] } else { vec!["--no-huge".into(), "-m".into(), "512".into()] };
     eal_args.extend(
@@ -336,27 +376,46 @@ pub fn main(quick: bool, json: Option<&Path>) -> Result<(), String> {
             scenarios.push(engine_scenario(name, kind, &pool, duration, reference.mpps));
         }
     }
+    // The scenarios measured on several worker counts; one worker always among them.
+    let mut counts = vec![1];
+    counts.extend(options.workers.iter().copied().filter(|&n| n > 1));
+    counts.dedup();
     for (label, flows) in [("1k", 1_000), ("100k", 100_000), ("1m", 1_000_000)] {
         let established = format!("l4-established-{label}");
         let rte_hash = format!("rte-hash-{label}");
         if wanted(&established) || wanted(&rte_hash) {
             let floor = l4::rte_hash_reference(label, flows, &pool, duration, reference.mpps)?;
-            let mut ours = l4::established(label, flows, &pool, duration, reference.mpps)?;
+            let mut ours = l4::established(label, flows, 1, &pool, duration, reference.mpps)?;
             ours.ratio_to_rte_hash = Some(ours.mpps / floor.mpps);
+            let one = ours.mpps;
             scenarios.extend([floor, ours]);
+            if label == "1m" {
+                for &n in &counts[1..] {
+                    let mut more = l4::established(label, flows, n, &pool, duration, reference.mpps)?;
+                    more.ratio_to_one_worker = Some(more.mpps / one);
+                    scenarios.push(more);
+                }
+            }
         }
     }
     if wanted("l4-new") {
-        scenarios.push(l4::new_connections(&pool, duration, reference.mpps)?);
+        let one = l4::new_connections(1, &pool, duration, reference.mpps)?;
+        let one_cps = one.cps;
+        scenarios.push(one);
+        for &n in &counts[1..] {
+            let mut more = l4::new_connections(n, &pool, duration, reference.mpps)?;
+            more.ratio_to_one_worker = more.cps.zip(one_cps).map(|(a, b)| a / b);
+            scenarios.push(more);
+        }
     }
     // The L7 scenarios' references: the figure of this run, or measured now.
     let rate_of = |scenarios: &mut Vec<Scenario>, name: &str| -> Result<Scenario, String> {
-        if let Some(s) = scenarios.iter().find(|s| s.name == name) {
+        if let Some(s) = scenarios.iter().find(|s| s.name == name && s.workers == 1) {
             return Ok(s.clone());
         }
         let s = match name {
-            "l4-new" => l4::new_connections(&pool, duration, reference.mpps)?,
-            _ => l4::established("100k", 100_000, &pool, duration, reference.mpps)?,
+            "l4-new" => l4::new_connections(1, &pool, duration, reference.mpps)?,
+            _ => l4::established("100k", 100_000, 1, &pool, duration, reference.mpps)?,
         };
         scenarios.push(s.clone());
         Ok(s)
@@ -381,10 +440,12 @@ pub fn main(quick: bool, json: Option<&Path>) -> Result<(), String> {
     let memory = if huge { "hugepages" } else { "no hugepages (--no-huge: 4 KiB pages, TLB misses)" };
     let report = Report { machine: format!("{}, {memory}", machine()), command, commit: commit(), scenarios };
     print_table(&report);
-    if let Some(path) = json {
+    if let Some(path) = &options.json {
         let text = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
         std::fs::write(path, text + "\n").map_err(|e| format!("{}: {e}", path.display()))?;
     }
+    let drawn = report::draw(&report, &options.report_dir)?;
+    println!("report: {}", drawn.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "));
     Ok(())
 }
 
@@ -421,6 +482,15 @@ fn print_table(report: &Report) {
         }
         if let Some(ratio) = s.ratio_to_l4_new {
             let _ = writeln!(out, "{}: {ratio:.2} x l4-new (connections per second)", s.name);
+        }
+        if let Some(ratio) = s.ratio_to_one_worker {
+            let _ = writeln!(
+                out,
+                "{} on {} workers: {ratio:.2} x one worker; hand-offs per frame {:.4}",
+                s.name,
+                s.workers,
+                s.handoffs_per_frame.unwrap_or(0.0)
+            );
         }
         if let (Some(rate), Some(started), Some(done)) = (s.syns_per_s, s.legit_started, s.legit_completed) {
             let _ = writeln!(

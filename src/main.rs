@@ -75,6 +75,13 @@ enum Command {
         /// Also write the results as JSON.
         #[arg(long)]
         json: Option<PathBuf>,
+        /// Worker counts for the multi-core scenarios (l4-established-1m, l4-new), each
+        /// beside its one-worker figure of the same run.
+        #[arg(long, value_delimiter = ',', default_value = "1,2")]
+        workers: Vec<usize>,
+        /// Where the SVG report is drawn.
+        #[arg(long, default_value = "target/bench-report")]
+        report_dir: PathBuf,
     },
 }
 
@@ -152,10 +159,12 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Command::Bench { quick, json } => stickwire::bench::main(quick, json.as_deref()).map_err(|e| {
-            eprintln!("stickwire: bench: {e}");
-            ExitCode::FAILURE
-        }),
+        Command::Bench { quick, json, workers, report_dir } => {
+            stickwire::bench::main(&stickwire::bench::Options { quick, json, workers, report_dir }).map_err(|e| {
+                eprintln!("stickwire: bench: {e}");
+                ExitCode::FAILURE
+            })
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

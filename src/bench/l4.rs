@@ -27,18 +27,22 @@
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant as StdInstant};
 
-use super::{MbufPool, Meter, Scenario};
+use std::sync::Arc;
+
+use super::{parallel, MbufPool, Scenario};
 use crate::craft::{self, Segment};
-use crate::dpdk::{self, Mbuf, Mempool};
+use crate::dpdk::{Mbuf, Mempool};
 use crate::engine::flow::{bench_flow, FlowTable};
 use crate::engine::hash::Secrets;
 use crate::engine::predictor::{Predictor, PredictorKind};
 use crate::engine::service::{server_views, NatMode, RealServer, Service, Services, SynCookies};
 use crate::engine::{Counters, Engine, Output, PortAddr, StaticNeighbour, Topology, Verdict, Vip};
 use crate::port::mem::MemPort;
-use crate::runtime::worker::Worker;
+use crate::runtime::cores;
+use crate::runtime::steering::{fields_for, PortSteering};
 use crate::time::Instant;
 use crate::wire::buffer::FrameBuf;
+use crate::wire::rss::{Rss, SYMMETRIC_KEY};
 use crate::wire::{tcp, MacAddr};
 
 mod rte_hash;
@@ -190,40 +194,41 @@ impl Driver<'_> {
     }
 }
 
-/// Opens `n` flows (SYN, SYN-ACK, ACK; each then Established) and returns each one's
-/// 60-byte client ACK, the frame the steady state is made of.
-fn establish(engine: &mut Engine<Mbuf>, pool: &Mempool, n: usize, now: Instant) -> Result<Vec<Vec<u8>>, String> {
+/// Opens flow `i` (SYN, SYN-ACK, ACK; then Established) and returns its 60-byte client
+/// ACK, the frame the steady state is made of. `lands_right(synack)` says whether the
+/// server's answer lands on this engine's worker (full NAT chose its local port for that).
+fn establish(
+    engine: &mut Engine<Mbuf>,
+    pool: &Mempool,
+    i: usize,
+    now: Instant,
+    lands_right: impl Fn(&[u8]) -> bool,
+) -> Result<Vec<u8>, String> {
     let mut d = Driver { engine, pool, out: Output::new(2), now };
-    let mut acks = Vec::with_capacity(n);
-    for i in 0..n {
-        let (cip, cport) = client(i);
-        let syn = tcp60(SW0, ROUTER_MAC, cip, VIP, &seg(cport, VIP_PORT, 1000, 0, tcp::flags::SYN));
-        let (v, sent) = d.send(0, &syn)?;
-        let (Verdict::Forward(1), Some(sent)) = (v, sent) else {
-            return Err(format!("flow {i}: SYN gave {v:?}, not a forward to the server port"));
-        };
-        let (local, local_port) = source(&sent);
-        let server = destination_ip(&sent);
-        let mac = server_mac(server.octets()[3] - 10);
-        let synack = tcp60(
-            SW1,
-            mac,
-            server,
-            local,
-            &seg(SERVER_PORT, local_port, 5000, 1001, tcp::flags::SYN | tcp::flags::ACK),
-        );
-        let (v, _) = d.send(1, &synack)?;
-        if v != Verdict::Forward(0) {
-            return Err(format!("flow {i}: SYN-ACK gave {v:?}"));
-        }
-        let ack = client_ack(i);
-        let (v, _) = d.send(0, &ack)?;
-        if v != Verdict::Forward(1) {
-            return Err(format!("flow {i}: ACK gave {v:?}"));
-        }
-        acks.push(ack);
+    let (cip, cport) = client(i);
+    let syn = tcp60(SW0, ROUTER_MAC, cip, VIP, &seg(cport, VIP_PORT, 1000, 0, tcp::flags::SYN));
+    let (v, sent) = d.send(0, &syn)?;
+    let (Verdict::Forward(1), Some(sent)) = (v, sent) else {
+        return Err(format!("flow {i}: SYN gave {v:?}, not a forward to the server port"));
+    };
+    let (local, local_port) = source(&sent);
+    let server = destination_ip(&sent);
+    let mac = server_mac(server.octets()[3] - 10);
+    let synack =
+        tcp60(SW1, mac, server, local, &seg(SERVER_PORT, local_port, 5000, 1001, tcp::flags::SYN | tcp::flags::ACK));
+    if !lands_right(&synack) {
+        return Err(format!("flow {i}: the server's answer to local port {local_port} lands on another worker"));
     }
-    Ok(acks)
+    let (v, _) = d.send(1, &synack)?;
+    if v != Verdict::Forward(0) {
+        return Err(format!("flow {i}: SYN-ACK gave {v:?}"));
+    }
+    let ack = client_ack(i);
+    let (v, _) = d.send(0, &ack)?;
+    if v != Verdict::Forward(1) {
+        return Err(format!("flow {i}: ACK gave {v:?}"));
+    }
+    Ok(ack)
 }
 
 /// The client ACK of flow `i` once established: the frame the steady state is made of.
@@ -305,137 +310,193 @@ pub(super) fn table_memory(t: &FlowTable) -> String {
     )
 }
 
-/// `l4-established-<label>` over `n` flows.
+/// The RSS each arm of the two-armed bench topology has with `workers` queues: the client
+/// arm on the source, the server arm on the destination (`runtime::steering::fields_for`).
+fn two_arm_rss(workers: usize, services: &Services) -> [Arc<Rss>; 2] {
+    let topology = topology(false);
+    [0, 1].map(|port| Arc::new(Rss::new(&SYMMETRIC_KEY, fields_for(&topology, services, port), workers as u16, 128)))
+}
+
+/// How the bench's two ports spread frames over `workers` workers.
+fn two_arm_steering(workers: usize, rss: &[Arc<Rss>; 2]) -> Vec<PortSteering> {
+    if workers == 1 {
+        return vec![PortSteering::Single, PortSteering::Single];
+    }
+    rss.iter().map(|r| PortSteering::Rss(Arc::clone(r))).collect()
+}
+
+/// `l4-established-<label>` over `n` flows on `workers` workers.
 pub(super) fn established(
     label: &str,
     n: usize,
+    workers: usize,
     pool: &Mempool,
     duration: Duration,
     reference: f64,
 ) -> Result<Scenario, String> {
     let name = format!("l4-established-{label}");
     let nat = NatMode::Full;
-    let capacity = n + n / 4;
-    let mut engine = Engine::with_services(topology(false), services(nat, capacity)?, Default::default());
+    // Each worker's share, with room for RSS spreading unevenly.
+    let capacity = n / workers + n / workers / 4 + 1024;
+    let probe = services(nat, capacity)?;
+    let rss = two_arm_rss(workers, &probe);
+    let steering = two_arm_steering(workers, &rss);
+    let empty = || MemPort::new(vec![], None, MbufPool(pool.clone()));
+    let queues = (0..workers).map(|_| vec![empty(), empty()]).collect();
+    let mut ws = cores::workers(&topology(false), &probe, &steering, queues);
     let now = Instant::from_millis(1000);
     let built = StdInstant::now();
-    let frames = in_delivery_order(establish(&mut engine, pool, n, now)?);
+    // Each flow opened by the worker its client lands on; its server side lands there too.
+    let mut acks = vec![Vec::new(); workers];
+    for i in 0..n {
+        let q = if workers == 1 { 0 } else { usize::from(rss[0].queue_of(&client_ack(i))) };
+        let ack = establish(ws[q].engine_mut(), pool, i, now, |synack| {
+            workers == 1 || usize::from(rss[1].queue_of(synack)) == q
+        })?;
+        acks[q].push(ack);
+    }
     let build_time = built.elapsed();
-    let tracked = engine.l4().flows().len();
-    let memory = table_memory(engine.l4().flows());
-
-    let ports =
-        vec![MemPort::new(frames, None, MbufPool(pool.clone())), MemPort::new(vec![], None, MbufPool(pool.clone()))];
-    let mut worker = Worker::with_engine(engine, ports);
+    let tracked: usize = ws.iter().map(|w| w.engine().l4().flows().len()).sum();
+    let memory = table_memory(ws[0].engine().l4().flows());
+    for (w, acks) in ws.iter_mut().zip(acks) {
+        w.ports_mut()[0] = MemPort::new(in_delivery_order(acks), None, MbufPool(pool.clone()));
+    }
     // Warm-up: the gratuitous ARPs of the first turn, the templates' first pass for small n.
-    for _ in 0..4096 {
-        worker.run_once(now);
-    }
-    let before = worker.engine().counters().clone();
-    let (rx_before, tx_before) = (worker.port_stats()[0].rx_frames, worker.port_stats()[1].tx_frames);
-    let mut meter = Meter::new();
-    let start = StdInstant::now();
-    while start.elapsed() < duration {
-        for _ in 0..1024 {
-            let t = dpdk::tsc();
-            let got = worker.run_once(now);
-            meter.record(t, got);
-        }
-    }
-    let elapsed = start.elapsed();
-    let d = delta(&before, worker.engine().counters());
-    let stats = worker.port_stats();
-    let (received, sent) = (stats[0].rx_frames - rx_before, stats[1].tx_frames - tx_before);
+    let m = parallel::measure(ws, 4096, duration, |_| now);
+    let d = delta(&m.before, &m.after);
+    let (_, sent) = parallel::port_frames(&m.workers, 1);
     println!(
-        "{name}: {n} flows ({nat:?} NAT, {tracked} tracked, capacity {capacity}) set up in {:.2} s; {memory}",
+        "{name} x{workers}: {n} flows ({nat:?} NAT, {tracked} tracked, capacity {capacity} per worker) set up in {:.2} s; {memory}",
         build_time.as_secs_f64()
     );
     println!(
-        "{name}: engine over the run: rx {} forwarded {} drops {}; server port sent {sent}{}",
+        "{name} x{workers}: engine over the run: rx {} forwarded {} drops {}; handed off {}; server port sent {sent} (whole run){}",
         d.rx,
         d.forwarded,
         d.drops,
+        m.handed_off,
         if d.drops > 0 { format!(" {:?}", d.detail) } else { String::new() }
     );
-    check(&name, &d, received)?;
-    Ok(meter.scenario(&name, elapsed, Some(reference)))
+    check(&name, &d, m.received)?;
+    let mut s = m.meter.scenario(&name, m.elapsed, Some(reference));
+    s.workers = workers;
+    s.handoffs_per_frame = Some(parallel::per_frame(m.handed_off, m.received));
+    Ok(s)
 }
 
-/// The six frames of connection `i` (gateway NAT, one arm: the server answers the client's
-/// own address), in the order they cross the switch.
-fn connection(i: usize) -> [Vec<u8>; 6] {
+/// Connections per turn of `l4-new`, per worker: a turn's client port delivers
+/// `4 * NEW_BATCH` frames, its server port `2 * NEW_BATCH`.
+const NEW_BATCH: usize = 8;
+
+/// The six frames of connection `i` served by server `s` (gateway NAT, two arms: the server
+/// answers the client's own address through the switch): the client's four, the server's two.
+fn connection(i: usize, s: u8) -> ([Vec<u8>; 4], [Vec<u8>; 2]) {
     use tcp::flags::{ACK, FIN, SYN};
     let (cip, cport) = client(i);
-    let s = (i % usize::from(SERVERS)) as u8;
     let (sip, smac) = (server_ip(s), server_mac(s));
-    [
-        tcp60(SW0, ROUTER_MAC, cip, VIP, &seg(cport, VIP_PORT, 1000, 0, SYN)),
-        tcp60(SW0, smac, sip, cip, &seg(SERVER_PORT, cport, 5000, 1001, SYN | ACK)),
-        tcp60(SW0, ROUTER_MAC, cip, VIP, &seg(cport, VIP_PORT, 1001, 5001, ACK)),
-        tcp60(SW0, ROUTER_MAC, cip, VIP, &seg(cport, VIP_PORT, 1001, 5001, FIN | ACK)),
-        tcp60(SW0, smac, sip, cip, &seg(SERVER_PORT, cport, 5001, 1002, FIN | ACK)),
-        tcp60(SW0, ROUTER_MAC, cip, VIP, &seg(cport, VIP_PORT, 1002, 5002, ACK)),
-    ]
+    (
+        [
+            tcp60(SW0, ROUTER_MAC, cip, VIP, &seg(cport, VIP_PORT, 1000, 0, SYN)),
+            tcp60(SW0, ROUTER_MAC, cip, VIP, &seg(cport, VIP_PORT, 1001, 5001, ACK)),
+            tcp60(SW0, ROUTER_MAC, cip, VIP, &seg(cport, VIP_PORT, 1001, 5001, FIN | ACK)),
+            tcp60(SW0, ROUTER_MAC, cip, VIP, &seg(cport, VIP_PORT, 1002, 5002, ACK)),
+        ],
+        [
+            tcp60(SW1, smac, sip, cip, &seg(SERVER_PORT, cport, 5000, 1001, SYN | ACK)),
+            tcp60(SW1, smac, sip, cip, &seg(SERVER_PORT, cport, 5001, 1002, FIN | ACK)),
+        ],
+    )
 }
 
-/// `l4-new`: connections per second, each a new flow from SYN to expiry.
-pub(super) fn new_connections(pool: &Mempool, duration: Duration, reference: f64) -> Result<Scenario, String> {
-    let name = "l4-new";
-    let engine = Engine::with_services(topology(true), services(NatMode::Gateway, NEW_CAPACITY)?, Default::default());
-    let frames: Vec<Vec<u8>> = (0..NEW_CONNECTIONS).flat_map(connection).collect();
-    let ports = vec![MemPort::new(frames, None, MbufPool(pool.clone()))];
-    let mut worker = Worker::with_engine(engine, ports);
-    let tick = NEW_TICK.as_nanos() as u64;
-    let mut turn: u64 = 1;
-    let mut run = |worker: &mut Worker<MemPort<MbufPool>>| {
-        turn += 1;
-        worker.run_once(Instant::from_nanos(turn * tick))
-    };
-    // Warm-up to the steady state: flows now expire as fast as they are opened.
-    for _ in 0..3 * TIME_WAIT_TURNS {
-        run(&mut worker);
-    }
-    let before = worker.engine().counters().clone();
-    let l4_before = worker.engine().l4().stats();
-    let rx_before = worker.port_stats()[0].rx_frames;
-    let mut peak = 0;
-    let mut meter = Meter::new();
-    let start = StdInstant::now();
-    while start.elapsed() < duration {
-        for _ in 0..1024 {
-            let t = dpdk::tsc();
-            let got = run(&mut worker);
-            meter.record(t, got);
+/// One worker's frames for `l4-new`, client port and server port, in lockstep: turn `t`
+/// delivers on the client port the SYNs of batch `t`, the ACK and FIN of batch `t - 1` and
+/// the last ACK of batch `t - 2`, and then on the server port the SYN-ACKs of batch `t` and
+/// the FIN-ACKs of batch `t - 1`: every connection's six frames in their order. The k-th
+/// connection is answered by server `k % 3`, as the worker's round robin picks.
+fn lockstep(conns: &[usize]) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
+    let frames: Vec<_> = conns.iter().enumerate().map(|(k, &i)| connection(i, (k % 3) as u8)).collect();
+    let batches = frames.len() / NEW_BATCH;
+    let batch = |t: usize| &frames[(t % batches) * NEW_BATCH..][..NEW_BATCH];
+    let (mut client_side, mut server_side) = (Vec::new(), Vec::new());
+    for t in batches..2 * batches {
+        client_side.extend(batch(t).iter().map(|c| c.0[0].clone()));
+        for c in batch(t - 1) {
+            client_side.extend([c.0[1].clone(), c.0[2].clone()]);
         }
-        peak = peak.max(worker.engine().l4().flows().len());
+        client_side.extend(batch(t - 2).iter().map(|c| c.0[3].clone()));
+        server_side.extend(batch(t).iter().map(|c| c.1[0].clone()));
+        server_side.extend(batch(t - 1).iter().map(|c| c.1[1].clone()));
     }
-    let elapsed = start.elapsed();
-    let d = delta(&before, worker.engine().counters());
-    let l4 = worker.engine().l4().stats();
-    let created = l4.flows_created - l4_before.flows_created;
-    let expired = l4.flows_expired - l4_before.flows_expired;
-    let refused = l4.refused_table_full - l4_before.refused_table_full;
-    let received = worker.port_stats()[0].rx_frames - rx_before;
-    let table = worker.engine().l4().flows();
+    (client_side, server_side)
+}
+
+/// `l4-new` on `workers` workers: connections per second, each a new flow from SYN to expiry.
+pub(super) fn new_connections(
+    workers: usize,
+    pool: &Mempool,
+    duration: Duration,
+    reference: f64,
+) -> Result<Scenario, String> {
+    let name = "l4-new";
+    let svc = services(NatMode::Gateway, NEW_CAPACITY)?;
+    let rss = two_arm_rss(workers, &svc);
+    let steering = two_arm_steering(workers, &rss);
+    // NEW_CONNECTIONS per worker: clients sorted by the worker their SYN lands on.
+    let mut conns = vec![Vec::with_capacity(NEW_CONNECTIONS); workers];
+    let mut i = 0;
+    while conns.iter().any(|c| c.len() < NEW_CONNECTIONS) {
+        let (syn, answers) = connection(i, 0);
+        let q = if workers == 1 { 0 } else { usize::from(rss[0].queue_of(&syn[0])) };
+        if workers > 1 && usize::from(rss[1].queue_of(&answers[0])) != q {
+            return Err(format!("{name}: connection {i}'s two directions land on different queues"));
+        }
+        if conns[q].len() < NEW_CONNECTIONS {
+            conns[q].push(i);
+        }
+        i += 1;
+    }
+    let queues = conns
+        .iter()
+        .map(|c| {
+            let (client_side, server_side) = lockstep(c);
+            vec![
+                MemPort::new(client_side, None, MbufPool(pool.clone())).with_burst(4 * NEW_BATCH),
+                MemPort::new(server_side, None, MbufPool(pool.clone())).with_burst(2 * NEW_BATCH),
+            ]
+        })
+        .collect();
+    let ws = cores::workers(&topology(false), &svc, &steering, queues);
+    let tick = NEW_TICK.as_nanos() as u64;
+    // Warm-up to the steady state: flows now expire as fast as they are opened.
+    let m = parallel::measure(ws, 3 * TIME_WAIT_TURNS, duration, |turn| Instant::from_nanos((turn + 1) * tick));
+    let d = delta(&m.before, &m.after);
+    let l4: Vec<_> = m.workers.iter().map(|w| w.engine().l4().stats()).collect();
+    let created: u64 = l4.iter().map(|s| s.flows_created).sum();
+    let refused: u64 = l4.iter().map(|s| s.refused_table_full).sum();
+    let table = m.workers[0].engine().l4().flows();
     println!(
-        "{name}: {created} connections opened, {expired} flows expired, {refused} refused (table full); flows tracked at \
-         the end {} (peak {peak}, capacity {}); virtual clock {} ms/turn (TIME_WAIT = {TIME_WAIT_TURNS} turns)",
+        "{name} x{workers}: {created} connections opened in all, {refused} refused (table full); worker 0 tracks {} flows \
+         at the end (capacity {}); virtual clock {} ms/turn (TIME_WAIT = {TIME_WAIT_TURNS} turns); handed off {}",
         table.len(),
         table.capacity(),
-        NEW_TICK.as_secs_f64() * 1e3
+        NEW_TICK.as_secs_f64() * 1e3,
+        m.handed_off
     );
     println!(
-        "{name}: engine over the run: rx {} forwarded {} drops {}{}",
+        "{name} x{workers}: engine over the run: rx {} forwarded {} drops {}{}",
         d.rx,
         d.forwarded,
         d.drops,
         if d.drops > 0 { format!(" {:?}", d.detail) } else { String::new() }
     );
-    check(name, &d, received)?;
+    check(name, &d, m.received)?;
     if refused > 0 {
         return Err(format!("{name}: {refused} SYNs refused with the table full; not reporting"));
     }
-    let mut s = meter.scenario(name, elapsed, Some(reference));
-    s.cps = Some(created as f64 / elapsed.as_secs_f64());
+    let mut s = m.meter.scenario(name, m.elapsed, Some(reference));
+    // Six frames per connection, each received once.
+    s.cps = Some(d.rx as f64 / 6.0 / m.elapsed.as_secs_f64());
+    s.workers = workers;
+    s.handoffs_per_frame = Some(parallel::per_frame(m.handed_off, m.received));
     Ok(s)
 }
