@@ -49,9 +49,10 @@ impl std::error::Error for ConfigError {}
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
-    /// Worker threads (data cores). Each owns one rx/tx queue pair on every port.
-    #[serde(default = "one")]
-    pub workers: Spanned<usize>,
+    /// Worker threads (data cores), or `"auto"` (`runtime::auto`). Each owns one rx/tx
+    /// queue pair on every port.
+    #[serde(default = "one_worker")]
+    pub workers: Spanned<Workers>,
     /// Fixes the switch's secrets (hash keys, SYN cookies, sequence numbers) for output that
     /// must be reproducible: `replay` uses it (0 when absent); `run` draws them from the
     /// operating system unless it is set, and then warns.
@@ -496,8 +497,55 @@ impl<'de> Deserialize<'de> for ParsedMac {
     }
 }
 
-fn one() -> Spanned<usize> {
-    Spanned::new(0..0, 1)
+/// How many workers a config asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "WorkersText")]
+pub enum Workers {
+    /// What is fastest on the box it runs on (`runtime::auto`).
+    Auto,
+    Count(usize),
+}
+
+/// `workers` as written: a number or `"auto"`.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum WorkersText {
+    Count(usize),
+    Name(String),
+}
+
+impl TryFrom<WorkersText> for Workers {
+    type Error = String;
+    fn try_from(text: WorkersText) -> Result<Workers, String> {
+        match text {
+            WorkersText::Count(n) => Ok(Workers::Count(n)),
+            WorkersText::Name(name) if name == "auto" => Ok(Workers::Auto),
+            WorkersText::Name(name) => Err(format!("`{name}` is neither a number nor \"auto\"")),
+        }
+    }
+}
+
+impl fmt::Display for Workers {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Workers::Auto => f.write_str("auto"),
+            Workers::Count(n) => write!(f, "{n}"),
+        }
+    }
+}
+
+impl Workers {
+    /// The count, `auto` resolved by `auto` (called only then).
+    pub fn resolve(self, auto: impl FnOnce() -> usize) -> usize {
+        match self {
+            Workers::Auto => auto(),
+            Workers::Count(n) => n,
+        }
+    }
+}
+
+fn one_worker() -> Spanned<Workers> {
+    Spanned::new(0..0, Workers::Count(1))
 }
 fn one_u32() -> Spanned<u32> {
     Spanned::new(0..0, 1)

@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod arrivals;
+pub mod auto;
 pub mod control;
 pub mod cores;
 pub mod health;

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use crate::control::admin::{AdminListen, AdminOptions, AdminServer};
-use crate::control::config::Config;
+use crate::control::config::{Config, MAX_WORKERS};
 use crate::control::metrics::MetricsServer;
 use crate::control::state::ControlState;
 use crate::dpdk::{self, DpdkError, DpdkPort, Eal, EthPort, Mbuf, Mempool, QueueId, RxTimestamp};
@@ -20,6 +20,7 @@ use crate::port::tap::Tap;
 use crate::port::PortStats;
 use crate::runtime::admin::AdminState;
 use crate::runtime::arrivals::Arrivals;
+use crate::runtime::auto;
 use crate::runtime::control::{self, Reloader};
 use crate::runtime::health::HealthHost;
 use crate::runtime::metrics;
@@ -129,7 +130,12 @@ impl fmt::Display for RunReport {
 
 /// Starts EAL and the ports, runs the workers until a signal, stops everything cleanly.
 pub fn run(config: &Config, options: &RunOptions) -> Result<RunReport, RunError> {
-    let workers = *config.workers.get_ref();
+    let devices: Vec<&str> = config.ports.iter().filter_map(|p| p.device.as_deref()).collect();
+    let workers = config.workers.get_ref().resolve(|| {
+        let n = auto::workers(auto::cores(), &devices, MAX_WORKERS);
+        eprintln!("stickwire: workers = auto: {n} on {} core(s) (runtime::auto)", auto::cores());
+        n
+    });
     // Each worker has its own clock, and frames cross between cores: neither one capture
     // per port nor one clock could say in which order and at which time each core saw them.
     if options.record_rx.is_some() && workers != 1 {
@@ -158,7 +164,9 @@ pub fn run(config: &Config, options: &RunOptions) -> Result<RunReport, RunError>
     let roles = (config.topology(&vec![MacAddr::ZERO; config.ports.len()]), config.services(Secrets::from_seed(0)));
     for (index, p) in config.ports.iter().enumerate() {
         let name = p.name.get_ref().clone();
-        let device = p.device.clone().ok_or_else(|| RunError::NoDevice(name.clone()))?;
+        let device = p.device.as_deref().ok_or_else(|| RunError::NoDevice(name.clone()))?;
+        // af_packet's queue pairs follow the workers (a socket nobody polls loses frames).
+        let device = auto::devargs(device, workers);
         let port_err = |source| RunError::Port { port: name.clone(), device: device.clone(), source };
         let id = EthPort::find_or_probe(&device).map_err(port_err)?;
         // One queue pair per worker where the device has them (RSS, or the kernel's fanout

@@ -83,6 +83,15 @@ fn bad_values_name_key_line_and_reason() {
 
     let e = error_of("workers = \"two\"\n[[port]]\nname=\"a\"\nip=\"1.2.3.4/8\"\n");
     assert_eq!((e.key.as_str(), e.line), ("workers", Some(1)));
+    assert!(e.reason.contains("neither a number nor \"auto\""), "{e}");
+}
+
+#[test]
+fn workers_may_be_auto() {
+    let config = Config::parse(&GOOD.replace("workers = 1", "workers = \"auto\"")).expect("auto is a worker count");
+    assert_eq!(*config.workers.get_ref(), Workers::Auto);
+    assert_eq!(config.workers.get_ref().resolve(|| 3), 3);
+    assert_eq!(Config::parse(GOOD).unwrap().workers.get_ref().resolve(|| unreachable!()), 1);
 }
 
 #[test]

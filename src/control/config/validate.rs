@@ -43,7 +43,7 @@ impl<'a> Checker<'a> {
     }
 
     fn workers(&self) -> Checked {
-        let workers = *self.config.workers.get_ref();
+        let super::Workers::Count(workers) = *self.config.workers.get_ref() else { return Ok(()) };
         if workers == 0 || workers > MAX_WORKERS {
             let reason = format!("must be between 1 and {MAX_WORKERS}, not {workers}");
             return Err(self.err(self.config.workers.span(), "workers".into(), reason));
