@@ -236,6 +236,20 @@ fn a_refusing_server_makes_way_for_the_next_one() {
 }
 
 #[test]
+fn an_old_connection_a_server_still_holds_on_the_tuple_is_reset_and_the_syn_sent_again() {
+    let mut lab = lab();
+    lab.stale.push(1);
+    let started = lab.now;
+    // The cookie names rs2, which answers the SYN with the ACK of an old connection.
+    let r = lab.get(49050, 80, &request("/", Some("ServerID=rs2"))).expect("a response");
+    assert_eq!(server_of(&r), "rs2", "the same server, once its old connection is reset");
+    assert_eq!(lab.stale_cleared, [1]);
+    let stats = lab.engine.l4().l7_stats();
+    assert_eq!((stats.server_stale, stats.server_timeouts, stats.server_refused), (1, 0, 0));
+    assert!(lab.now - started < Duration::from_millis(250), "no wait for a retransmission: {:?}", lab.now - started);
+}
+
+#[test]
 fn a_silent_server_is_given_up_after_its_retries() {
     let mut lab = lab();
     lab.silent.push(0);
