@@ -24,6 +24,7 @@ use std::time::Duration;
 
 use super::super::flow::{Direction, FlowId, FlowKey, FlowState, InsertError};
 use super::super::frame::{Ip, Transport};
+use super::super::l7::decisions::Decision;
 use super::super::l7::head::NO_HEAD;
 use super::super::l7::rules::{self, Decided, Ground};
 use super::super::l7::segment::{self, Options, Out, Splicing};
@@ -506,6 +507,13 @@ impl L4 {
             return;
         };
         let policy = self.services.services[svc].l7.clone();
+        if self.l7.decisions.is_on() {
+            let rule = named.map(|n| n.rule);
+            let value = policy.as_ref().zip(rule).and_then(|(p, rule)| self.l7.value_read(p, &sp, rule));
+            let failover = named.is_some_and(|n| n.failover);
+            let client = flow.client_key();
+            self.l7.decisions.record(Decision { client, server, decided, rule, value, failover });
+        }
         let sp = &mut self.l7.splices[id.index()];
         sp.decided = decided as u8;
         sp.first_server = server;

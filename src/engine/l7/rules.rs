@@ -66,6 +66,8 @@ pub struct Named {
     pub decided: Decided,
     /// The named server was down and this one of its domain took over.
     pub failover: bool,
+    /// Which of the port's rules it was (its index).
+    pub rule: u8,
 }
 
 /// What the rules see of a port: its servers (indices into `servers`) and the learned
@@ -80,28 +82,37 @@ pub struct Ground<'a> {
 
 /// The first of `rules` that names a server for the request `head`.
 pub fn apply(rules: &[Rule], head: &RequestHead<'_>, ground: &Ground<'_>) -> Option<Named> {
-    rules.iter().find_map(|rule| {
+    rules.iter().enumerate().find_map(|(index, rule)| {
+        let value = value_read(rule, head)?;
         let named =
             match rule.kind {
                 RuleKind::ServerId | RuleKind::InsertCookie => {
-                    let value = head.cookie(rule.cookie.as_bytes())?;
                     ground.ids.iter().copied().find(|&id| ground.servers[usize::from(id)].server_id.as_bytes() == value)
                 }
                 RuleKind::JvmRoute => {
-                    let session = head.cookie(rule.cookie.as_bytes()).or_else(|| head.path_session_id())?;
-                    let route = http::jvm_route(session)?;
+                    let route = http::jvm_route(value)?;
                     ground.ids.iter().copied().find(|&id| {
                         ground.servers[usize::from(id)].jvm_route.as_deref().map(str::as_bytes) == Some(route)
                     })
                 }
                 RuleKind::LearnedCookie => {
-                    let value = head.cookie(rule.cookie.as_bytes())?;
                     let server = (ground.learned)(cookie_hash(ground.cookie_key, value))?;
                     ground.ids.contains(&server).then_some(server)
                 }
             }?;
-        take_or_fail_over(named, Decided::of(rule.kind), ground)
+        let named = take_or_fail_over(named, Decided::of(rule.kind), ground)?;
+        Some(Named { rule: index as u8, ..named })
     })
+}
+
+/// What `rule` reads in a request: its cookie's value, or for `jvm-route` the session id
+/// of the cookie or else of the path (`;jsessionid=`).
+pub fn value_read<'h>(rule: &Rule, head: &RequestHead<'h>) -> Option<&'h [u8]> {
+    let cookie = head.cookie(rule.cookie.as_bytes());
+    match rule.kind {
+        RuleKind::JvmRoute => cookie.or_else(|| head.path_session_id()),
+        RuleKind::ServerId | RuleKind::InsertCookie | RuleKind::LearnedCookie => cookie,
+    }
 }
 
 /// The hash a learned cookie's value is kept under.
@@ -113,7 +124,7 @@ pub fn cookie_hash(key: u64, value: &[u8]) -> u64 {
 fn take_or_fail_over(server: u16, decided: Decided, ground: &Ground<'_>) -> Option<Named> {
     let s = &ground.servers[usize::from(server)];
     if s.state != ServerState::Down {
-        return Some(Named { server, decided, failover: false });
+        return Some(Named { server, decided, failover: false, rule: 0 });
     }
     let domain = s.domain.as_deref()?;
     ground
@@ -124,7 +135,7 @@ fn take_or_fail_over(server: u16, decided: Decided, ground: &Ground<'_>) -> Opti
             let buddy = &ground.servers[usize::from(id)];
             id != server && buddy.state == ServerState::Enabled && buddy.domain.as_deref() == Some(domain)
         })
-        .map(|buddy| Named { server: buddy, decided, failover: true })
+        .map(|buddy| Named { server: buddy, decided, failover: true, rule: 0 })
 }
 
 #[cfg(test)]
@@ -160,7 +171,12 @@ mod tests {
     }
 
     fn named(server: u16, decided: Decided) -> Option<Named> {
-        Some(Named { server, decided, failover: false })
+        let rule = match decided {
+            Decided::ServerIdCookie => 0,
+            Decided::JvmRoute => 1,
+            _ => 2,
+        };
+        Some(Named { server, decided, failover: false, rule })
     }
 
     #[test]
@@ -186,7 +202,7 @@ mod tests {
         s[0].state = ServerState::Disabled;
         assert_eq!(decide(&s, req), named(0, Decided::JvmRoute), "draining keeps its sessions");
         s[0].state = ServerState::Down;
-        assert_eq!(decide(&s, req), Some(Named { server: 1, decided: Decided::JvmRoute, failover: true }));
+        assert_eq!(decide(&s, req), Some(Named { server: 1, decided: Decided::JvmRoute, failover: true, rule: 1 }));
         s[1].state = ServerState::Down;
         assert_eq!(decide(&s, req), None, "no buddy up: the cookie counts as absent");
         // rs3 is alone in domain b.
