@@ -467,7 +467,8 @@ impl L4 {
         }
         if self.l7.decisions.is_on() {
             let decided = if sticky { Decided::Sticky } else { Decided::Predictor };
-            let d = Decision { client: t.key, server, decided, rule: None, value: None, failover: false };
+            let d =
+                Decision { client: t.key, server, decided, rule: None, value: None, in_path: false, failover: false };
             self.l7.decisions.record(d);
         }
         self.forward(net, id, Direction::FromClient, frame, ip, t, now, out)

@@ -509,10 +509,11 @@ impl L4 {
         let policy = self.services.services[svc].l7.clone();
         if self.l7.decisions.is_on() {
             let rule = named.map(|n| n.rule);
-            let value = policy.as_ref().zip(rule).and_then(|(p, rule)| self.l7.value_read(p, &sp, rule));
+            let read = policy.as_ref().zip(rule).and_then(|(p, rule)| self.l7.value_read(p, &sp, rule));
+            let (value, in_path) = read.map_or((None, false), |(v, in_path)| (Some(v), in_path));
             let failover = named.is_some_and(|n| n.failover);
             let client = flow.client_key();
-            self.l7.decisions.record(Decision { client, server, decided, rule, value, failover });
+            self.l7.decisions.record(Decision { client, server, decided, rule, value, in_path, failover });
         }
         let sp = &mut self.l7.splices[id.index()];
         sp.decided = decided as u8;

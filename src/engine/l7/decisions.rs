@@ -23,6 +23,8 @@ pub struct Decision {
     pub rule: Option<u8>,
     /// What that rule read: the cookie's value, or the session id in the path.
     pub value: Option<Vec<u8>>,
+    /// The value came from the path (`;jsessionid=`), not a cookie.
+    pub in_path: bool,
     /// The server the rule named was down and this one, of its domain, took over.
     pub failover: bool,
 }
@@ -73,7 +75,15 @@ mod tests {
         let mut log = DecisionLog::default();
         log.switch_on();
         let client = FlowKey::new(Ipv4Addr::new(10, 0, 0, 1), 4000, Ipv4Addr::new(10, 0, 0, 2), 80, 6);
-        let d = Decision { client, server: 1, decided: Decided::Predictor, rule: None, value: None, failover: false };
+        let d = Decision {
+            client,
+            server: 1,
+            decided: Decided::Predictor,
+            rule: None,
+            value: None,
+            in_path: false,
+            failover: false,
+        };
         for _ in 0..DecisionLog::CAPACITY + 3 {
             log.record(d.clone());
         }

@@ -223,11 +223,11 @@ impl L7 {
 
     /// What rule `rule` of `policy` read in the head `sp` holds, for the decision log: parsed
     /// again, since the rules keep nothing of it.
-    pub fn value_read(&self, policy: &L7Policy, sp: &Splice, rule: u8) -> Option<Vec<u8>> {
+    pub fn value_read(&self, policy: &L7Policy, sp: &Splice, rule: u8) -> Option<(Vec<u8>, bool)> {
         let rule = policy.rules.get(usize::from(rule))?;
         let mut headers = [http::EMPTY_HEADER; http::MAX_HEADERS];
         let head = RequestHead::parse(self.heads.bytes(sp.head, sp.held), &mut headers).ok()?;
-        rules::value_read(rule, &head).map(<[u8]>::to_vec)
+        rules::value_read(rule, &head).map(|read| (read.value.to_vec(), read.in_path))
     }
 
     /// The switch's TCP timestamp clock at `now`: milliseconds, from a random origin.

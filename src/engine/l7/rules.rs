@@ -83,7 +83,7 @@ pub struct Ground<'a> {
 /// The first of `rules` that names a server for the request `head`.
 pub fn apply(rules: &[Rule], head: &RequestHead<'_>, ground: &Ground<'_>) -> Option<Named> {
     rules.iter().enumerate().find_map(|(index, rule)| {
-        let value = value_read(rule, head)?;
+        let value = value_read(rule, head)?.value;
         let named =
             match rule.kind {
                 RuleKind::ServerId | RuleKind::InsertCookie => {
@@ -105,12 +105,20 @@ pub fn apply(rules: &[Rule], head: &RequestHead<'_>, ground: &Ground<'_>) -> Opt
     })
 }
 
+/// What a rule read in a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ValueRead<'h> {
+    pub value: &'h [u8],
+    /// From the path (`;jsessionid=`), not a cookie.
+    pub in_path: bool,
+}
+
 /// What `rule` reads in a request: its cookie's value, or for `jvm-route` the session id
 /// of the cookie or else of the path (`;jsessionid=`).
-pub fn value_read<'h>(rule: &Rule, head: &RequestHead<'h>) -> Option<&'h [u8]> {
-    let cookie = head.cookie(rule.cookie.as_bytes());
+pub fn value_read<'h>(rule: &Rule, head: &RequestHead<'h>) -> Option<ValueRead<'h>> {
+    let cookie = head.cookie(rule.cookie.as_bytes()).map(|value| ValueRead { value, in_path: false });
     match rule.kind {
-        RuleKind::JvmRoute => cookie.or_else(|| head.path_session_id()),
+        RuleKind::JvmRoute => cookie.or_else(|| head.path_session_id().map(|value| ValueRead { value, in_path: true })),
         RuleKind::ServerId | RuleKind::InsertCookie | RuleKind::LearnedCookie => cookie,
     }
 }

@@ -97,15 +97,15 @@ fn the_decision_log_names_the_rule_and_the_value_it_read_only_when_switched_on()
     let log: Vec<_> = lab.engine.l4_mut().decisions().take().collect();
     let seen: Vec<_> = log
         .iter()
-        .map(|d| (d.client.src_port, d.server, d.decided, d.rule, d.value.as_deref().map(<[u8]>::to_vec)))
+        .map(|d| (d.client.src_port, d.server, d.decided, d.rule, d.value.as_deref().map(<[u8]>::to_vec), d.in_path))
         .collect();
     // rs1 by the jvmRoute rule (the second of the port) from the path; then round robin's
     // first pick.
     assert_eq!(
         seen,
         [
-            (41101, 0, Decided::JvmRoute, Some(1), Some(b"FFEE.node1".to_vec())),
-            (41102, 0, Decided::Predictor, None, None)
+            (41101, 0, Decided::JvmRoute, Some(1), Some(b"FFEE.node1".to_vec()), true),
+            (41102, 0, Decided::Predictor, None, None, false)
         ]
     );
     assert_eq!(log[0].client.dst_port, 80);
