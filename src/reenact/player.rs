@@ -1,0 +1,507 @@
+//! The re-enactment itself: the capture's segments played into one engine, both ends of every
+//! conversation at once, on one clock.
+//!
+//! The clock follows the capture: it moves to the next captured segment's time, or to an
+//! earlier deadline (the switch's own retransmissions and timeouts, a side's retransmission),
+//! so the switch sees the capture's pauses and its timers fire as they would have. With
+//! `fast` the capture's pauses go: each segment comes a microsecond after the one before,
+//! and only deadlines move the clock further. Either way nothing waits for a real clock.
+//!
+//! Each frame the switch sends goes to the side it is addressed to: a client by its
+//! endpoint and VIP, a server by its endpoint and the switch's address towards it; the first
+//! SYN towards a server is matched to its conversation through the switch's flow table (the
+//! flow's client side). ARP requests are answered by the host asked for. After every frame
+//! the switch's decision log says which rule chose which server.
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap, VecDeque};
+use std::io::Read;
+use std::net::SocketAddrV4;
+use std::time::Duration;
+
+use rustc_hash::FxHashMap;
+
+use super::capture::{CaptureError, ConvId, Conversation, Dir, Scan, Segments, Stream};
+use super::cast::{Cast, Casting};
+use super::frames::{self, FromSwitch, Received};
+use super::pcapng::{Recorder, Way};
+use super::side::{Planned, Role, Side};
+use crate::engine::flow::{Direction, FlowKey};
+use crate::engine::l7::decisions::Decision;
+use crate::engine::{DropReason, Engine, Output, PortIdx};
+use crate::time::Instant;
+use crate::wire::tcp::flags;
+
+/// How long the re-enactment goes on after the capture's last segment, for the switch's and
+/// the sides' retransmissions to play out.
+const DRAIN: Duration = Duration::from_secs(60);
+/// The clock's step between two segments with `fast`.
+const FAST_STEP: Duration = Duration::from_micros(1);
+
+/// A conversation being re-enacted.
+#[derive(Debug)]
+pub struct Live {
+    pub cast: Cast,
+    /// The client side, then the server side.
+    pub sides: [Side; 2],
+    /// The switch's first decision for it.
+    pub decision: Option<Decision>,
+    /// The real server the switch connected it to (the last, if it tried several).
+    pub server: Option<u16>,
+    /// Servers the switch connected it to, in order (more than one: it moved on).
+    pub servers_tried: Vec<u16>,
+    /// What the switch counted while it took this conversation's frames (drops by reason,
+    /// L7 events such as `head-too-large`), by counter name.
+    pub counted: BTreeMap<&'static str, u64>,
+}
+
+impl Live {
+    fn held_bytes(&self) -> usize {
+        self.sides.iter().map(Side::held_bytes).sum()
+    }
+}
+
+/// What the play counted beside the conversations.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PlayStats {
+    /// Frames the hosts sent the switch, and the switch sent them.
+    pub frames_in: u64,
+    pub frames_out: u64,
+    /// TCP frames from the switch addressed to no re-enacted endpoint.
+    pub unattributed: u64,
+    /// Frames from the switch that do not parse or checksum, with the first one's fault.
+    pub bad_frames: u64,
+    pub first_bad_frame: Option<String>,
+    /// Decisions the switch logged that no conversation claimed.
+    pub unclaimed_decisions: u64,
+    /// The most bytes held at once, waiting to be sent or kept to check and resend.
+    pub peak_held_bytes: usize,
+    /// The clock at the start and the end of the play.
+    pub started: Instant,
+    pub ended: Instant,
+}
+
+/// One engine and every conversation's two sides.
+pub struct Player {
+    engine: Engine<Vec<u8>>,
+    out: Output<Vec<u8>>,
+    now: Instant,
+    fast: bool,
+    /// With `fast`: the time given to the last segment read.
+    fast_clock: Option<Instant>,
+    /// Bytes of each received stream kept as they are (the scan's, so digests compare).
+    keep: usize,
+    /// Per conversation (by `ConvId`): its casting, then its live state once it plays.
+    castings: Vec<Casting>,
+    pub lives: Vec<Option<Live>>,
+    by_client: FxHashMap<(SocketAddrV4, SocketAddrV4), u32>,
+    by_server: FxHashMap<(SocketAddrV4, SocketAddrV4), u32>,
+    /// Sides that may have a segment due: (conversation, side).
+    wake: VecDeque<(u32, usize)>,
+    /// Sides' retransmission deadlines (checked against the side when they come).
+    timers: BinaryHeap<Reverse<(Instant, u32, usize)>>,
+    /// Frames on their way to the switch, with the port they arrive on and the conversation
+    /// they belong to.
+    inbox: VecDeque<(PortIdx, Vec<u8>, Option<u32>)>,
+    recorder: Option<Recorder>,
+    held_bytes: usize,
+    pub stats: PlayStats,
+}
+
+impl Player {
+    /// A player around `engine` (its decision log switched on here), with each conversation
+    /// of the capture cast.
+    pub fn new(
+        mut engine: Engine<Vec<u8>>,
+        castings: Vec<Casting>,
+        fast: bool,
+        keep: usize,
+        recorder: Option<Recorder>,
+    ) -> Player {
+        engine.l4_mut().decisions().switch_on();
+        let ports = engine.topology().ports.len();
+        Player {
+            engine,
+            out: Output::new(ports),
+            now: Instant::ZERO,
+            fast,
+            fast_clock: None,
+            keep,
+            lives: castings.iter().map(|_| None).collect(),
+            castings,
+            by_client: FxHashMap::default(),
+            by_server: FxHashMap::default(),
+            wake: VecDeque::new(),
+            timers: BinaryHeap::new(),
+            inbox: VecDeque::new(),
+            recorder,
+            held_bytes: 0,
+            stats: PlayStats::default(),
+        }
+    }
+
+    pub fn engine(&self) -> &Engine<Vec<u8>> {
+        &self.engine
+    }
+
+    pub fn castings(&self) -> &[Casting] {
+        &self.castings
+    }
+
+    /// Hands back the recorder, to finish its file.
+    pub fn take_recorder(&mut self) -> Option<Recorder> {
+        self.recorder.take()
+    }
+
+    /// Plays the capture `walk` (a second walk of the capture `scan` came from) to its end
+    /// and the aftermath.
+    pub fn run<R: Read>(&mut self, scan: &Scan, walk: &mut Segments<R>) -> Result<(), CaptureError> {
+        let mut next = self.next_segment(scan, walk)?;
+        let start = next.as_ref().map_or(Instant::ZERO, |n| n.2.time);
+        self.now = start;
+        self.stats.started = start;
+        let mut alloc = || Some(Vec::with_capacity(1518));
+        self.engine.start(&mut alloc, &mut self.out);
+        self.after_engine();
+        let mut last_segment = start;
+        loop {
+            let segment_at = next.as_ref().map(|n| n.2.time);
+            let deadline = self.next_deadline();
+            let at = match (segment_at, deadline) {
+                (Some(s), Some(d)) => s.min(d),
+                (Some(s), None) => s,
+                (None, Some(d)) if d <= last_segment + DRAIN => d,
+                _ => break,
+            };
+            // A deadline that a poll at its time did not move must not hold the clock.
+            let at = if at <= self.now && segment_at.is_none_or(|s| s > self.now) { self.now + FAST_STEP } else { at };
+            self.advance(at);
+            while let Some(n) = next.take_if(|n| n.2.time <= self.now) {
+                last_segment = n.2.time;
+                self.enqueue(scan, n);
+                next = self.next_segment(scan, walk)?;
+            }
+            self.pump();
+        }
+        self.stats.ended = self.now;
+        Ok(())
+    }
+
+    /// The next segment of a conversation that plays, owned, on the play's clock.
+    fn next_segment<R: Read>(
+        &mut self,
+        scan: &Scan,
+        walk: &mut Segments<R>,
+    ) -> Result<Option<(ConvId, Dir, Planned)>, CaptureError> {
+        while let Some(seg) = walk.next_segment()? {
+            let playable = matches!(self.castings.get(seg.conv.0 as usize), Some(Casting::Cast(_)))
+                && scan.conversation(seg.conv).is_some_and(playable);
+            if !playable {
+                continue;
+            }
+            // Fast: a step after the clock (which is at the segment before), from the first
+            // segment's own time.
+            let time = match self.fast_clock {
+                Some(_) => self.now + FAST_STEP,
+                None => seg.time,
+            };
+            if self.fast {
+                self.fast_clock = Some(time);
+            }
+            return Ok(Some((seg.conv, seg.dir, Planned::of(&seg, time))));
+        }
+        Ok(None)
+    }
+
+    /// The earliest deadline: the switch's, or a side's retransmission.
+    fn next_deadline(&mut self) -> Option<Instant> {
+        // Stale entries (the side moved its deadline) go first.
+        while let Some(Reverse((at, conv, side))) = self.timers.peek().copied() {
+            let current = self.side(conv, side).and_then(Side::deadline);
+            if current == Some(at) {
+                break;
+            }
+            self.timers.pop();
+        }
+        let side = self.timers.peek().map(|Reverse((at, _, _))| *at);
+        match (self.engine.poll_timeout(), side) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    fn side(&self, conv: u32, side: usize) -> Option<&Side> {
+        self.lives.get(conv as usize)?.as_ref().map(|l| &l.sides[side])
+    }
+
+    /// Moves the clock to `at` (never back) and runs what is due: the switch's timers, the
+    /// sides' retransmissions.
+    fn advance(&mut self, at: Instant) {
+        self.now = self.now.max(at);
+        let mut alloc = || Some(Vec::with_capacity(1518));
+        self.engine.poll(self.now, &mut alloc, &mut self.out);
+        self.after_engine();
+        self.flush_inbox();
+        while let Some(Reverse((at, conv, side))) = self.timers.peek().copied() {
+            if at > self.now {
+                break;
+            }
+            self.timers.pop();
+            let Some(live) = self.lives.get_mut(conv as usize).and_then(Option::as_mut) else { continue };
+            let s = &mut live.sides[side];
+            if s.deadline() != Some(at) {
+                continue;
+            }
+            let port = s.ends.map(|e| e.2);
+            let mac = port.map(|p| self.engine.topology().ports[p].mac);
+            let frame = mac.and_then(|mac| s.on_timeout(self.now, mac));
+            self.arm(conv, side);
+            if let (Some(frame), Some(port)) = (frame, port) {
+                self.to_switch(port, frame, Some(conv));
+            }
+        }
+    }
+
+    /// Queues a captured segment on its side, starting its conversation on its first.
+    fn enqueue(&mut self, scan: &Scan, (conv, dir, planned): (ConvId, Dir, Planned)) {
+        let c = conv.0 as usize;
+        if self.lives[c].is_none() {
+            let (Some(Casting::Cast(cast)), Some(conversation)) = (self.castings.get(c), scan.conversation(conv))
+            else {
+                return;
+            };
+            let live = start(cast.clone(), conversation, self.keep);
+            self.by_client.insert((live.cast.client, live.cast.vip), conv.0);
+            self.lives[c] = Some(live);
+        }
+        let side = match dir {
+            Dir::ToServer => 0,
+            Dir::ToClient => 1,
+        };
+        self.tracked(conv.0, |live| live.sides[side].push(planned));
+        self.wake.push_back((conv.0, side));
+    }
+
+    /// Sends every segment that is due, side after side, as long as sending one makes
+    /// another due.
+    fn pump(&mut self) {
+        while let Some((conv, side)) = self.wake.pop_front() {
+            loop {
+                let now = self.now;
+                let Some(live) = self.lives.get_mut(conv as usize).and_then(Option::as_mut) else { break };
+                let s = &mut live.sides[side];
+                let Some(p) = s.next_due() else { break };
+                let Some((_, _, port)) = s.ends else { break };
+                let mac = self.engine.topology().ports[port].mac;
+                let frames = s.emit(&p, now, mac);
+                self.arm(conv, side);
+                for frame in frames {
+                    self.to_switch(port, frame, Some(conv));
+                }
+            }
+        }
+    }
+
+    fn arm(&mut self, conv: u32, side: usize) {
+        if let Some(at) = self.side(conv, side).and_then(Side::deadline) {
+            self.timers.push(Reverse((at, conv, side)));
+        }
+    }
+
+    /// Runs `f` on a live conversation, keeping the count of bytes held up to date.
+    fn tracked(&mut self, conv: u32, f: impl FnOnce(&mut Live)) {
+        let Some(live) = self.lives.get_mut(conv as usize).and_then(Option::as_mut) else { return };
+        let before = live.held_bytes();
+        f(live);
+        let after = live.held_bytes();
+        self.held_bytes = (self.held_bytes + after).saturating_sub(before);
+        self.stats.peak_held_bytes = self.stats.peak_held_bytes.max(self.held_bytes);
+    }
+
+    /// Hands a frame to the switch, and everything it sends to the hosts, until the hosts
+    /// have nothing more to answer at once (ARP, a repeated SYN-ACK).
+    fn to_switch(&mut self, port: PortIdx, frame: Vec<u8>, conv: Option<u32>) {
+        self.inbox.push_back((port, frame, conv));
+        self.flush_inbox();
+    }
+
+    fn flush_inbox(&mut self) {
+        let mut alloc = || Some(Vec::with_capacity(1518));
+        while let Some((port, frame, conv)) = self.inbox.pop_front() {
+            self.stats.frames_in += 1;
+            if let Some(r) = self.recorder.as_mut() {
+                r.write(port, Way::In, self.now, &frame);
+            }
+            let before = conv.map(|_| Counted::of(&self.engine));
+            self.engine.process(port, frame, self.now, &mut alloc, &mut self.out);
+            if let (Some(before), Some(live)) = (before, conv.and_then(|c| self.lives[c as usize].as_mut())) {
+                Counted::of(&self.engine).since(&before, &mut live.counted);
+            }
+            self.after_engine();
+        }
+    }
+
+    /// What the switch did with the last frame: its decisions noted, what it sent delivered.
+    fn after_engine(&mut self) {
+        let decisions: Vec<Decision> = self.engine.l4_mut().decisions().take().collect();
+        for d in decisions {
+            let key = (
+                SocketAddrV4::new(d.client.src, d.client.src_port),
+                SocketAddrV4::new(d.client.dst, d.client.dst_port),
+            );
+            match self.by_client.get(&key).and_then(|&c| self.lives[c as usize].as_mut()) {
+                Some(live) => {
+                    live.decision.get_or_insert(d);
+                }
+                None => self.stats.unclaimed_decisions += 1,
+            }
+        }
+        self.engine.l4_mut().sticky_out.clear();
+        self.out.dropped.clear();
+        let sent: Vec<(PortIdx, Vec<u8>)> = self
+            .out
+            .tx
+            .iter_mut()
+            .enumerate()
+            .flat_map(|(port, frames)| frames.drain(..).map(move |f| (port, f)))
+            .collect();
+        for (port, frame) in sent {
+            self.stats.frames_out += 1;
+            if let Some(r) = self.recorder.as_mut() {
+                r.write(port, Way::Out, self.now, &frame);
+            }
+            self.deliver(port, frame);
+        }
+    }
+
+    /// A frame the switch sent, to the host it is for.
+    fn deliver(&mut self, port: PortIdx, frame: Vec<u8>) {
+        let r = match frames::read(&frame) {
+            Ok(FromSwitch::Tcp(r)) => r,
+            Ok(FromSwitch::ArpRequest { sender_mac, sender_ip, target }) => {
+                self.inbox.push_back((port, frames::arp_reply(sender_mac, sender_ip, target), None));
+                return;
+            }
+            Ok(FromSwitch::Other) => return,
+            Err(fault) => {
+                self.stats.bad_frames += 1;
+                self.stats.first_bad_frame.get_or_insert(fault);
+                return;
+            }
+        };
+        let Some((conv, side)) = self.addressee(port, &r) else {
+            self.stats.unattributed += 1;
+            return;
+        };
+        let now = self.now;
+        let mut again = None;
+        self.tracked(conv, |live| {
+            let [client, server] = &mut live.sides;
+            let (me, peer) = if side == 0 { (client, server) } else { (server, client) };
+            again = me.receive(&r, &frame, &peer.sent, peer.sent_rst, now);
+            peer.release(me.contiguous());
+        });
+        self.arm(conv, side);
+        self.arm(conv, 1 - side);
+        self.wake.push_back((conv, side));
+        if let Some(again) = again {
+            self.inbox.push_back((port, again, Some(conv)));
+        }
+    }
+
+    /// The conversation and side a TCP frame from the switch is for.
+    fn addressee(&mut self, port: PortIdx, r: &Received) -> Option<(u32, usize)> {
+        if let Some(&conv) = self.by_client.get(&(r.dst, r.src)) {
+            return Some((conv, 0));
+        }
+        if let Some(&conv) = self.by_server.get(&(r.dst, r.src)) {
+            return Some((conv, 1));
+        }
+        if r.flags & (flags::SYN | flags::ACK) != flags::SYN {
+            return None;
+        }
+        // The switch opens a connection to a server: whose? Its flow says.
+        let flows = self.engine.l4().flows();
+        let key = FlowKey::new(*r.dst.ip(), r.dst.port(), *r.src.ip(), r.src.port(), 6);
+        let (id, Direction::FromServer) = flows.lookup(&key)? else { return None };
+        let flow = flows.get(id);
+        let ck = flow.client_key();
+        let client = (SocketAddrV4::new(ck.src, ck.src_port), SocketAddrV4::new(ck.dst, ck.dst_port));
+        let conv = *self.by_client.get(&client)?;
+        let server = flow.server();
+        let live = self.lives[conv as usize].as_mut()?;
+        let s = &mut live.sides[1];
+        if s.ends.is_some() {
+            // The switch moved on to another server: the side starts over with it.
+            *s = s.restarted();
+        }
+        s.ends = Some((r.dst, r.src, port));
+        live.server = Some(server);
+        live.servers_tried.push(server);
+        self.by_server.insert((r.dst, r.src), conv);
+        Some((conv, 1))
+    }
+
+    /// Bytes the sides hold now.
+    pub fn held_bytes(&self) -> usize {
+        self.held_bytes
+    }
+}
+
+/// Whether a conversation can be played at all: its client's SYN is in the capture.
+pub fn playable(conv: &Conversation) -> bool {
+    conv.seen.syn && conv.stream(Dir::ToServer).isn.is_some()
+}
+
+/// How far one direction of a capture can be waited for, in acknowledgement terms (the SYN
+/// is 1): up to its first hole, and its FIN after its last byte.
+fn reach(stream: &Stream) -> i64 {
+    let len = stream.digest.len();
+    let upto = stream.holes.first.first().map_or(len, |h| h.at);
+    1 + upto as i64 + i64::from(stream.fin_at == Some(len) && upto == len)
+}
+
+/// A conversation's live state at its first segment.
+fn start(cast: Cast, conv: &Conversation, keep: usize) -> Live {
+    let (to_server, to_client) = (conv.stream(Dir::ToServer), conv.stream(Dir::ToClient));
+    let mut client = Side::new(Role::Client, to_server.isn, to_client.isn, reach(to_client), keep);
+    client.ends = Some((cast.client, cast.vip, cast.port));
+    let server = Side::new(Role::Server, to_client.isn, to_server.isn, reach(to_server), keep);
+    Live {
+        cast,
+        sides: [client, server],
+        decision: None,
+        server: None,
+        servers_tried: Vec::new(),
+        counted: BTreeMap::new(),
+    }
+}
+
+/// The switch's counters that say what became of a frame: drops by reason, L7 events.
+struct Counted {
+    drops: Vec<u64>,
+    l7: Vec<u64>,
+}
+
+impl Counted {
+    fn of(engine: &Engine<Vec<u8>>) -> Counted {
+        let drops = DropReason::ALL.iter().map(|&r| engine.counters().drops(r)).collect();
+        let l7 = engine.l4().stats().l7.named().iter().map(|(_, n)| *n).collect();
+        Counted { drops, l7 }
+    }
+
+    /// Adds what grew since `before` to `into`, by counter name.
+    fn since(&self, before: &Counted, into: &mut BTreeMap<&'static str, u64>) {
+        let names = DropReason::ALL
+            .iter()
+            .map(|r| r.name())
+            .chain(crate::engine::l7::L7Stats::default().named().map(|(n, _)| n));
+        let now = self.drops.iter().chain(&self.l7);
+        let then = before.drops.iter().chain(&before.l7);
+        for ((name, now), then) in names.zip(now).zip(then) {
+            if now > then {
+                *into.entry(name).or_default() += now - then;
+            }
+        }
+    }
+}

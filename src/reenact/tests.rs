@@ -1,0 +1,1 @@
+//! Re-enactments of captures made in the test.
