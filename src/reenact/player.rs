@@ -28,6 +28,7 @@ use super::pcapng::{Recorder, Way};
 use super::side::{Planned, Role, Side};
 use crate::engine::flow::{Direction, FlowKey};
 use crate::engine::l7::decisions::Decision;
+use crate::engine::sweep::SweepPace;
 use crate::engine::{DropReason, Engine, Output, PortIdx};
 use crate::time::Instant;
 use crate::wire::tcp::flags;
@@ -37,6 +38,10 @@ use crate::wire::tcp::flags;
 const DRAIN: Duration = Duration::from_secs(60);
 /// The clock's step between two segments with `fast`.
 const FAST_STEP: Duration = Duration::from_micros(1);
+/// A pause in the capture after which the switch is polled as through a pause (see
+/// `Player::catch_up`), and the polls' spacing: more than the 50 µs between two sweeps.
+const CATCH_UP_AFTER: Duration = Duration::from_secs(1);
+const SWEEP_STEP: Duration = Duration::from_micros(60);
 
 /// A conversation being re-enacted.
 #[derive(Debug)]
@@ -237,6 +242,7 @@ impl Player {
     /// Moves the clock to `at` (never back) and runs what is due: the switch's timers, the
     /// sides' retransmissions.
     fn advance(&mut self, at: Instant) {
+        self.catch_up(at);
         self.now = self.now.max(at);
         let mut alloc = || Some(Vec::with_capacity(1518));
         self.engine.poll(self.now, &mut alloc, &mut self.out);
@@ -259,6 +265,26 @@ impl Player {
             if let (Some(frame), Some(port)) = (frame, port) {
                 self.to_switch(port, frame, Some(conv));
             }
+        }
+    }
+
+    /// Polls the switch through a pause as its worker loop would have: a live switch polls
+    /// all the time, and its expiry sweep goes round the flow table in well under a second.
+    /// Polling once at the pause's end would find the flows that expired in it still there
+    /// (the sweep looks at a few entries per poll), so the end of a long pause gets the
+    /// polls of one round.
+    fn catch_up(&mut self, at: Instant) {
+        let flows = self.engine.l4().flows();
+        if at.saturating_since(self.now) < CATCH_UP_AFTER || flows.is_empty() {
+            return;
+        }
+        let rounds = flows.capacity() / SweepPace::MIN + 2;
+        let room = (at.saturating_since(self.now).as_nanos() / SWEEP_STEP.as_nanos()) as usize;
+        let mut alloc = || Some(Vec::with_capacity(1518));
+        for k in (1..=rounds.min(room)).rev() {
+            let t = Instant::from_nanos(at.as_nanos() - k as u64 * SWEEP_STEP.as_nanos() as u64);
+            self.engine.poll(t, &mut alloc, &mut self.out);
+            self.after_engine();
         }
     }
 

@@ -142,7 +142,7 @@ mod tests {
         s.record(0, b"PUT");
         assert_eq!(s.first_difference(0, b"GET"), None);
         // Beyond what was sent: a difference where it starts.
-        assert_eq!(s.first_difference(30, b"\r\nXY"), Some(33));
+        assert_eq!(s.first_difference(31, b"\r\nXY"), Some(33));
         s.record(40, b"tail");
         assert_eq!(s.first_difference(40, b"tail"), None);
         assert_eq!(s.first_difference(38, b"..ta"), Some(38));
