@@ -35,6 +35,8 @@ pub mod vipmap;
 #[cfg(test)]
 mod tests;
 
+use std::fs::File;
+use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
 
 use crate::control::config::Config;
@@ -71,6 +73,8 @@ impl Options {
 #[derive(Debug, thiserror::Error)]
 pub enum ReenactError {
     #[error("{}: {source}", path.display())]
+    Open { path: PathBuf, source: std::io::Error },
+    #[error("{}: {source}", path.display())]
     Capture { path: PathBuf, source: CaptureError },
     #[error(transparent)]
     Cast(#[from] CastError),
@@ -89,8 +93,30 @@ pub fn reenact(config: &Config, config_path: &Path, options: &Options) -> Result
         return Err(ReenactError::NoMap);
     }
     let path = &options.capture;
+    // Opened once here for a clear error, then for each of the two walks.
+    File::open(path).map_err(|source| ReenactError::Open { path: path.clone(), source })?;
+    let open = || File::open(path).map(BufReader::new).map_err(CaptureError::Io);
+    reenact_from(config, config_path, options, open)
+}
+
+/// The same, for a capture already in memory (`options.capture` only names it).
+pub fn reenact_bytes(config: &Config, capture: &[u8], options: &Options) -> Result<Report, ReenactError> {
+    reenact_from(config, Path::new("-"), options, || Ok(capture))
+}
+
+/// Re-enacts the capture `open` gives (it is read twice: see the module).
+fn reenact_from<R: Read>(
+    config: &Config,
+    config_path: &Path,
+    options: &Options,
+    open: impl Fn() -> Result<R, CaptureError>,
+) -> Result<Report, ReenactError> {
+    if options.vip_map.entries.is_empty() {
+        return Err(ReenactError::NoMap);
+    }
+    let path = &options.capture;
     let in_capture = |source| ReenactError::Capture { path: path.clone(), source };
-    let scan = capture::scan(path, options.limits).map_err(in_capture)?;
+    let scan = capture::scan_reader(open().map_err(in_capture)?, options.limits).map_err(in_capture)?;
     let mut topology = config.topology(&config.configured_macs());
     // As `replay`: the secrets follow the seed, so a re-enactment gives the same report every
     // time.
@@ -105,7 +131,7 @@ pub fn reenact(config: &Config, config_path: &Path, options: &Options) -> Result
     };
     let engine = Engine::with_services(topology, services.clone(), WorkerSlot::default());
     let mut player = Player::new(engine, castings, options.fast, options.limits.keep, recorder);
-    let mut walk = Segments::open(path, options.limits).map_err(in_capture)?;
+    let mut walk = Segments::new(open().map_err(in_capture)?, options.limits).map_err(in_capture)?;
     player.run(&scan, &mut walk).map_err(in_capture)?;
     if let Some(recorder) = player.take_recorder() {
         recorder.finish().map_err(ReenactError::Out)?;

@@ -404,3 +404,63 @@ fn a_connection_idle_past_the_switchs_timeout_stalls_on_the_capture_clock_not_th
     let fast = run_with(&config(&[]), "idle-fast.pcap", &capture, &["*:80=198.18.0.100:80"], true);
     assert_eq!(verdicts(&fast), ["intact"]);
 }
+
+/// The example's config with small tables, for many runs.
+fn small_config() -> Config {
+    config(&[
+        ("flows = 65536     # per worker", "flows = 1024\nhead_buffers = 16"),
+        ("sticky = 65536", "sticky = 1024"),
+    ])
+}
+
+/// What a capture of three conversations (two mapped) looks like after `damage`.
+fn damaged(damage: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
+    let mut frames = Vec::new();
+    for (i, port) in [80, 80, 443].iter().enumerate() {
+        let mut s = Script::new(&format!("10.1.0.5:4020{i}"), &format!("10.9.0.1:{port}"));
+        s.at(i as u64 * 50);
+        s.exchange(&get("Cookie: ServerID=rs2\r\n"), &http_response(200, "", 3000));
+        s.close();
+        frames.extend(s.frames());
+    }
+    let mut bytes = script::pcap(&frames);
+    damage(&mut bytes);
+    bytes
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
+
+    /// Flipped bytes and cuts anywhere in a capture: a report or an error, never a panic, and
+    /// every conversation accounted for once.
+    #[test]
+    fn damaged_captures_give_a_report_or_an_error(
+        flips in proptest::collection::vec((0usize..20_000, proptest::prelude::any::<u8>()), 0..8),
+        cut in 0usize..25_000,
+    ) {
+        let bytes = damaged(|b| {
+            for (at, x) in &flips {
+                let n = b.len();
+                b[at % n] ^= x;
+            }
+            b.truncate(cut.max(24));
+        });
+        let options = Options::new(Path::new("damaged.pcap"), map(&["*:80=198.18.0.100:80"]));
+        if let Ok(report) = reenact_bytes(&small_config(), &bytes, &options) {
+            let unmapped: usize = report.unmapped.iter().map(|u| u.conversations).sum();
+            proptest::prop_assert_eq!(
+                report.connections.len() + unmapped + report.skipped.len(),
+                report.capture.tcp_conversations
+            );
+            proptest::prop_assert!(report.summary.judged <= report.summary.connections);
+        }
+    }
+}
+
+#[test]
+fn the_undamaged_capture_of_the_damage_test_is_intact() {
+    let options = Options::new(Path::new("whole.pcap"), map(&["*:80=198.18.0.100:80"]));
+    let report = reenact_bytes(&small_config(), &damaged(|_| {}), &options).unwrap();
+    assert_eq!(verdicts(&report), ["intact", "intact"]);
+    assert_eq!(report.unmapped.len(), 1);
+}

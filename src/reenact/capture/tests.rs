@@ -1,4 +1,4 @@
-//! The capture reader on real captures (`shared/corpus/`), checked against what tshark makes of
+//! The capture reader on real captures (`pcaps/corpus/`), checked against what tshark makes of
 //! them: conversation tables (numbers below, from `tshark -r FILE -qz conv,tcp,ip`), streams
 //! (`tshark -qz follow,tcp,raw,N`, run live: tshark is one of `scripts/install-deps.sh`'s
 //! packages), relative sequence numbers, and the same captures re-encapsulated, cut and broken.
@@ -27,16 +27,9 @@ const CORPUS: [&str; 6] = [
     "zeek-pipelined-requests.pcap",
 ];
 
-/// The corpus: `$STICKWIRE_CORPUS`, else `shared/corpus` beside the repository (as the
-/// workplace and CI lay it out), else `/work/shared/corpus`.
+/// The corpus: the repository's copy (`pcaps/corpus/`, see its README).
 fn corpus(name: &str) -> PathBuf {
-    let dirs = [
-        std::env::var_os("STICKWIRE_CORPUS").map(PathBuf::from),
-        Some(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus")),
-        Some(PathBuf::from("/work/shared/corpus")),
-    ];
-    let dir = dirs.into_iter().flatten().find(|d| d.join(name).exists());
-    dir.unwrap_or_else(|| panic!("{name}: corpus not found (set STICKWIRE_CORPUS)")).join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("pcaps/corpus").join(name)
 }
 
 /// Keeps every stream whole, so tests can compare bytes.
