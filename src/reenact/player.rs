@@ -32,6 +32,7 @@ use crate::engine::sweep::SweepPace;
 use crate::engine::{DropReason, Engine, Output, PortIdx};
 use crate::time::Instant;
 use crate::wire::tcp::flags;
+use crate::wire::MacAddr;
 
 /// How long the re-enactment goes on after the capture's last segment, for the switch's and
 /// the sides' retransmissions to play out.
@@ -109,6 +110,8 @@ pub struct Player {
     /// they belong to.
     inbox: VecDeque<(PortIdx, Vec<u8>, Option<u32>)>,
     recorder: Option<Recorder>,
+    /// Each switch port's MAC, for the frames sent to it.
+    port_macs: Vec<MacAddr>,
     held_bytes: usize,
     pub stats: PlayStats,
 }
@@ -124,7 +127,8 @@ impl Player {
         recorder: Option<Recorder>,
     ) -> Player {
         engine.l4_mut().decisions().switch_on();
-        let ports = engine.topology().ports.len();
+        let port_macs: Vec<MacAddr> = engine.topology().ports.iter().map(|p| p.mac).collect();
+        let ports = port_macs.len();
         Player {
             engine,
             out: Output::new(ports),
@@ -140,6 +144,7 @@ impl Player {
             timers: BinaryHeap::new(),
             inbox: VecDeque::new(),
             recorder,
+            port_macs,
             held_bytes: 0,
             stats: PlayStats::default(),
         }
@@ -259,7 +264,7 @@ impl Player {
                 continue;
             }
             let port = s.ends.map(|e| e.2);
-            let mac = port.map(|p| self.engine.topology().ports[p].mac);
+            let mac = port.map(|p| self.port_macs[p]);
             let frame = mac.and_then(|mac| s.on_timeout(self.now, mac));
             self.arm(conv, side);
             if let (Some(frame), Some(port)) = (frame, port) {
@@ -315,11 +320,13 @@ impl Player {
             loop {
                 let now = self.now;
                 let Some(live) = self.lives.get_mut(conv as usize).and_then(Option::as_mut) else { break };
+                let before = live.held_bytes();
                 let s = &mut live.sides[side];
                 let Some(p) = s.next_due() else { break };
                 let Some((_, _, port)) = s.ends else { break };
-                let mac = self.engine.topology().ports[port].mac;
-                let frames = s.emit(&p, now, mac);
+                let frames = s.emit(&p, now, self.port_macs[port]);
+                let after = live.held_bytes();
+                self.account(before, after);
                 self.arm(conv, side);
                 for frame in frames {
                     self.to_switch(port, frame, Some(conv));
@@ -340,6 +347,11 @@ impl Player {
         let before = live.held_bytes();
         f(live);
         let after = live.held_bytes();
+        self.account(before, after);
+    }
+
+    /// A conversation went from holding `before` bytes to `after`.
+    fn account(&mut self, before: usize, after: usize) {
         self.held_bytes = (self.held_bytes + after).saturating_sub(before);
         self.stats.peak_held_bytes = self.stats.peak_held_bytes.max(self.held_bytes);
     }
@@ -425,7 +437,9 @@ impl Player {
             let [client, server] = &mut live.sides;
             let (me, peer) = if side == 0 { (client, server) } else { (server, client) };
             again = me.receive(&r, &frame, &peer.sent, peer.sent_rst, now);
+            // Bytes both acknowledged by the switch and received at the other end go.
             peer.release(me.contiguous());
+            me.release(peer.contiguous());
         });
         self.arm(conv, side);
         self.arm(conv, 1 - side);
