@@ -71,11 +71,11 @@ pub fn cast(
     let mut vips = FxHashMap::default();
     for entry in &map.entries {
         let vip = entry.vip;
-        let service = services.find(*vip.ip(), vip.port(), 6).ok_or_else(|| CastError::NotServed(*entry, vip))?;
+        let service = services.find(*vip.ip(), vip.port(), 6).ok_or(CastError::NotServed(*entry, vip))?;
         if services.services[service].nat == NatMode::Dsr {
             return Err(CastError::Dsr(*entry, vip));
         }
-        let port = topology.vip_ports(*vip.ip()).next().ok_or_else(|| CastError::NoPort(*entry, vip))?;
+        let port = topology.vip_ports(*vip.ip()).next().ok_or(CastError::NoPort(*entry, vip))?;
         vips.insert(vip, (service, port));
     }
     let servers: FxHashSet<Ipv4Addr> = services.servers.iter().map(|s| s.ip).collect();
@@ -271,7 +271,7 @@ mod tests {
         for (t, f) in &frames {
             w.write_packet(&pcap_file::pcap::PcapPacket::new(*t, f.len() as u32, f)).unwrap();
         }
-        drop(w);
+        w.into_writer();
         scan_reader(&bytes[..], Limits::default()).unwrap()
     }
 

@@ -268,7 +268,7 @@ impl Player {
             let frame = mac.and_then(|mac| s.on_timeout(self.now, mac));
             self.arm(conv, side);
             if let (Some(frame), Some(port)) = (frame, port) {
-                self.to_switch(port, frame, Some(conv));
+                self.send_to_switch(port, frame, Some(conv));
             }
         }
     }
@@ -329,7 +329,7 @@ impl Player {
                 self.account(before, after);
                 self.arm(conv, side);
                 for frame in frames {
-                    self.to_switch(port, frame, Some(conv));
+                    self.send_to_switch(port, frame, Some(conv));
                 }
             }
         }
@@ -358,7 +358,7 @@ impl Player {
 
     /// Hands a frame to the switch, and everything it sends to the hosts, until the hosts
     /// have nothing more to answer at once (ARP, a repeated SYN-ACK).
-    fn to_switch(&mut self, port: PortIdx, frame: Vec<u8>, conv: Option<u32>) {
+    fn send_to_switch(&mut self, port: PortIdx, frame: Vec<u8>, conv: Option<u32>) {
         self.inbox.push_back((port, frame, conv));
         self.flush_inbox();
     }

@@ -210,7 +210,7 @@ pub fn pcap_cut(frames: &[(Duration, Vec<u8>)], snaplen: usize) -> Vec<u8> {
         let kept = &f[..f.len().min(snaplen)];
         w.write_packet(&PcapPacket::new(*t, f.len() as u32, kept)).unwrap();
     }
-    drop(w);
+    w.into_writer();
     bytes
 }
 
