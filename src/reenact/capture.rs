@@ -44,7 +44,7 @@ mod conv;
 mod link;
 mod stream;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 use std::fs::File;
 use std::io::{BufReader, Read};

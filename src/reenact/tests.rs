@@ -464,3 +464,31 @@ fn the_undamaged_capture_of_the_damage_test_is_intact() {
     assert_eq!(verdicts(&report), ["intact", "intact"]);
     assert_eq!(report.unmapped.len(), 1);
 }
+
+#[test]
+fn captures_of_any_link_type_the_reader_knows_re_enact_alike() {
+    use super::capture::tests::{pcap_of, pcapng_of, to_sll, to_sll2};
+    use pcap_file::DataLink;
+    let mut frames = Vec::new();
+    for (i, cookie) in ["Cookie: ServerID=rs3\r\n", ""].iter().enumerate() {
+        let mut s = Script::new(&format!("10.1.0.5:4013{i}"), "10.9.0.1:80");
+        s.at(i as u64 * 100);
+        s.exchange(&get(cookie), &http_response(200, "", 2500));
+        s.close();
+        frames.extend(s.frames());
+    }
+    let ethernet = run("link-ethernet.pcap", &script::pcap(&frames));
+    let want = (verdicts(&ethernet), servers(&ethernet));
+    assert_eq!(want, (vec!["intact".to_string(); 2], vec!["rs3".to_string(), "rs1".to_string()]));
+    let as_link = |f: fn(&[u8]) -> Vec<u8>| frames.iter().map(move |(t, d)| (*t, f(d)));
+    let captures = [
+        ("sll.pcap", pcap_of(DataLink::LINUX_SLL, as_link(to_sll))),
+        ("sll2.pcap", pcap_of(DataLink::LINUX_SLL2, as_link(to_sll2))),
+        ("raw.pcap", pcap_of(DataLink::RAW, as_link(|d| d[14..].to_vec()))),
+        ("ethernet.pcapng", pcapng_of(DataLink::ETHERNET, frames.clone())),
+    ];
+    for (name, capture) in captures {
+        let report = run(name, &capture);
+        assert_eq!((verdicts(&report), servers(&report)), want, "{name}");
+    }
+}

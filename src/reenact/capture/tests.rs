@@ -336,12 +336,12 @@ fn pcap(link: DataLink, snaplen: u32, frames: &[(Duration, Vec<u8>, u32)]) -> Ve
     w.into_writer()
 }
 
-fn pcap_of(link: DataLink, frames: impl IntoIterator<Item = (Duration, Vec<u8>)>) -> Vec<u8> {
+pub(crate) fn pcap_of(link: DataLink, frames: impl IntoIterator<Item = (Duration, Vec<u8>)>) -> Vec<u8> {
     let frames: Vec<_> = frames.into_iter().map(|(t, d)| (t, d.clone(), d.len() as u32)).collect();
     pcap(link, 65535, &frames)
 }
 
-fn pcapng_of(link: DataLink, frames: impl IntoIterator<Item = (Duration, Vec<u8>)>) -> Vec<u8> {
+pub(crate) fn pcapng_of(link: DataLink, frames: impl IntoIterator<Item = (Duration, Vec<u8>)>) -> Vec<u8> {
     let mut w = PcapNgWriter::new(Vec::new()).unwrap();
     w.write_pcapng_block(InterfaceDescriptionBlock { linktype: link, snaplen: 0, options: vec![] }).unwrap();
     for (time, data) in frames {
@@ -363,7 +363,7 @@ fn ethertype_of(frame: &[u8]) -> u16 {
 }
 
 /// Linux cooked v1: incoming (0), ARPHRD_ETHER (1), the source MAC, then the ethertype.
-fn to_sll(frame: &[u8]) -> Vec<u8> {
+pub(crate) fn to_sll(frame: &[u8]) -> Vec<u8> {
     let mut out = vec![0, 0, 0, 1, 0, 6];
     out.extend_from_slice(&frame[6..12]);
     out.extend_from_slice(&[0, 0]);
@@ -372,7 +372,7 @@ fn to_sll(frame: &[u8]) -> Vec<u8> {
 }
 
 /// Linux cooked v2: the ethertype, reserved, interface 2, ARPHRD_ETHER, outgoing (4), the MAC.
-fn to_sll2(frame: &[u8]) -> Vec<u8> {
+pub(crate) fn to_sll2(frame: &[u8]) -> Vec<u8> {
     let mut out = frame[12..14].to_vec();
     out.extend_from_slice(&[0, 0, 0, 0, 0, 2, 0, 1, 4, 6]);
     out.extend_from_slice(&frame[6..12]);
