@@ -123,7 +123,7 @@ fn run_reenact(config: &Config, path: &Path, options: &reenact::Options, out: &P
         eprintln!("stickwire: reenact: {e}");
         ExitCode::from(2)
     })?;
-    std::fs::write(out, report.to_json() + "\n").map_err(|e| {
+    report.write_json(out).map_err(|e| {
         eprintln!("stickwire: reenact: {}: {e}", out.display());
         ExitCode::from(2)
     })?;

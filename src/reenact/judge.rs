@@ -76,11 +76,11 @@ fn verdict(conv: &Conversation, live: &Live) -> (Verdict, [Check; 2]) {
     if let Some((dir, at)) = dirs.iter().zip(&checks).find_map(|(d, c)| c.altered.map(|a| (*d, a))) {
         return (Verdict::Altered { direction: direction_name(dir), offset: at }, checks);
     }
-    let first_missing = dirs
-        .iter()
-        .zip(&checks)
-        .filter(|(_, c)| c.missing.is_some())
-        .max_by_key(|(_, c)| c.sent_missing)
+    // The first direction whose sender sent what is missing, else the first that misses any.
+    let missing = || dirs.iter().zip(&checks).filter(|(_, c)| c.missing.is_some());
+    let first_missing = missing()
+        .find(|(_, c)| c.sent_missing)
+        .or_else(|| missing().next())
         .map(|(d, c)| (direction_name(*d), c.missing.unwrap_or(0)));
     let switch_reset = live.sides.iter().find(|s| s.reset.is_some_and(|r| !r.from_peer));
     if let Some(side) = switch_reset {
@@ -198,21 +198,21 @@ pub struct Judged {
     pub summary: Summary,
 }
 
+/// Judges every conversation; each one's live state goes once judged.
 pub fn judge_all(
     conversations: &[Conversation],
     castings: &[Casting],
-    lives: &[Option<Live>],
+    lives: Vec<Option<Live>>,
     services: &Services,
 ) -> Judged {
+    let mut lives = lives.into_iter();
     let mut connections = Vec::new();
     let mut unmapped: BTreeMap<String, usize> = BTreeMap::new();
     let mut skipped = Vec::new();
     for (i, conv) in conversations.iter().enumerate() {
+        let live = lives.next().flatten();
         match castings.get(i) {
-            Some(Casting::Cast(cast)) => {
-                let live = lives.get(i).and_then(Option::as_ref);
-                connections.push(connection(conv, cast, live, services));
-            }
+            Some(Casting::Cast(cast)) => connections.push(connection(conv, cast, live.as_ref(), services)),
             Some(Casting::Skipped(reason)) => skipped.push(Skipped {
                 conversation: conv.id.0,
                 client: conv.client.to_string(),

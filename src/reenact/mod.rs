@@ -130,13 +130,16 @@ fn reenact_from<R: Read>(
         None => None,
     };
     let engine = Engine::with_services(topology, services.clone(), WorkerSlot::default());
-    let mut player = Player::new(engine, castings, options.fast, options.limits.keep, recorder);
+    let mut player = Player::new(engine, castings, options.fast, recorder);
     let mut walk = Segments::new(open().map_err(in_capture)?, options.limits).map_err(in_capture)?;
     player.run(&scan, &mut walk).map_err(in_capture)?;
     if let Some(recorder) = player.take_recorder() {
         recorder.finish().map_err(ReenactError::Out)?;
     }
-    let judged = judge::judge_all(&scan.conversations, player.castings(), &player.lives, &services);
+    let play = play_figures(&player);
+    let switch = switch_counters(player.engine());
+    let (castings, lives) = player.finish();
+    let judged = judge::judge_all(&scan.conversations, &castings, lives, &services);
     Ok(Report {
         config: config_path.display().to_string(),
         capture: CaptureInfo {
@@ -151,8 +154,8 @@ fn reenact_from<R: Read>(
         connections: judged.connections,
         unmapped: judged.unmapped,
         skipped: judged.skipped,
-        switch: switch_counters(player.engine()),
-        play: play_figures(&player),
+        switch,
+        play,
     })
 }
 
@@ -162,9 +165,12 @@ fn switch_counters(engine: &Engine<Vec<u8>>) -> SwitchCounters {
         .map(|&r| (r.name().to_string(), engine.counters().drops(r)))
         .filter(|(_, n)| *n > 0)
         .collect();
-    let l7 = engine.l4().stats().l7.clone();
+    let stats = engine.l4().stats();
+    let l7 = &stats.l7;
+    let l4 = player::L4_COUNTED.iter().zip(player::l4_counted(stats)).filter(|(_, n)| *n > 0);
     SwitchCounters {
         drops,
+        l4: l4.map(|(k, n)| (k.to_string(), n)).collect(),
         l7: l7.named().iter().filter(|(_, n)| *n > 0).map(|(k, n)| (k.to_string(), *n)).collect(),
         decided: Decided::ALL
             .iter()

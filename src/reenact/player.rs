@@ -27,6 +27,7 @@ use super::frames::{self, FromSwitch, Received};
 use super::pcapng::{Recorder, Way};
 use super::side::{Planned, Role, Side};
 use crate::engine::flow::{Direction, FlowKey};
+use crate::engine::l4::L4Stats;
 use crate::engine::l7::decisions::Decision;
 use crate::engine::sweep::SweepPace;
 use crate::engine::{DropReason, Engine, Output, PortIdx};
@@ -95,11 +96,9 @@ pub struct Player {
     fast: bool,
     /// With `fast`: the time given to the last segment read.
     fast_clock: Option<Instant>,
-    /// Bytes of each received stream kept as they are (the scan's, so digests compare).
-    keep: usize,
     /// Per conversation (by `ConvId`): its casting, then its live state once it plays.
     castings: Vec<Casting>,
-    pub lives: Vec<Option<Live>>,
+    lives: Vec<Option<Live>>,
     by_client: FxHashMap<(SocketAddrV4, SocketAddrV4), u32>,
     by_server: FxHashMap<(SocketAddrV4, SocketAddrV4), u32>,
     /// Sides that may have a segment due: (conversation, side).
@@ -119,13 +118,7 @@ pub struct Player {
 impl Player {
     /// A player around `engine` (its decision log switched on here), with each conversation
     /// of the capture cast.
-    pub fn new(
-        mut engine: Engine<Vec<u8>>,
-        castings: Vec<Casting>,
-        fast: bool,
-        keep: usize,
-        recorder: Option<Recorder>,
-    ) -> Player {
+    pub fn new(mut engine: Engine<Vec<u8>>, castings: Vec<Casting>, fast: bool, recorder: Option<Recorder>) -> Player {
         engine.l4_mut().decisions().switch_on();
         let port_macs: Vec<MacAddr> = engine.topology().ports.iter().map(|p| p.mac).collect();
         let ports = port_macs.len();
@@ -135,7 +128,6 @@ impl Player {
             now: Instant::ZERO,
             fast,
             fast_clock: None,
-            keep,
             lives: castings.iter().map(|_| None).collect(),
             castings,
             by_client: FxHashMap::default(),
@@ -154,8 +146,9 @@ impl Player {
         &self.engine
     }
 
-    pub fn castings(&self) -> &[Casting] {
-        &self.castings
+    /// Ends the play: each conversation's casting and live state (`None`: never played).
+    pub fn finish(self) -> (Vec<Casting>, Vec<Option<Live>>) {
+        (self.castings, self.lives)
     }
 
     /// Hands back the recorder, to finish its file.
@@ -176,7 +169,11 @@ impl Player {
         let mut last_segment = start;
         loop {
             let segment_at = next.as_ref().map(|n| n.2.time);
-            let deadline = self.next_deadline();
+            // The switch's next deadline only matters across a pause: between two segments
+            // closer than its timer wheel's tick, a due timer fires at the next poll anyway.
+            // (Asking costs a scan of the wheel, which grows with the connections.)
+            let near = segment_at.is_some_and(|s| s.saturating_since(self.now) < crate::engine::timer::TICK);
+            let deadline = self.next_deadline(!near);
             let at = match (segment_at, deadline) {
                 (Some(s), Some(d)) => s.min(d),
                 (Some(s), None) => s,
@@ -223,8 +220,8 @@ impl Player {
         Ok(None)
     }
 
-    /// The earliest deadline: the switch's, or a side's retransmission.
-    fn next_deadline(&mut self) -> Option<Instant> {
+    /// The earliest deadline: a side's retransmission, or (`switch`) the switch's own.
+    fn next_deadline(&mut self, switch: bool) -> Option<Instant> {
         // Stale entries (the side moved its deadline) go first.
         while let Some(Reverse((at, conv, side))) = self.timers.peek().copied() {
             let current = self.side(conv, side).and_then(Side::deadline);
@@ -234,7 +231,8 @@ impl Player {
             self.timers.pop();
         }
         let side = self.timers.peek().map(|Reverse((at, _, _))| *at);
-        match (self.engine.poll_timeout(), side) {
+        let engine = if switch { self.engine.poll_timeout() } else { None };
+        match (engine, side) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         }
@@ -301,7 +299,7 @@ impl Player {
             else {
                 return;
             };
-            let live = start(cast.clone(), conversation, self.keep);
+            let live = start(cast.clone(), conversation);
             self.by_client.insert((live.cast.client, live.cast.vip), conv.0);
             self.lives[c] = Some(live);
         }
@@ -441,6 +439,14 @@ impl Player {
             peer.release(me.contiguous());
             me.release(peer.contiguous());
         });
+        self.tracked(conv, |live| {
+            // A client the switch reset before any server was reached: the server side has
+            // nobody to play to.
+            let [client, server] = &mut live.sides;
+            if client.reset.is_some() && server.ends.is_none() {
+                server.drop_queue();
+            }
+        });
         self.arm(conv, side);
         self.arm(conv, 1 - side);
         self.wake.push_back((conv, side));
@@ -502,11 +508,11 @@ fn reach(stream: &Stream) -> i64 {
 }
 
 /// A conversation's live state at its first segment.
-fn start(cast: Cast, conv: &Conversation, keep: usize) -> Live {
+fn start(cast: Cast, conv: &Conversation) -> Live {
     let (to_server, to_client) = (conv.stream(Dir::ToServer), conv.stream(Dir::ToClient));
-    let mut client = Side::new(Role::Client, to_server.isn, to_client.isn, reach(to_client), keep);
+    let mut client = Side::new(Role::Client, to_server.isn, to_client.isn, reach(to_client));
     client.ends = Some((cast.client, cast.vip, cast.port));
-    let server = Side::new(Role::Server, to_client.isn, to_server.isn, reach(to_server), keep);
+    let server = Side::new(Role::Server, to_client.isn, to_server.isn, reach(to_server));
     Live {
         cast,
         sides: [client, server],
@@ -520,14 +526,25 @@ fn start(cast: Cast, conv: &Conversation, keep: usize) -> Live {
 /// The switch's counters that say what became of a frame: drops by reason, L7 events.
 struct Counted {
     drops: Vec<u64>,
+    l4: [u64; 4],
     l7: Vec<u64>,
+}
+
+/// The balancer's counters that say a connection was refused or cut, by the names its report
+/// prints them under.
+pub const L4_COUNTED: [&str; 4] = ["refused-table-full", "refused-no-server", "reset-server-gone", "half-open-evicted"];
+
+/// The counters of [`L4_COUNTED`], in that order.
+pub fn l4_counted(stats: &L4Stats) -> [u64; 4] {
+    [stats.refused_table_full, stats.refused_no_server, stats.reset_server_gone, stats.evicted_half_open]
 }
 
 impl Counted {
     fn of(engine: &Engine<Vec<u8>>) -> Counted {
         let drops = DropReason::ALL.iter().map(|&r| engine.counters().drops(r)).collect();
-        let l7 = engine.l4().stats().l7.named().iter().map(|(_, n)| *n).collect();
-        Counted { drops, l7 }
+        let stats = engine.l4().stats();
+        let l7 = stats.l7.named().iter().map(|(_, n)| *n).collect();
+        Counted { drops, l4: l4_counted(stats), l7 }
     }
 
     /// Adds what grew since `before` to `into`, by counter name.
@@ -535,9 +552,10 @@ impl Counted {
         let names = DropReason::ALL
             .iter()
             .map(|r| r.name())
+            .chain(L4_COUNTED)
             .chain(crate::engine::l7::L7Stats::default().named().map(|(n, _)| n));
-        let now = self.drops.iter().chain(&self.l7);
-        let then = before.drops.iter().chain(&before.l7);
+        let now = self.drops.iter().chain(&self.l4).chain(&self.l7);
+        let then = before.drops.iter().chain(&before.l4).chain(&before.l7);
         for ((name, now), then) in names.zip(now).zip(then) {
             if now > then {
                 *into.entry(name).or_default() += now - then;

@@ -181,6 +181,8 @@ pub struct Skipped {
 pub struct SwitchCounters {
     /// Drops by reason (`tcp-no-flow`, ...).
     pub drops: BTreeMap<String, u64>,
+    /// Connections refused or cut by the balancer (`refused-table-full`, ...).
+    pub l4: BTreeMap<String, u64>,
     /// The L7 ports' counters (`heads`, `head-too-large`, ...).
     pub l7: BTreeMap<String, u64>,
     /// Connections by the rule that chose their server.
@@ -207,6 +209,15 @@ impl Report {
     pub fn to_json(&self) -> String {
         // Plain data: serialising cannot fail.
         serde_json::to_string_pretty(self).unwrap_or_default()
+    }
+
+    /// Writes the JSON to `path` as it is made (a report of a million connections is not
+    /// held twice).
+    pub fn write_json(&self, path: &std::path::Path) -> std::io::Result<()> {
+        let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
+        serde_json::to_writer_pretty(&mut out, self)?;
+        std::io::Write::write_all(&mut out, b"\n")?;
+        std::io::Write::flush(&mut out)
     }
 
     pub fn from_json(text: &str) -> Result<Report, String> {

@@ -71,6 +71,12 @@ impl Sent {
             self.base += over as u64;
             self.unchecked += over as u64;
         }
+        // Pieces far ahead of a gap that never fills: the farthest go.
+        while self.ahead_bytes > Self::CAP {
+            let Some((_, piece)) = self.ahead.pop_last() else { break };
+            self.ahead_bytes -= piece.len();
+            self.unchecked += piece.len() as u64;
+        }
     }
 
     /// Lets go of the bytes before `offset` (the receiver has them and the switch acknowledged
@@ -79,6 +85,11 @@ impl Sent {
         let n = usize::try_from(offset.saturating_sub(self.base)).unwrap_or(usize::MAX).min(self.bytes.len());
         self.bytes.drain(..n);
         self.base += n as u64;
+        if self.bytes.is_empty() && self.bytes.capacity() > 0 {
+            // Nothing in flight: the room a burst took goes, so that a finished conversation
+            // costs little.
+            self.bytes = VecDeque::new();
+        }
     }
 
     /// Where `data`, received at stream offset `at`, first differs from what was sent there.
@@ -158,6 +169,18 @@ mod tests {
         assert_eq!(s.get(2, 4), None);
         assert_eq!(s.get(4, 3).as_deref(), Some(&b"456"[..]));
         assert_eq!(s.kept(), 6);
+    }
+
+    #[test]
+    fn pieces_ahead_of_a_gap_that_never_fills_are_bounded_too() {
+        let mut s = Sent::default();
+        let chunk = vec![7u8; 1 << 20];
+        for i in 1..20u64 {
+            s.record(i << 21, &chunk);
+        }
+        assert_eq!((s.end(), s.kept()), (0, Sent::CAP));
+        assert_eq!(s.unchecked, 3 << 20);
+        assert_eq!(s.first_difference(1 << 21, &chunk), None);
     }
 
     #[test]

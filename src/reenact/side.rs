@@ -121,6 +121,9 @@ pub struct Side {
     /// The peer's ISN as this side received it.
     pub peer_isn: Option<u32>,
     recv: Reassembler,
+    /// What arrived, digested as the capture's streams are, for the comparison at the end.
+    /// It keeps no bytes: each was checked against the sender's as it arrived, so the
+    /// digest's hashes are enough, and a conversation costs no more than its summary.
     pub received: StreamDigest,
     /// The stream offset of the peer's FIN, once received.
     pub fin: Option<u64>,
@@ -142,12 +145,14 @@ pub struct Side {
     pub gave_up: Option<String>,
     /// Received segments that fit no sequence space this side knows (before any SYN).
     pub strays: u64,
+    /// Captured segments given up unsent (after a reset, or over the cap).
+    dropped: usize,
 }
 
 impl Side {
     /// A side whose own ISN and whose peer's are as captured (`None` when not seen), and whose
     /// peer's stream can be waited for up to `peer_reach`.
-    pub fn new(role: Role, own_isn: Option<u32>, peer_captured_isn: Option<u32>, peer_reach: i64, keep: usize) -> Side {
+    pub fn new(role: Role, own_isn: Option<u32>, peer_captured_isn: Option<u32>, peer_reach: i64) -> Side {
         Side {
             role,
             ends: None,
@@ -164,7 +169,7 @@ impl Side {
             syn_planned: None,
             peer_isn: None,
             recv: Reassembler::new(8 << 20),
-            received: StreamDigest::new(keep),
+            received: StreamDigest::new(0),
             fin: None,
             first_difference: None,
             reset: None,
@@ -179,14 +184,14 @@ impl Side {
             resent: 0,
             gave_up: None,
             strays: 0,
+            dropped: 0,
         }
     }
 
     /// A fresh connection for the same end, with the segments it has yet to send: the
     /// switch gave up on one server and connects to another.
     pub fn restarted(&mut self) -> Side {
-        let mut fresh =
-            Side::new(self.role, self.own_isn, self.peer_captured_isn, self.peer_reach, self.received.keep());
+        let mut fresh = Side::new(self.role, self.own_isn, self.peer_captured_isn, self.peer_reach);
         fresh.queue = std::mem::take(&mut self.queue);
         fresh.queued_bytes = std::mem::take(&mut self.queued_bytes);
         if let Some(syn) = self.syn_planned.take() {
@@ -216,8 +221,7 @@ impl Side {
                 self.role_name(),
                 (waiting - 1).max(0),
             ));
-            self.queue.clear();
-            self.queued_bytes = 0;
+            self.drop_queue();
         }
     }
 
@@ -233,9 +237,9 @@ impl Side {
         self.queued_bytes + self.sent.kept()
     }
 
-    /// Captured segments never sent.
+    /// Captured segments never sent (still waiting, or given up).
     pub fn unsent(&self) -> usize {
-        self.queue.len()
+        self.queue.len() + self.dropped
     }
 
     /// How far this side has received, in acknowledgement terms: 0 before the peer's SYN,
@@ -266,6 +270,10 @@ impl Side {
         }
         let p = self.queue.pop_front()?;
         self.queued_bytes -= p.payload.len();
+        if self.queue.is_empty() && self.queue.capacity() > 0 {
+            // A burst that piled up is over: its room goes too.
+            self.queue = VecDeque::new();
+        }
         Some(p)
     }
 
@@ -328,7 +336,8 @@ impl Side {
         self.sent_syn |= p.flags & flags::SYN != 0;
         if p.flags & flags::RST != 0 {
             self.sent_rst = true;
-            self.queue.clear();
+            // What the capture shows after its own reset (a RST again) is not needed.
+            self.queue = VecDeque::new();
             self.queued_bytes = 0;
             self.deadline = None;
         } else if self.deadline.is_none() && self.outstanding() {
@@ -388,6 +397,11 @@ impl Side {
                 Some(_) => {}
             }
         }
+        if r.flags & flags::RST != 0 && self.peer_isn.is_none() {
+            // Refused before any handshake (the switch's table full, no server up).
+            self.on_reset(peer_reset, now);
+            return None;
+        }
         let Some(isn) = self.peer_isn else {
             self.strays += 1;
             return None;
@@ -401,12 +415,7 @@ impl Side {
             self.on_ack(r.ack, now);
         }
         if r.flags & flags::RST != 0 {
-            if self.reset.is_none() {
-                self.reset = Some(GotReset { at: now, from_peer: peer_reset });
-            }
-            self.queue.clear();
-            self.queued_bytes = 0;
-            self.deadline = None;
+            self.on_reset(peer_reset, now);
             return None;
         }
         let payload = frame.get(r.payload.clone()).unwrap_or_default();
@@ -427,6 +436,22 @@ impl Side {
             }
         }
         None
+    }
+
+    /// A reset: the side stops; what it had yet to send is not sent.
+    fn on_reset(&mut self, from_peer: bool, now: Instant) {
+        if self.reset.is_none() {
+            self.reset = Some(GotReset { at: now, from_peer });
+        }
+        self.drop_queue();
+        self.deadline = None;
+    }
+
+    /// Gives up the segments this side has yet to send (it will never send them).
+    pub fn drop_queue(&mut self) {
+        self.dropped += self.queue.len();
+        self.queue = VecDeque::new();
+        self.queued_bytes = 0;
     }
 
     fn on_ack(&mut self, ack: u32, now: Instant) {

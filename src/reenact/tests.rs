@@ -492,3 +492,29 @@ fn captures_of_any_link_type_the_reader_knows_re_enact_alike() {
         assert_eq!((verdicts(&report), servers(&report)), want, "{name}");
     }
 }
+
+#[test]
+fn a_connection_the_switch_refuses_is_a_reset_with_the_counter_that_says_why() {
+    // Room for four connections: closed ones linger (TIME_WAIT) and fill the table.
+    let small = config(&[("flows = 65536     # per worker", "flows = 4\nhead_buffers = 4")]);
+    let mut capture = Vec::new();
+    for i in 0..6u64 {
+        let mut s = Script::new(&format!("10.1.0.{}:4014{i}", 5 + i), "10.9.0.1:80");
+        s.at(i * 100);
+        s.exchange(&get(""), &http_response(200, "", 100));
+        s.close();
+        capture.extend(s.frames());
+    }
+    let report = run_with(&small, "full.pcap", &script::pcap(&capture), &["*:80=198.18.0.100:80"], false);
+    let v = verdicts(&report);
+    assert_eq!(&v[..4], ["intact"; 4]);
+    let refused =
+        Verdict::Reset { reset_to: "client".into(), direction: Some("client->server".into()), offset: Some(0) };
+    assert_eq!(report.connections[4].verdict, refused);
+    assert!(
+        report.connections[4].notes.iter().any(|n| n.contains("refused-table-full 1")),
+        "{:?}",
+        report.connections[4].notes
+    );
+    assert_eq!(report.switch.l4.get("refused-table-full"), Some(&2));
+}

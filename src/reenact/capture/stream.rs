@@ -64,11 +64,6 @@ impl StreamDigest {
         self.gaps += len;
     }
 
-    /// The bytes at the start kept as they are, at most.
-    pub fn keep(&self) -> usize {
-        self.keep
-    }
-
     /// The stream's length in bytes.
     pub fn len(&self) -> u64 {
         self.len
