@@ -13,9 +13,9 @@ use std::collections::BTreeMap;
 
 use super::capture::{Conversation, Dir, Stream};
 use super::cast::{Cast, Casting};
-use super::player::{playable, Live};
+use super::live::playable;
+use super::outcome::{Outcome, SideOutcome};
 use super::report::{Bytes, Connection, Cookie, RealServer, Skipped, Summary, Unmapped, Verdict};
-use super::side::Side;
 use crate::engine::service::Services;
 
 /// One direction, checked.
@@ -31,14 +31,14 @@ struct Check {
     delivered: u64,
 }
 
-fn check(expected: &Stream, sender: &Side, receiver: &Side, connected: bool) -> Check {
+fn check(expected: &Stream, sender: &SideOutcome, receiver: &SideOutcome, connected: bool) -> Check {
     let want = expected.digest.len();
     if !connected {
         // No server was reached: only bytes the client sent were owed to one.
         let missing = (want > 0).then_some(0);
-        return Check { missing, sent_missing: sender.sent.end() > 0, ..Check::default() };
+        return Check { missing, sent_missing: sender.sent_end > 0, ..Check::default() };
     }
-    let got = receiver.contiguous();
+    let got = receiver.contiguous;
     let mut altered = receiver.first_difference;
     // A FIN before the end cuts the stream short.
     if let Some(fin) = receiver.fin.filter(|&fin| fin < want) {
@@ -56,7 +56,7 @@ fn check(expected: &Stream, sender: &Side, receiver: &Side, connected: bool) -> 
         _ if fin_missing => Some(want),
         _ => None,
     };
-    let sent_missing = missing.is_some_and(|m| sender.sent.end() > m || sender.sent_fin.is_some_and(|f| f >= m));
+    let sent_missing = missing.is_some_and(|m| sender.sent_end > m || sender.sent_fin.is_some_and(|f| f >= m));
     Check { altered, missing, sent_missing, delivered: got.min(want).min(altered.unwrap_or(u64::MAX)) }
 }
 
@@ -65,7 +65,7 @@ fn direction_name(dir: Dir) -> String {
 }
 
 /// The verdict on a conversation that played.
-fn verdict(conv: &Conversation, live: &Live) -> (Verdict, [Check; 2]) {
+fn verdict(conv: &Conversation, live: &Outcome) -> (Verdict, [Check; 2]) {
     let [client, server] = &live.sides;
     let connected = live.server.is_some();
     let checks = [
@@ -85,7 +85,7 @@ fn verdict(conv: &Conversation, live: &Live) -> (Verdict, [Check; 2]) {
     let switch_reset = live.sides.iter().find(|s| s.reset.is_some_and(|r| !r.from_peer));
     if let Some(side) = switch_reset {
         let (direction, offset) = first_missing.map_or((None, None), |(d, o)| (Some(d), Some(o)));
-        return (Verdict::Reset { reset_to: side.role_name().into(), direction, offset }, checks);
+        return (Verdict::Reset { reset_to: side.role.into(), direction, offset }, checks);
     }
     match first_missing {
         Some((direction, offset)) => (Verdict::Stalled { direction, offset }, checks),
@@ -94,7 +94,7 @@ fn verdict(conv: &Conversation, live: &Live) -> (Verdict, [Check; 2]) {
 }
 
 /// What a person should know about how a conversation went, beside its verdict.
-fn notes(conv: &Conversation, live: &Live, services: &Services) -> Vec<String> {
+fn notes(conv: &Conversation, live: &Outcome, services: &Services) -> Vec<String> {
     let mut notes = live.cast.notes.clone();
     let name = |i: u16| services.servers.get(usize::from(i)).map_or("?".to_string(), |s| s.name.clone());
     if live.decision.as_ref().is_some_and(|d| d.failover) {
@@ -112,7 +112,7 @@ fn notes(conv: &Conversation, live: &Live, services: &Services) -> Vec<String> {
         notes.push("in the capture the server refused the connection".into());
     }
     for side in &live.sides {
-        let who = side.role_name();
+        let who = side.role;
         if side.resent > 0 {
             notes.push(format!(
                 "the {who} sent {} segment(s) again: the switch had not acknowledged them in time",
@@ -122,17 +122,15 @@ fn notes(conv: &Conversation, live: &Live, services: &Services) -> Vec<String> {
         if let Some(why) = &side.gave_up {
             notes.push(why.clone());
         }
-        if side.unsent() > 0 {
+        if side.unsent > 0 {
             notes.push(format!(
                 "{} captured segment(s) of the {who} were never sent: what they acknowledge never arrived",
-                side.unsent()
+                side.unsent
             ));
         }
-        if side.sent.unchecked > 0 {
-            notes.push(format!(
-                "{} bytes the {who} sent were let go before they arrived (not checked)",
-                side.sent.unchecked
-            ));
+        if side.unchecked > 0 {
+            notes
+                .push(format!("{} bytes the {who} sent were let go before they arrived (not checked)", side.unchecked));
         }
         if side.strays > 0 {
             notes.push(format!("the {who} got {} segment(s) before any SYN", side.strays));
@@ -142,7 +140,7 @@ fn notes(conv: &Conversation, live: &Live, services: &Services) -> Vec<String> {
 }
 
 /// The report's entry for a mapped conversation.
-pub fn connection(conv: &Conversation, cast: &Cast, live: Option<&Live>, services: &Services) -> Connection {
+pub fn connection(conv: &Conversation, cast: &Cast, live: Option<&Outcome>, services: &Services) -> Connection {
     let (to_server, to_client) = (conv.stream(Dir::ToServer), conv.stream(Dir::ToClient));
     let bytes = Bytes { client_to_server: to_server.digest.len(), server_to_client: to_client.digest.len() };
     let reasons: Vec<String> = conv.incomplete().iter().map(ToString::to_string).collect();
@@ -198,19 +196,19 @@ pub struct Judged {
     pub summary: Summary,
 }
 
-/// Judges every conversation; each one's live state goes once judged.
+/// Judges every conversation; each one's outcome goes once judged.
 pub fn judge_all(
     conversations: &[Conversation],
     castings: &[Casting],
-    lives: Vec<Option<Live>>,
+    outcomes: Vec<Option<Outcome>>,
     services: &Services,
 ) -> Judged {
-    let mut lives = lives.into_iter();
+    let mut outcomes = outcomes.into_iter();
     let mut connections = Vec::new();
     let mut unmapped: BTreeMap<String, usize> = BTreeMap::new();
     let mut skipped = Vec::new();
     for (i, conv) in conversations.iter().enumerate() {
-        let live = lives.next().flatten();
+        let live = outcomes.next().flatten();
         match castings.get(i) {
             Some(Casting::Cast(cast)) => connections.push(connection(conv, cast, live.as_ref(), services)),
             Some(Casting::Skipped(reason)) => skipped.push(Skipped {

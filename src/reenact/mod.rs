@@ -25,6 +25,8 @@ pub mod cast;
 pub mod diff;
 pub mod frames;
 pub mod judge;
+pub mod live;
+pub mod outcome;
 pub mod pcapng;
 pub mod player;
 pub mod report;
@@ -138,8 +140,8 @@ fn reenact_from<R: Read>(
     }
     let play = play_figures(&player);
     let switch = switch_counters(player.engine());
-    let (castings, lives) = player.finish();
-    let judged = judge::judge_all(&scan.conversations, &castings, lives, &services);
+    let (castings, outcomes) = player.finish();
+    let judged = judge::judge_all(&scan.conversations, &castings, outcomes, &services);
     Ok(Report {
         config: config_path.display().to_string(),
         capture: CaptureInfo {

@@ -21,11 +21,13 @@ use std::time::Duration;
 
 use rustc_hash::FxHashMap;
 
-use super::capture::{CaptureError, ConvId, Conversation, Dir, Scan, Segments, Stream};
-use super::cast::{Cast, Casting};
+use super::capture::{CaptureError, ConvId, Dir, Scan, Segments};
+use super::cast::Casting;
 use super::frames::{self, FromSwitch, Received};
+use super::live::{playable, Live};
+use super::outcome::Outcome;
 use super::pcapng::{Recorder, Way};
-use super::side::{Planned, Role, Side};
+use super::side::{Planned, Side};
 use crate::engine::flow::{Direction, FlowKey};
 use crate::engine::l4::L4Stats;
 use crate::engine::l7::decisions::Decision;
@@ -45,27 +47,13 @@ const FAST_STEP: Duration = Duration::from_micros(1);
 const CATCH_UP_AFTER: Duration = Duration::from_secs(1);
 const SWEEP_STEP: Duration = Duration::from_micros(60);
 
-/// A conversation being re-enacted.
+/// Where a conversation stands.
 #[derive(Debug)]
-pub struct Live {
-    pub cast: Cast,
-    /// The client side, then the server side.
-    pub sides: [Side; 2],
-    /// The switch's first decision for it.
-    pub decision: Option<Decision>,
-    /// The real server the switch connected it to (the last, if it tried several).
-    pub server: Option<u16>,
-    /// Servers the switch connected it to, in order (more than one: it moved on).
-    pub servers_tried: Vec<u16>,
-    /// What the switch counted while it took this conversation's frames (drops by reason,
-    /// L7 events such as `head-too-large`), by counter name.
-    pub counted: BTreeMap<&'static str, u64>,
-}
-
-impl Live {
-    fn held_bytes(&self) -> usize {
-        self.sides.iter().map(Side::held_bytes).sum()
-    }
+enum Slot {
+    /// Not started (or never to be played).
+    Waiting,
+    Playing(Box<Live>),
+    Over(Box<Outcome>),
 }
 
 /// What the play counted beside the conversations.
@@ -96,9 +84,9 @@ pub struct Player {
     fast: bool,
     /// With `fast`: the time given to the last segment read.
     fast_clock: Option<Instant>,
-    /// Per conversation (by `ConvId`): its casting, then its live state once it plays.
+    /// Per conversation (by `ConvId`): its casting, and where it stands.
     castings: Vec<Casting>,
-    lives: Vec<Option<Live>>,
+    slots: Vec<Slot>,
     by_client: FxHashMap<(SocketAddrV4, SocketAddrV4), u32>,
     by_server: FxHashMap<(SocketAddrV4, SocketAddrV4), u32>,
     /// Sides that may have a segment due: (conversation, side).
@@ -128,7 +116,7 @@ impl Player {
             now: Instant::ZERO,
             fast,
             fast_clock: None,
-            lives: castings.iter().map(|_| None).collect(),
+            slots: castings.iter().map(|_| Slot::Waiting).collect(),
             castings,
             by_client: FxHashMap::default(),
             by_server: FxHashMap::default(),
@@ -146,9 +134,18 @@ impl Player {
         &self.engine
     }
 
-    /// Ends the play: each conversation's casting and live state (`None`: never played).
-    pub fn finish(self) -> (Vec<Casting>, Vec<Option<Live>>) {
-        (self.castings, self.lives)
+    /// Ends the play: each conversation's casting and outcome (`None`: never played).
+    pub fn finish(self) -> (Vec<Casting>, Vec<Option<Outcome>>) {
+        let outcomes = self
+            .slots
+            .into_iter()
+            .map(|slot| match slot {
+                Slot::Waiting => None,
+                Slot::Playing(live) => Some(live.into_outcome()),
+                Slot::Over(outcome) => Some(*outcome),
+            })
+            .collect();
+        (self.castings, outcomes)
     }
 
     /// Hands back the recorder, to finish its file.
@@ -239,7 +236,43 @@ impl Player {
     }
 
     fn side(&self, conv: u32, side: usize) -> Option<&Side> {
-        self.lives.get(conv as usize)?.as_ref().map(|l| &l.sides[side])
+        self.live(conv).map(|l| &l.sides[side])
+    }
+
+    fn live(&self, conv: u32) -> Option<&Live> {
+        match self.slots.get(conv as usize)? {
+            Slot::Playing(live) => Some(live),
+            _ => None,
+        }
+    }
+
+    fn live_mut(&mut self, conv: u32) -> Option<&mut Live> {
+        match self.slots.get_mut(conv as usize)? {
+            Slot::Playing(live) => Some(live),
+            _ => None,
+        }
+    }
+
+    /// Reduces a conversation that is over to its outcome: its buffers go, and frames still
+    /// addressed to it (there should be none) are counted as unattributed.
+    fn retire_if_over(&mut self, conv: u32) {
+        let slot = &mut self.slots[conv as usize];
+        let Slot::Playing(live) = slot else { return };
+        if !live.is_over() {
+            return;
+        }
+        let before = live.held_bytes();
+        let Slot::Playing(live) = std::mem::replace(slot, Slot::Waiting) else { return };
+        let client = (live.cast.client, live.cast.vip);
+        let server = live.sides[1].ends.map(|(me, peer, _)| (me, peer));
+        *slot = Slot::Over(Box::new(live.into_outcome()));
+        self.account(before, 0);
+        if self.by_client.get(&client) == Some(&conv) {
+            self.by_client.remove(&client);
+        }
+        if let Some(server) = server.filter(|s| self.by_server.get(s) == Some(&conv)) {
+            self.by_server.remove(&server);
+        }
     }
 
     /// Moves the clock to `at` (never back) and runs what is due: the switch's timers, the
@@ -256,14 +289,14 @@ impl Player {
                 break;
             }
             self.timers.pop();
-            let Some(live) = self.lives.get_mut(conv as usize).and_then(Option::as_mut) else { continue };
+            let (now, port_macs) = (self.now, &self.port_macs);
+            let Some(Slot::Playing(live)) = self.slots.get_mut(conv as usize) else { continue };
             let s = &mut live.sides[side];
             if s.deadline() != Some(at) {
                 continue;
             }
             let port = s.ends.map(|e| e.2);
-            let mac = port.map(|p| self.port_macs[p]);
-            let frame = mac.and_then(|mac| s.on_timeout(self.now, mac));
+            let frame = port.and_then(|p| s.on_timeout(now, port_macs[p]));
             self.arm(conv, side);
             if let (Some(frame), Some(port)) = (frame, port) {
                 self.send_to_switch(port, frame, Some(conv));
@@ -294,20 +327,23 @@ impl Player {
     /// Queues a captured segment on its side, starting its conversation on its first.
     fn enqueue(&mut self, scan: &Scan, (conv, dir, planned): (ConvId, Dir, Planned)) {
         let c = conv.0 as usize;
-        if self.lives[c].is_none() {
+        if matches!(self.slots[c], Slot::Waiting) {
             let (Some(Casting::Cast(cast)), Some(conversation)) = (self.castings.get(c), scan.conversation(conv))
             else {
                 return;
             };
-            let live = start(cast.clone(), conversation);
+            let live = Live::start(cast.clone(), conversation);
             self.by_client.insert((live.cast.client, live.cast.vip), conv.0);
-            self.lives[c] = Some(live);
+            self.slots[c] = Slot::Playing(Box::new(live));
         }
         let side = match dir {
             Dir::ToServer => 0,
             Dir::ToClient => 1,
         };
-        self.tracked(conv.0, |live| live.sides[side].push(planned));
+        self.tracked(conv.0, |live| {
+            live.handed_one();
+            live.sides[side].push(planned);
+        });
         self.wake.push_back((conv.0, side));
     }
 
@@ -317,12 +353,13 @@ impl Player {
         while let Some((conv, side)) = self.wake.pop_front() {
             loop {
                 let now = self.now;
-                let Some(live) = self.lives.get_mut(conv as usize).and_then(Option::as_mut) else { break };
+                let port_macs = &self.port_macs;
+                let Some(Slot::Playing(live)) = self.slots.get_mut(conv as usize) else { break };
                 let before = live.held_bytes();
                 let s = &mut live.sides[side];
                 let Some(p) = s.next_due() else { break };
                 let Some((_, _, port)) = s.ends else { break };
-                let frames = s.emit(&p, now, self.port_macs[port]);
+                let frames = s.emit(&p, now, port_macs[port]);
                 let after = live.held_bytes();
                 self.account(before, after);
                 self.arm(conv, side);
@@ -330,6 +367,7 @@ impl Player {
                     self.send_to_switch(port, frame, Some(conv));
                 }
             }
+            self.retire_if_over(conv);
         }
     }
 
@@ -341,7 +379,7 @@ impl Player {
 
     /// Runs `f` on a live conversation, keeping the count of bytes held up to date.
     fn tracked(&mut self, conv: u32, f: impl FnOnce(&mut Live)) {
-        let Some(live) = self.lives.get_mut(conv as usize).and_then(Option::as_mut) else { return };
+        let Some(live) = self.live_mut(conv) else { return };
         let before = live.held_bytes();
         f(live);
         let after = live.held_bytes();
@@ -370,8 +408,11 @@ impl Player {
             }
             let before = conv.map(|_| Counted::of(&self.engine));
             self.engine.process(port, frame, self.now, &mut alloc, &mut self.out);
-            if let (Some(before), Some(live)) = (before, conv.and_then(|c| self.lives[c as usize].as_mut())) {
-                Counted::of(&self.engine).since(&before, &mut live.counted);
+            if let (Some(before), Some(c)) = (before, conv) {
+                let after = Counted::of(&self.engine);
+                if let Some(live) = self.live_mut(c) {
+                    after.since(&before, &mut live.counted);
+                }
             }
             self.after_engine();
         }
@@ -385,7 +426,7 @@ impl Player {
                 SocketAddrV4::new(d.client.src, d.client.src_port),
                 SocketAddrV4::new(d.client.dst, d.client.dst_port),
             );
-            match self.by_client.get(&key).and_then(|&c| self.lives[c as usize].as_mut()) {
+            match self.by_client.get(&key).copied().and_then(|c| self.live_mut(c)) {
                 Some(live) => {
                     live.decision.get_or_insert(d);
                 }
@@ -453,6 +494,7 @@ impl Player {
         if let Some(again) = again {
             self.inbox.push_back((port, again, Some(conv)));
         }
+        self.retire_if_over(conv);
     }
 
     /// The conversation and side a TCP frame from the switch is for.
@@ -475,7 +517,7 @@ impl Player {
         let client = (SocketAddrV4::new(ck.src, ck.src_port), SocketAddrV4::new(ck.dst, ck.dst_port));
         let conv = *self.by_client.get(&client)?;
         let server = flow.server();
-        let live = self.lives[conv as usize].as_mut()?;
+        let live = self.live_mut(conv)?;
         let s = &mut live.sides[1];
         if s.ends.is_some() {
             // The switch moved on to another server: the side starts over with it.
@@ -491,35 +533,6 @@ impl Player {
     /// Bytes the sides hold now.
     pub fn held_bytes(&self) -> usize {
         self.held_bytes
-    }
-}
-
-/// Whether a conversation can be played at all: its client's SYN is in the capture.
-pub fn playable(conv: &Conversation) -> bool {
-    conv.seen.syn && conv.stream(Dir::ToServer).isn.is_some()
-}
-
-/// How far one direction of a capture can be waited for, in acknowledgement terms (the SYN
-/// is 1): up to its first hole, and its FIN after its last byte.
-fn reach(stream: &Stream) -> i64 {
-    let len = stream.digest.len();
-    let upto = stream.holes.first.first().map_or(len, |h| h.at);
-    1 + upto as i64 + i64::from(stream.fin_at == Some(len) && upto == len)
-}
-
-/// A conversation's live state at its first segment.
-fn start(cast: Cast, conv: &Conversation) -> Live {
-    let (to_server, to_client) = (conv.stream(Dir::ToServer), conv.stream(Dir::ToClient));
-    let mut client = Side::new(Role::Client, to_server.isn, to_client.isn, reach(to_client));
-    client.ends = Some((cast.client, cast.vip, cast.port));
-    let server = Side::new(Role::Server, to_client.isn, to_server.isn, reach(to_server));
-    Live {
-        cast,
-        sides: [client, server],
-        decision: None,
-        server: None,
-        servers_tried: Vec::new(),
-        counted: BTreeMap::new(),
     }
 }
 

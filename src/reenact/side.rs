@@ -21,6 +21,7 @@ use std::time::Duration;
 
 use super::capture::{Reassembler, Segment, StreamDigest};
 use super::frames::{max_payload, Outgoing, Received};
+use super::outcome::SideOutcome;
 use super::sent::Sent;
 use crate::engine::PortIdx;
 use crate::time::Instant;
@@ -237,9 +238,34 @@ impl Side {
         self.queued_bytes + self.sent.kept()
     }
 
-    /// Captured segments never sent (still waiting, or given up).
-    pub fn unsent(&self) -> usize {
-        self.queue.len() + self.dropped
+    /// Captured segments waiting to be sent.
+    pub fn unsent_now(&self) -> usize {
+        self.queue.len()
+    }
+
+    /// Whether this side received everything `sender` (the other side) sent, its FIN too.
+    pub fn has_all_of(&self, sender: &Side) -> bool {
+        self.contiguous() >= sender.sent.end() && (sender.sent_fin.is_none() || self.fin.is_some())
+    }
+
+    /// What the judge needs of this side, its buffers gone.
+    pub fn into_outcome(self) -> SideOutcome {
+        SideOutcome {
+            role: self.role_name(),
+            contiguous: self.contiguous(),
+            received: self.received,
+            fin: self.fin,
+            first_difference: self.first_difference,
+            reset: self.reset,
+            sent_rst: self.sent_rst,
+            sent_end: self.sent.end(),
+            sent_fin: self.sent_fin,
+            resent: self.resent,
+            unsent: self.queue.len() + self.dropped,
+            unchecked: self.sent.unchecked,
+            strays: self.strays,
+            gave_up: self.gave_up,
+        }
     }
 
     /// How far this side has received, in acknowledgement terms: 0 before the peer's SYN,
@@ -367,7 +393,7 @@ impl Side {
     }
 
     /// Whether bytes or a FIN this side sent wait for the switch's acknowledgement.
-    fn outstanding(&self) -> bool {
+    pub fn outstanding(&self) -> bool {
         self.sent.end() > self.acked || (self.sent_fin.is_some() && !self.fin_acked)
     }
 
