@@ -1,18 +1,19 @@
 //! The project's own flooder, for the SYN-flood tests and benchmarks: spoofed SYNs (or
-//! blind RSTs, or stray ACKs) at a paced rate, bounded in time, through DPDK's af_packet
-//! PMD on a test interface. Refuses to run outside the reference topology: the interface
+//! SYN-ACKs, stray ACKs, FINs, blind RSTs) at a paced rate, bounded in time, through DPDK's
+//! af_packet PMD on a test interface. Refuses to run outside the reference topology: the interface
 //! must be `c0` in namespace `sw-client`, every address in 198.18.0.0/15.
 //!
 //! ```text
 //! ip netns exec sw-client target/release/examples/flood \
 //!     --kind syn --to 198.18.0.100:81 --rate 200000 --seconds 8 [--flat-out 4]
 //! ip netns exec sw-client target/release/examples/flood \
-//!     --kind rst --to 198.18.0.100:81 --from 198.18.0.2:40000 --count 10000
+//!     --kind rst --to 198.18.0.100:81 --from 198.18.0.2:40000 --not-near 123456789 --count 10000
 //! ```
 //!
-//! SYNs come from random sources in 198.18.0.51-.250 and random ports (`--sources`), RSTs
-//! and ACKs from the one `--from` tuple with random sequence numbers. It prints what it
-//! sent and at what rate, per phase.
+//! Frames come from random sources in 198.18.0.51-.250 and random ports (`--sources`), or
+//! all from the one `--from` tuple (a blind attack on that client's connection), with random
+//! sequence numbers (`--not-near SEQ`: none within 256 MiB of SEQ, so none falls in a real
+//! window). It prints what it sent and at what rate, per phase.
 
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::{Duration, Instant};
@@ -26,8 +27,23 @@ use stickwire::wire::{tcp, FrameBuf, MacAddr};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Kind {
     Syn,
-    Rst,
+    SynAck,
     Ack,
+    Fin,
+    Rst,
+}
+
+impl Kind {
+    fn flags(self) -> u8 {
+        use tcp::flags::{ACK, FIN, RST, SYN};
+        match self {
+            Kind::Syn => SYN,
+            Kind::SynAck => SYN | ACK,
+            Kind::Ack => ACK,
+            Kind::Fin => FIN | ACK,
+            Kind::Rst => RST,
+        }
+    }
 }
 
 #[derive(Debug, Parser)]
@@ -38,9 +54,18 @@ struct Args {
     /// The VIP and port aimed at.
     #[arg(long)]
     to: SocketAddrV4,
-    /// RST and ACK floods: the client tuple whose connection is aimed at.
+    /// Every frame from this client tuple (a blind attack on its connection) instead of
+    /// random spoofed sources.
     #[arg(long)]
     from: Option<SocketAddrV4>,
+    /// No sequence number within 256 MiB of this one (the attacked connection's), so
+    /// none of the random ones can fall inside a real window.
+    #[arg(long)]
+    not_near: Option<u32>,
+    /// Every frame with exactly this sequence number (an RST in the window ends the
+    /// connection it is aimed at).
+    #[arg(long, conflicts_with = "not_near")]
+    seq: Option<u32>,
     /// Frames per second in the paced phase.
     #[arg(long, default_value_t = 200_000)]
     rate: u64,
@@ -53,7 +78,7 @@ struct Args {
     /// Or stop after this many frames (whichever comes first).
     #[arg(long)]
     count: Option<u64>,
-    /// SYN floods: spoofed sources from 198.18.0.51 up, this many.
+    /// Spoofed sources from 198.18.0.51 up, this many.
     #[arg(long, default_value_t = 200)]
     sources: u32,
     /// The interface (must be c0).
@@ -88,29 +113,39 @@ fn splitmix(state: &mut u64) -> u64 {
     z ^ (z >> 31)
 }
 
+/// Sequence numbers `--not-near` keeps away from: twice the largest window Linux offers
+/// by default is far less.
+const NOT_NEAR: u32 = 1 << 28;
+
 /// One frame of the flood.
 fn frame(args: &Args, rng: &mut u64) -> Vec<u8> {
     let r = splitmix(rng);
-    let (src, src_port, flags) = match (args.kind, args.from) {
-        (Kind::Syn, _) => {
+    let (src, src_port) = match args.from {
+        Some(from) => (*from.ip(), from.port()),
+        None => {
             let src = Ipv4Addr::from(u32::from(Ipv4Addr::new(198, 18, 0, 51)) + (r as u32) % args.sources.max(1));
-            (src, 1024 + ((r >> 32) as u16) % 64000, tcp::flags::SYN)
+            (src, 1024 + ((r >> 32) as u16) % 64000)
         }
-        (Kind::Rst, Some(from)) => (*from.ip(), from.port(), tcp::flags::RST),
-        (Kind::Ack, Some(from)) => (*from.ip(), from.port(), tcp::flags::ACK),
-        (_, None) => unreachable!("checked in main"),
     };
+    let random_seq = (r >> 16) as u32;
+    let seq = match (args.seq, args.not_near) {
+        (Some(seq), _) => seq,
+        // Uniform over the 2^32 - 2^29 numbers at least NOT_NEAR away from `near`.
+        (None, Some(near)) => near.wrapping_add(NOT_NEAR).wrapping_add(random_seq % (u32::MAX - 2 * NOT_NEAR + 1)),
+        (None, None) => random_seq,
+    };
+    let flags = args.kind.flags();
     let mut seg = Segment {
         src_port,
         dst_port: args.to.port(),
-        seq: (r >> 16) as u32,
-        ack: if flags == tcp::flags::ACK { (r >> 8) as u32 } else { 0 },
+        seq,
+        ack: if flags & tcp::flags::ACK != 0 { (r >> 8) as u32 } else { 0 },
         flags,
         window: 64240,
         ..Default::default()
     };
     let mss = [2, 4, 5, 0xb4];
-    if flags == tcp::flags::SYN {
+    if flags & tcp::flags::SYN != 0 {
         seg.options = &mss;
     }
     craft::tcp_frame(args.dst_mac, MacAddr([2, 0, 0, 0, 0xf1, 0x0d]), src, *args.to.ip(), &seg)
@@ -123,9 +158,6 @@ fn main() -> Result<(), String> {
     }
     if !in_test_range(*args.to.ip()) || args.from.is_some_and(|f| !in_test_range(*f.ip())) {
         return Err("every address must be in 198.18.0.0/15".into());
-    }
-    if args.kind != Kind::Syn && args.from.is_none() {
-        return Err("--kind rst and ack need --from CLIENT:PORT".into());
     }
     let eal_args: Vec<String> = [
         "flood",

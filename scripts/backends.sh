@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Small real backends for the reference topology: one nginx in namespace sw-servers with a
-# server on each real server address (198.18.1.10, .11, .12 port 80, named rs1, rs2, rs3):
+# Small real backends for the reference topology: in namespace sw-servers, one nginx per real
+# server address (198.18.1.10, .11, .12 port 80, named rs1, rs2, rs3; `stop-server rs2` and
+# `start-server rs2` stop and start one alone):
 #
 #   /        `rsN <client address>`, on connections kept alive for 100000 requests
 #   /sid     the same, and `Set-Cookie: SID=<random hex>; Path=/` when the request has no
@@ -12,7 +13,7 @@
 #
 # and a server on the VIP for direct server return (`dsr <client address>`).
 # `start` stops the Tomcat nodes of scripts/tomcat.sh first (both use port 80).
-# Usage: scripts/backends.sh start|stop   (after scripts/netns.sh up)
+# Usage: scripts/backends.sh start|stop|stop-server NAME|start-server NAME   (after netns.sh up)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dir=/tmp/stickwire-backends
@@ -27,27 +28,54 @@ start() {
         mv "$dir/big.tmp" "$dir/big"
     fi
     upload_server
-    {
-        cat <<CONF
+    # The VIP may not be on the servers yet (only the DSR test puts it there).
+    ip netns exec sw-servers sysctl -qw net.ipv4.ip_nonlocal_bind=1
+    for name in rs1 rs2 rs3 dsr; do
+        conf "$name" >"$dir/$name.conf"
+        start_server "$name"
+    done
+}
+
+# One nginx per real server, so that one can be stopped alone (health-check tests).
+start_server() {
+    ip netns exec sw-servers nginx -c "$dir/$1.conf"
+}
+
+stop_server() {
+    stop_pid "$dir/$1.pid" nginx
+}
+
+# The nginx config of one real server (rs1..rs3), or of the DSR server on the VIP.
+conf() {
+    local name=$1
+    cat <<CONF
 worker_processes 1;
-pid $dir/nginx.pid;
-error_log $dir/error.log warn;
+pid $dir/$name.pid;
+error_log $dir/$name-error.log warn;
 events { worker_connections 4096; }
 http {
     access_log off;
     keepalive_requests 100000;
     sendfile on;
     client_max_body_size 20m;
-    client_body_temp_path $dir/body;
-    proxy_temp_path $dir/proxy;
-    fastcgi_temp_path $dir/fastcgi;
-    uwsgi_temp_path $dir/uwsgi;
-    scgi_temp_path $dir/scgi;
+    client_body_temp_path $dir/body-$name;
+    proxy_temp_path $dir/proxy-$name;
+    fastcgi_temp_path $dir/fastcgi-$name;
+    uwsgi_temp_path $dir/uwsgi-$name;
+    scgi_temp_path $dir/scgi-$name;
     # A new session cookie for a request that has none (an empty header is not sent).
     map \$cookie_SID \$new_sid_cookie { "" "SID=\$request_id; Path=/"; default ""; }
 CONF
-        for n in 1 2 3; do
-            cat <<CONF
+    if [ "$name" = dsr ]; then
+        cat <<CONF
+    # For direct server return: the VIP, held on the servers' loopback by the DSR test.
+    server { listen 198.18.0.101:80; location / { default_type text/plain; return 200 "dsr \$remote_addr\n"; } }
+}
+CONF
+        return
+    fi
+    local n=${name#rs}
+    cat <<CONF
     server {
         listen 198.18.1.$((9 + n)):80;
         default_type text/plain;
@@ -60,17 +88,8 @@ CONF
             proxy_pass http://127.0.0.1:$upload_port;
         }
     }
-CONF
-        done
-        cat <<CONF
-    # For direct server return: the VIP, held on the servers' loopback by the DSR test.
-    server { listen 198.18.0.101:80; location / { default_type text/plain; return 200 "dsr \$remote_addr\n"; } }
 }
 CONF
-    } >"$dir/nginx.conf"
-    # The VIP may not be on the servers yet (only the DSR test puts it there).
-    ip netns exec sw-servers sysctl -qw net.ipv4.ip_nonlocal_bind=1
-    ip netns exec sw-servers nginx -c "$dir/nginx.conf"
 }
 
 # The hashing server behind /upload: standard library only, a thread per request.
@@ -141,12 +160,16 @@ stop_pid() {
 }
 
 stop() {
-    stop_pid "$dir/nginx.pid" nginx
+    stop_pid "$dir/nginx.pid" nginx # an older layout's single nginx
+    for name in rs1 rs2 rs3 dsr; do stop_server "$name"; done
     stop_pid "$dir/upload.pid" upload.py
 }
 
 case "${1:-}" in
     start) start ;;
     stop) stop ;;
-    *) echo "usage: $0 start|stop" >&2; exit 2 ;;
+    # One real server's nginx alone: `stop-server rs1`, `start-server rs1`.
+    stop-server) stop_server "$2" ;;
+    start-server) start_server "$2" ;;
+    *) echo "usage: $0 start|stop|stop-server NAME|start-server NAME" >&2; exit 2 ;;
 esac

@@ -4,6 +4,15 @@
 #   scripts/compare-haproxy.sh [SECONDS] [CONNECTIONS]      (defaults: 10 s, 50 connections)
 #   MODE=l7 scripts/compare-haproxy.sh ...                   (cookie insertion on :8080)
 #   CLOSE=1 scripts/compare-haproxy.sh ...                   (a new connection per request)
+#   FLOOD=1 CLOSE=1 scripts/compare-haproxy.sh ...           (under a spoofed SYN flood)
+#
+# FLOOD=1: each run is wrk before a flood (SECONDS), during scripts/synflood.sh's paced
+# phase (FLOOD_RATE SYN/s, default 200000, for FLOOD_PACED s, default 8), during its
+# flat-out phase (FLOOD_FLAT s, default 4), and after it (SECONDS); the figures are each
+# system's share of its own pre-flood rate, and its socket errors during and after. The
+# flood comes from random sources in 198.18.0.51-.250, random ports, to the VIP port; HAProxy
+# meets it with the kernel's SYN cookies (tcp_syncookies=1, the default), stickwire with its
+# own.
 #
 # MODE=l4 (the default) compares port 81 as described below. MODE=l7 compares port 8080:
 # stickwire's L7 port with `insert-cookie ServerID` (delayed binding, TCP splice) against
@@ -57,6 +66,10 @@ wrk_close=()
 [ "${CLOSE:-0}" = 1 ] && wrk_close=(-H "Connection: close")
 workers=${WORKERS:-1}
 bin=target/release/stickwire
+flood=${FLOOD:-0}
+flood_rate=${FLOOD_RATE:-200000}
+flood_paced=${FLOOD_PACED:-8}
+flood_flat=${FLOOD_FLAT:-4}
 
 die() { echo "compare-haproxy: error: $*" >&2; exit 1; }
 note() { echo "compare-haproxy: $*" >&2; }
@@ -165,20 +178,13 @@ background_busy() {
     awk -v t=$((b[0] - a[0])) -v i=$((b[1] - a[1])) 'BEGIN { printf "%.0f", (t > 0 ? 100 * (t - i) / t : 0) }'
 }
 
-# Runs wrk against the VIP; sets result="REQS_PER_S P50_MS P99_MS SOCKET_ERRORS NON_2XX".
+# One wrk run of SECONDS; sets result="REQS_PER_S P50_MS P99_MS SOCKET_ERRORS NON_2XX".
 # (Globals, not $(...): a failure must exit the main shell, whose trap cleans up.)
 result=""
-measure() { # LOG
-    local log=$1 rc=0 busy
-    busy=$(background_busy)
-    [ "$busy" -le 15 ] || note "warning: the machine was ${busy}% busy with other work just before this run; its figures are noisy"
-    if [ "$warmup" -gt 0 ]; then
-        timeout $((warmup + 30)) ip netns exec sw-client \
-            wrk -t$threads -c"$conns" -d"${warmup}s" "${wrk_close[@]}" "$url" >"$log.warmup" 2>&1 \
-            || die "warm-up wrk failed (status $?): $(tail -3 "$log.warmup")"
-    fi
-    timeout $((secs + 60)) ip netns exec sw-client \
-        wrk -t$threads -c"$conns" -d"${secs}s" --latency "${wrk_close[@]}" "$url" >"$log" 2>&1 || rc=$?
+wrk_run() { # LOG SECONDS
+    local log=$1 d=$2 rc=0
+    timeout $((d + 60)) ip netns exec sw-client \
+        wrk -t$threads -c"$conns" -d"${d}s" --latency --timeout 10s "${wrk_close[@]}" "$url" >"$log" 2>&1 || rc=$?
     [ "$rc" -eq 0 ] || die "wrk failed (status $rc): $(tail -5 "$log")"
     local rps p50 p99 errs non2xx
     rps=$(awk '/^Requests\/sec:/ {print $2}' "$log")
@@ -189,7 +195,38 @@ $(cat "$log")"
     # "Socket errors: connect 0, read 0, write 0, timeout 0" appears only when one is non-zero.
     errs=$(awk '/Socket errors:/ { gsub(",", ""); print $4 + $6 + $8 + $10 }' "$log")
     non2xx=$(awk '/Non-2xx or 3xx responses:/ {print $5}' "$log")
-    result="$rps $(to_ms "$p50") $(to_ms "$p99") ${errs:-0} ${non2xx:-0} $busy"
+    result="$rps $(to_ms "$p50") $(to_ms "$p99") ${errs:-0} ${non2xx:-0}"
+}
+
+# A measured run (after a warm-up); sets result as wrk_run does, plus how busy the machine
+# was before it. With FLOOD=1 also flood_result="PACED_RPS FLAT_RPS AFTER_RPS
+# ERRORS_DURING ERRORS_AFTER" (the flood aimed at DST_MAC, the MAC that owns the VIP).
+flood_result=""
+measure() { # LOG DST_MAC
+    local log=$1 mac=$2 busy
+    busy=$(background_busy)
+    [ "$busy" -le 15 ] || note "warning: the machine was ${busy}% busy with other work just before this run; its figures are noisy"
+    if [ "$warmup" -gt 0 ]; then
+        timeout $((warmup + 30)) ip netns exec sw-client \
+            wrk -t$threads -c"$conns" -d"${warmup}s" "${wrk_close[@]}" "$url" >"$log.warmup" 2>&1 \
+            || die "warm-up wrk failed (status $?): $(tail -3 "$log.warmup")"
+    fi
+    wrk_run "$log" "$secs"
+    local before=$result
+    if [ "$flood" = 1 ]; then
+        FLOOD_BIN=target/release/examples/flood scripts/synflood.sh --to "198.18.0.100:$port" --dst-mac "$mac" \
+            --rate "$flood_rate" --seconds "$flood_paced" --flat-out "$flood_flat" >"$log.flood" 2>&1 &
+        local flooder=$! paced flat after
+        wrk_run "$log.paced" "$flood_paced"; paced=$result
+        wrk_run "$log.flat" "$flood_flat"; flat=$result
+        wait "$flooder" || die "the flooder failed: $(cat "$log.flood")"
+        wrk_run "$log.after" "$secs"; after=$result
+        set -- $paced; local p_rps=$1 p_err=$4
+        set -- $flat; local f_rps=$1 f_err=$4
+        set -- $after; local a_rps=$1 a_err=$4
+        flood_result="$p_rps $f_rps $a_rps $((p_err + f_err)) $a_err"
+    fi
+    result="$before $busy"
 }
 
 run_stickwire() { # ROUND
@@ -211,7 +248,7 @@ $(cat "$log.stderr")"
     # First contact: the client and the servers resolve the switch (ARP) before the load.
     timeout 10 ip netns exec sw-client curl -sf -m 5 -o /dev/null "$url" \
         || die "stickwire: no answer from $url (see $log.stderr)"
-    measure "$log.wrk"
+    measure "$log.wrk" 02:53:57:00:00:01
     stop_switch
 }
 
@@ -299,7 +336,7 @@ $(cat "$log.log")"
     fi
     timeout 10 ip netns exec sw-client curl -sf -m 5 -o /dev/null "$url" \
         || die "haproxy: no answer from $url (see $log.log)"
-    measure "$log.wrk"
+    measure "$log.wrk" "$(ip -n sw-lb -br link show l0 | awk '{print $3}')"
     stop_haproxy
     kernel_addrs del
 }
@@ -318,6 +355,7 @@ switch_summary() { # COUNTERS_FILE
 
 echo "== building (cargo build --release)"
 cargo build --release 2>&1 | tail -1
+if [ "$flood" = 1 ]; then cargo build --release --example flood 2>&1 | tail -1; fi
 [ -x "$bin" ] || die "$bin was not built"
 "$bin" check --config "$config" >/dev/null || die "$config does not validate"
 
@@ -333,14 +371,23 @@ load="ip netns exec sw-client wrk -t$threads -c$conns -d${secs}s --latency ${wrk
 echo "== load: $load  (after a ${warmup} s warm-up each run)"
 echo "== logs: $outdir"
 
-declare -a names=() rps=() p50=() p99=() errs=() non2xx=() busy=()
+declare -a names=() rps=() p50=() p99=() errs=() non2xx=() busy=() floods=()
 for round in $(seq "$rounds"); do
     for sys in stickwire haproxy; do
         echo "-- round $round: $sys"
         "run_$sys" "$round"
         read -r a b c d e f <<<"$result"
         names+=("$sys#$round"); rps+=("$a"); p50+=("$b"); p99+=("$c"); errs+=("$d"); non2xx+=("$e"); busy+=("$f")
+        floods+=("$flood_result")
         printf '   %.0f req/s, p50 %s ms, p99 %s ms, socket errors %s, non-2xx %s (machine %s%% busy before)\n' "$a" "$b" "$c" "$d" "$e" "$f"
+        if [ "$flood" = 1 ]; then
+            read -r fp ff fa fe fae <<<"$flood_result"
+            printf '   flood: paced %.0f req/s (%.0f%%), flat out %.0f req/s (%.0f%%), after %.0f req/s (%.0f%%); socket errors during %s, after %s\n' \
+                "$fp" "$(awk -v x="$fp" -v b="$a" 'BEGIN { print 100 * x / b }')" \
+                "$ff" "$(awk -v x="$ff" -v b="$a" 'BEGIN { print 100 * x / b }')" \
+                "$fa" "$(awk -v x="$fa" -v b="$a" 'BEGIN { print 100 * x / b }')" "$fe" "$fae"
+            grep -E "^(paced|flat out):" "$outdir/$sys-$round.wrk.flood" | sed 's/^/     flooder /'
+        fi
         if [ "$sys" = stickwire ]; then switch_summary "$outdir/stickwire-$round.counters"; fi
     done
 done
@@ -372,6 +419,17 @@ printf '%-14s %14s %14s\n' "socket errors" "${errs[$bs]}" "${errs[$bh]}"
 verdict=$(awk -v a="${rps[$bs]}" -v b="${rps[$bh]}" -v x="${p99[$bs]}" -v y="${p99[$bh]}" 'BEGIN {
     print (a > b ? "stickwire ahead" : "haproxy ahead") " on req/s, " (x < y ? "stickwire" : "haproxy") " lower p99" }')
 echo "(best = highest req/s of each system; $verdict)"
+
+if [ "$flood" = 1 ]; then
+    echo
+    echo "== under the flood ($flood_rate SYN/s for $flood_paced s, then flat out for $flood_flat s): share of the run's own pre-flood req/s"
+    printf '%-14s %10s %10s %10s %16s %14s\n' run paced "flat out" after "errors during" "errors after"
+    for i in "${!names[@]}"; do
+        read -r fp ff fa fe fae <<<"${floods[$i]}"
+        share() { awk -v x="$1" -v b="${rps[$i]}" 'BEGIN { printf "%.0f%%", 100 * x / b }'; }
+        printf '%-14s %10s %10s %10s %16s %14s\n' "${names[$i]}" "$(share "$fp")" "$(share "$ff")" "$(share "$fa")" "$fe" "$fae"
+    done
+fi
 
 if [ -n "${COMPARE_JSON:-}" ]; then
     {

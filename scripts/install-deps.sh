@@ -10,6 +10,7 @@ packages=(
     tcpdump tshark libpcap-dev                        # captures
     nginx-light wrk haproxy                           # real backends, load, the reference LB
     tomcat10 python3                                  # L7 backends: Tomcat nodes, upload hashing
+    python3-prometheus-client                         # the /metrics test parses with it
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -4,6 +4,9 @@
 #
 #   scripts/record-l7.sh curl     pcaps/l7-curl:   nginx (scripts/backends.sh)
 #   scripts/record-l7.sh tomcat   pcaps/l7-tomcat: three Tomcat nodes (scripts/tomcat.sh)
+#   scripts/record-l7.sh flood    pcaps/flood:     a small spoofed SYN flood at :81 (L4) and
+#                                 :80 (L7) with real clients coming through on SYN cookies,
+#                                 then blind RSTs at a live keep-alive connection (nginx)
 #
 # What reached the switch is recorded by the switch itself (`run --record-rx`): each frame
 # stamped with the switch's own clock, which its ISNs and TCP timestamps follow, so that
@@ -23,7 +26,8 @@ what=${1:-}
 case "$what" in
     curl) out=pcaps/l7-curl backends=scripts/backends.sh ;;
     tomcat) out=pcaps/l7-tomcat backends=scripts/tomcat.sh ;;
-    *) echo "usage: $0 curl|tomcat" >&2; exit 2 ;;
+    flood) out=pcaps/flood backends=scripts/backends.sh ;;
+    *) echo "usage: $0 curl|tomcat|flood" >&2; exit 2 ;;
 esac
 bin=${CARGO_TARGET_DIR:-target}/release/stickwire
 vip=198.18.0.100
@@ -87,6 +91,26 @@ if [ "$what" = curl ]; then
     # so that the capture stays small (about 80 requests).
     echo 'function delay() return 50 end' >"$tmp/pace.lua"
     ip netns exec sw-client wrk -t1 -c4 -d1s -s "$tmp/pace.lua" "http://$vip/"
+elif [ "$what" = flood ]; then
+    flood() { FLOOD_BIN=${CARGO_TARGET_DIR:-target}/release/examples/flood scripts/synflood.sh "$@" >&2; }
+    c 198.18.0.2 "${close[@]}" "http://$vip:81/"                                   # L4, a flow as usual
+    flood --to $vip:81 --rate 20000 --seconds 1 --count 1500 --sources 20          # past 64 half-open: cookies
+    c 198.18.0.3 "${close[@]}" "http://$vip:81/"                                   # L4 through a proven cookie
+    flood --to $vip:80 --rate 20000 --seconds 1 --count 1500 --sources 20
+    c 198.18.0.4 "${close[@]}" "http://$vip/"                                      # L7 through a proven cookie
+    # Blind RSTs at a live keep-alive connection through :81: 20 far from its window and a
+    # SYN on it change nothing; one with its next sequence number ends it.
+    coproc client { ip netns exec sw-client python3 -u scripts/keepalive-client.py 198.18.0.5 40000 $vip 81; }
+    ask() { echo get >&"${client[1]}"; read -r answer <&"${client[0]}"; echo "$answer"; case $answer in ok*) read -r _ seq <&"${client[0]}" ;; esac; }
+    ask
+    flood --kind rst --to $vip:81 --from 198.18.0.5:40000 --not-near "$seq" --count 20 --rate 1000
+    flood --kind syn --to $vip:81 --from 198.18.0.5:40000 --not-near "$seq" --count 1 --rate 1000
+    sleep 0.2
+    ask
+    flood --kind rst --to $vip:81 --from 198.18.0.5:40000 --seq "$seq" --count 1 --rate 1000
+    sleep 0.2
+    ask
+    wait "$client_PID" 2>/dev/null || true
 else
     c 198.18.0.2 "${close[@]}" -c "$tmp/s2" "http://$vip/counter.jsp"              # round robin; a session
     c 198.18.0.2 "${close[@]}" -b "$tmp/s2" -c "$tmp/s2" "http://$vip/counter.jsp" # jvmRoute of its JSESSIONID

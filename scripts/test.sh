@@ -11,6 +11,9 @@ echo "== format and lint"
 cargo fmt --check
 cargo clippy --all-targets -- -D warnings
 
+echo "== release build (the flood tests run it: a debug build could not carry a flood)"
+cargo build --release --bin stickwire --example flood
+
 echo "== tests"
 # The end-to-end tests share one topology: they take a lock, so parallel test threads are fine.
 log=$(mktemp)

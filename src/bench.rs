@@ -19,12 +19,23 @@
 //!   rate over this one as `ratio_to_rte_hash`;
 //! - `l4-new`: whole TCP connections, each a new flow from SYN to expiry; reports `cps`.
 //!
+//! - `l7-spliced-100k`: frames of 100 k spliced connections on an L7 port, both ways, each
+//!   translated (sequence, acknowledgment, timestamps, window); beside `l4-established-100k`
+//!   of the same run (`ratio_to_l4_established`; measured for it when not selected);
+//! - `l7-lifecycle`: whole L7 connections (handshake answered by the switch, request head,
+//!   bind, the server's handshake, response, FINs); reports `cps` and `ratio_to_l4_new`
+//!   (`l4-new` of the same run, measured for it when not selected);
+//! - `synflood`: spoofed SYNs answered with SYN cookies, legitimate connections among them;
+//!   reports `syns_per_s`, `legit_started` and `legit_completed` (see `bench::l7`).
+//!
 //! Every engine scenario uses DPDK mbufs from a DPDK mempool, as `run` does.
 //!
 //! For profiling one scenario, `STICKWIRE_BENCH_ONLY=<name>` runs io-fwd (the reference) and
-//! the scenarios whose name contains `<name>`.
+//! the scenarios whose name contains `<name>`, or whose family is `<name>`: `l7` selects the
+//! three L7 scenarios (with their references).
 
 mod l4;
+mod l7;
 
 use std::io::Write as _;
 use std::net::Ipv4Addr;
@@ -54,6 +65,21 @@ pub struct Scenario {
     pub ratio_to_io_fwd: f64,
     /// `l4-established-<n>` only: its rate over `rte-hash-<n>`'s, measured in the same run.
     pub ratio_to_rte_hash: Option<f64>,
+    /// `l7-spliced-<n>` only: its rate over `l4-established-<n>`'s, measured in the same run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ratio_to_l4_established: Option<f64>,
+    /// `l7-lifecycle` only: its connections per second over `l4-new`'s, in the same run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ratio_to_l4_new: Option<f64>,
+    /// `synflood` only: SYNs answered (all with SYN cookies) per second.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub syns_per_s: Option<f64>,
+    /// `synflood` only: legitimate connections started (SYNs) and completed (all eight of
+    /// their frames sent) while measured.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub legit_started: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub legit_completed: Option<u64>,
     pub p50_ns: u64,
     pub p99_ns: u64,
     pub p999_ns: u64,
@@ -101,6 +127,11 @@ impl Meter {
             ns_per_frame: if self.frames > 0 { elapsed.as_nanos() as f64 / self.frames as f64 } else { 0.0 },
             ratio_to_io_fwd: reference_mpps.map_or(1.0, |r| mpps / r),
             ratio_to_rte_hash: None,
+            ratio_to_l4_established: None,
+            ratio_to_l4_new: None,
+            syns_per_s: None,
+            legit_started: None,
+            legit_completed: None,
             p50_ns: self.bursts.value_at_quantile(0.50),
             p99_ns: self.bursts.value_at_quantile(0.99),
             p999_ns: self.bursts.value_at_quantile(0.999),
@@ -296,6 +327,7 @@ pub fn main(quick: bool, json: Option<&Path>) -> Result<(), String> {
     let mut scenarios = vec![reference.clone()];
     let only = std::env::var("STICKWIRE_BENCH_ONLY").unwrap_or_default();
     let wanted = |name: &str| name.contains(only.as_str());
+    let wanted_l7 = |name: &str| wanted(name) || only == "l7";
     if wanted("mem-fwd") {
         scenarios.push(mem_fwd(&pool, duration, reference.mpps));
     }
@@ -316,6 +348,33 @@ pub fn main(quick: bool, json: Option<&Path>) -> Result<(), String> {
     }
     if wanted("l4-new") {
         scenarios.push(l4::new_connections(&pool, duration, reference.mpps)?);
+    }
+    // The L7 scenarios' references: the figure of this run, or measured now.
+    let rate_of = |scenarios: &mut Vec<Scenario>, name: &str| -> Result<Scenario, String> {
+        if let Some(s) = scenarios.iter().find(|s| s.name == name) {
+            return Ok(s.clone());
+        }
+        let s = match name {
+            "l4-new" => l4::new_connections(&pool, duration, reference.mpps)?,
+            _ => l4::established("100k", 100_000, &pool, duration, reference.mpps)?,
+        };
+        scenarios.push(s.clone());
+        Ok(s)
+    };
+    if wanted_l7("l7-spliced-100k") {
+        let floor = rate_of(&mut scenarios, "l4-established-100k")?;
+        let mut ours = l7::spliced("100k", 100_000, &pool, duration, reference.mpps)?;
+        ours.ratio_to_l4_established = Some(ours.mpps / floor.mpps);
+        scenarios.push(ours);
+    }
+    if wanted_l7("l7-lifecycle") {
+        let floor = rate_of(&mut scenarios, "l4-new")?;
+        let mut ours = l7::lifecycle(&pool, duration, reference.mpps)?;
+        ours.ratio_to_l4_new = ours.cps.zip(floor.cps).map(|(a, b)| a / b);
+        scenarios.push(ours);
+    }
+    if wanted_l7("synflood") {
+        scenarios.push(l7::synflood(&pool, duration, reference.mpps)?);
     }
 
     let command = std::env::args().collect::<Vec<_>>().join(" ");
@@ -356,6 +415,20 @@ fn print_table(report: &Report) {
     for s in &report.scenarios {
         if let Some(ratio) = s.ratio_to_rte_hash {
             let _ = writeln!(out, "{}: {ratio:.2} x the rte_hash reference", s.name);
+        }
+        if let Some(ratio) = s.ratio_to_l4_established {
+            let _ = writeln!(out, "{}: {ratio:.2} x l4-established-100k", s.name);
+        }
+        if let Some(ratio) = s.ratio_to_l4_new {
+            let _ = writeln!(out, "{}: {ratio:.2} x l4-new (connections per second)", s.name);
+        }
+        if let (Some(rate), Some(started), Some(done)) = (s.syns_per_s, s.legit_started, s.legit_completed) {
+            let _ = writeln!(
+                out,
+                "{}: {:.3} M SYNs answered per second; legitimate connections: {started} started, {done} completed",
+                s.name,
+                rate / 1e6
+            );
         }
     }
 }

@@ -88,6 +88,10 @@ enum Command {
         /// The admin API's address (the config's `[admin] listen`).
         #[arg(long, default_value = "127.0.0.1:9900")]
         addr: std::net::SocketAddr,
+        /// The admin API's Unix socket (the config's `[admin] socket`); used instead of
+        /// `--addr` when given.
+        #[arg(long)]
+        socket: Option<PathBuf>,
         /// The command, e.g. `set server rs2 state down` or `show servers`.
         #[arg(required = true, num_args = 1..)]
         command: Vec<String>,
@@ -185,19 +189,25 @@ fn main() -> ExitCode {
                 }
             }
         }),
-        Command::Run { config, record_rx, clock, eal_args } => load(&config).and_then(|config| {
+        Command::Run { config, record_rx, clock, eal_args } => load(&config).and_then(|parsed| {
+            let (config_path, config) = (config, parsed);
             let clock = match clock {
                 ClockArg::Monotonic => Clock::Monotonic,
                 ClockArg::Capture => Clock::Capture,
             };
-            let options = RunOptions { eal_args, record_rx, clock };
+            let options = RunOptions { eal_args, record_rx, clock, config_path: Some(config_path) };
             stickwire::runtime::run::run(&config, &options).map(|report| println!("{report}")).map_err(|e| {
                 eprintln!("stickwire: run: {e}");
                 ExitCode::FAILURE
             })
         }),
-        Command::Admin { addr, command } => {
-            match stickwire::control::admin::request(addr, &command.join(" "), std::time::Duration::from_secs(5)) {
+        Command::Admin { addr, socket, command } => {
+            let (line, timeout) = (command.join(" "), std::time::Duration::from_secs(10));
+            let reply = match &socket {
+                Some(path) => stickwire::control::admin::request_unix(path, &line, timeout),
+                None => stickwire::control::admin::request(addr, &line, timeout),
+            };
+            match reply {
                 Ok(reply) if reply.starts_with("error:") => {
                     eprintln!("stickwire: admin: {reply}");
                     Err(ExitCode::FAILURE)

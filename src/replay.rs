@@ -62,7 +62,7 @@ pub fn replay(config: &Config, files: &[PortFiles]) -> Result<ReplayReport, Repl
     // also stops where the engine has a deadline (a retransmission), as a live switch would.
     while worker.run_to_next_arrival().is_some() {}
     let counters = worker.engine().counters().clone();
-    let l4 = worker.engine().l4().stats().clone();
+    let l4 = worker.engine().l4().stats();
     let names = Names::of(worker.engine().l4().services());
     let port_stats = worker.port_stats();
     let mut report = ReplayReport {

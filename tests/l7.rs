@@ -8,7 +8,7 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use common::{counter, curl, curl_with_jar, in_ns, jar_cookie, scratch_path, Backends, Switch, Tomcat, Topology};
+use common::{counter, curl, curl_with_jar, jar_cookie, scratch_path, Backends, Switch, Tomcat, Topology};
 
 /// Every request with `Cookie: ServerID=rs2`, each on a new connection, reaches rs2.
 #[test]
@@ -162,19 +162,12 @@ fn wrk_through_the_splice_sees_no_errors() {
     let switch = Switch::start("examples/two-arm.toml");
 
     for extra in [&[][..], &["-H", "Connection: close"][..]] {
-        let mut args = vec!["wrk", "-t", "2", "-c", "16", "-d", "10s"];
+        let mut args = vec!["-t", "2", "-c", "16", "-d", "10s"];
         args.extend_from_slice(extra);
         args.push("http://198.18.0.100/");
-        let wrk = in_ns("sw-client", &args);
-        let text = String::from_utf8_lossy(&wrk.stdout);
-        assert!(wrk.status.success(), "{text}");
-        assert!(!text.contains("Socket errors") && !text.contains("Non-2xx"), "{extra:?}: {text}");
-        let requests: u64 = text
-            .lines()
-            .find(|l| l.contains("requests in"))
-            .and_then(|l| l.split_whitespace().next()?.parse().ok())
-            .unwrap_or(0);
-        assert!(requests > 1000, "wrk {extra:?} made only {requests} requests:\n{text}");
+        let run = common::wrk(&args);
+        assert_eq!((run.socket_errors, run.non_2xx), (0, 0), "{extra:?}: {}", run.text);
+        assert!(run.requests > 1000, "wrk {extra:?} made only {} requests:\n{}", run.requests, run.text);
     }
     let report = switch.stop();
     assert!(report.contains("mbufs in use after stop: 0"), "{report}");

@@ -44,15 +44,18 @@ use crate::wire::{tcp, MacAddr};
 mod rte_hash;
 pub(super) use rte_hash::reference as rte_hash_reference;
 
-const SW0: MacAddr = MacAddr([0x02, 0x53, 0x57, 0, 1, 1]);
-const SW1: MacAddr = MacAddr([0x02, 0x53, 0x57, 0, 1, 2]);
+pub(super) const SW0: MacAddr = MacAddr([0x02, 0x53, 0x57, 0, 1, 1]);
+pub(super) const SW1: MacAddr = MacAddr([0x02, 0x53, 0x57, 0, 1, 2]);
 /// The router the clients sit behind.
-const ROUTER_MAC: MacAddr = MacAddr([0x02, 0xcc, 0, 0, 0, 0xfe]);
-const ROUTER: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 254);
-const VIP: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 100);
-const VIP_PORT: u16 = 80;
-const SERVER_PORT: u16 = 8080;
-const SERVERS: u8 = 3;
+pub(super) const ROUTER_MAC: MacAddr = MacAddr([0x02, 0xcc, 0, 0, 0, 0xfe]);
+pub(super) const ROUTER: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 254);
+/// The switch's own address on the clients' side (the whole LAN when one-armed): full NAT's
+/// source towards the servers when one-armed.
+pub(super) const LAN_IP: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
+pub(super) const VIP: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 100);
+pub(super) const VIP_PORT: u16 = 80;
+pub(super) const SERVER_PORT: u16 = 8080;
+pub(super) const SERVERS: u8 = 3;
 
 /// Local addresses of the server port besides its own (198.18.1.100 and up): with 3 servers,
 /// 16 x 3 x 64512 = 3.1 M server-side tuples, room for the 1 M flows of the largest scenario.
@@ -68,17 +71,17 @@ pub const TIME_WAIT_TURNS: u64 = 4096;
 const NEW_CONNECTIONS: usize = 3 * 16_384;
 const NEW_CAPACITY: usize = 32_768;
 
-fn server_ip(i: u8) -> Ipv4Addr {
+pub(super) fn server_ip(i: u8) -> Ipv4Addr {
     Ipv4Addr::new(198, 18, 1, 10 + i)
 }
 
-fn server_mac(i: u8) -> MacAddr {
+pub(super) fn server_mac(i: u8) -> MacAddr {
     MacAddr([0x02, 0x5e, 0, 0, 1, 10 + i])
 }
 
 /// Two arms: port 0 towards the clients' router, port 1 on the servers' subnet. One arm:
 /// everything on port 0 (a /16 that holds the servers' subnet too).
-fn topology(one_arm: bool) -> Topology {
+pub(super) fn topology(one_arm: bool) -> Topology {
     let port = |name: &str, mac, ip, prefix_len, gateway| PortAddr {
         name: name.into(),
         mac,
@@ -92,10 +95,10 @@ fn topology(one_arm: bool) -> Topology {
         (0..SERVERS).map(|i| StaticNeighbour { port: server_port, ip: server_ip(i), mac: server_mac(i) }).collect();
     static_neighbours.push(StaticNeighbour { port: 0, ip: ROUTER, mac: ROUTER_MAC });
     let ports = if one_arm {
-        vec![port("lan", SW0, Ipv4Addr::new(198, 18, 0, 1), 16, Some(ROUTER))]
+        vec![port("lan", SW0, LAN_IP, 16, Some(ROUTER))]
     } else {
         vec![
-            port("client", SW0, Ipv4Addr::new(198, 18, 0, 1), 24, Some(ROUTER)),
+            port("client", SW0, LAN_IP, 24, Some(ROUTER)),
             PortAddr {
                 local_ips: (0..LOCAL_ADDRESSES).map(|i| Ipv4Addr::new(198, 18, 1, 100 + i)).collect(),
                 ..port("server", SW1, Ipv4Addr::new(198, 18, 1, 1), 24, None)
@@ -105,7 +108,7 @@ fn topology(one_arm: bool) -> Topology {
     Topology { ports, vips: vec![Vip { name: "bench".into(), ip: VIP }], static_neighbours }
 }
 
-fn services(nat: NatMode, flow_capacity: usize) -> Result<Services, String> {
+pub(super) fn services(nat: NatMode, flow_capacity: usize) -> Result<Services, String> {
     let servers: Vec<RealServer> =
         (0..SERVERS).map(|i| RealServer::named(&format!("rs{}", i + 1), server_ip(i), SERVER_PORT)).collect();
     let ids: Vec<u16> = (0..u16::from(SERVERS)).collect();
@@ -135,7 +138,7 @@ fn services(nat: NatMode, flow_capacity: usize) -> Result<Services, String> {
 }
 
 /// Client `i`'s address and port (distinct for every `i` below 2^32).
-fn client(i: usize) -> (Ipv4Addr, u16) {
+pub(super) fn client(i: usize) -> (Ipv4Addr, u16) {
     let key = bench_flow(i).0;
     (key.src, key.src_port)
 }
@@ -239,7 +242,7 @@ fn in_delivery_order(mut acks: Vec<Vec<u8>>) -> Vec<Vec<u8>> {
     acks.iter().map(|f| f.to_vec()).collect()
 }
 
-fn splitmix(state: &mut u64) -> u64 {
+pub(super) fn splitmix(state: &mut u64) -> u64 {
     *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
     let mut z = *state;
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
@@ -248,7 +251,7 @@ fn splitmix(state: &mut u64) -> u64 {
 }
 
 /// Fisher-Yates with a fixed seed: the same order on every run.
-fn shuffle<T>(items: &mut [T], seed: u64) {
+pub(super) fn shuffle<T>(items: &mut [T], seed: u64) {
     let mut rng = seed;
     for i in (1..items.len()).rev() {
         let j = (splitmix(&mut rng) % (i as u64 + 1)) as usize;
@@ -257,14 +260,15 @@ fn shuffle<T>(items: &mut [T], seed: u64) {
 }
 
 /// What the engine counted over the measured part.
-struct Delta {
-    rx: u64,
-    forwarded: u64,
-    drops: u64,
-    detail: Vec<(&'static str, u64)>,
+pub(super) struct Delta {
+    pub rx: u64,
+    pub forwarded: u64,
+    pub drops: u64,
+    /// Every counter that moved, by name.
+    pub detail: Vec<(&'static str, u64)>,
 }
 
-fn delta(before: &Counters, after: &Counters) -> Delta {
+pub(super) fn delta(before: &Counters, after: &Counters) -> Delta {
     let before_named = before.nonzero();
     let detail = after
         .nonzero()
@@ -281,7 +285,7 @@ fn delta(before: &Counters, after: &Counters) -> Delta {
 }
 
 /// Refuses figures for frames the fast path did not carry.
-fn check(name: &str, d: &Delta, received: u64) -> Result<(), String> {
+pub(super) fn check(name: &str, d: &Delta, received: u64) -> Result<(), String> {
     if d.rx != received || (d.forwarded as f64) < 0.99 * received as f64 {
         return Err(format!(
             "{name}: only {} of {received} frames received were forwarded (engine rx {}, drops {}: {:?}); not reporting",
@@ -291,7 +295,7 @@ fn check(name: &str, d: &Delta, received: u64) -> Result<(), String> {
     Ok(())
 }
 
-fn table_memory(t: &FlowTable) -> String {
+pub(super) fn table_memory(t: &FlowTable) -> String {
     format!(
         "{} B/flow max (FlowTable::bytes_per_flow), {:.0} B/flow measured (memory_bytes/capacity = {:.1} MiB/{})",
         FlowTable::bytes_per_flow(),
@@ -392,7 +396,7 @@ pub(super) fn new_connections(pool: &Mempool, duration: Duration, reference: f64
         run(&mut worker);
     }
     let before = worker.engine().counters().clone();
-    let l4_before = worker.engine().l4().stats().clone();
+    let l4_before = worker.engine().l4().stats();
     let rx_before = worker.port_stats()[0].rx_frames;
     let mut peak = 0;
     let mut meter = Meter::new();

@@ -9,10 +9,12 @@
 //! ```text
 //! help
 //! show servers
+//! show vips
 //! show stats
-//! show sticky
+//! show sticky [N]
 //! set server NAME state enabled|disabled|down
 //! set server NAME weight N
+//! reload
 //! quit
 //! ```
 //!
@@ -30,16 +32,20 @@
 
 use std::fmt;
 use std::io::{self, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::str::FromStr;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
+mod stream;
 #[cfg(test)]
 mod tests;
+
+pub use stream::Conn;
+use stream::Listener;
 
 /// Default cap on concurrently served connections.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 16;
@@ -49,18 +55,27 @@ pub const DEFAULT_MAX_LINE_LEN: usize = 4096;
 /// The text answered to `help`.
 pub const HELP_TEXT: &str = "\
 help                                         this list
-show servers                                 real servers: state, weight, connections
-show stats                                   counters
-show sticky                                  sticky bindings (client -> real server)
+show servers                                 real servers: admin state, health and its reason, weight,
+                                             current and total connections
+show vips                                    VIP ports: mode, predictor, servers, connections
+show stats                                   live counters per VIP port, real server and core, drops
+                                             by reason, table fill
+show sticky [N]                              source-IP and cookie bindings (client -> real server),
+                                             at most N lines (default 100)
 set server NAME state enabled|disabled|down  enabled: takes new flows; disabled: draining, no new flows,
                                              existing flows kept; down: out of service
 set server NAME weight N                     weight for the weighted predictors (0 = no new flows)
+reload                                       read the config file again (as SIGHUP does)
 quit                                         close this connection
 keywords are case-insensitive; server names are case-sensitive";
 
+/// Lines `show sticky` prints by default, and at most.
+pub const STICKY_LINES: usize = 100;
+pub const STICKY_LINES_MAX: usize = 100_000;
+
 /// Every command, as quoted in error messages.
-const USAGE: &str = "help | show servers|stats|sticky | set server NAME state enabled|disabled|down | \
-                     set server NAME weight N | quit";
+const USAGE: &str = "help | show servers|vips|stats|sticky [N] | set server NAME state enabled|disabled|down | \
+                     set server NAME weight N | reload | quit";
 
 /// Longest piece of client input quoted back in an error message.
 const QUOTE_MAX_CHARS: usize = 64;
@@ -129,10 +144,14 @@ pub enum AdminCommand {
     Help,
     /// `show servers`.
     ShowServers,
+    /// `show vips`.
+    ShowVips,
     /// `show stats`.
     ShowStats,
-    /// `show sticky` (optional for handlers: they may answer with an error).
-    ShowSticky,
+    /// `show sticky [N]`: at most `limit` lines (`None`: [`STICKY_LINES`]).
+    ShowSticky { limit: Option<usize> },
+    /// `reload`: the config file again.
+    Reload,
     /// `set server NAME state enabled|disabled|down`.
     SetServerState { server: String, state: ServerStateArg },
     /// `set server NAME weight N`.
@@ -147,8 +166,11 @@ impl fmt::Display for AdminCommand {
         match self {
             AdminCommand::Help => f.write_str("help"),
             AdminCommand::ShowServers => f.write_str("show servers"),
+            AdminCommand::ShowVips => f.write_str("show vips"),
             AdminCommand::ShowStats => f.write_str("show stats"),
-            AdminCommand::ShowSticky => f.write_str("show sticky"),
+            AdminCommand::ShowSticky { limit: None } => f.write_str("show sticky"),
+            AdminCommand::ShowSticky { limit: Some(n) } => write!(f, "show sticky {n}"),
+            AdminCommand::Reload => f.write_str("reload"),
             AdminCommand::SetServerState { server, state } => write!(f, "set server {server} state {state}"),
             AdminCommand::SetServerWeight { server, weight } => write!(f, "set server {server} weight {weight}"),
             AdminCommand::Quit => f.write_str("quit"),
@@ -218,19 +240,24 @@ impl FromStr for AdminCommand {
                 no_more(&mut words, "quit")?;
                 Ok(AdminCommand::Quit)
             }
+            "reload" => {
+                no_more(&mut words, "reload")?;
+                Ok(AdminCommand::Reload)
+            }
             "show" => {
                 let Some(what) = words.next() else {
                     return Err(ParseCommandError::new(
-                        "'show' needs what to show; accepted: servers, stats, sticky".to_string(),
+                        "'show' needs what to show; accepted: servers, vips, stats, sticky".to_string(),
                     ));
                 };
                 let (cmd, canon) = match what.to_ascii_lowercase().as_str() {
                     "servers" => (AdminCommand::ShowServers, "show servers"),
+                    "vips" => (AdminCommand::ShowVips, "show vips"),
                     "stats" => (AdminCommand::ShowStats, "show stats"),
-                    "sticky" => (AdminCommand::ShowSticky, "show sticky"),
+                    "sticky" => (AdminCommand::ShowSticky { limit: sticky_limit(words.next())? }, "show sticky N"),
                     _ => {
                         return Err(ParseCommandError::new(format!(
-                            "unknown 'show' target {}; accepted: servers, stats, sticky",
+                            "unknown 'show' target {}; accepted: servers, vips, stats, sticky",
                             quote(what)
                         )))
                     }
@@ -241,6 +268,18 @@ impl FromStr for AdminCommand {
             "set" => parse_set(&mut words),
             _ => Err(ParseCommandError::new(format!("unknown command {}; accepted: {USAGE}", quote(verb)))),
         }
+    }
+}
+
+/// `show sticky`'s optional line count.
+fn sticky_limit(word: Option<&str>) -> Result<Option<usize>, ParseCommandError> {
+    let Some(word) = word else { return Ok(None) };
+    match word.parse::<usize>() {
+        Ok(n) if (1..=STICKY_LINES_MAX).contains(&n) && word.bytes().all(|b| b.is_ascii_digit()) => Ok(Some(n)),
+        _ => Err(ParseCommandError::new(format!(
+            "invalid line count {}; accepted: a whole number from 1 to {STICKY_LINES_MAX}",
+            quote(word)
+        ))),
     }
 }
 
@@ -348,6 +387,14 @@ impl AdminReply {
 // Server
 // ---------------------------------------------------------------------------------------------
 
+/// Where an [`AdminServer`] listens.
+#[derive(Debug, Clone, Default)]
+pub struct AdminListen {
+    pub tcp: Option<SocketAddr>,
+    /// A Unix socket's path and file mode.
+    pub unix: Option<(std::path::PathBuf, u32)>,
+}
+
 /// Limits of an [`AdminServer`].
 #[derive(Debug, Clone)]
 pub struct AdminOptions {
@@ -359,6 +406,10 @@ pub struct AdminOptions {
     pub idle_timeout: Duration,
     /// A reply that cannot be written within this long closes the connection.
     pub write_timeout: Duration,
+    /// When every slot is taken, the connection idle the longest is closed to make room
+    /// for a new one, if it has been idle this long: idle clients never lock the operator
+    /// out.
+    pub evict_idle_after: Duration,
 }
 
 impl Default for AdminOptions {
@@ -368,6 +419,7 @@ impl Default for AdminOptions {
             max_line_len: DEFAULT_MAX_LINE_LEN,
             idle_timeout: Duration::from_secs(300),
             write_timeout: Duration::from_secs(5),
+            evict_idle_after: Duration::from_secs(1),
         }
     }
 }
@@ -411,17 +463,45 @@ impl AdminServer {
                 "admin server: max_connections and max_line_len must be at least 1",
             ));
         }
-        let listener = TcpListener::bind(addr)?;
-        listener.set_nonblocking(true)?;
-        let local_addr = listener.local_addr()?;
+        Self::spawn_on(&AdminListen { tcp: Some(addr), unix: None }, options, handler)
+    }
+
+    /// Serves the admin API on a TCP address, a Unix socket, or both.
+    pub fn spawn_on(
+        listen: &AdminListen,
+        options: AdminOptions,
+        handler: impl Fn(AdminCommand) -> AdminReply + Send + Sync + 'static,
+    ) -> io::Result<AdminServer> {
+        if options.max_connections == 0 || options.max_line_len == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "admin server: max_connections and max_line_len must be at least 1",
+            ));
+        }
+        let mut listeners = Vec::new();
+        let mut local_addr = None;
+        if let Some(addr) = listen.tcp {
+            let listener = TcpListener::bind(addr)?;
+            listener.set_nonblocking(true)?;
+            local_addr = Some(listener.local_addr()?);
+            listeners.push(Listener::Tcp(listener));
+        }
+        if let Some((path, mode)) = &listen.unix {
+            listeners.push(stream::bind_unix(path, *mode)?);
+        }
+        if listeners.is_empty() {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "admin server: nothing to listen on"));
+        }
         let stop = Arc::new(AtomicBool::new(false));
         let shared = Arc::new(Shared { handler: Box::new(handler), options, stop: Arc::clone(&stop) });
         let accept_thread =
-            thread::Builder::new().name("admin-accept".to_string()).spawn(move || accept_loop(listener, shared))?;
+            thread::Builder::new().name("admin-accept".to_string()).spawn(move || accept_loop(listeners, shared))?;
+        let local_addr = local_addr.unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)));
         Ok(AdminServer { local_addr, stop, accept_thread: Some(accept_thread) })
     }
 
-    /// The address the server listens on (with the port the system chose for port 0).
+    /// The TCP address the server listens on (with the port the system chose for port 0);
+    /// `0.0.0.0:0` when it listens on a Unix socket only.
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
     }
@@ -453,60 +533,122 @@ struct Shared {
     stop: Arc<AtomicBool>,
 }
 
-/// Decrements the count of open connections when a connection thread ends, however it ends.
-struct ConnectionSlot(Arc<AtomicUsize>);
+/// The open connections: when each last sent something, and the flag that asks it to go.
+#[derive(Default)]
+struct Registry {
+    next_id: u64,
+    open: Vec<(u64, Arc<Idle>)>,
+}
+
+/// One connection's idleness, shared with the accepting thread.
+struct Idle {
+    last_input: std::sync::Mutex<Instant>,
+    /// Set to close it for a newcomer.
+    evict: AtomicBool,
+    /// Between its lines: waiting for input (a command in progress is never cut).
+    waiting: AtomicBool,
+}
+
+/// Removes a connection from the registry when its thread ends, however it ends.
+struct ConnectionSlot {
+    registry: Arc<std::sync::Mutex<Registry>>,
+    id: u64,
+}
 
 impl Drop for ConnectionSlot {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
+        let mut r = self.registry.lock().unwrap_or_else(|e| e.into_inner());
+        r.open.retain(|(id, _)| *id != self.id);
     }
 }
 
-fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
-    let active = Arc::new(AtomicUsize::new(0));
+fn accept_loop(listeners: Vec<Listener>, shared: Arc<Shared>) {
+    let registry = Arc::new(std::sync::Mutex::new(Registry::default()));
     let mut workers: Vec<JoinHandle<()>> = Vec::new();
     while !shared.stop.load(Ordering::SeqCst) {
-        match listener.accept() {
-            Ok((stream, _peer)) => {
-                workers.retain(|w| !w.is_finished());
-                if active.load(Ordering::SeqCst) >= shared.options.max_connections {
-                    refuse(stream, &format!("too many admin connections (limit {})", shared.options.max_connections));
-                    continue;
+        let mut accepted = false;
+        for listener in &listeners {
+            match listener.accept() {
+                Ok(stream) => {
+                    accepted = true;
+                    workers.retain(|w| !w.is_finished());
+                    admit(stream, &shared, &registry, &mut workers);
                 }
-                active.fetch_add(1, Ordering::SeqCst);
-                let slot = ConnectionSlot(Arc::clone(&active));
-                let conn_shared = Arc::clone(&shared);
-                let spawned = thread::Builder::new().name("admin-conn".to_string()).spawn(move || {
-                    let _slot = slot;
-                    // An I/O error only ends this connection.
-                    let _ = serve_connection(stream, &conn_shared);
-                });
-                // If the thread could not be made, the closure (with the stream and the slot)
-                // is dropped: the connection is closed and its slot freed.
-                if let Ok(handle) = spawned {
-                    workers.push(handle);
-                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                // ECONNABORTED, EMFILE and the like: keep serving, without spinning.
+                Err(_) => {}
             }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => thread::sleep(POLL_INTERVAL),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            // ECONNABORTED, EMFILE and the like: keep serving, without spinning.
-            Err(_) => thread::sleep(POLL_INTERVAL),
+        }
+        if !accepted {
+            thread::sleep(POLL_INTERVAL);
         }
     }
-    drop(listener);
+    drop(listeners);
     for w in workers {
         let _ = w.join();
     }
 }
 
+/// Serves a new connection on a thread of its own, making room by closing the connection
+/// idle the longest when every slot is taken, or refuses it when all are busy.
+fn admit(
+    stream: Box<dyn Conn>,
+    shared: &Arc<Shared>,
+    registry: &Arc<std::sync::Mutex<Registry>>,
+    workers: &mut Vec<JoinHandle<()>>,
+) {
+    let mut r = registry.lock().unwrap_or_else(|e| e.into_inner());
+    let live = r.open.iter().filter(|(_, i)| !i.evict.load(Ordering::SeqCst)).count();
+    if live >= shared.options.max_connections {
+        let idle_for = |i: &Idle| i.last_input.lock().map(|t| t.elapsed()).unwrap_or_default();
+        let victim = r
+            .open
+            .iter()
+            .filter(|(_, i)| !i.evict.load(Ordering::SeqCst) && i.waiting.load(Ordering::SeqCst))
+            .map(|(_, i)| (idle_for(i), i))
+            .filter(|(idle, _)| *idle >= shared.options.evict_idle_after)
+            .max_by_key(|(idle, _)| *idle);
+        match victim {
+            Some((_, i)) => i.evict.store(true, Ordering::SeqCst),
+            None => {
+                drop(r);
+                let why = format!("too many admin connections (limit {}), all busy", shared.options.max_connections);
+                refuse(stream, &why);
+                return;
+            }
+        }
+    }
+    let idle = Arc::new(Idle {
+        last_input: std::sync::Mutex::new(Instant::now()),
+        evict: AtomicBool::new(false),
+        waiting: AtomicBool::new(true),
+    });
+    let id = r.next_id;
+    r.next_id += 1;
+    r.open.push((id, Arc::clone(&idle)));
+    drop(r);
+    let slot = ConnectionSlot { registry: Arc::clone(registry), id };
+    let conn_shared = Arc::clone(shared);
+    let spawned = thread::Builder::new().name("admin-conn".to_string()).spawn(move || {
+        let _slot = slot;
+        // An I/O error only ends this connection.
+        let _ = serve_connection(stream, &conn_shared, &idle);
+    });
+    // If the thread could not be made, the closure (with the stream and the slot) is
+    // dropped: the connection is closed and its slot freed.
+    if let Ok(handle) = spawned {
+        workers.push(handle);
+    }
+}
+
 /// Tells a client the server is busy, then closes its connection without resetting it, so the
 /// client reads the message rather than a connection reset.
-fn refuse(mut stream: TcpStream, why: &str) {
+fn refuse(mut stream: Box<dyn Conn>, why: &str) {
     let reply = AdminReply::Error(format!("{why}; try again later"));
     let _ = stream.set_nonblocking(false);
     let _ = stream.set_write_timeout(Some(Duration::from_millis(200)));
     let _ = stream.write_all(reply.to_wire().as_bytes());
-    let _ = stream.shutdown(Shutdown::Write);
+    let _ = stream.shutdown_write();
     // Read what the client sent (briefly), so closing does not send a reset over unread data.
     let _ = stream.set_read_timeout(Some(Duration::from_millis(100)));
     let mut sink = [0u8; 1024];
@@ -593,20 +735,30 @@ enum Next {
     Close,
 }
 
-fn serve_connection(mut stream: TcpStream, shared: &Shared) -> io::Result<()> {
+fn serve_connection(mut stream: Box<dyn Conn>, shared: &Shared, idle: &Idle) -> io::Result<()> {
     stream.set_nonblocking(false)?;
     stream.set_read_timeout(Some(POLL_INTERVAL))?;
     stream.set_write_timeout(Some(shared.options.write_timeout))?;
-    let _ = stream.set_nodelay(true);
     let mut reader = LineReader::new(shared.options.max_line_len);
     let mut chunk = [0u8; 1024];
     let mut lines = Vec::new();
     let mut last_input = Instant::now();
     loop {
-        for line in lines.drain(..) {
-            if let Next::Close = answer_line(&mut stream, shared, line)? {
-                return Ok(());
+        if !lines.is_empty() {
+            // A command in progress is never cut short for a newcomer.
+            idle.waiting.store(false, Ordering::SeqCst);
+            for line in lines.drain(..) {
+                if let Next::Close = answer_line(&mut stream, shared, line)? {
+                    return Ok(());
+                }
             }
+            idle.waiting.store(true, Ordering::SeqCst);
+        }
+        if idle.evict.load(Ordering::SeqCst) {
+            let bye = AdminReply::Error("closing this idle connection: another client needs the slot".into());
+            let _ = stream.write_all(bye.to_wire().as_bytes());
+            close_gracefully(&mut stream);
+            return Ok(());
         }
         if shared.stop.load(Ordering::SeqCst) {
             close_gracefully(&mut stream);
@@ -621,6 +773,9 @@ fn serve_connection(mut stream: TcpStream, shared: &Shared) -> io::Result<()> {
             }
             Ok(n) => {
                 last_input = Instant::now();
+                if let Ok(mut t) = idle.last_input.lock() {
+                    *t = last_input;
+                }
                 reader.feed(&chunk[..n], &mut lines);
             }
             Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
@@ -639,8 +794,8 @@ fn serve_connection(mut stream: TcpStream, shared: &Shared) -> io::Result<()> {
 /// Ends a connection with a FIN rather than a reset: sends the end of stream, then reads
 /// (without waiting) what the client already sent, since closing a socket with unread input
 /// makes the kernel reset the connection.
-fn close_gracefully(stream: &mut TcpStream) {
-    let _ = stream.shutdown(Shutdown::Write);
+fn close_gracefully(stream: &mut Box<dyn Conn>) {
+    let _ = stream.shutdown_write();
     if stream.set_nonblocking(true).is_err() {
         return;
     }
@@ -653,7 +808,7 @@ fn close_gracefully(stream: &mut TcpStream) {
     }
 }
 
-fn answer_line(stream: &mut TcpStream, shared: &Shared, line: Line) -> io::Result<Next> {
+fn answer_line(stream: &mut Box<dyn Conn>, shared: &Shared, line: Line) -> io::Result<Next> {
     let reply = match line {
         Line::TooLong => AdminReply::Error(format!(
             "line too long; a command is at most {} bytes; accepted: {USAGE}",
@@ -695,6 +850,24 @@ pub fn request(addr: SocketAddr, command: &str, timeout: Duration) -> io::Result
         return Err(io::Error::new(io::ErrorKind::InvalidInput, "the timeout must not be zero"));
     }
     let deadline = Instant::now() + timeout;
+    let stream = TcpStream::connect_timeout(&addr, timeout)?;
+    exchange(Box::new(stream), command, deadline)
+}
+
+/// [`request`] over the Unix socket at `path`.
+pub fn request_unix(path: &std::path::Path, command: &str, timeout: Duration) -> io::Result<String> {
+    if command.contains(['\n', '\r']) {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, "an admin command is one line"));
+    }
+    if timeout.is_zero() {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, "the timeout must not be zero"));
+    }
+    let deadline = Instant::now() + timeout;
+    exchange(Box::new(std::os::unix::net::UnixStream::connect(path)?), command, deadline)
+}
+
+/// Sends one command line on `stream` and reads the reply, all before `deadline`.
+fn exchange(mut stream: Box<dyn Conn>, command: &str, deadline: Instant) -> io::Result<String> {
     let remaining = || {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
@@ -703,7 +876,6 @@ pub fn request(addr: SocketAddr, command: &str, timeout: Duration) -> io::Result
             Ok(left)
         }
     };
-    let mut stream = TcpStream::connect_timeout(&addr, timeout)?;
     stream.set_write_timeout(Some(remaining()?))?;
     let mut line = String::with_capacity(command.len() + 1);
     line.push_str(command);

@@ -63,7 +63,14 @@ pub struct Config {
     pub tables: TablesConfig,
     /// The admin API (`stickwire admin`), on the management network; off when absent.
     #[serde(default)]
-    pub admin: Option<AdminConfig>,
+    pub admin: Option<Spanned<AdminConfig>>,
+    /// Prometheus metrics over HTTP; off when absent.
+    #[serde(default)]
+    pub metrics: Option<MetricsConfig>,
+    /// Health checks of every real server (each may override any key in its own
+    /// `[real_server.health]`); no checks when absent.
+    #[serde(default)]
+    pub health: Option<Spanned<HealthConfig>>,
     #[serde(rename = "port", default)]
     pub ports: Vec<PortConfig>,
     #[serde(rename = "vip", default)]
@@ -95,11 +102,111 @@ impl Default for DpdkConfig {
     }
 }
 
-/// Where the admin API listens.
+/// A health check's settings. Every key is optional: a server's own settings take
+/// precedence over `[health]`'s, which take precedence over the defaults.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HealthConfig {
+    /// `http` (a request, judged on its status and body), `tcp` (the handshake) or `none`.
+    #[serde(default)]
+    pub check: Option<CheckKind>,
+    /// The port checked; the server's own by default.
+    #[serde(default)]
+    pub port: Option<u16>,
+    /// Seconds from one check's start to the next (default 2).
+    #[serde(default)]
+    pub interval: Option<f64>,
+    /// Seconds a check may take (default half the interval).
+    #[serde(default)]
+    pub timeout: Option<f64>,
+    /// Passes in a row that bring a down server up (default 2).
+    #[serde(default)]
+    pub rise: Option<u32>,
+    /// Failures in a row that take an up server down (default 3).
+    #[serde(default)]
+    pub fall: Option<u32>,
+    /// HTTP: the method (default GET), path (default `/`), `Host` (default the server's
+    /// address), accepted status codes (default 200), a string the body must hold, and how
+    /// much of the response is read at most (default 64 KiB).
+    #[serde(default)]
+    pub method: Option<String>,
+    #[serde(default)]
+    pub path: Option<String>,
+    #[serde(default)]
+    pub host: Option<String>,
+    #[serde(default)]
+    pub expect_status: Option<Vec<u16>>,
+    #[serde(default)]
+    pub expect_body: Option<String>,
+    #[serde(default)]
+    pub max_response: Option<usize>,
+    /// Seconds over which a server that comes back up (or is enabled) ramps up to its full
+    /// share of new connections (ServerIron's slow start); 0, the default, for none.
+    #[serde(default)]
+    pub slow_start: Option<f64>,
+    /// What happens to the flows of a server that goes down: `reset` (the default: a client
+    /// frame is answered with RST, so the client reconnects at once) or `keep`.
+    #[serde(default)]
+    pub down_flows: Option<DownFlows>,
+}
+
+/// The kinds of health check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CheckKind {
+    Http,
+    Tcp,
+    None,
+}
+
+/// What becomes of a down server's flows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DownFlows {
+    #[default]
+    Reset,
+    Keep,
+}
+
+/// One server's health settings, every default filled in.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServerHealthConfig {
+    /// `None`: not checked (always up).
+    pub check: Option<(crate::health::Check, u16, crate::health::Timing)>,
+    pub slow_start: std::time::Duration,
+    pub down_flows: DownFlows,
+}
+
+/// Where the admin API listens: a TCP address, a Unix socket, or both.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AdminConfig {
     /// A TCP address, e.g. `127.0.0.1:9900`.
+    #[serde(default)]
+    pub listen: Option<std::net::SocketAddr>,
+    /// A Unix socket's path, e.g. `/run/stickwire/admin.sock`.
+    #[serde(default)]
+    pub socket: Option<Spanned<PathBuf>>,
+    /// The socket file's mode, in octal (HAProxy's `mode 660`): who may run the switch.
+    #[serde(default = "default_socket_mode")]
+    pub socket_mode: Spanned<String>,
+}
+
+fn default_socket_mode() -> Spanned<String> {
+    Spanned::new(0..0, "600".into())
+}
+
+impl AdminConfig {
+    /// The socket's mode bits (validated).
+    pub fn mode(&self) -> u32 {
+        u32::from_str_radix(self.socket_mode.get_ref(), 8).unwrap_or(0o600)
+    }
+}
+
+/// The Prometheus endpoint: `GET /metrics` on this address.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
     pub listen: std::net::SocketAddr,
 }
 
@@ -293,9 +400,14 @@ pub struct RealServerConfig {
     /// it issues.
     #[serde(default)]
     pub jvm_route: Option<Spanned<String>>,
-    /// Replication domain (mod_jk `domain`) for failover (later issues).
+    /// Replication domain (mod_jk `domain`): servers that hold each other's sessions. When
+    /// this server is down, clients bound to it (by cookie or source IP) go to an up server
+    /// of its domain.
     #[serde(default)]
     pub domain: Option<String>,
+    /// This server's health check, over the `[health]` defaults.
+    #[serde(default)]
+    pub health: Option<Spanned<HealthConfig>>,
 }
 
 impl RuleConfig {
@@ -311,6 +423,23 @@ impl RuleConfig {
 }
 
 impl RealServerConfig {
+    /// The server as the engine sees it, in the state the config gives.
+    pub fn real_server(&self) -> RealServer {
+        RealServer {
+            name: self.name.get_ref().clone(),
+            ip: *self.ip.get_ref(),
+            port: self.port,
+            weight: *self.weight.get_ref(),
+            max_connections: self.max_connections,
+            state: self.state,
+            server_id: self.server_id().to_string(),
+            jvm_route: self.jvm_route.as_ref().map(|j| j.get_ref().clone()),
+            domain: self.domain.clone(),
+            reset_on_down: true,
+            ramp: crate::engine::predictor::RAMP_FULL,
+        }
+    }
+
     /// The value a server-id cookie names this server by.
     pub fn server_id(&self) -> &str {
         self.server_id.as_ref().map_or(self.name.get_ref(), |id| id.get_ref())
@@ -417,24 +546,10 @@ impl Config {
         validate::Checker::new(self, text).all()
     }
 
-    /// The VIP ports and real servers, with a fresh predictor per port (one per worker), keyed
-    /// by `secrets`.
+    /// The VIP ports and real servers, each port with its predictor (and Maglev table) built,
+    /// keyed by `secrets`: the first service snapshot.
     pub fn services(&self, secrets: Secrets) -> Services {
-        let servers: Vec<RealServer> = self
-            .real_servers
-            .iter()
-            .map(|r| RealServer {
-                name: r.name.get_ref().clone(),
-                ip: *r.ip.get_ref(),
-                port: r.port,
-                weight: *r.weight.get_ref(),
-                max_connections: r.max_connections,
-                state: r.state,
-                server_id: r.server_id().to_string(),
-                jvm_route: r.jvm_route.as_ref().map(|j| j.get_ref().clone()),
-                domain: r.domain.clone(),
-            })
-            .collect();
+        let servers: Vec<RealServer> = self.real_servers.iter().map(|r| self.real_server(r)).collect();
         let mut services = Vec::new();
         for vip in &self.vips {
             for p in &vip.ports {
@@ -442,35 +557,10 @@ impl Config {
                     .real_servers
                     .iter()
                     .enumerate()
-                    .filter(|(_, r)| self.service_servers(p).any(|s| s.name.get_ref() == r.name.get_ref()))
+                    .filter(|(_, r)| self.serves(p, r))
                     .map(|(i, _)| i as u16)
                     .collect();
-                let views = server_views(&servers, &ids);
-                // Validated at load: the table size fits the servers and ids are distinct.
-                let predictor = Predictor::new(p.predictor, &views, *self.tables.maglev.get_ref(), secrets.maglev)
-                    .expect("validated predictor config");
-                services.push(Service {
-                    name: format!("{}:{}/{}", vip.name.get_ref(), p.port.get_ref(), p.protocol.name()),
-                    vip: *vip.ip.get_ref(),
-                    port: *p.port.get_ref(),
-                    proto: p.protocol.number(),
-                    nat: p.nat.as_ref().map_or(NatMode::Full, |n| *n.get_ref()),
-                    sticky: p.sticky.then(|| StickyPolicy {
-                        age: std::time::Duration::from_secs(p.sticky_age),
-                        prefix_len: *p.sticky_prefix_len.get_ref(),
-                    }),
-                    servers: ids,
-                    predictor,
-                    l7: (p.mode == PortMode::L7).then(|| L7Policy {
-                        rules: p.rules.iter().map(RuleConfig::rule).collect(),
-                        head_limit: *p.head_limit.get_ref(),
-                    }),
-                    // DSR cannot splice (validation refuses `always` there): never.
-                    syn_cookies: match p.nat.as_ref().map(|n| *n.get_ref()) {
-                        Some(NatMode::Dsr) => SynCookies::Never,
-                        _ => *p.syn_cookies.get_ref(),
-                    },
-                });
+                services.push(self.service(vip, p, ids, &servers, &secrets));
             }
         }
         Services {
@@ -484,12 +574,109 @@ impl Config {
         }
     }
 
-    /// The real servers a VIP port spreads over.
-    pub fn service_servers<'a>(&'a self, p: &'a VipPortConfig) -> impl Iterator<Item = &'a RealServerConfig> + 'a {
-        self.real_servers.iter().filter(move |r| match &p.servers {
+    /// VIP port `p` of `vip` over the servers `ids` (indices into `servers`), its predictor
+    /// built.
+    pub fn service(
+        &self,
+        vip: &VipConfig,
+        p: &VipPortConfig,
+        ids: Vec<u16>,
+        servers: &[RealServer],
+        secrets: &Secrets,
+    ) -> Service {
+        let views = server_views(servers, &ids);
+        // Validated at load: the table size fits the servers and ids are distinct.
+        let predictor = Predictor::new(p.predictor, &views, *self.tables.maglev.get_ref(), secrets.maglev)
+            .expect("validated predictor config");
+        Service {
+            name: format!("{}:{}/{}", vip.name.get_ref(), p.port.get_ref(), p.protocol.name()),
+            vip: *vip.ip.get_ref(),
+            port: *p.port.get_ref(),
+            proto: p.protocol.number(),
+            nat: p.nat.as_ref().map_or(NatMode::Full, |n| *n.get_ref()),
+            sticky: p.sticky.then(|| StickyPolicy {
+                age: std::time::Duration::from_secs(p.sticky_age),
+                prefix_len: *p.sticky_prefix_len.get_ref(),
+            }),
+            servers: ids,
+            predictor,
+            l7: (p.mode == PortMode::L7).then(|| L7Policy {
+                rules: p.rules.iter().map(RuleConfig::rule).collect(),
+                head_limit: *p.head_limit.get_ref(),
+            }),
+            // DSR cannot splice (validation refuses `always` there): never.
+            syn_cookies: match p.nat.as_ref().map(|n| *n.get_ref()) {
+                Some(NatMode::Dsr) => SynCookies::Never,
+                _ => *p.syn_cookies.get_ref(),
+            },
+        }
+    }
+
+    /// Real server `r` as the engine sees it: as the config says, its health settings in.
+    pub fn real_server(&self, r: &RealServerConfig) -> RealServer {
+        let mut s = r.real_server();
+        s.reset_on_down = self.server_health(r).down_flows == DownFlows::Reset;
+        s
+    }
+
+    /// Whether VIP port `p` spreads over real server `r`.
+    pub fn serves(&self, p: &VipPortConfig, r: &RealServerConfig) -> bool {
+        match &p.servers {
             Some(names) => names.get_ref().iter().any(|n| n == r.name.get_ref()),
             None => true,
-        })
+        }
+    }
+
+    /// Real server `r`'s health settings: its own, then `[health]`'s, then the defaults.
+    /// Numbers that cannot make a duration read as zero (validation refuses them).
+    pub fn server_health(&self, r: &RealServerConfig) -> ServerHealthConfig {
+        let empty = HealthConfig::default();
+        let own = r.health.as_ref().map_or(&empty, |h| h.get_ref());
+        let all = self.health.as_ref().map_or(&empty, |h| h.get_ref());
+        macro_rules! pick {
+            ($field:ident) => {
+                own.$field.clone().or_else(|| all.$field.clone())
+            };
+        }
+        let secs = |s: f64| std::time::Duration::try_from_secs_f64(s).unwrap_or_default();
+        let defaults = crate::health::Timing::default();
+        let interval = pick!(interval).map_or(defaults.interval, secs);
+        let timing = crate::health::Timing {
+            interval,
+            timeout: pick!(timeout).map_or(interval / 2, secs),
+            rise: pick!(rise).unwrap_or(defaults.rise),
+            fall: pick!(fall).unwrap_or(defaults.fall),
+        };
+        let kind = pick!(check).unwrap_or(if self.health.is_some() || r.health.is_some() {
+            CheckKind::Http
+        } else {
+            CheckKind::None
+        });
+        let check = match kind {
+            CheckKind::None => None,
+            CheckKind::Tcp => Some(crate::health::Check::Tcp),
+            CheckKind::Http => {
+                let base = crate::health::HttpCheck::default();
+                Some(crate::health::Check::Http(crate::health::HttpCheck {
+                    method: pick!(method).unwrap_or(base.method),
+                    path: pick!(path).unwrap_or(base.path),
+                    host: pick!(host),
+                    expect_status: pick!(expect_status).unwrap_or(base.expect_status),
+                    expect_body: pick!(expect_body),
+                    max_response: pick!(max_response).unwrap_or(base.max_response),
+                }))
+            }
+        };
+        ServerHealthConfig {
+            check: check.map(|c| (c, pick!(port).unwrap_or(r.port), timing)),
+            slow_start: pick!(slow_start).map_or(std::time::Duration::ZERO, secs),
+            down_flows: pick!(down_flows).unwrap_or_default(),
+        }
+    }
+
+    /// The real servers a VIP port spreads over.
+    pub fn service_servers<'a>(&'a self, p: &'a VipPortConfig) -> impl Iterator<Item = &'a RealServerConfig> + 'a {
+        self.real_servers.iter().filter(move |r| self.serves(p, r))
     }
 
     /// The MAC a port uses when the config does not give one and no device supplies one.

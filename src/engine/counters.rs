@@ -110,7 +110,10 @@ pub struct Counters {
     pub echo_replies_sent: u64,
     pub resets_sent: u64,
     pub forwarded: u64,
+    /// TCP segments handed to the switch's own TCP stack (health checks' answers).
     pub to_control: u64,
+    /// Packets the switch's own TCP stack sent.
+    pub local_sent: u64,
     drops: [u64; DropReason::ALL.len()],
 }
 
@@ -138,6 +141,7 @@ impl Counters {
         self.resets_sent += other.resets_sent;
         self.forwarded += other.forwarded;
         self.to_control += other.to_control;
+        self.local_sent += other.local_sent;
         for (mine, theirs) in self.drops.iter_mut().zip(other.drops.iter()) {
             *mine += theirs;
         }
@@ -155,6 +159,7 @@ impl Counters {
             ("resets-sent", self.resets_sent),
             ("forwarded", self.forwarded),
             ("to-control", self.to_control),
+            ("local-sent", self.local_sent),
         ];
         all.extend(DropReason::ALL.iter().map(|r| (r.name(), self.drops(*r))));
         all

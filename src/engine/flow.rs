@@ -872,14 +872,18 @@ impl FlowTable {
     }
 
     /// Starts fetching the flow line of the first key in `h`'s bucket whose signature
-    /// matches (call after [`prefetch_hashed`](Self::prefetch_hashed) had time to land).
+    /// matches (call after [`prefetch_hashed`](Self::prefetch_hashed) had time to land), and
+    /// says which flow that is, for side arrays indexed by it to fetch their line too.
     #[inline]
-    pub fn prefetch_flow_hashed(&self, h: u64) {
+    pub fn prefetch_flow_hashed(&self, h: u64) -> Option<FlowId> {
         let bucket = &self.buckets[h as usize & self.mask];
         let m = bucket.matching(sig_of(h));
-        if m != 0 {
-            crate::mem::prefetch(&self.flows[(bucket.refs[m.trailing_zeros() as usize] >> 2) as usize]);
+        if m == 0 {
+            return None;
         }
+        let id = bucket.refs[m.trailing_zeros() as usize] >> 2;
+        crate::mem::prefetch(&self.flows[id as usize]);
+        Some(FlowId(id))
     }
 
     /// The flow a frame with `key` belongs to, and the side it came from. Expired flows not

@@ -3,6 +3,7 @@
 //! in place (full NAT, gateway NAT or DSR), with incremental checksums, TTL and MSS clamping.
 
 use std::net::Ipv4Addr;
+use std::sync::Arc;
 
 use super::flow::{Direction, Flow, FlowId, FlowKey, FlowTable, InsertError, Segment, Timeouts, PROTO_TCP, PROTO_UDP};
 use super::frame::{Ip, Parsed, Transport};
@@ -11,7 +12,7 @@ use super::l7::decisions::{Decision, DecisionLog};
 use super::l7::rules::Decided;
 use super::l7::L7;
 use super::net::{Net, Output, Verdict};
-use super::predictor::ServerState;
+use super::predictor::{Cursor, ServerState};
 use super::service::{L7Policy, NatMode, Services};
 use super::sticky::{StickyTable, StickyUpdate};
 use super::sweep::SweepPace;
@@ -97,6 +98,10 @@ pub struct L4Stats {
     pub sticky_refused_full: u64,
     /// Half-open flows evicted to make room for a new one in a full table.
     pub evicted_half_open: u64,
+    /// Gauges, as of the moment the stats were taken: flows in the table, and how many of
+    /// them are half-open (a SYN flood shows here, and its end).
+    pub flows_in_table: u64,
+    pub half_open: u64,
     /// The L7 ports' own counters.
     pub l7: super::l7::L7Stats,
 }
@@ -132,6 +137,8 @@ impl L4Stats {
         self.sticky_hits += other.sticky_hits;
         self.sticky_refused_full += other.sticky_refused_full;
         self.evicted_half_open += other.evicted_half_open;
+        self.flows_in_table += other.flows_in_table;
+        self.half_open += other.half_open;
         self.l7.add(&other.l7);
     }
 }
@@ -148,7 +155,11 @@ pub enum Target {
 /// The L4 state of one core.
 #[derive(Debug)]
 pub struct L4 {
-    services: Services,
+    /// The service snapshot this core runs on: shared, immutable, replaced whole by
+    /// [`set_services`](Self::set_services).
+    services: Arc<Services>,
+    /// This core's predictor cursors, one per VIP port of `services`.
+    cursors: Vec<Cursor>,
     flows: FlowTable,
     sticky: StickyTable,
     /// Flows this core has on each server.
@@ -199,7 +210,8 @@ impl L4 {
         L4 {
             flows: FlowTable::new(services.flow_capacity.max(2), services.secrets.flow, Timeouts::default()),
             sticky: StickyTable::new(services.sticky_capacity.max(1), services.secrets.sticky),
-            services,
+            cursors: services.services.iter().map(|s| Cursor::new(&s.predictor)).collect(),
+            services: Arc::new(services),
             conns: vec![0; n_servers],
             others: vec![0; n_servers],
             stats,
@@ -215,11 +227,26 @@ impl L4 {
         }
     }
 
-    pub fn stats(&self) -> &L4Stats {
-        &self.stats
+    /// The counters, with the table's gauges as of now.
+    pub fn stats(&self) -> L4Stats {
+        let mut stats = L4Stats::default();
+        self.stats_into(&mut stats);
+        stats
+    }
+
+    /// [`L4::stats`] written into `into` (a worker publishes them every few milliseconds).
+    pub fn stats_into(&self, into: &mut L4Stats) {
+        into.clone_from(&self.stats);
+        into.flows_in_table = self.flows.len() as u64;
+        into.half_open = self.flows.half_open() as u64;
     }
 
     pub fn services(&self) -> &Services {
+        &self.services
+    }
+
+    /// The snapshot itself, to compare with a newer one.
+    pub fn snapshot(&self) -> &Arc<Services> {
         &self.services
     }
 
@@ -233,26 +260,63 @@ impl L4 {
         &mut self.l7.decisions
     }
 
+    /// The source-IP bindings of this core.
+    pub fn sticky(&self) -> &StickyTable {
+        &self.sticky
+    }
+
+    /// The cookie values this core learned from servers (L7 ports).
+    pub fn learned_cookies(&self) -> &StickyTable {
+        &self.l7.cookies
+    }
+
     /// Whether any VIP port is served (else the L4 path is skipped entirely).
     pub fn is_active(&self) -> bool {
         !self.services.services.is_empty()
     }
 
-    /// Applies a new state to a server (admin call, health check, config).
-    pub fn set_server_state(&mut self, server: u16, state: ServerState) {
-        let Some(s) = self.services.servers.get_mut(usize::from(server)) else { return };
-        s.state = state;
-        if state == ServerState::Down {
-            self.sticky.remove_server(server);
+    /// Switches to a new service snapshot, built off the data path by the control side: the
+    /// same VIP ports and servers at the same indices (a removed one stays as a tombstone),
+    /// maybe more of them. Flows and sticky bindings are kept; counters grow with the
+    /// snapshot. Nothing is rebuilt here.
+    pub fn set_services(&mut self, services: Arc<Services>) {
+        let (n_services, n_servers) = (services.services.len(), services.servers.len());
+        if self.stats.services.len() < n_services {
+            self.stats.services.resize(n_services, ServiceStats::default());
         }
-        self.refresh_predictors();
+        if self.stats.servers.len() < n_servers {
+            self.stats.servers.resize(n_servers, ServerStats::default());
+            self.conns.resize(n_servers, 0);
+            self.others.resize(n_servers, 0);
+        }
+        self.cursors.truncate(n_services);
+        for (i, svc) in services.services.iter().enumerate() {
+            match self.cursors.get_mut(i) {
+                Some(cursor) => cursor.fit(&svc.predictor),
+                None => self.cursors.push(Cursor::new(&svc.predictor)),
+            }
+        }
+        self.services = services;
     }
 
-    /// Applies a new weight to a server.
+    /// The current snapshot with one server's state changed (tests, and tools without a
+    /// control side: this builds the snapshot on the caller's thread).
+    pub fn set_server_state(&mut self, server: u16, state: ServerState) {
+        let mut next = Services::clone(&self.services);
+        if let Some(s) = next.servers.get_mut(usize::from(server)) {
+            s.state = state;
+            next.refresh_predictors();
+            self.set_services(Arc::new(next));
+        }
+    }
+
+    /// The current snapshot with one server's weight changed (see `set_server_state`).
     pub fn set_server_weight(&mut self, server: u16, weight: u32) {
-        if let Some(s) = self.services.servers.get_mut(usize::from(server)) {
+        let mut next = Services::clone(&self.services);
+        if let Some(s) = next.servers.get_mut(usize::from(server)) {
             s.weight = weight;
-            self.refresh_predictors();
+            next.refresh_predictors();
+            self.set_services(Arc::new(next));
         }
     }
 
@@ -279,15 +343,6 @@ impl L4 {
         }
     }
 
-    fn refresh_predictors(&mut self) {
-        let Services { services, servers, .. } = &mut self.services;
-        for svc in services.iter_mut() {
-            let views = super::service::server_views(servers, &svc.servers);
-            // The server set was valid at start; a state or weight change keeps it valid.
-            let _ = svc.predictor.set_servers(&views);
-        }
-    }
-
     /// The first pass over a burst, for each frame as it is read: hashes the flow key of a
     /// TCP or UDP frame and starts fetching its bucket, so that the lookups of
     /// [`find`](Self::find) overlap their cache misses instead of waiting for each in turn.
@@ -301,14 +356,21 @@ impl L4 {
     }
 
     /// After [`stage`](Self::stage) of a whole burst: once the table outgrows the cache,
-    /// starts fetching each bucket's candidate flow line too.
+    /// starts fetching each bucket's candidate flow line too, and where L7 ports are served
+    /// its splice line (whether the flow is spliced is in the flow line, not here yet: an
+    /// L4 flow's splice line is fetched for nothing).
     #[inline]
     pub fn stage_flows(&self, staged: &[Parsed]) {
         // A small table stays in the core's cache, where the extra pass only costs time.
-        if self.flows.len() > FLOWS_IN_CACHE {
-            for parsed in staged.iter() {
-                if let Parsed::Ipv4(Ip { flow: Some(t), .. }) = parsed {
-                    self.flows.prefetch_flow_hashed(t.hash);
+        if self.flows.len() <= FLOWS_IN_CACHE {
+            return;
+        }
+        let splices = &self.l7.splices;
+        for parsed in staged.iter() {
+            if let Parsed::Ipv4(Ip { flow: Some(t), .. }) = parsed {
+                let candidate = self.flows.prefetch_flow_hashed(t.hash);
+                if let Some(sp) = candidate.and_then(|id| splices.get(id.index())) {
+                    crate::mem::prefetch(sp);
                 }
             }
         }
@@ -371,7 +433,7 @@ impl L4 {
     ) -> Verdict {
         let flow = self.flows.get(id);
         let (svc, server) = (usize::from(flow.service()), flow.server());
-        if dir == Direction::FromClient && self.services.servers[usize::from(server)].state == ServerState::Down {
+        if dir == Direction::FromClient && self.services.servers[usize::from(server)].resets_flows() {
             // The server is gone: its flows cannot move (the new server knows nothing of
             // them), so the client is told at once instead of timing out.
             self.end_flow(id, now);
@@ -529,8 +591,11 @@ impl L4 {
         let load = |id: u16| conns[usize::from(id)] + others[usize::from(id)];
         let Some(policy) = service.sticky else {
             let h = key.hash(self.services.secrets.client);
-            return self.services.services[svc].predictor.pick(h, &load).map(|s| (s, false));
+            return self.services.services[svc].predictor.pick(&mut self.cursors[svc], h, &load).map(|s| (s, false));
         };
+        let prefix = u32::from(key.src) & prefix_mask(policy.prefix_len);
+        let client_hash = hash::keyed(self.services.secrets.client, u64::from(prefix), svc as u64);
+        let mut moved = None;
         if let Some(server) = self.sticky.lookup(svc as u16, key.src, policy.prefix_len, now) {
             let s = &servers[usize::from(server)];
             // A draining server keeps its sticky clients (their sessions live there); a
@@ -540,10 +605,15 @@ impl L4 {
                 self.stats.sticky_hits += 1;
                 return Some((server, true));
             }
+            // Down: a server of its replication domain holds the session too.
+            if s.state == ServerState::Down {
+                moved = self.services.domain_buddy(svc, server, client_hash, &load);
+            }
         }
-        let prefix = u32::from(key.src) & prefix_mask(policy.prefix_len);
-        let client_hash = hash::keyed(self.services.secrets.client, u64::from(prefix), svc as u64);
-        let server = service.predictor.pick_consistent(client_hash, &load)?;
+        let server = match moved {
+            Some(buddy) => buddy,
+            None => service.predictor.pick_consistent(client_hash, &load)?,
+        };
         match self.sticky.bind(svc as u16, key.src, policy.prefix_len, server, now, policy.age) {
             Ok(()) => self.sticky_out.push(StickyUpdate { service: svc as u16, key: u64::from(prefix), server }),
             Err(_) => self.stats.sticky_refused_full += 1,

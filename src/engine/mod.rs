@@ -26,6 +26,7 @@ pub mod timer;
 pub mod topology;
 
 use std::net::Ipv4Addr;
+use std::ops::RangeInclusive;
 
 pub use counters::{Counters, DropReason};
 pub use net::{Output, Verdict};
@@ -36,6 +37,10 @@ use crate::wire::buffer::FrameBuf;
 use crate::wire::{arp, ethernet, icmpv4, ipv4, tcp, MacAddr};
 use frame::{Ip, Parsed};
 use net::Net;
+
+/// The local ports of each port's own address that belong to the switch's own TCP stack (the
+/// health checker): full NAT never takes them, so a frame to one of them is never a flow's.
+pub const LOCAL_STACK_PORTS: RangeInclusive<u16> = 64512..=65535;
 
 /// Frames one burst reads ahead at most; the rest of a longer burst is read in further
 /// rounds of the same size.
@@ -50,6 +55,8 @@ pub struct Engine<B> {
     l4: l4::L4,
     /// The burst being handled, read ahead: each frame's facts.
     staged: [Parsed; STAGE],
+    /// Whether TCP to [`LOCAL_STACK_PORTS`] of a port's address goes to [`Output::local`].
+    local_stack: bool,
 }
 
 impl<B: FrameBuf> Engine<B> {
@@ -65,7 +72,48 @@ impl<B: FrameBuf> Engine<B> {
             announces: slot.index == 0,
             l4: l4::L4::new(services, slot),
             staged: [Parsed::Drop(DropReason::Runt); STAGE],
+            local_stack: false,
         }
+    }
+
+    /// Hands TCP segments to a port's own address and [`LOCAL_STACK_PORTS`] to the caller's
+    /// TCP stack through [`Output::local`] (else they are dropped as `tcp-to-switch`).
+    pub fn set_local_stack(&mut self, on: bool) {
+        self.local_stack = on;
+    }
+
+    /// Sends an IPv4 packet the switch's own TCP stack made: wrapped in Ethernet in a fresh
+    /// buffer and routed like any frame the switch originates (ARP resolved, or held).
+    pub fn send_local(
+        &mut self,
+        packet: &[u8],
+        now: Instant,
+        alloc: &mut impl FnMut() -> Option<B>,
+        out: &mut Output<B>,
+    ) -> Verdict {
+        let Ok(ip) = ipv4::Packet::new_checked(packet) else {
+            self.net.counters.count_drop(DropReason::Ipv4Malformed);
+            return Verdict::Drop(DropReason::Ipv4Malformed);
+        };
+        let dst = ip.dst_addr();
+        let Some(mut frame) = alloc() else {
+            self.net.counters.count_drop(DropReason::NoBuffer);
+            return Verdict::Drop(DropReason::NoBuffer);
+        };
+        let l2 = ethernet::HEADER_LEN;
+        if !frame.try_resize(l2 + packet.len()) {
+            return self.net.drop(frame, DropReason::NoBuffer, out);
+        }
+        let bytes = frame.as_mut();
+        bytes[..l2 - 2].fill(0);
+        bytes[l2 - 2..l2].copy_from_slice(&ethernet::ethertype::IPV4.to_be_bytes());
+        bytes[l2..].copy_from_slice(packet);
+        self.net.counters.local_sent += 1;
+        // Outside any burst: next hops the last burst resolved may have changed since.
+        self.net.hops.clear();
+        let verdict = self.net.answer(frame, dst, now, out);
+        self.net.send_arp_requests(alloc, out);
+        verdict
     }
 
     pub fn topology(&self) -> &Topology {
@@ -128,10 +176,10 @@ impl<B: FrameBuf> Engine<B> {
     }
 
     /// When the engine wants `poll` called next at the latest (a retransmission or a
-    /// deadline on an L7 port), as quinn-proto's `poll_timeout`; `None`: only when frames
-    /// come. The flow sweep and ARP retries run from every `poll` and need no deadline.
+    /// deadline on an L7 port, an ARP request to repeat), as quinn-proto's `poll_timeout`;
+    /// `None`: only when frames come. The flow sweep needs no deadline: it sends nothing.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.l4.l7_next_deadline()
+        [self.l4.l7_next_deadline(), self.net.neighbours.next_retry()].into_iter().flatten().min()
     }
 
     /// Takes a burst of frames received on `port`, leaving `frames` empty. The burst is read
@@ -304,7 +352,15 @@ impl<B: FrameBuf> Engine<B> {
                     return self.net.drop(frame, DropReason::TcpMalformed, out);
                 };
                 if !to_vip {
-                    return self.net.drop(frame, DropReason::TcpToSwitch, out);
+                    let local = self.local_stack
+                        && LOCAL_STACK_PORTS.contains(&seg.dst_port())
+                        && self.net.topology.is_port_ip(ip.dst);
+                    if !local {
+                        return self.net.drop(frame, DropReason::TcpToSwitch, out);
+                    }
+                    self.net.counters.to_control += 1;
+                    out.local.push(frame);
+                    return Verdict::Consumed;
                 }
                 if !seg.syn() || seg.ack() || seg.rst() {
                     return self.net.drop(frame, DropReason::TcpClosedPort, out);

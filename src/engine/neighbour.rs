@@ -232,6 +232,11 @@ impl<B> NeighbourTable<B> {
         self.next_sweep = now + RETRY_INTERVAL;
     }
 
+    /// When `poll` next has an ARP request to repeat or a next hop to give up on.
+    pub fn next_retry(&self) -> Option<Instant> {
+        self.unresolved.iter().map(|u| u.next_request).min()
+    }
+
     /// Frames currently held, for tests and stats.
     pub fn held_frames(&self) -> usize {
         self.unresolved.iter().map(|u| u.held.len()).sum()

@@ -33,13 +33,19 @@ pub enum Verdict {
 #[derive(Debug)]
 pub struct Output<B> {
     pub tx: Vec<Vec<B>>,
+    /// Frames for the switch's own TCP stack (see `Engine::set_local_stack`), whole.
+    pub local: Vec<B>,
     /// Frames dropped this turn, for the port to free in one go (cheaper than one by one).
     pub dropped: Vec<B>,
 }
 
 impl<B> Output<B> {
     pub fn new(ports: usize) -> Output<B> {
-        Output { tx: (0..ports).map(|_| Vec::with_capacity(64)).collect(), dropped: Vec::with_capacity(64) }
+        Output {
+            tx: (0..ports).map(|_| Vec::with_capacity(64)).collect(),
+            local: Vec::new(),
+            dropped: Vec::with_capacity(64),
+        }
     }
 
     /// All frames queued for transmission, on every port.

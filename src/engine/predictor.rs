@@ -2,10 +2,11 @@
 //! Named as the ServerIron names them: round-robin, weighted round-robin, least-connections,
 //! weighted least-connections, and Maglev consistent hashing.
 //!
-//! One [`Predictor`] per core and per VIP port: its cursors are the core's own, so picking
-//! takes no lock and allocates nothing. Server changes (state, weight, limits) arrive from the
-//! control thread and are applied with [`Predictor::set_servers`], which is where allocation
-//! happens (a new Maglev table).
+//! A [`Predictor`] is immutable once built and lives in the service snapshot every core
+//! shares: the control side builds it (and its Maglev table) off the data path with
+//! [`Predictor::set_servers`] whenever servers change. What a pick changes (round-robin
+//! cursors, smooth-WRR weights) is each core's own [`Cursor`], so picking takes no lock and
+//! allocates nothing.
 //!
 //! Who may get a new flow, whatever the predictor: a server that is [`ServerState::Enabled`],
 //! has a positive weight (weight 0 means "no new flows", as in HAProxy, and takes no Maglev
@@ -21,6 +22,8 @@
 
 use std::fmt;
 use std::str::FromStr;
+
+use std::sync::Arc;
 
 use super::hash;
 pub use super::maglev::{name_key, PredictorError, DEFAULT_TABLE_SIZE};
@@ -110,16 +113,30 @@ pub struct ServerView {
     /// No new flow once `load(id)` reaches this.
     pub max_connections: Option<u32>,
     pub state: ServerState,
+    /// Slow start: the share of the new flows it would get that it takes, out of
+    /// [`RAMP_FULL`] (a server back up ramps from a little to all over a while).
+    pub ramp: u16,
 }
+
+/// A server's whole share of new flows (no slow start under way).
+pub const RAMP_FULL: u16 = 1024;
 
 impl ServerView {
     /// May this server take a new flow now? The cheap checks go first so `load` is only asked
     /// when a limit is set.
     #[inline]
-    fn eligible(&self, load: &dyn Fn(u16) -> u32) -> bool {
+    fn eligible(&self, load: &dyn Fn(u16) -> u32, flow_hash: u64) -> bool {
         self.state == ServerState::Enabled
             && self.weight > 0
+            && self.admits(flow_hash)
             && self.max_connections.is_none_or(|max| load(self.id) < max)
+    }
+
+    /// Slow start: whether this flow is among the `ramp` share the server takes. The same
+    /// flow hash gives the same answer on every core; each server lets through its own flows.
+    #[inline]
+    fn admits(&self, flow_hash: u64) -> bool {
+        self.ramp >= RAMP_FULL || (hash::mix(flow_hash, self.key) % u64::from(RAMP_FULL)) < u64::from(self.ramp)
     }
 
     /// In the Maglev table (and so a possible first choice): enabled with a positive weight.
@@ -135,19 +152,45 @@ pub const MAGLEV_PROBES: usize = 32;
 /// Salt for the rendezvous tie-break.
 const TIE_SALT: u64 = 0xa54f_f53a_5f1d_36f1;
 
-/// One core's predictor for one VIP port.
+/// The predictor of one VIP port: shared by every core, never changed once published.
 #[derive(Debug, Clone)]
 pub struct Predictor {
     kind: PredictorKind,
     servers: Vec<ServerView>,
     /// Server id -> index in `servers`, `NONE` where no server has that id.
     index_of: Vec<u32>,
-    /// Over the servers `in_table`: first choices, and the Maglev predictor.
-    maglev: Maglev,
+    /// Over the servers `in_table`: first choices, and the Maglev predictor. Shared with the
+    /// previous snapshot's predictor when the servers it holds did not change.
+    maglev: Arc<Maglev>,
+}
+
+/// What picking changes, one per core and VIP port.
+#[derive(Debug, Clone, Default)]
+pub struct Cursor {
     /// Round robin: where the next scan starts.
     rr_next: usize,
     /// Smooth WRR: each server's current weight (nginx's `current_weight`).
     wrr_current: Vec<i64>,
+}
+
+impl Cursor {
+    /// A cursor for `p`.
+    pub fn new(p: &Predictor) -> Cursor {
+        let mut c = Cursor::default();
+        c.fit(p);
+        c
+    }
+
+    /// Follows `p`, a new snapshot's predictor for the same port: the round-robin cursor
+    /// carries over, smooth-WRR weights restart from zero (as nginx does on a change).
+    /// Allocates only when the port has more servers than before.
+    pub fn fit(&mut self, p: &Predictor) {
+        self.wrr_current.clear();
+        self.wrr_current.resize(p.servers.len(), 0);
+        if self.rr_next >= p.servers.len() {
+            self.rr_next = 0;
+        }
+    }
 }
 
 const NONE: u32 = u32::MAX;
@@ -167,18 +210,16 @@ impl Predictor {
             kind,
             servers: Vec::new(),
             index_of: Vec::new(),
-            maglev: Maglev::new(&[], table_size, seed)?,
-            rr_next: 0,
-            wrr_current: Vec::new(),
+            maglev: Arc::new(Maglev::new(&[], table_size, seed)?),
         };
         p.set_servers(servers)?;
         Ok(p)
     }
 
-    /// Applies a new server list (states, weights, limits, servers added or removed). The
-    /// Maglev table is rebuilt only when the set of enabled servers or their keys or weights
-    /// changed. Round-robin cursors carry over; smooth-WRR weights restart from zero. On error
-    /// (a repeated id, too many servers for the table) nothing changes.
+    /// Applies a new server list (states, weights, limits, servers added or removed): the
+    /// control side's way to the next snapshot's predictor. The Maglev table is rebuilt only
+    /// when the set of enabled servers or their keys or weights changed. On error (a
+    /// repeated id, too many servers for the table) nothing changes.
     pub fn set_servers(&mut self, servers: &[ServerView]) -> Result<(), PredictorError> {
         let table_size = self.maglev.table_size();
         let seed = self.maglev.seed();
@@ -199,14 +240,10 @@ impl Predictor {
         let mut sorted = backends.clone();
         sorted.sort_unstable_by_key(|b| (b.key, b.id));
         if sorted != self.maglev.backends() {
-            self.maglev = Maglev::new(&backends, table_size, seed)?;
+            self.maglev = Arc::new(Maglev::new(&backends, table_size, seed)?);
         }
         self.servers = servers.to_vec();
         self.index_of = index_of;
-        self.wrr_current = vec![0; servers.len()];
-        if self.rr_next >= servers.len() {
-            self.rr_next = 0;
-        }
         Ok(())
     }
 
@@ -225,12 +262,13 @@ impl Predictor {
 
     /// Chooses the server for a new flow, or `None` when no server is eligible (enabled,
     /// positive weight, under its `max_connections`). `flow_hash` is used by Maglev and to
-    /// break least-connections ties; `load(id)` is the server's current connection count.
+    /// break least-connections ties; `load(id)` is the server's current connection count;
+    /// `cursor` is this core's (see [`Cursor::fit`]).
     /// No allocation; O(servers) at worst, Maglev usually O(1).
-    pub fn pick(&mut self, flow_hash: u64, load: &dyn Fn(u16) -> u32) -> Option<u16> {
+    pub fn pick(&self, cursor: &mut Cursor, flow_hash: u64, load: &dyn Fn(u16) -> u32) -> Option<u16> {
         match self.kind {
-            PredictorKind::RoundRobin => self.pick_round_robin(load),
-            PredictorKind::WeightedRoundRobin => self.pick_weighted_round_robin(load),
+            PredictorKind::RoundRobin => self.pick_round_robin(cursor, flow_hash, load),
+            PredictorKind::WeightedRoundRobin => self.pick_weighted_round_robin(cursor, flow_hash, load),
             PredictorKind::LeastConnections => self.pick_least_connections(flow_hash, load, false),
             PredictorKind::WeightedLeastConnections => self.pick_least_connections(flow_hash, load, true),
             PredictorKind::Maglev => self.pick_consistent(flow_hash, load),
@@ -267,11 +305,11 @@ impl Predictor {
                 slot -= table.len();
             }
             let id = table[slot];
-            if self.server(id).is_some_and(|s| s.eligible(load)) {
+            if self.server(id).is_some_and(|s| s.eligible(load, hash)) {
                 return Some(id);
             }
         }
-        self.servers.iter().filter(|s| s.eligible(load)).max_by_key(|s| tie_rank(hash, s.key)).map(|s| s.id)
+        self.servers.iter().filter(|s| s.eligible(load, hash)).max_by_key(|s| tie_rank(hash, s.key)).map(|s| s.id)
     }
 
     fn server(&self, id: u16) -> Option<&ServerView> {
@@ -283,12 +321,12 @@ impl Predictor {
 
     /// The next eligible server after the last one picked, in list order: with a fixed set of
     /// eligible servers the picks cycle through them exactly.
-    fn pick_round_robin(&mut self, load: &dyn Fn(u16) -> u32) -> Option<u16> {
+    fn pick_round_robin(&self, cursor: &mut Cursor, flow_hash: u64, load: &dyn Fn(u16) -> u32) -> Option<u16> {
         let n = self.servers.len();
         for k in 0..n {
-            let i = (self.rr_next + k) % n;
-            if self.servers[i].eligible(load) {
-                self.rr_next = (i + 1) % n;
+            let i = (cursor.rr_next + k) % n;
+            if self.servers[i].eligible(load, flow_hash) {
+                cursor.rr_next = (i + 1) % n;
                 return Some(self.servers[i].id);
             }
         }
@@ -300,22 +338,26 @@ impl Predictor {
     /// Over any `sum(weights)` picks each server gets exactly its weight, interleaved: weights
     /// 5, 1, 1 give a a b a c a a, not a a a a a b c. Ineligible servers sit out and their
     /// current weight waits.
-    fn pick_weighted_round_robin(&mut self, load: &dyn Fn(u16) -> u32) -> Option<u16> {
+    fn pick_weighted_round_robin(&self, cursor: &mut Cursor, flow_hash: u64, load: &dyn Fn(u16) -> u32) -> Option<u16> {
+        let current = &mut cursor.wrr_current;
+        if current.len() != self.servers.len() {
+            return None; // a cursor not fitted to this predictor: a caller's bug, no pick
+        }
         let mut best: Option<usize> = None;
         let mut total: i64 = 0;
         for (i, s) in self.servers.iter().enumerate() {
-            if !s.eligible(load) {
+            if !s.eligible(load, flow_hash) {
                 continue;
             }
             let w = i64::from(s.weight);
-            self.wrr_current[i] += w;
+            current[i] += w;
             total += w;
-            if best.is_none_or(|b| self.wrr_current[i] > self.wrr_current[b]) {
+            if best.is_none_or(|b| current[i] > current[b]) {
                 best = Some(i);
             }
         }
         let b = best?;
-        self.wrr_current[b] -= total;
+        current[b] -= total;
         Some(self.servers[b].id)
     }
 
@@ -329,7 +371,7 @@ impl Predictor {
         // (connections, weight used for the ratio, tie rank once computed, server)
         let mut best: Option<(u64, u64, Option<u64>, &ServerView)> = None;
         for s in &self.servers {
-            if s.state != ServerState::Enabled || s.weight == 0 {
+            if s.state != ServerState::Enabled || s.weight == 0 || !s.admits(flow_hash) {
                 continue;
             }
             let conns = load(s.id);
@@ -385,6 +427,7 @@ mod tests {
             weight,
             max_connections: None,
             state: ServerState::Enabled,
+            ramp: RAMP_FULL,
         }
     }
 
@@ -392,8 +435,39 @@ mod tests {
         weights.iter().enumerate().map(|(i, &w)| server(i as u16 + 1, w)).collect()
     }
 
-    fn predictor(kind: PredictorKind, servers: &[ServerView]) -> Predictor {
-        Predictor::new(kind, servers, DEFAULT_TABLE_SIZE, 42).unwrap()
+    /// A predictor and one core's cursor, as a core uses them.
+    #[derive(Debug, Clone)]
+    struct Picker {
+        p: Predictor,
+        c: Cursor,
+    }
+
+    impl Picker {
+        fn new(p: Predictor) -> Picker {
+            let c = Cursor::new(&p);
+            Picker { p, c }
+        }
+
+        fn pick(&mut self, hash: u64, load: &dyn Fn(u16) -> u32) -> Option<u16> {
+            self.p.pick(&mut self.c, hash, load)
+        }
+
+        fn set_servers(&mut self, servers: &[ServerView]) -> Result<(), PredictorError> {
+            self.p.set_servers(servers)?;
+            self.c.fit(&self.p);
+            Ok(())
+        }
+    }
+
+    impl std::ops::Deref for Picker {
+        type Target = Predictor;
+        fn deref(&self) -> &Predictor {
+            &self.p
+        }
+    }
+
+    fn predictor(kind: PredictorKind, servers: &[ServerView]) -> Picker {
+        Picker::new(Predictor::new(kind, servers, DEFAULT_TABLE_SIZE, 42).unwrap())
     }
 
     fn no_load(_: u16) -> u32 {
@@ -410,7 +484,7 @@ mod tests {
         fn get(&self, id: u16) -> u32 {
             self.0.borrow().get(&id).copied().unwrap_or(0)
         }
-        fn pick(&self, p: &mut Predictor, hash: u64) -> Option<u16> {
+        fn pick(&self, p: &mut Picker, hash: u64) -> Option<u16> {
             let id = p.pick(hash, &|id| self.get(id))?;
             *self.0.borrow_mut().entry(id).or_insert(0) += 1;
             Some(id)
@@ -634,7 +708,7 @@ mod tests {
     #[test]
     fn first_choice_agrees_across_cores_and_kinds() {
         let s = servers(&[1, 1, 1, 1, 1]);
-        let cores: Vec<Predictor> = PredictorKind::ALL.iter().map(|&k| predictor(k, &s)).collect();
+        let cores: Vec<Picker> = PredictorKind::ALL.iter().map(|&k| predictor(k, &s)).collect();
         for h in 0..20_000 {
             let x = cores[0].first_choice(h);
             assert!(x.is_some());
@@ -676,6 +750,29 @@ mod tests {
         assert!(p.maglev() == predictor(PredictorKind::Maglev, &reweighted).maglev());
     }
 
+    /// Slow start: a ramping server takes about its share of what it would get, on every
+    /// predictor; least-connections does not pile every new flow on a server just back.
+    #[test]
+    fn a_ramping_server_takes_its_share_only() {
+        for kind in PredictorKind::ALL {
+            let mut s = servers(&[1, 1, 1, 1]);
+            s[3].ramp = RAMP_FULL / 4;
+            let mut p = predictor(kind, &s);
+            // The others have connections; the ramping one has none.
+            let load = |id: u16| if id == 4 { 0 } else { 50 };
+            let picks = 40_000u64;
+            let got = (0..picks).filter(|&h| p.pick(hash::mix(h, 9), &load) == Some(4)).count() as f64;
+            let full = if matches!(kind, PredictorKind::LeastConnections | PredictorKind::WeightedLeastConnections) {
+                picks as f64 // least-connections would send it everything
+            } else {
+                picks as f64 / 4.0
+            };
+            // About a quarter (round robin a little more: a skipped turn is not a lost pick).
+            let share = got / full;
+            assert!((0.18..0.34).contains(&share), "{kind}: {share}");
+        }
+    }
+
     /// Determinism: two instances with the same inputs make the same picks.
     #[test]
     fn same_inputs_same_picks() {
@@ -712,11 +809,12 @@ mod tests {
                 weight,
                 max_connections: max,
                 state: [ServerState::Enabled, ServerState::Disabled, ServerState::Down][usize::from(st)],
+                ramp: RAMP_FULL,
             }).collect();
-            let mut p = Predictor::new(kind, &s, 1009, 3).unwrap();
+            let mut p = Picker::new(Predictor::new(kind, &s, 1009, 3).unwrap());
             let conns = Conns::new(&[]);
             for h in hashes {
-                let any_eligible = s.iter().any(|x| x.eligible(&|id| conns.get(id)));
+                let any_eligible = s.iter().any(|x| x.eligible(&|id| conns.get(id), h));
                 match conns.pick(&mut p, h) {
                     Some(id) => {
                         let x = s.iter().find(|x| x.id == id).unwrap();

@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::hash::Secrets;
-use super::predictor::{name_key, Predictor, ServerState, ServerView};
+use super::predictor::{name_key, Predictor, ServerState, ServerView, RAMP_FULL};
 
 /// How frames of a VIP port are rewritten towards the real server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -74,9 +74,20 @@ pub struct RealServer {
     pub jvm_route: Option<String>,
     /// Its replication domain (mod_jk): servers that share each other's sessions.
     pub domain: Option<String>,
+    /// When down, a client frame of one of its flows is answered with RST (else the flows
+    /// are left alone: they end or time out).
+    pub reset_on_down: bool,
+    /// Slow start: the share of its new flows it takes (out of [`RAMP_FULL`]).
+    pub ramp: u16,
 }
 
 impl RealServer {
+    /// Down, with its flows to be reset.
+    #[inline]
+    pub fn resets_flows(&self) -> bool {
+        self.state == ServerState::Down && self.reset_on_down
+    }
+
     /// A server known by its name alone (no jvmRoute, no domain), enabled, weight 1.
     pub fn named(name: &str, ip: Ipv4Addr, port: u16) -> RealServer {
         RealServer {
@@ -89,6 +100,8 @@ impl RealServer {
             server_id: name.to_string(),
             jvm_route: None,
             domain: None,
+            reset_on_down: true,
+            ramp: RAMP_FULL,
         }
     }
 }
@@ -229,6 +242,41 @@ impl Default for Services {
 }
 
 impl Services {
+    /// Rebuilds every port's predictor from the servers' current states and weights (the
+    /// Maglev tables only where the set they hold changed): the control side's step from
+    /// one snapshot to the next.
+    pub fn refresh_predictors(&mut self) {
+        let Services { services, servers, .. } = self;
+        for svc in services.iter_mut() {
+            let views = server_views(servers, &svc.servers);
+            // The server set was valid when the port was built; states and weights keep it so.
+            let _ = svc.predictor.set_servers(&views);
+        }
+    }
+
+    /// A server of `server`'s replication domain that can take a client of VIP port `svc`
+    /// it held (mod_jk's failover): enabled, with weight, under its limit. Several: the
+    /// highest rendezvous rank for `client_hash`, so every core picks the same one.
+    pub fn domain_buddy(&self, svc: usize, server: u16, client_hash: u64, load: &dyn Fn(u16) -> u32) -> Option<u16> {
+        let domain = self.servers.get(usize::from(server))?.domain.as_deref()?;
+        let service = self.services.get(svc)?;
+        service
+            .servers
+            .iter()
+            .copied()
+            .filter(|&id| id != server)
+            .filter(|&id| {
+                let b = &self.servers[usize::from(id)];
+                b.domain.as_deref() == Some(domain)
+                    && b.state == ServerState::Enabled
+                    && b.weight > 0
+                    && b.max_connections.is_none_or(|max| load(id) < max)
+            })
+            .max_by_key(|&id| {
+                super::hash::keyed(client_hash, name_key(self.servers[usize::from(id)].name.as_bytes()), 0)
+            })
+    }
+
     /// The service of `vip:port` over `proto`, if served.
     pub fn find(&self, vip: Ipv4Addr, port: u16, proto: u8) -> Option<usize> {
         self.services.iter().position(|s| s.vip == vip && s.port == port && s.proto == proto)
@@ -246,6 +294,7 @@ pub fn server_views(servers: &[RealServer], ids: &[u16]) -> Vec<ServerView> {
                 weight: s.weight,
                 max_connections: s.max_connections,
                 state: s.state,
+                ramp: s.ramp,
             }
         })
         .collect()

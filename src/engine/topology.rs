@@ -87,6 +87,12 @@ impl Topology {
         self.vips.iter().any(|v| v.ip == ip)
     }
 
+    /// Whether `ip` is a port's own address (its main one, not a full-NAT local address):
+    /// where the switch's own TCP stack (the health checker) lives.
+    pub fn is_port_ip(&self, ip: Ipv4Addr) -> bool {
+        self.ports.iter().any(|p| p.ip == ip)
+    }
+
     /// Whether `ip` is one of the ports' own addresses (local addresses included).
     pub fn is_own_ip(&self, ip: Ipv4Addr) -> bool {
         self.ports.iter().any(|p| p.owns(ip))

@@ -102,6 +102,12 @@ enum Stage {
     Response(ResponseReader),
 }
 
+/// Checks one target's settings as [`Checker::new`] would (for config validation).
+pub fn validate_target(target: &Target, timing: &Timing) -> Result<(), ConfigError> {
+    let local = Local { addr: std::net::Ipv4Addr::new(198, 18, 0, 1), ports: 1..=1, seed: 0 };
+    target::validate(&local, &[(target.clone(), *timing)])
+}
+
 /// The health checker.
 pub struct Checker {
     local: Local,

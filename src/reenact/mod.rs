@@ -169,7 +169,7 @@ fn switch_counters(engine: &Engine<Vec<u8>>) -> SwitchCounters {
         .collect();
     let stats = engine.l4().stats();
     let l7 = &stats.l7;
-    let l4 = player::L4_COUNTED.iter().zip(player::l4_counted(stats)).filter(|(_, n)| *n > 0);
+    let l4 = player::L4_COUNTED.iter().zip(player::l4_counted(&stats)).filter(|(_, n)| *n > 0);
     SwitchCounters {
         drops,
         l4: l4.map(|(k, n)| (k.to_string(), n)).collect(),

@@ -557,7 +557,7 @@ impl Counted {
         let drops = DropReason::ALL.iter().map(|&r| engine.counters().drops(r)).collect();
         let stats = engine.l4().stats();
         let l7 = stats.l7.named().iter().map(|(_, n)| *n).collect();
-        Counted { drops, l4: l4_counted(stats), l7 }
+        Counted { drops, l4: l4_counted(&stats), l7 }
     }
 
     /// Adds what grew since `before` to `into`, by counter name.

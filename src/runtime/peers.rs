@@ -91,6 +91,10 @@ impl DispatchView {
         if self.vips.contains(&dst) {
             return Owner::Core(client_core(src, src_port, n));
         }
+        // The health checker lives on worker 0, on ports full NAT never takes.
+        if crate::engine::LOCAL_STACK_PORTS.contains(&dst_port) && self.own_ips.contains(&dst) {
+            return Owner::Core(0);
+        }
         if self.servers.contains(&(src, src_port)) {
             return if self.own_ips.contains(&dst) {
                 Owner::Core(usize::from(dst_port) % n) // full NAT: the local port names the core
@@ -147,9 +151,14 @@ impl LoadBoard {
         Arc::new(LoadBoard { servers, counts: (0..workers * servers).map(|_| AtomicU32::new(0)).collect() })
     }
 
+    /// How many servers the board has a row for.
+    pub fn servers(&self) -> usize {
+        self.servers
+    }
+
     /// Publishes core `core`'s flows per server.
     pub fn publish(&self, core: usize, load: &[u32]) {
-        for (slot, &n) in self.counts[core * self.servers..].iter().zip(load) {
+        for (slot, &n) in self.counts[core * self.servers..].iter().take(self.servers).zip(load) {
             slot.store(n, Ordering::Relaxed);
         }
     }
@@ -217,6 +226,8 @@ mod tests {
             // Full NAT: the local port says which core.
             assert_eq!(v.owner(&tcp([198, 18, 1, 10], 80, [198, 18, 1, 1], 1025)), Owner::Core(1));
             assert_eq!(v.owner(&tcp([198, 18, 1, 10], 80, [198, 18, 1, 1], 1024)), Owner::Core(0));
+            // A health check's answer: worker 0, whatever the port's parity.
+            assert_eq!(v.owner(&tcp([198, 18, 1, 10], 80, [198, 18, 1, 1], 65001)), Owner::Core(0));
         }
         let spread: std::collections::BTreeSet<_> =
             (1..200u16).map(|p| v.owner(&tcp([198, 18, 0, 7], p, [198, 18, 0, 100], 81))).collect();

@@ -45,14 +45,16 @@ impl Names {
         }
         let _ = write!(
             s,
-            "flows created {} expired {}; refused: table full {}, no server {}; reset (server gone) {}; sticky hits {}; half-open evicted {}",
+            "flows created {} expired {}; refused: table full {}, no server {}; reset (server gone) {}; sticky hits {}; half-open evicted {}\nflows in table {}, half-open {}",
             stats.flows_created,
             stats.flows_expired,
             stats.refused_table_full,
             stats.refused_no_server,
             stats.reset_server_gone,
             stats.sticky_hits,
-            stats.evicted_half_open
+            stats.evicted_half_open,
+            stats.flows_in_table,
+            stats.half_open
         );
         if stats.l7 != Default::default() {
             let _ = write!(s, "\n{}", stats.l7);

@@ -6,8 +6,10 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use crate::control::admin::AdminServer;
+use crate::control::admin::{AdminListen, AdminOptions, AdminServer};
 use crate::control::config::Config;
+use crate::control::metrics::MetricsServer;
+use crate::control::state::ControlState;
 use crate::dpdk::{self, DpdkError, DpdkPort, Eal, EthPort, Mbuf, Mempool, QueueId, RxTimestamp};
 use crate::engine::hash::Secrets;
 use crate::engine::l4::{L4Stats, WorkerSlot};
@@ -18,9 +20,14 @@ use crate::port::tap::Tap;
 use crate::port::PortStats;
 use crate::runtime::admin::AdminState;
 use crate::runtime::arrivals::Arrivals;
-use crate::runtime::peers::{DispatchView, HandoffPort, LoadBoard};
+use crate::runtime::control::{self, Reloader};
+use crate::runtime::health::HealthHost;
+use crate::runtime::metrics;
+use crate::runtime::peers::HandoffPort;
 use crate::runtime::relay::{RunPort, RELAY_RING};
 use crate::runtime::report::Names;
+use crate::runtime::snapshot::Control;
+use crate::runtime::stats::StatsBoard;
 use crate::runtime::worker::Peers;
 use crate::runtime::worker::{IdleBackoff, Worker};
 use crate::time::MonotonicClock;
@@ -53,6 +60,8 @@ pub struct RunOptions {
     pub record_rx: Option<PathBuf>,
     /// The worker's clock.
     pub clock: Clock,
+    /// The config's file, read again by `reload` and SIGHUP.
+    pub config_path: Option<PathBuf>,
 }
 
 /// Where a worker's time comes from.
@@ -132,6 +141,8 @@ pub fn run(config: &Config, options: &RunOptions) -> Result<RunReport, RunError>
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(signal, Arc::clone(&stop)).map_err(RunError::Signal)?;
     }
+    let hup = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGHUP, Arc::clone(&hup)).map_err(RunError::Signal)?;
     let mut eal_args = config.dpdk.eal_args.clone();
     eal_args.extend_from_slice(&options.eal_args);
     let eal = Eal::init(&eal_args)?;
@@ -192,16 +203,14 @@ pub fn run(config: &Config, options: &RunOptions) -> Result<RunReport, RunError>
         None => Secrets::from_os().map_err(|e| RunError::Config(format!("cannot draw secrets from the OS: {e}")))?,
     };
     eprintln!("stickwire: secrets fingerprint {:08x}", secrets.fingerprint());
-    let services = config.services(secrets);
-    let names = Names::of(&services);
+    let control = Arc::new(Control::new(ControlState::new(config.clone(), secrets), topology.clone(), workers));
+    let (reports_tx, reports_rx) = crossbeam_channel::bounded(4096);
+    let stats = Arc::new(StatsBoard::new(workers));
 
     let cores = core_affinity::get_core_ids().unwrap_or_default();
     // Several workers share frames, sticky bindings and load by message (runtime::peers).
     let mut handoffs = HandoffPort::ring(workers).into_iter();
     let mut sticky_ports = StickyBus::new(workers, 4096).into_iter();
-    let load = LoadBoard::new(workers, services.servers.len());
-    let view = DispatchView::new(&topology, &services, workers);
-    let mut control_senders = Vec::new();
     // Per single-queue port: the ring the other workers send through worker 0.
     let relays: Vec<Option<(Sender<Mbuf>, Receiver<Mbuf>)>> =
         ports.iter().map(|p| (p.n_queues() < workers as u16).then(|| crossbeam_channel::bounded(RELAY_RING))).collect();
@@ -221,14 +230,15 @@ pub fn run(config: &Config, options: &RunOptions) -> Result<RunReport, RunError>
             queues.push(Tap::new(Arrivals::new(queue, rx_timestamps), recording));
         }
         let topology = topology.clone();
-        let services = services.clone();
+        let first = control.current();
+        let (services, view) = ((*first.services).clone(), Arc::clone(&first.dispatch));
+        let (snapshots, applied, stats) = (control.snapshots(), control.applied(), Arc::clone(&stats));
+        // Worker 0 hosts the health checkers.
+        let health = (w == 0).then(|| (HealthHost::new(Arc::clone(&first.health)), reports_tx.clone()));
         let slot = WorkerSlot { index: w as u16, count: workers as u16 };
-        let (control_tx, control_rx) = crossbeam_channel::bounded(1024);
-        control_senders.push(control_tx);
         let peered = workers > 1;
         let handoff = handoffs.next().filter(|_| peered);
         let sticky = sticky_ports.next().filter(|_| peered);
-        let (view, load) = (view.clone(), Arc::clone(&load));
         let stop = Arc::clone(&stop);
         let port_names: Vec<String> = config.ports.iter().map(|p| p.name.get_ref().clone()).collect();
         let recording = options.record_rx.is_some();
@@ -246,10 +256,12 @@ pub fn run(config: &Config, options: &RunOptions) -> Result<RunReport, RunError>
                     if let Err(e) = &lcore {
                         eprintln!("stickwire: worker {w}: not registered with DPDK ({e}); mempool caches unused");
                     }
-                    let n_servers = services.servers.len();
                     let mut worker = Worker::with_engine(Engine::with_services(topology, services, slot), queues)
-                        .with_control(control_rx)
-                        .with_load_board(load, w, n_servers);
+                        .with_snapshots(snapshots, applied, w)
+                        .with_stats(stats, w);
+                    if let Some((host, to_control)) = health {
+                        worker = worker.with_health(host, Some(to_control));
+                    }
                     if let (Some(handoff), Some(sticky)) = (handoff, sticky) {
                         worker = worker.with_peers(Peers { view, handoff, sticky });
                     }
@@ -265,11 +277,12 @@ pub fn run(config: &Config, options: &RunOptions) -> Result<RunReport, RunError>
                             worker.run_once(clock.now())
                         };
                         backoff.after_poll(received);
+                        worker.idle_sleeps = backoff.sleeps;
                     }
                     let engine = worker.engine();
                     let result = (
                         engine.counters().clone(),
-                        engine.l4().stats().clone(),
+                        engine.l4().stats(),
                         worker.port_stats(),
                         backoff.sleeps,
                         worker.handoff_dropped(),
@@ -292,22 +305,50 @@ pub fn run(config: &Config, options: &RunOptions) -> Result<RunReport, RunError>
                 .map_err(RunError::Signal)?,
         );
     }
+    let reloader = Reloader::new(Arc::clone(&control), options.config_path.clone());
     let admin = match &config.admin {
         Some(admin) => {
-            let state = AdminState::new(services.servers.clone(), control_senders, Arc::clone(&load));
-            let server = AdminServer::spawn(admin.listen, move |command| state.handle(command))
-                .map_err(|e| RunError::Config(format!("admin.listen {}: {e}", admin.listen)))?;
-            eprintln!("stickwire: admin API on {}", server.local_addr());
+            let admin = admin.get_ref();
+            let reloader = Reloader::new(Arc::clone(&control), options.config_path.clone());
+            let state = AdminState::new(Arc::clone(&control), reloader, Arc::clone(&stats));
+            let listen = AdminListen {
+                tcp: admin.listen,
+                unix: admin.socket.as_ref().map(|p| (p.get_ref().clone(), admin.mode())),
+            };
+            let server = AdminServer::spawn_on(&listen, AdminOptions::default(), move |command| state.handle(command))
+                .map_err(|e| RunError::Config(format!("admin: {e}")))?;
+            if let Some(addr) = admin.listen {
+                eprintln!("stickwire: admin API on {addr}");
+            }
+            if let Some(path) = &admin.socket {
+                eprintln!(
+                    "stickwire: admin API on {} (mode {})",
+                    path.get_ref().display(),
+                    admin.socket_mode.get_ref()
+                );
+            }
             Some(server)
         }
         None => None,
     };
-    eprintln!("stickwire: running with {workers} worker(s); SIGINT or SIGTERM stops");
+    let metrics = match &config.metrics {
+        Some(m) => {
+            let (control, stats) = (Arc::clone(&control), Arc::clone(&stats));
+            let server = MetricsServer::spawn(m.listen, move || metrics::render(&control, &stats))
+                .map_err(|e| RunError::Config(format!("metrics.listen {}: {e}", m.listen)))?;
+            eprintln!("stickwire: metrics on http://{}/metrics", server.local_addr());
+            Some(server)
+        }
+        None => None,
+    };
+    eprintln!("stickwire: running with {workers} worker(s); SIGINT or SIGTERM stops, SIGHUP reloads");
+    drop(reports_tx);
+    control::run(&control, &reloader, &reports_rx, &stop, &hup);
 
     let mut report = RunReport {
         counters: Counters::default(),
         l4: L4Stats::default(),
-        names,
+        names: Names::default(),
         ports: Vec::new(),
         idle_sleeps: 0,
         mbufs_in_use_after_stop: 0,
@@ -333,6 +374,8 @@ pub fn run(config: &Config, options: &RunOptions) -> Result<RunReport, RunError>
     if let Some(admin) = admin {
         admin.shutdown();
     }
+    drop(metrics);
+    report.names = Names::of(&control.current().services);
     for port in &mut ports {
         if let Err(e) = port.stop() {
             eprintln!("stickwire: port {}: {e}", port.name());

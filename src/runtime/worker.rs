@@ -6,32 +6,33 @@ use std::time::Duration;
 
 use std::sync::Arc;
 
-use crossbeam_channel::Receiver;
+use crossbeam_channel::Sender;
 
-use crate::engine::predictor::ServerState;
+use crate::control::state::HealthReport;
 use crate::engine::sticky::StickyPort;
 use crate::engine::{Engine, Output, Topology};
 use crate::port::{Port, PortStats, BURST};
+use crate::runtime::health::HealthHost;
 use crate::runtime::peers::{DispatchView, Handoff, HandoffPort, LoadBoard, Owner};
+use crate::runtime::snapshot::{Applied, Snapshots};
+use crate::runtime::stats::{Publisher, StatsBoard};
 use crate::time::Instant;
 use crate::wire::buffer::FrameBuf;
 
-/// A change the control side sends every worker.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ControlMsg {
-    SetServerState { server: u16, state: ServerState },
-    SetServerWeight { server: u16, weight: u32 },
-}
-
 /// What a worker shares with the others when there are several (see `runtime::peers`).
 pub struct Peers<B> {
-    pub view: DispatchView,
+    pub view: Arc<DispatchView>,
     pub handoff: HandoffPort<B>,
     pub sticky: StickyPort,
 }
 
-/// Where a worker publishes its flows per server (and reads the other cores').
-struct LoadShare {
+/// A worker's way to the control side: the snapshots it runs on, and the board where it
+/// publishes its flows per server (and reads the other cores').
+struct ControlLink {
+    snapshots: Snapshots,
+    /// The generation this worker runs on, told to the control side through `applied`.
+    generation: u64,
+    applied: Arc<Applied>,
     board: Arc<LoadBoard>,
     core: usize,
     others: Vec<u32>,
@@ -53,8 +54,25 @@ pub struct Worker<P: Port> {
     mine: Vec<P::Buf>,
     started: bool,
     peers: Option<Peers<P::Buf>>,
-    control: Option<Receiver<ControlMsg>>,
-    load: Option<LoadShare>,
+    control: Option<ControlLink>,
+    health: Option<HealthLink>,
+    stats: Option<StatsLink>,
+    /// The idle back-off's sleeps so far, as the loop around this worker counts them.
+    pub idle_sleeps: u64,
+}
+
+/// Where this worker publishes its live counters.
+struct StatsLink {
+    board: Arc<StatsBoard>,
+    core: usize,
+    publisher: Publisher,
+}
+
+/// The health checkers this worker hosts, and where their results go (the control side's
+/// thread; none when the caller takes them itself, as `replay` does).
+struct HealthLink {
+    host: HealthHost,
+    to_control: Option<Sender<HealthReport>>,
 }
 
 impl<P: Port> Worker<P> {
@@ -76,7 +94,9 @@ impl<P: Port> Worker<P> {
             started: false,
             peers: None,
             control: None,
-            load: None,
+            health: None,
+            stats: None,
+            idle_sleeps: 0,
         }
     }
 
@@ -86,33 +106,54 @@ impl<P: Port> Worker<P> {
         self
     }
 
-    /// Publishes this worker's flows per server on `board` as core `core`, and reads the
-    /// other cores' for least-connections.
-    pub fn with_load_board(mut self, board: Arc<LoadBoard>, core: usize, servers: usize) -> Worker<P> {
-        self.load = Some(LoadShare { board, core, others: vec![0; servers], turns: 0 });
+    /// Runs on the snapshots the control side publishes (switching at the start of the turn
+    /// after one is published), and, as core `core`, publishes its flows per server and
+    /// reads the other cores' for least-connections.
+    pub fn with_snapshots(mut self, snapshots: Snapshots, applied: Arc<Applied>, core: usize) -> Worker<P> {
+        let current = snapshots.load_full();
+        self.engine.l4_mut().set_services(Arc::clone(&current.services));
+        applied.mark(core, current.generation);
+        let others = vec![0; current.load.servers()];
+        let board = Arc::clone(&current.load);
+        let generation = current.generation;
+        self.control = Some(ControlLink { snapshots, generation, applied, board, core, others, turns: 0 });
         self
     }
 
-    /// Takes server changes from the control side.
-    pub fn with_control(mut self, control: Receiver<ControlMsg>) -> Worker<P> {
-        self.control = Some(control);
+    /// Hosts the health checkers: TCP to their ports of the switch's own addresses goes to
+    /// them, what they send goes out through the engine; each check's result goes to
+    /// `to_control` (or waits for [`take_health_reports`](Self::take_health_reports)).
+    pub fn with_health(mut self, host: HealthHost, to_control: Option<Sender<HealthReport>>) -> Worker<P> {
+        self.engine.set_local_stack(true);
+        self.health = Some(HealthLink { host, to_control });
         self
+    }
+
+    /// Publishes live counters on `board` as core `core`, and answers `show sticky` there.
+    pub fn with_stats(mut self, board: Arc<StatsBoard>, core: usize) -> Worker<P> {
+        self.stats = Some(StatsLink { board, core, publisher: Publisher::default() });
+        self
+    }
+
+    /// The health checks' results since the last call (when no channel takes them).
+    pub fn take_health_reports(&mut self) -> Vec<HealthReport> {
+        self.health.as_mut().map(|h| h.host.take_reports().collect()).unwrap_or_default()
+    }
+
+    /// The hosted health checkers.
+    pub fn health(&self) -> Option<&HealthHost> {
+        self.health.as_ref().map(|h| &h.host)
     }
 
     /// One turn of the loop at time `now`; returns how many frames were received.
     pub fn run_once(&mut self, now: Instant) -> usize {
-        let Worker { engine, ports, out, rx, mine, started, peers, control, load } = self;
+        let Worker { engine, ports, out, rx, mine, started, peers, control, health, stats, idle_sleeps } = self;
         if !*started {
             *started = true;
             engine.start(&mut || ports[0].alloc(), out);
         }
-        if let Some(control) = control {
-            for msg in control.try_iter() {
-                match msg {
-                    ControlMsg::SetServerState { server, state } => engine.l4_mut().set_server_state(server, state),
-                    ControlMsg::SetServerWeight { server, weight } => engine.l4_mut().set_server_weight(server, weight),
-                }
-            }
+        if let Some(link) = control.as_mut() {
+            link.follow(engine, peers.as_mut(), health.as_mut().map(|h| &mut h.host), now);
         }
         let mut received = 0;
         for (i, port) in ports.iter_mut().enumerate() {
@@ -156,6 +197,25 @@ impl<P: Port> Worker<P> {
             }
         }
         engine.poll(now, &mut || ports[0].alloc(), out);
+        // Segments for the health checkers: copied to them, the frames freed with the rest.
+        for frame in out.local.drain(..) {
+            if let Some(h) = health.as_mut() {
+                h.host.receive(frame.as_ref());
+            }
+            out.dropped.push(frame);
+        }
+        if let Some(h) = health.as_mut() {
+            h.host.poll(now, |packet| {
+                engine.send_local(packet, now, &mut || ports[0].alloc(), out);
+            });
+            if let Some(to) = &h.to_control {
+                for report in h.host.take_reports() {
+                    // The control side reads all the time; a full channel loses a result,
+                    // and the next check says the same again.
+                    let _ = to.try_send(report);
+                }
+            }
+        }
         if let Some(p) = peers.as_mut() {
             let l4 = engine.l4_mut();
             for update in l4.sticky_out.drain(..) {
@@ -167,13 +227,13 @@ impl<P: Port> Worker<P> {
         } else {
             engine.l4_mut().sticky_out.clear();
         }
-        if let Some(share) = load.as_mut() {
-            share.turns = share.turns.wrapping_add(1);
-            if share.turns % LOAD_EVERY == 0 {
+        if let Some(link) = control.as_mut() {
+            link.turns = link.turns.wrapping_add(1);
+            if link.turns % LOAD_EVERY == 0 {
                 let l4 = engine.l4_mut();
-                share.board.publish(share.core, l4.load());
-                share.board.others(share.core, &mut share.others);
-                l4.set_others_load(&share.others);
+                link.board.publish(link.core, l4.load());
+                link.board.others(link.core, &mut link.others);
+                l4.set_others_load(&link.others);
             }
         }
         for (port, frames) in ports.iter_mut().zip(out.tx.iter_mut()) {
@@ -183,6 +243,12 @@ impl<P: Port> Worker<P> {
         }
         if !out.dropped.is_empty() {
             ports[0].free(&mut out.dropped);
+        }
+        if let Some(st) = stats.as_mut() {
+            if st.publisher.due(now) {
+                let handoff_dropped = peers.as_ref().map_or(0, |p| p.handoff.dropped);
+                publish(st, engine, ports, health.as_ref().map(|h| &h.host), *idle_sleeps, handoff_dropped);
+            }
         }
         received
     }
@@ -194,7 +260,10 @@ impl<P: Port> Worker<P> {
     /// stops at the last frame.
     pub fn run_to_next_arrival(&mut self) -> Option<usize> {
         let arrival = self.ports.iter().filter_map(Port::next_arrival).min()?;
-        let now = self.engine.poll_timeout().map_or(arrival, |deadline| deadline.min(arrival));
+        let mut now = self.engine.poll_timeout().map_or(arrival, |deadline| deadline.min(arrival));
+        if let Some(at) = self.health.as_ref().and_then(|h| h.host.poll_at()) {
+            now = now.min(at);
+        }
         Some(self.run_once(now))
     }
 
@@ -226,6 +295,68 @@ impl<P: Port> Worker<P> {
     /// The summed counters of this worker's ports.
     pub fn port_stats(&self) -> Vec<PortStats> {
         self.ports.iter().map(Port::stats).collect()
+    }
+}
+
+/// Copies this worker's counters to its slot, and answers a pending `show sticky`.
+fn publish<P: Port>(
+    st: &StatsLink,
+    engine: &Engine<P::Buf>,
+    ports: &[P],
+    health: Option<&HealthHost>,
+    idle_sleeps: u64,
+    handoff_dropped: u64,
+) {
+    let l4 = engine.l4();
+    st.board.publish(st.core, |slot| {
+        slot.counters.clone_from(engine.counters());
+        l4.stats_into(&mut slot.l4);
+        slot.ports.clear();
+        slot.ports.extend(ports.iter().map(Port::stats));
+        (slot.flows, slot.flow_capacity) = (l4.flows().len(), l4.flows().capacity());
+        (slot.sticky, slot.sticky_capacity) = (l4.sticky().len(), l4.sticky().capacity());
+        (slot.cookies, slot.cookie_capacity) = (l4.learned_cookies().len(), l4.learned_cookies().capacity());
+        slot.idle_sleeps = idle_sleeps;
+        slot.handoff_dropped = handoff_dropped;
+        slot.health = health.map(HealthHost::counters);
+    });
+    // An operator's request: a scan of the tables, bounded by their fixed size.
+    st.board.answer_dump(st.core, |dump| {
+        dump.client_total = l4.sticky().len();
+        dump.cookie_total = l4.learned_cookies().len();
+        dump.client.extend(l4.sticky().iter().take(dump.limit));
+        let left = dump.limit - dump.client.len();
+        dump.cookies.extend(l4.learned_cookies().iter().take(left));
+    });
+}
+
+impl ControlLink {
+    /// Switches to the snapshot published last, if it is newer than the one this worker
+    /// runs on: one atomic load when nothing changed.
+    fn follow<B: FrameBuf>(
+        &mut self,
+        engine: &mut Engine<B>,
+        peers: Option<&mut Peers<B>>,
+        health: Option<&mut HealthHost>,
+        now: Instant,
+    ) {
+        let current = self.snapshots.load();
+        if current.generation == self.generation {
+            return;
+        }
+        self.generation = current.generation;
+        engine.l4_mut().set_services(Arc::clone(&current.services));
+        if let Some(h) = health {
+            h.set_plan(Arc::clone(&current.health), now);
+        }
+        if let Some(p) = peers {
+            p.view = Arc::clone(&current.dispatch);
+        }
+        if !Arc::ptr_eq(&self.board, &current.load) {
+            self.board = Arc::clone(&current.load);
+            self.others.resize(self.board.servers(), 0);
+        }
+        self.applied.mark(self.core, self.generation);
     }
 }
 

@@ -63,9 +63,16 @@ pub struct Switch {
 }
 
 impl Switch {
+    /// This test build's `stickwire run --config CONFIG`.
     pub fn start(config: &str) -> Switch {
+        Switch::start_bin(Path::new(env!("CARGO_BIN_EXE_stickwire")), config)
+    }
+
+    /// `BIN run --config CONFIG` (the release build, for tests of behaviour under load).
+    pub fn start_bin(bin: &Path, config: &str) -> Switch {
+        let bin = bin.to_str().expect("binary path");
         let mut child = Command::new("ip")
-            .args(["netns", "exec", "sw-lb", env!("CARGO_BIN_EXE_stickwire"), "run", "--config", config])
+            .args(["netns", "exec", "sw-lb", bin, "run", "--config", config])
             .current_dir(root())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -275,4 +282,88 @@ pub fn random_file(path: &Path, len: u64) {
     let mut random = std::fs::File::open("/dev/urandom").expect("/dev/urandom").take(len);
     let mut file = std::fs::File::create(path).expect("create random file");
     assert_eq!(std::io::copy(&mut random, &mut file).expect("write random file"), len);
+}
+
+/// A binary of the release build (`target/release/stickwire`, `target/release/examples/flood`)
+/// for the tests whose load a debug build could not carry (a flood): scripts/test.sh builds
+/// them before the tests. Missing, or older than a source file, fails the test with the
+/// command that builds them, so stale code is never what gets tested.
+pub fn release_bin(relative: &str) -> PathBuf {
+    // This test's executable is <target>/debug/deps/<name>-<hash>.
+    let exe = std::env::current_exe().expect("current_exe");
+    let target = exe.ancestors().nth(3).expect("the target directory");
+    let bin = target.join("release").join(relative);
+    let build = "cargo build --release --bin stickwire --example flood";
+    let built = std::fs::metadata(&bin)
+        .and_then(|m| m.modified())
+        .unwrap_or_else(|_| panic!("{} is missing: build it first ({build})", bin.display()));
+    let example = relative.strip_prefix("examples/").map(|name| format!("examples/{name}.rs"));
+    let newest_source = ["src", "vendor-bindings", "build.rs", "Cargo.toml"]
+        .into_iter()
+        .chain(example.as_deref())
+        .flat_map(|p| newest_mtime(&root().join(p)))
+        .max()
+        .expect("sources");
+    assert!(built >= newest_source, "{} is older than the sources: rebuild it ({build})", bin.display());
+    bin
+}
+
+fn newest_mtime(path: &Path) -> Option<std::time::SystemTime> {
+    let meta = std::fs::metadata(path).ok()?;
+    if !meta.is_dir() {
+        return meta.modified().ok();
+    }
+    std::fs::read_dir(path).ok()?.flatten().filter_map(|e| newest_mtime(&e.path())).max()
+}
+
+/// What wrk reported.
+#[derive(Debug, Clone)]
+pub struct WrkRun {
+    pub requests: u64,
+    pub requests_per_sec: f64,
+    /// connect + read + write + timeout errors.
+    pub socket_errors: u64,
+    pub non_2xx: u64,
+    pub text: String,
+}
+
+/// wrk from sw-client with `args` (URL last); panics if wrk itself fails.
+pub fn wrk(args: &[&str]) -> WrkRun {
+    let mut all = vec!["wrk"];
+    all.extend_from_slice(args);
+    let out = in_ns("sw-client", &all);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "wrk {args:?}: {text}{}", String::from_utf8_lossy(&out.stderr));
+    let after =
+        |prefix: &str| text.lines().find_map(|l| l.trim().strip_prefix(prefix).map(str::trim).map(String::from));
+    let requests = text
+        .lines()
+        .find(|l| l.contains("requests in"))
+        .and_then(|l| l.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0);
+    // "Socket errors: connect 0, read 0, write 0, timeout 0", only when one is not zero.
+    let socket_errors =
+        after("Socket errors:").map(|l| l.split([' ', ',']).filter_map(|w| w.parse::<u64>().ok()).sum()).unwrap_or(0);
+    let non_2xx = after("Non-2xx or 3xx responses:").and_then(|n| n.parse().ok()).unwrap_or(0);
+    let requests_per_sec = after("Requests/sec:").and_then(|n| n.parse().ok()).unwrap_or(0.0);
+    WrkRun { requests, requests_per_sec, socket_errors, non_2xx, text }
+}
+
+/// A number that follows `label` in the switch's report (`flows in table 12, half-open 3`:
+/// `report_number(r, "half-open")` is 3); panics if the report has no such label.
+pub fn report_number(report: &str, label: &str) -> u64 {
+    report
+        .lines()
+        .find_map(|l| {
+            let at = l.find(&format!("{label} "))?;
+            l[at + label.len()..].split([' ', ',', ';']).find(|w| !w.is_empty())?.parse().ok()
+        })
+        .unwrap_or_else(|| panic!("the report has no `{label}`:\n{report}"))
+}
+
+/// curl inside namespace `ns` with `args`; its standard output (whatever curl's status).
+pub fn curl_ns(ns: &str, args: &[&str]) -> String {
+    let mut all = vec!["curl"];
+    all.extend_from_slice(args);
+    String::from_utf8_lossy(&in_ns(ns, &all).stdout).into_owned()
 }

@@ -1,6 +1,7 @@
 use super::*;
 
 use std::io::{BufRead, BufReader};
+use std::net::Shutdown;
 use std::sync::{Barrier, Mutex};
 
 const T: Duration = Duration::from_secs(5);
@@ -27,7 +28,8 @@ fn recording_server(options: AdminOptions) -> (AdminServer, Arc<Mutex<Vec<AdminC
         match cmd {
             AdminCommand::ShowServers => AdminReply::Ok("rs1 enabled weight 1\nrs2 down weight 3".to_string()),
             AdminCommand::ShowStats => AdminReply::Ok("conns 0".to_string()),
-            AdminCommand::ShowSticky => AdminReply::Ok(String::new()),
+            AdminCommand::ShowVips | AdminCommand::Reload => AdminReply::Ok("fine".to_string()),
+            AdminCommand::ShowSticky { .. } => AdminReply::Ok(String::new()),
             AdminCommand::SetServerState { server, .. } | AdminCommand::SetServerWeight { server, .. }
                 if server == "nosuch" =>
             {
@@ -86,7 +88,7 @@ fn parser_accepts_valid_lines() {
         ("show servers", AdminCommand::ShowServers),
         ("Show SERVERS", AdminCommand::ShowServers),
         ("show\tstats", AdminCommand::ShowStats),
-        ("show sticky", AdminCommand::ShowSticky),
+        ("show sticky", AdminCommand::ShowSticky { limit: None }),
         ("set server rs1 state enabled", set_state("rs1", ServerStateArg::Enabled)),
         ("set server rs1 state disabled", set_state("rs1", ServerStateArg::Disabled)),
         ("set server rs1 state down", set_state("rs1", ServerStateArg::Down)),
@@ -106,8 +108,8 @@ fn parser_accepts_valid_lines() {
 
 #[test]
 fn parser_rejects_invalid_lines_with_exact_messages() {
-    let usage = "help | show servers|stats|sticky | set server NAME state enabled|disabled|down | \
-                 set server NAME weight N | quit";
+    let usage = "help | show servers|vips|stats|sticky [N] | set server NAME state enabled|disabled|down | \
+                 set server NAME weight N | reload | quit";
     let set_usage = "set server NAME state enabled|disabled|down | set server NAME weight N";
     let table: Vec<(&str, String)> = vec![
         ("", format!("empty command; accepted: {usage}")),
@@ -116,8 +118,8 @@ fn parser_rejects_invalid_lines_with_exact_messages() {
         ("disable server rs1", format!("unknown command 'disable'; accepted: {usage}")),
         ("help me", "unexpected argument 'me' after 'help'; 'help' takes no more arguments".to_string()),
         ("quit now", "unexpected argument 'now' after 'quit'; 'quit' takes no more arguments".to_string()),
-        ("show", "'show' needs what to show; accepted: servers, stats, sticky".to_string()),
-        ("show server", "unknown 'show' target 'server'; accepted: servers, stats, sticky".to_string()),
+        ("show", "'show' needs what to show; accepted: servers, vips, stats, sticky".to_string()),
+        ("show server", "unknown 'show' target 'server'; accepted: servers, vips, stats, sticky".to_string()),
         (
             "show stats all",
             "unexpected argument 'all' after 'show stats'; 'show stats' takes no more arguments".to_string(),
@@ -185,7 +187,7 @@ fn display_gives_text_that_parses_back() {
         AdminCommand::Help,
         AdminCommand::ShowServers,
         AdminCommand::ShowStats,
-        AdminCommand::ShowSticky,
+        AdminCommand::ShowSticky { limit: None },
         set_state("rs1", ServerStateArg::Enabled),
         set_state("Rs2", ServerStateArg::Disabled),
         set_state("rs3", ServerStateArg::Down),
@@ -266,8 +268,8 @@ fn server_answers_several_commands_on_one_connection() {
     assert_eq!(read_reply(&mut reader).unwrap(), "");
     assert_eq!(
         read_reply(&mut reader).unwrap(),
-        "error: unknown command 'bogus'; accepted: help | show servers|stats|sticky | \
-         set server NAME state enabled|disabled|down | set server NAME weight N | quit"
+        "error: unknown command 'bogus'; accepted: help | show servers|vips|stats|sticky [N] | \
+         set server NAME state enabled|disabled|down | set server NAME weight N | reload | quit"
     );
 
     // Handler errors are sent as errors.
@@ -289,7 +291,7 @@ fn server_answers_several_commands_on_one_connection() {
             AdminCommand::ShowServers,
             set_state("rs2", ServerStateArg::Enabled),
             set_weight("rs1", 5),
-            AdminCommand::ShowSticky,
+            AdminCommand::ShowSticky { limit: None },
             set_state("nosuch", ServerStateArg::Down),
         ]
     );
@@ -312,7 +314,11 @@ fn request_sends_one_command_and_returns_the_reply_text() {
     assert_eq!(request(addr, "show a\nshow b", T).unwrap_err().kind(), io::ErrorKind::InvalidInput);
     assert_eq!(
         *seen.lock().unwrap(),
-        vec![AdminCommand::ShowServers, AdminCommand::ShowSticky, set_state("rs3", ServerStateArg::Disabled)]
+        vec![
+            AdminCommand::ShowServers,
+            AdminCommand::ShowSticky { limit: None },
+            set_state("rs3", ServerStateArg::Disabled)
+        ]
     );
 }
 
@@ -444,7 +450,9 @@ fn concurrent_connections_are_served_at_once() {
 
 #[test]
 fn connections_over_the_cap_are_refused_politely() {
-    let options = AdminOptions { max_connections: 2, ..AdminOptions::default() };
+    // Neither held connection is idle long enough to make way for a newcomer.
+    let options =
+        AdminOptions { max_connections: 2, evict_idle_after: Duration::from_secs(60), ..AdminOptions::default() };
     let (server, seen) = recording_server(options);
     let addr = server.local_addr();
     let (mut a, mut ra) = connect(&server);
@@ -455,7 +463,7 @@ fn connections_over_the_cap_are_refused_politely() {
     }
     assert_eq!(
         request(addr, "show servers", T).unwrap(),
-        "error: too many admin connections (limit 2); try again later"
+        "error: too many admin connections (limit 2), all busy; try again later"
     );
 
     // Once one closes, a new client gets in (the slot is freed when its thread ends).
@@ -515,4 +523,55 @@ fn spawn_reports_bind_errors_and_bad_options() {
     let zero = AdminOptions { max_connections: 0, ..AdminOptions::default() };
     let err = AdminServer::spawn_with_options(localhost(), zero, |_| AdminReply::Ok(String::new())).unwrap_err();
     assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+}
+
+/// Idle connections never lock the operator out: with every slot held by an idle client, a
+/// newcomer is served and the client idle the longest is told why it is closed.
+#[test]
+fn idle_connections_make_way_for_a_new_client() {
+    let options =
+        AdminOptions { max_connections: 2, evict_idle_after: Duration::from_millis(200), ..AdminOptions::default() };
+    let (server, _seen) = recording_server(options);
+    let addr = server.local_addr();
+    let (mut old, mut old_reader) = connect(&server);
+    old.write_all(b"show stats\n").unwrap();
+    assert_eq!(read_reply(&mut old_reader).unwrap(), "conns 0");
+    thread::sleep(Duration::from_millis(100));
+    let (mut young, mut young_reader) = connect(&server);
+    young.write_all(b"show stats\n").unwrap();
+    assert_eq!(read_reply(&mut young_reader).unwrap(), "conns 0");
+    thread::sleep(Duration::from_millis(300));
+    // Sixteen idle connections locked the operator out before; now the oldest goes.
+    assert_eq!(request(addr, "show stats", T).unwrap(), "conns 0");
+    assert_eq!(
+        read_reply(&mut old_reader).unwrap(),
+        "error: closing this idle connection: another client needs the slot"
+    );
+    assert_closed(&mut old_reader);
+    young.write_all(b"show servers\n").unwrap();
+    assert_eq!(read_reply(&mut young_reader).unwrap(), "rs1 enabled weight 1\nrs2 down weight 3");
+}
+
+/// The Unix socket: made with the configured mode, served like TCP, removed at shutdown.
+#[test]
+fn unix_socket_has_its_mode_and_serves_commands() {
+    use std::os::unix::fs::PermissionsExt;
+    let path = std::env::temp_dir().join(format!("stickwire-admin-test-{}/admin.sock", std::process::id()));
+    let listen = AdminListen { tcp: None, unix: Some((path.clone(), 0o660)) };
+    let server =
+        AdminServer::spawn_on(&listen, AdminOptions::default(), |cmd| AdminReply::Ok(cmd.to_string())).unwrap();
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o660);
+    assert_eq!(request_unix(&path, "show sticky 5", T).unwrap(), "show sticky 5");
+    assert_eq!(request_unix(&path, "reload", T).unwrap(), "reload");
+    assert_eq!(request_unix(&path, "show vips", T).unwrap(), "show vips");
+    let bad = request_unix(&path, "show sticky 0", T).unwrap();
+    assert!(bad.starts_with("error: invalid line count '0'"), "{bad}");
+    server.shutdown();
+    assert!(!path.exists(), "the socket file is removed at shutdown");
+    // A file that is not a socket is never replaced.
+    std::fs::write(&path, b"precious").unwrap();
+    assert!(AdminServer::spawn_on(&listen, AdminOptions::default(), |_| AdminReply::Ok(String::new())).is_err());
+    assert_eq!(std::fs::read(&path).unwrap(), b"precious");
+    let _ = std::fs::remove_dir_all(path.parent().unwrap());
 }

@@ -206,3 +206,18 @@ fn l7_mistakes_name_their_key() {
     assert_eq!(e.key, "real_server[1].jvm_route");
     assert!(e.reason.contains("`.`"), "{e}");
 }
+
+#[test]
+fn syn_cookies_on_a_dsr_port_are_refused_with_the_reason() {
+    let dsr = |extra: &str| {
+        format!(
+            "{GOOD}\n[[vip.port]]\nport = 80\nnat = \"dsr\"\npredictor = \"round-robin\"\nservers = [\"rs1\"]\n{extra}"
+        )
+    };
+    // Not asked for: a dsr port simply has none.
+    assert!(Config::parse(&dsr("")).is_ok());
+    assert!(Config::parse(&dsr("syn_cookies = \"never\"")).is_ok());
+    let e = error_of(&dsr("syn_cookies = \"always\""));
+    assert_eq!(e.key, "vip[0].port[0].syn_cookies");
+    assert!(e.reason.contains("bypass the switch"), "{e}");
+}

@@ -27,6 +27,8 @@ impl<'a> Checker<'a> {
         self.local_addresses()?;
         self.vips()?;
         self.real_servers()?;
+        self.admin()?;
+        self.health()?;
         self.tables()?;
         for (v, vip) in self.config.vips.iter().enumerate() {
             for (i, p) in vip.ports.iter().enumerate() {
@@ -160,6 +162,73 @@ impl<'a> Checker<'a> {
         Ok(())
     }
 
+    /// The admin API listens somewhere, with a file mode that makes sense.
+    fn admin(&self) -> Checked {
+        let Some(admin) = &self.config.admin else { return Ok(()) };
+        let a = admin.get_ref();
+        if a.listen.is_none() && a.socket.is_none() {
+            return Err(self.err(
+                admin.span(),
+                "admin".into(),
+                "needs `listen` (TCP) or `socket` (Unix), or both".into(),
+            ));
+        }
+        let mode = a.socket_mode.get_ref();
+        let valid = !mode.is_empty() && mode.len() <= 4 && u32::from_str_radix(mode, 8).is_ok_and(|m| m <= 0o777);
+        if !valid {
+            let reason = format!("`{mode}` is not a file mode in octal, as in \"660\"");
+            return Err(self.err(a.socket_mode.span(), "admin.socket_mode".into(), reason));
+        }
+        if let Some(path) = &a.socket {
+            if !path.get_ref().is_absolute() {
+                return Err(self.err(path.span(), "admin.socket".into(), "must be an absolute path".into()));
+            }
+        }
+        Ok(())
+    }
+
+    /// Every server's health check, as the checker will run it.
+    fn health(&self) -> Checked {
+        let c = self.config;
+        let numbers = |h: &super::HealthConfig| -> Result<(), String> {
+            let secs = [("interval", h.interval), ("timeout", h.timeout)];
+            for (name, v) in secs.into_iter().filter_map(|(n, v)| Some((n, v?))) {
+                if !(v.is_finite() && v > 0.0 && v <= 3600.0) {
+                    return Err(format!("{name} must be above 0 and at most 3600 seconds, not {v}"));
+                }
+            }
+            match h.slow_start {
+                Some(v) if !(v.is_finite() && (0.0..=3600.0).contains(&v)) => {
+                    Err(format!("slow_start must be between 0 and 3600 seconds, not {v}"))
+                }
+                _ => Ok(()),
+            }
+        };
+        if let Some(h) = &c.health {
+            numbers(h.get_ref()).map_err(|reason| self.err(h.span(), "health".into(), reason))?;
+        }
+        for (i, r) in c.real_servers.iter().enumerate() {
+            let (span, key) = match &r.health {
+                Some(h) => {
+                    numbers(h.get_ref())
+                        .map_err(|reason| self.err(h.span(), format!("real_server[{i}].health"), reason))?;
+                    (h.span(), format!("real_server[{i}].health"))
+                }
+                None => (c.health.as_ref().map_or(0..0, |h| h.span()), "health".to_string()),
+            };
+            let Some((check, port, timing)) = c.server_health(r).check else { continue };
+            let target = crate::health::Target { server: i as u16, ip: *r.ip.get_ref(), port, check };
+            if let Err(e) = crate::health::validate_target(&target, &timing) {
+                let reason = match e {
+                    crate::health::ConfigError::Target { what, .. } => what.to_string(),
+                    other => other.to_string(),
+                };
+                return Err(self.err(span, key, format!("{} (server `{}`)", reason, r.name.get_ref())));
+            }
+        }
+        Ok(())
+    }
+
     fn tables(&self) -> Checked {
         let t = &self.config.tables;
         let flows = *t.flows.get_ref();
@@ -235,6 +304,16 @@ impl<'a> Checker<'a> {
                         p.port.get_ref()
                     );
                     return Err(self.err(span, key("nat"), reason));
+                }
+                // Explicitly asked for (a default has an empty span).
+                let cookies = &p.syn_cookies;
+                if !cookies.span().is_empty() && *cookies.get_ref() != crate::engine::service::SynCookies::Never {
+                    let reason = "a dsr port cannot use SYN cookies: the server's answers bypass the switch, so \
+                                  it could never splice a handshake it answered itself; the servers' own SYN \
+                                  cookies (Linux's tcp_syncookies) protect them, and the switch's half-open \
+                                  limits protect its table"
+                        .into();
+                    return Err(self.err(cookies.span(), key("syn_cookies"), reason));
                 }
             }
             NatMode::Full => {

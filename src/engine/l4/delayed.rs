@@ -119,7 +119,7 @@ impl L4 {
                     return self.refuse(net, frame, ip, t, now, out);
                 }
             };
-            let mut sp = Splice::EMPTY;
+            let mut sp = Splice::succeeding(&self.l7.splices[id.index()]);
             sp.client_isn = client_isn;
             sp.our_isn = self.l7.keys.isn(&t.key, now);
             sp.set_phase(Phase::SynReceived);
@@ -194,7 +194,7 @@ impl L4 {
             None => (None, false),
         };
         let offered = Offered { mss, window_scale, sack, ts_val: options.timestamps.map(|ts| ts.tsval) };
-        let mut sp = Splice::EMPTY;
+        let mut sp = Splice::succeeding(&self.l7.splices[id.index()]);
         sp.client_isn = client_isn;
         sp.our_isn = cookie;
         take_offer(&mut sp, &offered);
@@ -341,7 +341,7 @@ impl L4 {
             sp.ts_recent = ts.tsval;
         }
         let offset = seq.wrapping_sub(sp.client_isn.wrapping_add(1));
-        let mut complete = None;
+        let mut head = HeadState::Partial;
         if !payload.is_empty() && (offset as i32) >= 0 {
             if sp.head == NO_HEAD {
                 match self.l7.heads.take() {
@@ -357,23 +357,20 @@ impl L4 {
             let stored = self.l7.heads.store(sp.head, sp.held, offset, payload, limit);
             sp.held = stored.contiguous;
             if sp.phase() == Phase::Head {
-                complete = match read_head(self.l7.heads.bytes(sp.head, sp.held)) {
-                    HeadState::Partial if stored.overflow || sp.held as usize >= limit => Some(Err(())),
-                    HeadState::Partial => None,
-                    HeadState::Complete => Some(Ok(true)),
-                    HeadState::NotHttp => Some(Ok(false)),
-                    HeadState::TooLarge => Some(Err(())),
+                head = match self.l7_read_head(svc, &sp) {
+                    HeadState::Partial if stored.overflow || sp.held as usize >= limit => HeadState::TooLarge,
+                    read => read,
                 };
             }
         }
         self.l7.splices[id.index()] = sp;
-        if let Some(Err(())) = complete {
+        if let HeadState::TooLarge = head {
             self.stats.l7.head_too_large += 1;
             self.end_flow(id, now);
             return net.reset(frame, ip, now, out);
         }
         let all_in = seq.wrapping_add(payload.len() as u32) == sp.client_next();
-        if t.fin() && complete.is_none() && sp.phase() == Phase::Head && all_in {
+        if t.fin() && matches!(head, HeadState::Partial) && sp.phase() == Phase::Head && all_in {
             return self.l7_close(net, id, frame, t, now, out);
         }
         // Our ACK of what is held, in place of the segment.
@@ -396,8 +393,10 @@ impl L4 {
         } else {
             net.drop(frame, DropReason::NoBuffer, out);
         }
-        if let Some(Ok(http)) = complete {
-            self.l7_bind(net, id, if http { Bind::Head } else { Bind::NotHttp }, now, alloc, out);
+        match head {
+            HeadState::Http(named) => self.l7_bind(net, id, Bind::Head(named), now, alloc, out),
+            HeadState::NotHttp => self.l7_bind(net, id, Bind::NotHttp, now, alloc, out),
+            HeadState::Partial | HeadState::TooLarge => {}
         }
         Verdict::Consumed
     }
@@ -479,17 +478,32 @@ impl L4 {
     ) {
         let flow = *self.flows.get(id);
         let svc = usize::from(flow.service());
-        let sp = self.l7.splices[id.index()];
-        match how {
-            Bind::Head => self.stats.l7.heads += 1,
-            Bind::NotHttp => self.stats.l7.not_http += 1,
-            Bind::Proxy => self.stats.l7.proxied += 1,
-        }
-        let named = if how == Bind::Head { self.l7_rules(svc, &sp) } else { None };
+        let named = match how {
+            Bind::Head(named) => {
+                self.stats.l7.heads += 1;
+                named
+            }
+            Bind::NotHttp => {
+                self.stats.l7.not_http += 1;
+                None
+            }
+            Bind::Proxy => {
+                self.stats.l7.proxied += 1;
+                None
+            }
+        };
         let (server, decided) = match named {
             Some(n) => {
                 if n.failover {
                     self.stats.l7.domain_failovers += 1;
+                    // A learned session moves to the buddy for good: it stays there when its
+                    // server comes back.
+                    if let Some(hash) = n.learned {
+                        let key = cookie_key(hash);
+                        if self.l7.cookies.bind_key(svc as u16, key, n.server, now, COOKIE_AGE).is_ok() {
+                            self.sticky_out.push(StickyUpdate { service: svc as u16, key, server: n.server });
+                        }
+                    }
                 }
                 (Some(n.server), n.decided)
             }
@@ -506,8 +520,9 @@ impl L4 {
             self.l7_abort(net, id, true, now, alloc, out);
             return;
         };
-        let policy = self.services.services[svc].l7.clone();
         if self.l7.decisions.is_on() {
+            let sp = self.l7.splices[id.index()];
+            let policy = self.services.services[svc].l7.clone();
             let rule = named.map(|n| n.rule);
             let read = policy.as_ref().zip(rule).and_then(|(p, rule)| self.l7.value_read(p, &sp, rule));
             let (value, in_path) = read.map_or((None, false), |(v, in_path)| (Some(v), in_path));
@@ -515,15 +530,14 @@ impl L4 {
             let client = flow.client_key();
             self.l7.decisions.record(Decision { client, server, decided, rule, value, in_path, failover });
         }
+        let inserted = self.services.services[svc].l7.as_ref().and_then(L7Policy::inserted_cookie);
         let sp = &mut self.l7.splices[id.index()];
         sp.decided = decided as u8;
         sp.first_server = server;
-        if let Some(cookie) = policy.as_ref().and_then(L7Policy::inserted_cookie) {
-            if decided != Decided::InsertedCookie {
-                sp.options |= opt::INSERT;
-                let id_len = self.services.servers[usize::from(server)].server_id.len();
-                sp.insert_len = cookie_line_len(cookie, id_len) as u16;
-            }
+        if let Some(cookie) = inserted.filter(|_| decided != Decided::InsertedCookie) {
+            sp.options |= opt::INSERT;
+            let id_len = self.services.servers[usize::from(server)].server_id.len();
+            sp.insert_len = cookie_line_len(cookie, id_len) as u16;
         }
         self.stats.l7.decided[decided as usize] += 1;
         if let Some(sticky) = self.services.services[svc].sticky {
@@ -532,12 +546,21 @@ impl L4 {
         self.l7_connect(net, id, server, now, alloc, out);
     }
 
-    /// What the port's rules name for the held head, if anything.
-    fn l7_rules(&self, svc: usize, sp: &Splice) -> Option<rules::Named> {
-        let policy = self.services.services[svc].l7.as_ref()?;
-        let bytes = self.l7.heads.bytes(sp.head, sp.held);
+    /// Reads what connection `sp` of port `svc` holds of its request head, once: whether the
+    /// head is complete, and for a complete HTTP head what the port's rules name for it.
+    fn l7_read_head(&self, svc: usize, sp: &Splice) -> HeadState {
         let mut headers = [http::EMPTY_HEADER; http::MAX_HEADERS];
-        let head = RequestHead::parse(bytes, &mut headers).ok()?;
+        match RequestHead::parse(self.l7.heads.bytes(sp.head, sp.held), &mut headers) {
+            Ok(head) => HeadState::Http(self.l7_rules(svc, &head)),
+            Err(HeadError::Incomplete) => HeadState::Partial,
+            Err(HeadError::NotHttp) => HeadState::NotHttp,
+            Err(HeadError::TooLarge) => HeadState::TooLarge,
+        }
+    }
+
+    /// What the port's rules name for a request head, if anything.
+    fn l7_rules(&self, svc: usize, head: &RequestHead<'_>) -> Option<rules::Named> {
+        let policy = self.services.services[svc].l7.as_ref()?;
         let cookies = &self.l7.cookies;
         let learned = |hash: u64| cookies.lookup_key(svc as u16, cookie_key(hash), Instant::ZERO);
         let ground = Ground {
@@ -546,7 +569,7 @@ impl L4 {
             learned: &learned,
             cookie_key: self.services.secrets.sticky,
         };
-        rules::apply(&policy.rules, &head, &ground)
+        rules::apply(&policy.rules, head, &ground)
     }
 
     /// Opens the server side towards `server`: a local port of this core, the server key in
@@ -574,13 +597,10 @@ impl L4 {
                 let key = FlowKey::new(server_ip, server_port, client.src, client.src_port, super::PROTO_TCP);
                 self.flows.attach_server(id, key, server)
             }
-            _ => {
-                let sources = net.topology.ports[port].clone();
-                self.with_local_port(&sources, |flows, local_ip, local_port| {
-                    let key = FlowKey::new(server_ip, server_port, local_ip, local_port, super::PROTO_TCP);
-                    flows.attach_server(id, key, server)
-                })
-            }
+            _ => self.with_local_port(&net.topology.ports[port], |flows, local_ip, local_port| {
+                let key = FlowKey::new(server_ip, server_port, local_ip, local_port, super::PROTO_TCP);
+                flows.attach_server(id, key, server)
+            }),
         };
         if attached.is_err() {
             self.stats.refused_table_full += 1;
@@ -630,7 +650,33 @@ impl L4 {
             options,
             payload: b"",
         };
-        self.send_new(net, &seg, now, alloc, out);
+        send_new(net, &seg, now, alloc, out);
+    }
+
+    /// A bare RST at `seq` to the flow's server, from the switch's side of it.
+    fn l7_reset_server<B: FrameBuf>(
+        &mut self,
+        net: &mut Net<B>,
+        id: FlowId,
+        seq: u32,
+        now: Instant,
+        alloc: &mut impl FnMut() -> Option<B>,
+        out: &mut Output<B>,
+    ) {
+        let to = self.flows.get(id).server_key().reversed();
+        let seg = Out {
+            src: to.src,
+            dst: to.dst,
+            src_port: to.src_port,
+            dst_port: to.dst_port,
+            seq,
+            ack: 0,
+            flags: tcp::flags::RST,
+            window: 0,
+            options: Options::default(),
+            payload: b"",
+        };
+        send_new(net, &seg, now, alloc, out);
     }
 
     /// The server's answer to the SYN: a SYN-ACK (send it the held head) or a refusal (the
@@ -658,6 +704,20 @@ impl L4 {
                 return Verdict::Consumed;
             }
             return net.drop(frame, DropReason::TcpNoFlow, out);
+        }
+        if t.ack() && !t.syn() && ack != sp.client_isn.wrapping_add(1) {
+            // An old connection on this tuple answered (the server still holds it in
+            // SYN_RECV or TIME_WAIT, as after a flood or a quick reuse of a local port). As
+            // an active opener must (RFC 9293 3.10.7.3), reset it at the number it acked,
+            // which clears it, and send the SYN again at once.
+            self.stats.l7.server_stale += 1;
+            out.dropped.push(frame);
+            self.l7_reset_server(net, id, ack, now, alloc, out);
+            if sp.tries < SYN_TRIES {
+                self.l7.splices[id.index()].tries += 1;
+                self.l7_send_syn(net, id, now, alloc, out);
+            }
+            return Verdict::Consumed;
         }
         if !(t.syn() && t.ack()) || ack != sp.client_isn.wrapping_add(1) {
             return net.drop(frame, DropReason::TcpNoFlow, out);
@@ -717,7 +777,7 @@ impl L4 {
                 options: Options { timestamps: ts, ..Options::default() },
                 payload: b"",
             };
-            self.send_new(net, &seg, now, alloc, out);
+            send_new(net, &seg, now, alloc, out);
             let sp = &mut self.l7.splices[id.index()];
             if sp.phase() == Phase::Sending {
                 self.l7.heads.give_back(std::mem::replace(&mut sp.head, NO_HEAD));
@@ -732,7 +792,7 @@ impl L4 {
         let mut at = 0usize;
         while at < sp.held as usize {
             let len = mss.min(sp.held as usize - at);
-            let chunk = self.l7.heads.bytes(sp.head, sp.held)[at..at + len].to_vec();
+            let chunk = &self.l7.heads.bytes(sp.head, sp.held)[at..at + len];
             let last = at + len == sp.held as usize;
             let seg = Out {
                 src: to.src,
@@ -744,9 +804,9 @@ impl L4 {
                 flags: tcp::flags::ACK | if last { tcp::flags::PSH } else { 0 },
                 window: sp.client_window,
                 options: Options { timestamps: ts, ..Options::default() },
-                payload: &chunk,
+                payload: chunk,
             };
-            self.send_new(net, &seg, now, alloc, out);
+            send_new(net, &seg, now, alloc, out);
             at += len;
         }
     }
@@ -878,7 +938,7 @@ impl L4 {
     ) -> Verdict {
         let sp = self.l7.splices[id.index()];
         let server = self.flows.get(id).server();
-        if dir == Direction::FromClient && self.services.servers[usize::from(server)].state == ServerState::Down {
+        if dir == Direction::FromClient && self.services.servers[usize::from(server)].resets_flows() {
             // As on L4 ports: the connection cannot move, the client is told at once.
             self.end_flow(id, now);
             self.stats.reset_server_gone += 1;
@@ -1000,46 +1060,13 @@ impl L4 {
                 options: Options::default(),
                 payload: b"",
             };
-            self.send_new(net, &seg, now, alloc, out);
+            send_new(net, &seg, now, alloc, out);
         }
         if flow.has_server() && matches!(sp.phase(), Phase::Connecting | Phase::Sending) {
-            let to = flow.server_key().reversed();
             let seq = if sp.phase() == Phase::Sending { sp.client_next() } else { sp.client_isn.wrapping_add(1) };
-            let seg = Out {
-                src: to.src,
-                dst: to.dst,
-                src_port: to.src_port,
-                dst_port: to.dst_port,
-                seq,
-                ack: 0,
-                flags: tcp::flags::RST,
-                window: 0,
-                options: Options::default(),
-                payload: b"",
-            };
-            self.send_new(net, &seg, now, alloc, out);
+            self.l7_reset_server(net, id, seq, now, alloc, out);
         }
         self.end_flow(id, now);
-    }
-
-    /// Sends a segment the switch originates, in a fresh buffer.
-    fn send_new<B: FrameBuf>(
-        &mut self,
-        net: &mut Net<B>,
-        seg: &Out<'_>,
-        now: Instant,
-        alloc: &mut impl FnMut() -> Option<B>,
-        out: &mut Output<B>,
-    ) {
-        let Some(mut frame) = alloc() else {
-            net.counters.count_drop(DropReason::NoBuffer);
-            return;
-        };
-        if segment::write(&mut frame, seg) {
-            let _ = net.send_ip(frame, seg.dst, now, out);
-        } else {
-            net.drop(frame, DropReason::NoBuffer, out);
-        }
     }
 
     /// Arms flow `id`'s timer for `at` (a timer armed before for it no longer counts).
@@ -1099,7 +1126,7 @@ impl L4 {
                     options,
                     payload: b"",
                 };
-                self.send_new(net, &seg, now, alloc, out);
+                send_new(net, &seg, now, alloc, out);
                 self.arm(id, retry(SYN_ACK_RTO * 2));
             }
             Phase::SynReceived => {
@@ -1119,20 +1146,7 @@ impl L4 {
             Phase::Connecting => {
                 self.stats.l7.server_timeouts += 1;
                 // The silent server may still answer: it gets a RST for this attempt.
-                let to = self.flows.get(id).server_key().reversed();
-                let seg = Out {
-                    src: to.src,
-                    dst: to.dst,
-                    src_port: to.src_port,
-                    dst_port: to.dst_port,
-                    seq: sp.client_isn.wrapping_add(1),
-                    ack: 0,
-                    flags: tcp::flags::RST,
-                    window: 0,
-                    options: Options::default(),
-                    payload: b"",
-                };
-                self.send_new(net, &seg, now, alloc, out);
+                self.l7_reset_server(net, id, sp.client_isn.wrapping_add(1), now, alloc, out);
                 self.l7_next_server(net, id, now, alloc, out);
             }
             Phase::Sending if tries < HELD_TRIES => {
@@ -1187,9 +1201,10 @@ impl L4 {
             self.next_local_ip += 1;
             if self.next_local_ip >= n_sources {
                 self.next_local_ip = 0;
+                // The top of the range is the switch's own TCP stack's (health checks).
                 self.next_local_port = match port.checked_add(step) {
-                    Some(p) => p,
-                    None => super::first_local_port(self.slot),
+                    Some(p) if p < *crate::engine::LOCAL_STACK_PORTS.start() => p,
+                    _ => super::first_local_port(self.slot),
                 };
             }
             match attempt(&mut self.flows, local_ip, port) {
@@ -1201,11 +1216,30 @@ impl L4 {
     }
 }
 
+/// Sends a segment the switch originates, in a fresh buffer.
+fn send_new<B: FrameBuf>(
+    net: &mut Net<B>,
+    seg: &Out<'_>,
+    now: Instant,
+    alloc: &mut impl FnMut() -> Option<B>,
+    out: &mut Output<B>,
+) {
+    let Some(mut frame) = alloc() else {
+        net.counters.count_drop(DropReason::NoBuffer);
+        return;
+    };
+    if segment::write(&mut frame, seg) {
+        let _ = net.send_ip(frame, seg.dst, now, out);
+    } else {
+        net.drop(frame, DropReason::NoBuffer, out);
+    }
+}
+
 /// How a connection came to be bound.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Bind {
-    /// Its request head is in.
-    Head,
+    /// Its request head is in, and the server the port's rules named for it.
+    Head(Option<rules::Named>),
     /// Its first bytes are not HTTP.
     NotHttp,
     /// An L4 port's handshake the switch answered (SYN proxy): nothing to read.
@@ -1215,19 +1249,10 @@ enum Bind {
 /// What the head collected so far is.
 enum HeadState {
     Partial,
-    Complete,
+    /// A complete HTTP request head, and the server the port's rules named for it.
+    Http(Option<rules::Named>),
     NotHttp,
     TooLarge,
-}
-
-fn read_head(bytes: &[u8]) -> HeadState {
-    let mut headers = [http::EMPTY_HEADER; http::MAX_HEADERS];
-    match RequestHead::parse(bytes, &mut headers) {
-        Ok(_) => HeadState::Complete,
-        Err(HeadError::Incomplete) => HeadState::Partial,
-        Err(HeadError::NotHttp) => HeadState::NotHttp,
-        Err(HeadError::TooLarge) => HeadState::TooLarge,
-    }
 }
 
 /// A client SYN's sequence number and what it offered.

@@ -65,6 +65,9 @@ pub struct L7Stats {
     pub server_refused: u64,
     /// SYNs to servers never answered.
     pub server_timeouts: u64,
+    /// SYNs to servers answered by an old connection on the same tuple (one the server
+    /// still holds in SYN_RECV or TIME_WAIT): reset, and the SYN sent again.
+    pub server_stale: u64,
     /// Connections reset because no server could take them.
     pub no_server: u64,
     /// Connections reset because the server never acknowledged the held request.
@@ -96,7 +99,7 @@ impl L7Stats {
     }
 
     /// The counters by name (the decision counts apart), for printing.
-    pub fn named(&self) -> [(&'static str, u64); 23] {
+    pub fn named(&self) -> [(&'static str, u64); 24] {
         [
             ("syn-acks", self.syn_acks),
             ("syn-cookies-sent", self.syn_cookies_sent),
@@ -112,6 +115,7 @@ impl L7Stats {
             ("domain-failovers", self.domain_failovers),
             ("server-refused", self.server_refused),
             ("server-timeouts", self.server_timeouts),
+            ("server-stale", self.server_stale),
             ("no-server", self.no_server),
             ("held-timeouts", self.held_timeouts),
             ("cookies-inserted", self.cookies_inserted),
@@ -124,7 +128,7 @@ impl L7Stats {
         ]
     }
 
-    fn named_mut(&mut self) -> [(&'static str, &mut u64); 23] {
+    fn named_mut(&mut self) -> [(&'static str, &mut u64); 24] {
         [
             ("syn-acks", &mut self.syn_acks),
             ("syn-cookies-sent", &mut self.syn_cookies_sent),
@@ -140,6 +144,7 @@ impl L7Stats {
             ("domain-failovers", &mut self.domain_failovers),
             ("server-refused", &mut self.server_refused),
             ("server-timeouts", &mut self.server_timeouts),
+            ("server-stale", &mut self.server_stale),
             ("no-server", &mut self.no_server),
             ("held-timeouts", &mut self.held_timeouts),
             ("cookies-inserted", &mut self.cookies_inserted),

@@ -68,6 +68,8 @@ pub struct Named {
     pub failover: bool,
     /// Which of the port's rules it was (its index).
     pub rule: u8,
+    /// A learned cookie's value hash, when that rule named it.
+    pub learned: Option<u64>,
 }
 
 /// What the rules see of a port: its servers (indices into `servers`) and the learned
@@ -84,6 +86,7 @@ pub struct Ground<'a> {
 pub fn apply(rules: &[Rule], head: &RequestHead<'_>, ground: &Ground<'_>) -> Option<Named> {
     rules.iter().enumerate().find_map(|(index, rule)| {
         let value = value_read(rule, head)?.value;
+        let mut learned = None;
         let named =
             match rule.kind {
                 RuleKind::ServerId | RuleKind::InsertCookie => {
@@ -96,12 +99,14 @@ pub fn apply(rules: &[Rule], head: &RequestHead<'_>, ground: &Ground<'_>) -> Opt
                     })
                 }
                 RuleKind::LearnedCookie => {
-                    let server = (ground.learned)(cookie_hash(ground.cookie_key, value))?;
+                    let hash = cookie_hash(ground.cookie_key, value);
+                    learned = Some(hash);
+                    let server = (ground.learned)(hash)?;
                     ground.ids.contains(&server).then_some(server)
                 }
             }?;
         let named = take_or_fail_over(named, Decided::of(rule.kind), ground)?;
-        Some(Named { rule: index as u8, ..named })
+        Some(Named { rule: index as u8, learned, ..named })
     })
 }
 
@@ -132,7 +137,7 @@ pub fn cookie_hash(key: u64, value: &[u8]) -> u64 {
 fn take_or_fail_over(server: u16, decided: Decided, ground: &Ground<'_>) -> Option<Named> {
     let s = &ground.servers[usize::from(server)];
     if s.state != ServerState::Down {
-        return Some(Named { server, decided, failover: false, rule: 0 });
+        return Some(Named { server, decided, failover: false, rule: 0, learned: None });
     }
     let domain = s.domain.as_deref()?;
     ground
@@ -143,7 +148,7 @@ fn take_or_fail_over(server: u16, decided: Decided, ground: &Ground<'_>) -> Opti
             let buddy = &ground.servers[usize::from(id)];
             id != server && buddy.state == ServerState::Enabled && buddy.domain.as_deref() == Some(domain)
         })
-        .map(|buddy| Named { server: buddy, decided, failover: true, rule: 0 })
+        .map(|buddy| Named { server: buddy, decided, failover: true, rule: 0, learned: None })
 }
 
 #[cfg(test)]
@@ -184,7 +189,8 @@ mod tests {
             Decided::JvmRoute => 1,
             _ => 2,
         };
-        Some(Named { server, decided, failover: false, rule })
+        let learned = (decided == Decided::LearnedCookie).then(|| cookie_hash(9, b"opaque-42"));
+        Some(Named { server, decided, failover: false, rule, learned })
     }
 
     #[test]
@@ -210,7 +216,10 @@ mod tests {
         s[0].state = ServerState::Disabled;
         assert_eq!(decide(&s, req), named(0, Decided::JvmRoute), "draining keeps its sessions");
         s[0].state = ServerState::Down;
-        assert_eq!(decide(&s, req), Some(Named { server: 1, decided: Decided::JvmRoute, failover: true, rule: 1 }));
+        assert_eq!(
+            decide(&s, req),
+            Some(Named { server: 1, decided: Decided::JvmRoute, failover: true, rule: 1, learned: None })
+        );
         s[1].state = ServerState::Down;
         assert_eq!(decide(&s, req), None, "no buddy up: the cookie counts as absent");
         // rs3 is alone in domain b.

@@ -133,6 +133,13 @@ impl Splice {
         _spare: [0; 4],
     };
 
+    /// The state of a new connection in the slot where `previous` was: empty, except that
+    /// the timer generation goes on from there, so that the timers the previous connection
+    /// left in the wheel are not taken for the new one's.
+    pub fn succeeding(previous: &Splice) -> Splice {
+        Splice { timer: previous.timer, ..Splice::EMPTY }
+    }
+
     pub fn phase(&self) -> Phase {
         Phase::ALL.get(usize::from(self.phase)).copied().unwrap_or(Phase::Spliced)
     }

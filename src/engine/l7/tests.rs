@@ -261,6 +261,20 @@ fn a_refusing_server_makes_way_for_the_next_one() {
 }
 
 #[test]
+fn an_old_connection_a_server_still_holds_on_the_tuple_is_reset_and_the_syn_sent_again() {
+    let mut lab = lab();
+    lab.stale.push(1);
+    let started = lab.now;
+    // The cookie names rs2, which answers the SYN with the ACK of an old connection.
+    let r = lab.get(49050, 80, &request("/", Some("ServerID=rs2"))).expect("a response");
+    assert_eq!(server_of(&r), "rs2", "the same server, once its old connection is reset");
+    assert_eq!(lab.stale_cleared, [1]);
+    let stats = lab.engine.l4().l7_stats();
+    assert_eq!((stats.server_stale, stats.server_timeouts, stats.server_refused), (1, 0, 0));
+    assert!(lab.now - started < Duration::from_millis(250), "no wait for a retransmission: {:?}", lab.now - started);
+}
+
+#[test]
 fn a_silent_server_is_given_up_after_its_retries() {
     let mut lab = lab();
     lab.silent.push(0);
@@ -415,4 +429,33 @@ fn a_connection_closed_before_its_request_is_closed_by_the_switch() {
     assert_eq!(lab.engine.l4().l7_stats().closed_before_head, 1);
     assert_eq!(lab.engine.l4().flows().len(), 0, "gone after the last ACK");
     assert!(lab.received.iter().all(Vec::is_empty));
+}
+
+/// A connection that ends early leaves its timers in the wheel; the next connection in its
+/// flow slot must not take them for its own. Here the first is reset by its client while
+/// the switch waits for its head; the second, in the same slot, comes half a second later,
+/// so the first one's head deadline falls while the second still has half a second to go.
+/// (With the second coming at once, the first one's SYN-ACK timer made the switch send the
+/// second its SYN-ACK again.)
+#[test]
+fn a_gone_connections_timers_do_not_fire_for_the_next_in_its_slot() {
+    use smoltcp::socket::tcp::State;
+    let mut lab = lab();
+    let first = lab.connect(49900, 80);
+    assert!(lab.run_until(Duration::from_secs(1), |lab| lab.client.socket(first).state() == State::Established));
+    let first_at = lab.now;
+    lab.client.socket(first).abort();
+    lab.run_until(Duration::from_millis(500), |_| false);
+    assert_eq!(lab.engine.l4().flows().len(), 0, "the reset connection is gone");
+    let second = lab.connect(49901, 80);
+    assert!(lab.run_until(Duration::from_secs(1), |lab| lab.client.socket(second).state() == State::Established));
+    let second_at = lab.now;
+    assert!(second_at - first_at >= Duration::from_millis(500));
+    lab.run_until(first_at + Duration::from_millis(30_250) - lab.now, |_| false);
+    let stats = lab.engine.l4().l7_stats();
+    assert_eq!((stats.head_timeouts, stats.retransmits), (0, 0));
+    assert_eq!(lab.client.socket(second).state(), State::Established);
+    // The second connection's own deadline holds.
+    lab.run_until(second_at + Duration::from_millis(30_250) - lab.now, |_| false);
+    assert_eq!(lab.engine.l4().l7_stats().head_timeouts, 1);
 }

@@ -1,0 +1,76 @@
+//! The control side's thread while the switch runs: it takes the health checks' results,
+//! reloads the config on SIGHUP (and for the admin API's `reload`), and steps slow starts
+//! (on its own clock: slow starts are a matter of seconds);
+//! every change becomes a snapshot published to the workers (`runtime::snapshot`).
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crossbeam_channel::{Receiver, RecvTimeoutError};
+
+use crate::control::config::Config;
+use crate::control::state::HealthReport;
+use crate::runtime::snapshot::Control;
+use crate::time::MonotonicClock;
+
+/// How often the thread looks at its flags when nothing comes.
+const TICK: Duration = Duration::from_millis(100);
+
+/// Reloads the config file into the running switch.
+pub struct Reloader {
+    control: Arc<Control>,
+    path: Option<PathBuf>,
+}
+
+impl Reloader {
+    pub fn new(control: Arc<Control>, path: Option<PathBuf>) -> Reloader {
+        Reloader { control, path }
+    }
+
+    /// Reads the file again; a new snapshot if it is valid and changes only what a running
+    /// switch can change. On error the running config stays, and the error names the file,
+    /// line, key and reason.
+    pub fn reload(&self) -> Result<String, String> {
+        let Some(path) = &self.path else { return Err("this switch was not started from a config file".into()) };
+        let config = Config::load(path).map_err(|e| e.to_string())?;
+        self.control.change(|st| st.reload(config)).map_err(|e| format!("{}: {e}", path.display()))
+    }
+}
+
+/// Runs until `stop`: health results into the state (a server up or down is a new
+/// snapshot, and a line in the log), `hup` (SIGHUP) into a reload.
+pub fn run(
+    control: &Control,
+    reloader: &Reloader,
+    reports: &Receiver<HealthReport>,
+    stop: &AtomicBool,
+    hup: &AtomicBool,
+) {
+    let clock = MonotonicClock::new();
+    while !stop.load(Ordering::Relaxed) {
+        control.change(|st| st.tick(clock.now()));
+        match reports.recv_timeout(TICK) {
+            Ok(report) => {
+                let (server, up, reason) = (report.server, report.up, report.reason.clone());
+                let changed = control.change(|st| {
+                    let was = st.health(usize::from(server)).map(|h| h.up);
+                    st.health_report(report);
+                    (was != Some(up)).then(|| st.services().servers.get(usize::from(server)).map(|s| s.name.clone()))
+                });
+                if let Some(Some(name)) = changed {
+                    eprintln!("stickwire: health: {name} is {} ({reason})", if up { "up" } else { "down" });
+                }
+            }
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => std::thread::sleep(TICK),
+        }
+        if hup.swap(false, Ordering::Relaxed) {
+            match reloader.reload() {
+                Ok(summary) => eprintln!("stickwire: SIGHUP: {summary}"),
+                Err(e) => eprintln!("stickwire: SIGHUP: reload refused, running config kept: {e}"),
+            }
+        }
+    }
+}
