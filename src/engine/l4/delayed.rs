@@ -24,6 +24,7 @@ use std::time::Duration;
 
 use super::super::flow::{Direction, FlowId, FlowKey, FlowState, InsertError};
 use super::super::frame::{Ip, Transport};
+use super::super::l7::decisions::Decision;
 use super::super::l7::head::NO_HEAD;
 use super::super::l7::rules::{self, Decided, Ground};
 use super::super::l7::segment::{self, Options, Out, Splicing};
@@ -519,6 +520,16 @@ impl L4 {
             self.l7_abort(net, id, true, now, alloc, out);
             return;
         };
+        if self.l7.decisions.is_on() {
+            let sp = self.l7.splices[id.index()];
+            let policy = self.services.services[svc].l7.clone();
+            let rule = named.map(|n| n.rule);
+            let read = policy.as_ref().zip(rule).and_then(|(p, rule)| self.l7.value_read(p, &sp, rule));
+            let (value, in_path) = read.map_or((None, false), |(v, in_path)| (Some(v), in_path));
+            let failover = named.is_some_and(|n| n.failover);
+            let client = flow.client_key();
+            self.l7.decisions.record(Decision { client, server, decided, rule, value, in_path, failover });
+        }
         let inserted = self.services.services[svc].l7.as_ref().and_then(L7Policy::inserted_cookie);
         let sp = &mut self.l7.splices[id.index()];
         sp.decided = decided as u8;
