@@ -6,6 +6,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use stickwire::control::config::Config;
+use stickwire::reenact::vipmap::{VipMap, VipMapping};
+use stickwire::reenact::{self, report::Report};
 use stickwire::replay::{replay, PortFiles};
 use stickwire::runtime::run::{Clock, RunOptions};
 
@@ -48,6 +50,33 @@ enum Command {
         /// NAME=IN.pcap:OUT.pcap for a named port (either side may be empty); repeatable.
         #[arg(long = "port", value_parser = parse_port_files)]
         ports: Vec<PortFiles>,
+    },
+    /// Play a capture taken at a client or a server through the switch: which server each
+    /// connection went to and why, and whether every byte arrived. Exits 1 if a conversation
+    /// the capture lets judge is not intact. `--diff A.json B.json` compares two reports.
+    Reenact {
+        #[arg(long, required_unless_present = "diff")]
+        config: Option<PathBuf>,
+        /// The capture (pcap or pcapng: Ethernet, Linux cooked SLL/SLL2, raw IP).
+        #[arg(long, required_unless_present = "diff")]
+        capture: Option<PathBuf>,
+        /// ORIG:PORT=VIP:PORT, or *:PORT=VIP:PORT for every server on that port: the VIP port
+        /// that stands for the capture's server; repeatable.
+        #[arg(long = "vip-map", value_name = "ORIG=VIP")]
+        vip_map: Vec<VipMapping>,
+        /// Where to write the report (JSON).
+        #[arg(long, required_unless_present = "diff")]
+        report: Option<PathBuf>,
+        /// Also write the re-enacted traffic, both sides, as pcapng (an interface per port).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Leave out the capture's pauses (the switch's clock then only moves for its own
+        /// deadlines).
+        #[arg(long)]
+        fast: bool,
+        /// Compare two reports: the connections whose server or verdict changed.
+        #[arg(long, num_args = 2, value_names = ["A.json", "B.json"], conflicts_with_all = ["config", "capture", "report", "out", "fast", "vip_map"])]
+        diff: Option<Vec<PathBuf>>,
     },
     /// Validate a config and print what it says.
     Check {
@@ -96,6 +125,47 @@ fn parse_port_files(s: &str) -> Result<PortFiles, String> {
     let (input, output) = files.split_once(':').ok_or("expected NAME=IN.pcap:OUT.pcap")?;
     let path = |p: &str| (!p.is_empty()).then(|| PathBuf::from(p));
     Ok(PortFiles { port: port.to_string(), input: path(input), output: path(output) })
+}
+
+/// Re-enacts, writes the report, prints its short form; exit 1 if a judged conversation is
+/// not intact, 2 if nothing could be re-enacted.
+fn run_reenact(config: &Config, path: &Path, options: &reenact::Options, out: &Path) -> Result<(), ExitCode> {
+    let report = reenact::reenact(config, path, options).map_err(|e| {
+        eprintln!("stickwire: reenact: {e}");
+        ExitCode::from(2)
+    })?;
+    report.write_json(out).map_err(|e| {
+        eprintln!("stickwire: reenact: {}: {e}", out.display());
+        ExitCode::from(2)
+    })?;
+    println!("{report}");
+    if report.summary.all_intact() {
+        Ok(())
+    } else {
+        Err(ExitCode::FAILURE)
+    }
+}
+
+/// Compares two reports; exit 1 if a connection changed.
+fn reenact_diff(paths: &[PathBuf]) -> Result<(), ExitCode> {
+    let read = |p: &PathBuf| {
+        let text = std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?;
+        Report::from_json(&text).map_err(|e| format!("{}: not a reenact report: {e}", p.display()))
+    };
+    let (a, b) = match (read(&paths[0]), read(&paths[1])) {
+        (Ok(a), Ok(b)) => (a, b),
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("stickwire: reenact --diff: {e}");
+            return Err(ExitCode::from(2));
+        }
+    };
+    let diff = reenact::diff::diff(&a, &b);
+    println!("{diff}");
+    if diff.changes.is_empty() {
+        Ok(())
+    } else {
+        Err(ExitCode::FAILURE)
+    }
 }
 
 fn load(path: &Path) -> Result<Config, ExitCode> {
@@ -159,6 +229,19 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::Reenact { config, capture, vip_map, report, out, fast, diff } => match diff {
+            Some(reports) => reenact_diff(&reports),
+            None => match (config, capture, report) {
+                (Some(config), Some(capture), Some(report)) => load(&config).and_then(|c| {
+                    let mut options = reenact::Options::new(&capture, VipMap::new(vip_map));
+                    options.out = out;
+                    options.fast = fast;
+                    run_reenact(&c, &config, &options, &report)
+                }),
+                // clap requires all three without --diff.
+                _ => Err(ExitCode::from(2)),
+            },
+        },
         Command::Bench { quick, json, workers, report_dir } => {
             stickwire::bench::main(&stickwire::bench::Options { quick, json, workers, report_dir }).map_err(|e| {
                 eprintln!("stickwire: bench: {e}");

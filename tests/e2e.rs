@@ -248,9 +248,15 @@ fn server_marked_down_by_the_admin_api() {
     assert_eq!(servers.first().map(String::as_str), Some("rs2"));
     assert_ne!(servers.last().map(String::as_str), Some("rs2"));
 
+    // Enabled again, it takes new flows, ramping up over the example's slow start (5 s).
     assert_eq!(admin("set server rs2 state enabled").trim(), "ok");
-    let back: Vec<String> = common::fetch_servers("198.18.0.3", "http://198.18.0.100:82/", 9);
-    assert!(back.iter().any(|s| s == "rs2"), "{back:?}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(8);
+    let mut back = Vec::new();
+    while std::time::Instant::now() < deadline && !back.iter().any(|s| s == "rs2") {
+        back = common::fetch_servers("198.18.0.3", "http://198.18.0.100:82/", 9);
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    assert!(back.iter().any(|s| s == "rs2"), "no new flow reached rs2 within its slow start: {back:?}");
 
     let report = switch.stop();
     assert!(report.contains("reset (server gone) 1"), "{report}");

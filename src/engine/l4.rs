@@ -8,6 +8,8 @@ use std::sync::Arc;
 use super::flow::{Direction, Flow, FlowId, FlowKey, FlowTable, InsertError, Segment, Timeouts, PROTO_TCP, PROTO_UDP};
 use super::frame::{Ip, Parsed, Transport};
 use super::hash;
+use super::l7::decisions::{Decision, DecisionLog};
+use super::l7::rules::Decided;
 use super::l7::L7;
 use super::net::{Net, Output, Verdict};
 use super::predictor::{Cursor, ServerState};
@@ -245,6 +247,12 @@ impl L4 {
         &self.flows
     }
 
+    /// Why each new connection went to its server, once switched on (see
+    /// [`DecisionLog`]); off on a live switch.
+    pub fn decisions(&mut self) -> &mut DecisionLog {
+        &mut self.l7.decisions
+    }
+
     /// The source-IP bindings of this core.
     pub fn sticky(&self) -> &StickyTable {
         &self.sticky
@@ -474,7 +482,7 @@ impl L4 {
             return net.drop(frame, DropReason::TcpNoFlow, out);
         }
         let client = t.key.src;
-        let Some((server, _)) = self.schedule(svc, &t.key, now) else {
+        let Some((server, sticky)) = self.schedule(svc, &t.key, now) else {
             self.stats.refused_no_server += 1;
             self.stats.services[svc].refused += 1;
             return self.refuse(net, frame, ip, t, now, out);
@@ -511,6 +519,12 @@ impl L4 {
         self.stats.servers[usize::from(server)].total += 1;
         if let Some(policy) = self.services.services[svc].sticky {
             self.sticky.flow_started(svc as u16, client, policy.prefix_len);
+        }
+        if self.l7.decisions.is_on() {
+            let decided = if sticky { Decided::Sticky } else { Decided::Predictor };
+            let d =
+                Decision { client: t.key, server, decided, rule: None, value: None, in_path: false, failover: false };
+            self.l7.decisions.record(d);
         }
         self.forward(net, id, Direction::FromClient, frame, ip, t, now, out)
     }

@@ -44,7 +44,7 @@ mod conv;
 mod link;
 mod stream;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 use std::fs::File;
 use std::io::{BufReader, Read};
@@ -54,7 +54,7 @@ use std::path::{Path, PathBuf};
 pub use self::conv::{ConvId, Conversation, Dir, Incomplete, IpStats, Limits, Seen, Stream};
 use self::conv::{Placed, Tracker};
 pub use self::link::{Frame, LinkStats, PacketReader};
-pub use self::stream::{Hole, Holes, ReassemblyStats, StreamDigest, CHUNK};
+pub use self::stream::{Hole, Holes, Reassembler, ReassemblyStats, StreamDigest, CHUNK};
 use crate::time::Instant;
 use crate::wire::tcp::flags;
 
@@ -89,6 +89,9 @@ pub struct Segment<'a> {
     pub rel_seq: i64,
     /// The acknowledgement number relative to the peer's ISN, if the ACK flag is set.
     pub rel_ack: Option<i64>,
+    /// The sequence and acknowledgement numbers as sent.
+    pub seq: u32,
+    pub ack: u32,
     /// The window field, not scaled.
     pub window: u16,
     /// The TCP options as sent (read them with [`crate::wire::tcp::options_iter`]).
@@ -152,6 +155,8 @@ impl<R: Read> Segments<R> {
             flags: placed.flags,
             rel_seq: placed.rel_seq,
             rel_ack: placed.rel_ack,
+            seq: placed.seq,
+            ack: placed.ack,
             window: placed.window,
             options: &frame.ipv4[placed.options.clone()],
             payload: &frame.ipv4[placed.payload.clone()],

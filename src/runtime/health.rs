@@ -112,9 +112,11 @@ impl HealthHost {
         }
     }
 
-    /// When the checkers want a poll next.
-    pub fn poll_at(&self) -> Instant {
-        self.next_poll
+    /// When the checkers want a poll next: `None` before the first poll (they start on the
+    /// clock of the first turn, which a replay takes from its capture) and with nothing to
+    /// check.
+    pub fn poll_at(&self) -> Option<Instant> {
+        (self.started && !self.checkers.is_empty()).then_some(self.next_poll)
     }
 
     /// Runs the checkers if a deadline passed or packets came; hands every packet they send

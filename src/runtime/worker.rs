@@ -261,8 +261,8 @@ impl<P: Port> Worker<P> {
     pub fn run_to_next_arrival(&mut self) -> Option<usize> {
         let arrival = self.ports.iter().filter_map(Port::next_arrival).min()?;
         let mut now = self.engine.poll_timeout().map_or(arrival, |deadline| deadline.min(arrival));
-        if let Some(h) = &self.health {
-            now = now.min(h.host.poll_at());
+        if let Some(at) = self.health.as_ref().and_then(|h| h.host.poll_at()) {
+            now = now.min(at);
         }
         Some(self.run_once(now))
     }

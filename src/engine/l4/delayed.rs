@@ -23,6 +23,7 @@ use std::time::Duration;
 
 use super::super::flow::{Direction, FlowId, FlowKey, FlowState};
 use super::super::frame::{Ip, Transport};
+use super::super::l7::decisions::Decision;
 use super::super::l7::head::NO_HEAD;
 use super::super::l7::rules::{self, Decided, Ground};
 use super::super::l7::segment::{self, Options, Out, Splicing};
@@ -518,6 +519,16 @@ impl L4 {
             self.l7_abort(net, id, true, now, alloc, out);
             return;
         };
+        if self.l7.decisions.is_on() {
+            let sp = self.l7.splices[id.index()];
+            let policy = self.services.services[svc].l7.clone();
+            let rule = named.map(|n| n.rule);
+            let read = policy.as_ref().zip(rule).and_then(|(p, rule)| self.l7.value_read(p, &sp, rule));
+            let (value, in_path) = read.map_or((None, false), |(v, in_path)| (Some(v), in_path));
+            let failover = named.is_some_and(|n| n.failover);
+            let client = flow.client_key();
+            self.l7.decisions.record(Decision { client, server, decided, rule, value, in_path, failover });
+        }
         let inserted = self.services.services[svc].l7.as_ref().and_then(L7Policy::inserted_cookie);
         let sp = &mut self.l7.splices[id.index()];
         sp.decided = decided as u8;
@@ -647,6 +658,32 @@ impl L4 {
         send_new(net, &seg, now, alloc, out);
     }
 
+    /// A bare RST at `seq` to the flow's server, from the switch's side of it.
+    fn l7_reset_server<B: FrameBuf>(
+        &mut self,
+        net: &mut Net<B>,
+        id: FlowId,
+        seq: u32,
+        now: Instant,
+        alloc: &mut impl FnMut() -> Option<B>,
+        out: &mut Output<B>,
+    ) {
+        let to = self.flows.get(id).server_key().reversed();
+        let seg = Out {
+            src: to.src,
+            dst: to.dst,
+            src_port: to.src_port,
+            dst_port: to.dst_port,
+            seq,
+            ack: 0,
+            flags: tcp::flags::RST,
+            window: 0,
+            options: Options::default(),
+            payload: b"",
+        };
+        send_new(net, &seg, now, alloc, out);
+    }
+
     /// The server's answer to the SYN: a SYN-ACK (send it the held head) or a refusal (the
     /// next server).
     #[allow(clippy::too_many_arguments)]
@@ -672,6 +709,20 @@ impl L4 {
                 return Verdict::Consumed;
             }
             return net.drop(frame, DropReason::TcpNoFlow, out);
+        }
+        if t.ack() && !t.syn() && ack != sp.client_isn.wrapping_add(1) {
+            // An old connection on this tuple answered (the server still holds it in
+            // SYN_RECV or TIME_WAIT, as after a flood or a quick reuse of a local port). As
+            // an active opener must (RFC 9293 3.10.7.3), reset it at the number it acked,
+            // which clears it, and send the SYN again at once.
+            self.stats.l7.server_stale += 1;
+            out.dropped.push(frame);
+            self.l7_reset_server(net, id, ack, now, alloc, out);
+            if sp.tries < SYN_TRIES {
+                self.l7.splices[id.index()].tries += 1;
+                self.l7_send_syn(net, id, now, alloc, out);
+            }
+            return Verdict::Consumed;
         }
         if !(t.syn() && t.ack()) || ack != sp.client_isn.wrapping_add(1) {
             return net.drop(frame, DropReason::TcpNoFlow, out);
@@ -1017,21 +1068,8 @@ impl L4 {
             send_new(net, &seg, now, alloc, out);
         }
         if flow.has_server() && matches!(sp.phase(), Phase::Connecting | Phase::Sending) {
-            let to = flow.server_key().reversed();
             let seq = if sp.phase() == Phase::Sending { sp.client_next() } else { sp.client_isn.wrapping_add(1) };
-            let seg = Out {
-                src: to.src,
-                dst: to.dst,
-                src_port: to.src_port,
-                dst_port: to.dst_port,
-                seq,
-                ack: 0,
-                flags: tcp::flags::RST,
-                window: 0,
-                options: Options::default(),
-                payload: b"",
-            };
-            send_new(net, &seg, now, alloc, out);
+            self.l7_reset_server(net, id, seq, now, alloc, out);
         }
         self.end_flow(id, now);
     }
@@ -1113,20 +1151,7 @@ impl L4 {
             Phase::Connecting => {
                 self.stats.l7.server_timeouts += 1;
                 // The silent server may still answer: it gets a RST for this attempt.
-                let to = self.flows.get(id).server_key().reversed();
-                let seg = Out {
-                    src: to.src,
-                    dst: to.dst,
-                    src_port: to.src_port,
-                    dst_port: to.dst_port,
-                    seq: sp.client_isn.wrapping_add(1),
-                    ack: 0,
-                    flags: tcp::flags::RST,
-                    window: 0,
-                    options: Options::default(),
-                    payload: b"",
-                };
-                send_new(net, &seg, now, alloc, out);
+                self.l7_reset_server(net, id, sp.client_isn.wrapping_add(1), now, alloc, out);
                 self.l7_next_server(net, id, now, alloc, out);
             }
             Phase::Sending if tries < HELD_TRIES => {

@@ -7,8 +7,10 @@
 //! - [`head`]: the buffers request heads are collected in;
 //! - [`rules`]: which server a request names (cookies, jvmRoute, learned cookies);
 //! - [`splice`]: the state of a spliced connection and its sequence arithmetic;
-//! - [`segment`]: the TCP segments the switch writes, and the rewrite of spliced ones.
+//! - [`segment`]: the TCP segments the switch writes, and the rewrite of spliced ones;
+//! - [`decisions`]: why each connection went to its server, when a tool asks.
 
+pub mod decisions;
 pub mod head;
 pub mod rules;
 pub mod segment;
@@ -18,10 +20,13 @@ pub mod syn;
 use std::fmt;
 
 use super::hash::Secrets;
+use super::service::L7Policy;
 use super::sticky::StickyTable;
 use super::timer::{Fired, TimerWheel};
 use crate::mem::HugeSlice;
 use crate::time::Instant;
+use crate::wire::http::{self, RequestHead};
+use decisions::DecisionLog;
 use head::HeadPool;
 use rules::Decided;
 use splice::Splice;
@@ -60,6 +65,9 @@ pub struct L7Stats {
     pub server_refused: u64,
     /// SYNs to servers never answered.
     pub server_timeouts: u64,
+    /// SYNs to servers answered by an old connection on the same tuple (one the server
+    /// still holds in SYN_RECV or TIME_WAIT): reset, and the SYN sent again.
+    pub server_stale: u64,
     /// Connections reset because no server could take them.
     pub no_server: u64,
     /// Connections reset because the server never acknowledged the held request.
@@ -91,7 +99,7 @@ impl L7Stats {
     }
 
     /// The counters by name (the decision counts apart), for printing.
-    pub fn named(&self) -> [(&'static str, u64); 23] {
+    pub fn named(&self) -> [(&'static str, u64); 24] {
         [
             ("syn-acks", self.syn_acks),
             ("syn-cookies-sent", self.syn_cookies_sent),
@@ -107,6 +115,7 @@ impl L7Stats {
             ("domain-failovers", self.domain_failovers),
             ("server-refused", self.server_refused),
             ("server-timeouts", self.server_timeouts),
+            ("server-stale", self.server_stale),
             ("no-server", self.no_server),
             ("held-timeouts", self.held_timeouts),
             ("cookies-inserted", self.cookies_inserted),
@@ -119,7 +128,7 @@ impl L7Stats {
         ]
     }
 
-    fn named_mut(&mut self) -> [(&'static str, &mut u64); 23] {
+    fn named_mut(&mut self) -> [(&'static str, &mut u64); 24] {
         [
             ("syn-acks", &mut self.syn_acks),
             ("syn-cookies-sent", &mut self.syn_cookies_sent),
@@ -135,6 +144,7 @@ impl L7Stats {
             ("domain-failovers", &mut self.domain_failovers),
             ("server-refused", &mut self.server_refused),
             ("server-timeouts", &mut self.server_timeouts),
+            ("server-stale", &mut self.server_stale),
             ("no-server", &mut self.no_server),
             ("held-timeouts", &mut self.held_timeouts),
             ("cookies-inserted", &mut self.cookies_inserted),
@@ -184,6 +194,8 @@ pub struct L7 {
     pub cookies_until: Instant,
     /// Cookie values learned from the servers (`sticky::cookie_key`), this core's copy.
     pub cookies: StickyTable,
+    /// Why each connection went to its server, when switched on (`stickwire reenact`).
+    pub decisions: DecisionLog,
     /// The origin of the switch's timestamp clock (random, so that it says nothing of the
     /// machine's uptime).
     ts_origin: u32,
@@ -209,8 +221,18 @@ impl L7 {
             cookie_threshold: threshold,
             cookies_until: Instant::ZERO,
             cookies: StickyTable::new(cookies.max(1), secrets.sticky ^ 0x0c00_c1e5),
+            decisions: DecisionLog::default(),
             ts_origin: secrets.syn[0..4].iter().fold(0u32, |a, &b| a << 8 | u32::from(b)),
         }
+    }
+
+    /// What rule `rule` of `policy` read in the head `sp` holds, for the decision log: parsed
+    /// again, since the rules keep nothing of it.
+    pub fn value_read(&self, policy: &L7Policy, sp: &Splice, rule: u8) -> Option<(Vec<u8>, bool)> {
+        let rule = policy.rules.get(usize::from(rule))?;
+        let mut headers = [http::EMPTY_HEADER; http::MAX_HEADERS];
+        let head = RequestHead::parse(self.heads.bytes(sp.head, sp.held), &mut headers).ok()?;
+        rules::value_read(rule, &head).map(|read| (read.value.to_vec(), read.in_path))
     }
 
     /// The switch's TCP timestamp clock at `now`: milliseconds, from a random origin.

@@ -66,6 +66,8 @@ pub struct Named {
     pub decided: Decided,
     /// The named server was down and this one of its domain took over.
     pub failover: bool,
+    /// Which of the port's rules it was (its index).
+    pub rule: u8,
     /// A learned cookie's value hash, when that rule named it.
     pub learned: Option<u64>,
 }
@@ -82,31 +84,48 @@ pub struct Ground<'a> {
 
 /// The first of `rules` that names a server for the request `head`.
 pub fn apply(rules: &[Rule], head: &RequestHead<'_>, ground: &Ground<'_>) -> Option<Named> {
-    rules.iter().find_map(|rule| {
+    rules.iter().enumerate().find_map(|(index, rule)| {
+        let value = value_read(rule, head)?.value;
         let mut learned = None;
         let named =
             match rule.kind {
                 RuleKind::ServerId | RuleKind::InsertCookie => {
-                    let value = head.cookie(rule.cookie.as_bytes())?;
                     ground.ids.iter().copied().find(|&id| ground.servers[usize::from(id)].server_id.as_bytes() == value)
                 }
                 RuleKind::JvmRoute => {
-                    let session = head.cookie(rule.cookie.as_bytes()).or_else(|| head.path_session_id())?;
-                    let route = http::jvm_route(session)?;
+                    let route = http::jvm_route(value)?;
                     ground.ids.iter().copied().find(|&id| {
                         ground.servers[usize::from(id)].jvm_route.as_deref().map(str::as_bytes) == Some(route)
                     })
                 }
                 RuleKind::LearnedCookie => {
-                    let value = head.cookie(rule.cookie.as_bytes())?;
                     let hash = cookie_hash(ground.cookie_key, value);
                     learned = Some(hash);
                     let server = (ground.learned)(hash)?;
                     ground.ids.contains(&server).then_some(server)
                 }
             }?;
-        take_or_fail_over(named, Decided::of(rule.kind), ground).map(|n| Named { learned, ..n })
+        let named = take_or_fail_over(named, Decided::of(rule.kind), ground)?;
+        Some(Named { rule: index as u8, learned, ..named })
     })
+}
+
+/// What a rule read in a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ValueRead<'h> {
+    pub value: &'h [u8],
+    /// From the path (`;jsessionid=`), not a cookie.
+    pub in_path: bool,
+}
+
+/// What `rule` reads in a request: its cookie's value, or for `jvm-route` the session id
+/// of the cookie or else of the path (`;jsessionid=`).
+pub fn value_read<'h>(rule: &Rule, head: &RequestHead<'h>) -> Option<ValueRead<'h>> {
+    let cookie = head.cookie(rule.cookie.as_bytes()).map(|value| ValueRead { value, in_path: false });
+    match rule.kind {
+        RuleKind::JvmRoute => cookie.or_else(|| head.path_session_id().map(|value| ValueRead { value, in_path: true })),
+        RuleKind::ServerId | RuleKind::InsertCookie | RuleKind::LearnedCookie => cookie,
+    }
 }
 
 /// The hash a learned cookie's value is kept under.
@@ -118,7 +137,7 @@ pub fn cookie_hash(key: u64, value: &[u8]) -> u64 {
 fn take_or_fail_over(server: u16, decided: Decided, ground: &Ground<'_>) -> Option<Named> {
     let s = &ground.servers[usize::from(server)];
     if s.state != ServerState::Down {
-        return Some(Named { server, decided, failover: false, learned: None });
+        return Some(Named { server, decided, failover: false, rule: 0, learned: None });
     }
     let domain = s.domain.as_deref()?;
     ground
@@ -129,7 +148,7 @@ fn take_or_fail_over(server: u16, decided: Decided, ground: &Ground<'_>) -> Opti
             let buddy = &ground.servers[usize::from(id)];
             id != server && buddy.state == ServerState::Enabled && buddy.domain.as_deref() == Some(domain)
         })
-        .map(|buddy| Named { server: buddy, decided, failover: true, learned: None })
+        .map(|buddy| Named { server: buddy, decided, failover: true, rule: 0, learned: None })
 }
 
 #[cfg(test)]
@@ -165,8 +184,13 @@ mod tests {
     }
 
     fn named(server: u16, decided: Decided) -> Option<Named> {
+        let rule = match decided {
+            Decided::ServerIdCookie => 0,
+            Decided::JvmRoute => 1,
+            _ => 2,
+        };
         let learned = (decided == Decided::LearnedCookie).then(|| cookie_hash(9, b"opaque-42"));
-        Some(Named { server, decided, failover: false, learned })
+        Some(Named { server, decided, failover: false, rule, learned })
     }
 
     #[test]
@@ -194,7 +218,7 @@ mod tests {
         s[0].state = ServerState::Down;
         assert_eq!(
             decide(&s, req),
-            Some(Named { server: 1, decided: Decided::JvmRoute, failover: true, learned: None })
+            Some(Named { server: 1, decided: Decided::JvmRoute, failover: true, rule: 1, learned: None })
         );
         s[1].state = ServerState::Down;
         assert_eq!(decide(&s, req), None, "no buddy up: the cookie counts as absent");

@@ -87,6 +87,31 @@ fn without_a_usable_cookie_the_predictor_spreads_connections() {
 }
 
 #[test]
+fn the_decision_log_names_the_rule_and_the_value_it_read_only_when_switched_on() {
+    let mut lab = lab();
+    lab.get(41100, 80, &request("/", Some("ServerID=rs2"))).unwrap();
+    assert_eq!(lab.engine.l4_mut().decisions().take().count(), 0, "off by default");
+    lab.engine.l4_mut().decisions().switch_on();
+    lab.get(41101, 80, &request("/cart;jsessionid=FFEE.node1?x=1", Some("ServerID=nobody"))).unwrap();
+    lab.get(41102, 80, &request("/", None)).unwrap();
+    let log: Vec<_> = lab.engine.l4_mut().decisions().take().collect();
+    let seen: Vec<_> = log
+        .iter()
+        .map(|d| (d.client.src_port, d.server, d.decided, d.rule, d.value.as_deref().map(<[u8]>::to_vec), d.in_path))
+        .collect();
+    // rs1 by the jvmRoute rule (the second of the port) from the path; then round robin's
+    // first pick.
+    assert_eq!(
+        seen,
+        [
+            (41101, 0, Decided::JvmRoute, Some(1), Some(b"FFEE.node1".to_vec()), true),
+            (41102, 0, Decided::Predictor, None, None, false)
+        ]
+    );
+    assert_eq!(log[0].client.dst_port, 80);
+}
+
+#[test]
 fn a_cookie_the_server_set_is_learned_and_followed() {
     let mut lab = lab();
     let first = lab.get(43000, 80, &request("/sid", None)).unwrap();
@@ -233,6 +258,20 @@ fn a_refusing_server_makes_way_for_the_next_one() {
     let r = lab.get(49000, 80, &request("/", Some("ServerID=rs2"))).expect("served by another");
     assert_eq!(server_of(&r), "rs3");
     assert_eq!(lab.engine.l4().l7_stats().server_refused, 1);
+}
+
+#[test]
+fn an_old_connection_a_server_still_holds_on_the_tuple_is_reset_and_the_syn_sent_again() {
+    let mut lab = lab();
+    lab.stale.push(1);
+    let started = lab.now;
+    // The cookie names rs2, which answers the SYN with the ACK of an old connection.
+    let r = lab.get(49050, 80, &request("/", Some("ServerID=rs2"))).expect("a response");
+    assert_eq!(server_of(&r), "rs2", "the same server, once its old connection is reset");
+    assert_eq!(lab.stale_cleared, [1]);
+    let stats = lab.engine.l4().l7_stats();
+    assert_eq!((stats.server_stale, stats.server_timeouts, stats.server_refused), (1, 0, 0));
+    assert!(lab.now - started < Duration::from_millis(250), "no wait for a retransmission: {:?}", lab.now - started);
 }
 
 #[test]

@@ -1,4 +1,4 @@
-//! The capture reader on real captures (`shared/corpus/`), checked against what tshark makes of
+//! The capture reader on real captures (`pcaps/corpus/`), checked against what tshark makes of
 //! them: conversation tables (numbers below, from `tshark -r FILE -qz conv,tcp,ip`), streams
 //! (`tshark -qz follow,tcp,raw,N`, run live: tshark is one of `scripts/install-deps.sh`'s
 //! packages), relative sequence numbers, and the same captures re-encapsulated, cut and broken.
@@ -27,16 +27,9 @@ const CORPUS: [&str; 6] = [
     "zeek-pipelined-requests.pcap",
 ];
 
-/// The corpus: `$STICKWIRE_CORPUS`, else `shared/corpus` beside the repository (as the
-/// workplace and CI lay it out), else `/work/shared/corpus`.
+/// The corpus: the repository's copy (`pcaps/corpus/`, see its README).
 fn corpus(name: &str) -> PathBuf {
-    let dirs = [
-        std::env::var_os("STICKWIRE_CORPUS").map(PathBuf::from),
-        Some(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus")),
-        Some(PathBuf::from("/work/shared/corpus")),
-    ];
-    let dir = dirs.into_iter().flatten().find(|d| d.join(name).exists());
-    dir.unwrap_or_else(|| panic!("{name}: corpus not found (set STICKWIRE_CORPUS)")).join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("pcaps/corpus").join(name)
 }
 
 /// Keeps every stream whole, so tests can compare bytes.
@@ -343,12 +336,12 @@ fn pcap(link: DataLink, snaplen: u32, frames: &[(Duration, Vec<u8>, u32)]) -> Ve
     w.into_writer()
 }
 
-fn pcap_of(link: DataLink, frames: impl IntoIterator<Item = (Duration, Vec<u8>)>) -> Vec<u8> {
+pub(crate) fn pcap_of(link: DataLink, frames: impl IntoIterator<Item = (Duration, Vec<u8>)>) -> Vec<u8> {
     let frames: Vec<_> = frames.into_iter().map(|(t, d)| (t, d.clone(), d.len() as u32)).collect();
     pcap(link, 65535, &frames)
 }
 
-fn pcapng_of(link: DataLink, frames: impl IntoIterator<Item = (Duration, Vec<u8>)>) -> Vec<u8> {
+pub(crate) fn pcapng_of(link: DataLink, frames: impl IntoIterator<Item = (Duration, Vec<u8>)>) -> Vec<u8> {
     let mut w = PcapNgWriter::new(Vec::new()).unwrap();
     w.write_pcapng_block(InterfaceDescriptionBlock { linktype: link, snaplen: 0, options: vec![] }).unwrap();
     for (time, data) in frames {
@@ -370,7 +363,7 @@ fn ethertype_of(frame: &[u8]) -> u16 {
 }
 
 /// Linux cooked v1: incoming (0), ARPHRD_ETHER (1), the source MAC, then the ethertype.
-fn to_sll(frame: &[u8]) -> Vec<u8> {
+pub(crate) fn to_sll(frame: &[u8]) -> Vec<u8> {
     let mut out = vec![0, 0, 0, 1, 0, 6];
     out.extend_from_slice(&frame[6..12]);
     out.extend_from_slice(&[0, 0]);
@@ -379,7 +372,7 @@ fn to_sll(frame: &[u8]) -> Vec<u8> {
 }
 
 /// Linux cooked v2: the ethertype, reserved, interface 2, ARPHRD_ETHER, outgoing (4), the MAC.
-fn to_sll2(frame: &[u8]) -> Vec<u8> {
+pub(crate) fn to_sll2(frame: &[u8]) -> Vec<u8> {
     let mut out = frame[12..14].to_vec();
     out.extend_from_slice(&[0, 0, 0, 0, 0, 2, 0, 1, 4, 6]);
     out.extend_from_slice(&frame[6..12]);

@@ -198,7 +198,16 @@ pub struct Lab {
     pub silent: Vec<usize>,
     /// Servers that refuse connections (no listener).
     refusing: Vec<usize>,
+    /// Servers still holding an old connection on the tuple the switch opens (a Linux
+    /// server's SYN_RECV or TIME_WAIT socket): they answer a SYN with that connection's ACK
+    /// at `STALE_ACK` until a RST at that number clears it.
+    pub stale: Vec<usize>,
+    /// Servers whose old connection a RST cleared, in order.
+    pub stale_cleared: Vec<usize>,
 }
+
+/// The acknowledgment number of a stale connection's answer to a SYN.
+pub const STALE_ACK: u32 = 0x7777_0000;
 
 impl Lab {
     pub fn new(config: &Config, responder: Responder) -> Lab {
@@ -225,6 +234,8 @@ impl Lab {
             received: vec![Vec::new(); 3],
             silent: Vec::new(),
             refusing: Vec::new(),
+            stale: Vec::new(),
+            stale_cleared: Vec::new(),
         };
         for server in 0..3 {
             for _ in 0..8 {
@@ -304,6 +315,7 @@ impl Lab {
                 let packet = eth.payload().to_vec();
                 let host = if to_servers {
                     match (0..3).find(|&i| packet.get(16..20) == Some(&server_ip(i).octets()[..])) {
+                        Some(i) if self.stale_answer(usize::from(i), &packet) => continue,
                         Some(i) => &mut self.servers[usize::from(i)],
                         None => continue,
                     }
@@ -316,6 +328,39 @@ impl Lab {
         }
         self.out.dropped.clear();
         moved
+    }
+
+    /// A stale server's part in `packet` (IPv4, towards it): a SYN is answered with the
+    /// old connection's ACK, a RST at `STALE_ACK` clears it; true when the packet goes no
+    /// further.
+    fn stale_answer(&mut self, server: usize, packet: &[u8]) -> bool {
+        if !self.stale.contains(&server) {
+            return false;
+        }
+        let Ok(ip) = crate::wire::ipv4::Packet::new_checked(packet) else { return false };
+        let Ok(seg) = crate::wire::tcp::Packet::new_checked(ip.payload()) else { return false };
+        let flags = seg.flags();
+        if flags & crate::wire::tcp::flags::RST != 0 && seg.seq_number() == STALE_ACK {
+            self.stale.retain(|&s| s != server);
+            self.stale_cleared.push(server);
+            return true;
+        }
+        if flags & (crate::wire::tcp::flags::SYN | crate::wire::tcp::flags::ACK) == crate::wire::tcp::flags::SYN {
+            let answer = craft::Segment {
+                src_port: seg.dst_port(),
+                dst_port: seg.src_port(),
+                seq: 0x1234_5678,
+                ack: STALE_ACK,
+                flags: crate::wire::tcp::flags::ACK,
+                window: 1024,
+                ..Default::default()
+            };
+            let reply =
+                craft::ipv4(ip.dst_addr(), ip.src_addr(), 6, &craft::tcp(ip.dst_addr(), ip.src_addr(), &answer));
+            let _ = self.servers[server].device.tx.push_with(reply.len(), |b| b.copy_from_slice(&reply));
+            return true;
+        }
+        false
     }
 
     /// Servers answer each complete request head they read (keep-alive: several per
