@@ -367,3 +367,19 @@ pub fn curl_ns(ns: &str, args: &[&str]) -> String {
     all.extend_from_slice(args);
     String::from_utf8_lossy(&in_ns(ns, &all).stdout).into_owned()
 }
+
+/// `examples/two-arm.toml` with each `(from, to)` replaced (each must be there), written
+/// to a file of its own for this test process; its path.
+pub fn example_with(name: &str, edits: &[(&str, &str)]) -> String {
+    let mut text = std::fs::read_to_string(root().join("examples/two-arm.toml")).expect("the example config");
+    for (from, to) in edits {
+        assert!(text.contains(from), "examples/two-arm.toml has no `{from}`");
+        text = text.replace(from, to);
+    }
+    let path = std::env::temp_dir().join(format!("stickwire-{name}-{}.toml", std::process::id()));
+    std::fs::write(&path, text).expect("write the config");
+    path.to_str().expect("a UTF-8 path").to_string()
+}
+
+/// The example's worker count set to two.
+pub const TWO_WORKERS: (&str, &str) = ("workers = \"auto\"", "workers = 2");
