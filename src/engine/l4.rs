@@ -88,6 +88,9 @@ pub struct L4Stats {
     pub sticky_refused_full: u64,
     /// Half-open flows evicted to make room for a new one in a full table.
     pub evicted_half_open: u64,
+    /// Full NAT's local ports taken from closed flows still lingering on them (every port
+    /// tried was in use towards that server).
+    pub local_ports_reused: u64,
     /// Gauges, as of the moment the stats were taken: flows in the table, and how many of
     /// them are half-open (a SYN flood shows here, and its end).
     pub flows_in_table: u64,
@@ -127,6 +130,7 @@ impl L4Stats {
         self.sticky_hits += other.sticky_hits;
         self.sticky_refused_full += other.sticky_refused_full;
         self.evicted_half_open += other.evicted_half_open;
+        self.local_ports_reused += other.local_ports_reused;
         self.flows_in_table += other.flows_in_table;
         self.half_open += other.half_open;
         self.l7.add(&other.l7);
@@ -629,7 +633,7 @@ impl L4 {
         svc: u8,
         now: Instant,
     ) -> Result<FlowId, InsertError> {
-        self.with_local_port(port, sources, (server_ip, server_port), client.proto, |flows, local_ip, port| {
+        self.with_local_port(port, sources, (server_ip, server_port), client.proto, now, |flows, local_ip, port| {
             let back = FlowKey::new(server_ip, server_port, local_ip, port, client.proto);
             flows.insert(client, back, server, svc, now)
         })

@@ -26,7 +26,7 @@ pub fn cores() -> usize {
     core_affinity::get_core_ids().map_or(1, |ids| ids.len().max(1))
 }
 
-/// af_packet's queue pairs follow the worker count: `qpairs=N` in `device` becomes the
+/// With `auto`, af_packet's queue pairs follow the worker count: `qpairs=N` in `device` becomes the
 /// number of workers (dropped for one), so no socket of the kernel's fanout goes unpolled.
 pub fn devargs(device: &str, workers: usize) -> String {
     if !device.starts_with("net_af_packet") {

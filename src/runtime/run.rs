@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use crate::control::admin::{AdminListen, AdminOptions, AdminServer};
-use crate::control::config::{Config, MAX_WORKERS};
+use crate::control::config::{Config, Workers, MAX_WORKERS};
 use crate::control::metrics::MetricsServer;
 use crate::control::state::ControlState;
 use crate::dpdk::{self, DpdkError, DpdkPort, Eal, EthPort, Mbuf, Mempool, QueueId, RxTimestamp};
@@ -165,8 +165,12 @@ pub fn run(config: &Config, options: &RunOptions) -> Result<RunReport, RunError>
     for (index, p) in config.ports.iter().enumerate() {
         let name = p.name.get_ref().clone();
         let device = p.device.as_deref().ok_or_else(|| RunError::NoDevice(name.clone()))?;
-        // af_packet's queue pairs follow the workers (a socket nobody polls loses frames).
-        let device = auto::devargs(device, workers);
+        // With `auto`, af_packet's queue pairs follow the workers chosen (a socket nobody
+        // polls loses frames); a count the config fixed keeps the devices as written.
+        let device = match config.workers.get_ref() {
+            Workers::Auto => auto::devargs(device, workers),
+            Workers::Count(_) => device.to_string(),
+        };
         let port_err = |source| RunError::Port { port: name.clone(), device: device.clone(), source };
         let id = EthPort::find_or_probe(&device).map_err(port_err)?;
         // One queue pair per worker where the device has them (RSS, or the kernel's fanout

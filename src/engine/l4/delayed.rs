@@ -601,6 +601,7 @@ impl L4 {
                 &net.topology.ports[port],
                 (server_ip, server_port),
                 super::PROTO_TCP,
+                now,
                 |flows, local_ip, local_port| {
                     let key = FlowKey::new(server_ip, server_port, local_ip, local_port, super::PROTO_TCP);
                     flows.attach_server(id, key, server)

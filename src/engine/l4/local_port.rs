@@ -12,9 +12,10 @@
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 
-use super::super::flow::{Direction, FlowTable, InsertError};
+use super::super::flow::{Direction, FlowState, FlowTable, InsertError};
 use super::super::topology::PortAddr;
 use super::{WorkerSlot, L4};
+use crate::time::Instant;
 use crate::wire::rss::{Rss, Tuple};
 
 /// The lowest local port full NAT uses.
@@ -65,12 +66,20 @@ impl L4 {
     /// addresses of port `port` (`sources`) take turns, and the port moves on once every
     /// address had it, so flow after flow spreads over all of them. Only pairs whose reply
     /// from `server` comes back to this core are offered.
+    ///
+    /// A pair held by a closed flow (lingering in TIME_WAIT or CLOSE for late segments) is
+    /// taken from it, as Linux's `tcp_tw_reuse` and IPVS do: at thousands of connections a
+    /// second, closed flows would otherwise hold every port towards a server for their two
+    /// minutes and new clients would be refused. A server still holding the old connection
+    /// answers the SYN with its ACK, and the RST that earns clears it (the switch sends it on
+    /// L7 ports, the client's stack on L4 ones).
     pub(super) fn with_local_port<T>(
         &mut self,
         port: usize,
         sources: &PortAddr,
         server: (Ipv4Addr, u16),
         proto: u8,
+        now: Instant,
         mut attempt: impl FnMut(&mut FlowTable, Ipv4Addr, u16) -> Result<T, InsertError>,
     ) -> Result<T, InsertError> {
         let n_sources = sources.nat_sources();
@@ -91,6 +100,13 @@ impl L4 {
                 continue;
             }
             match attempt(&mut self.flows, local_ip, local_port) {
+                Err(InsertError::KeyInUse(other, Direction::FromServer))
+                    if matches!(self.flows.get(other).state(), FlowState::TimeWait | FlowState::Close) =>
+                {
+                    self.stats.local_ports_reused += 1;
+                    self.end_flow(other, now);
+                    return attempt(&mut self.flows, local_ip, local_port);
+                }
                 Err(InsertError::KeyInUse(_, Direction::FromServer)) => {
                     tries += 1;
                     if tries >= LOCAL_PORT_TRIES {

@@ -510,3 +510,41 @@ fn closed_connections_stop_counting_before_they_expire() {
     assert_eq!(l4.flows().len(), 0);
     assert_eq!((l4.stats().services[0].current, l4.stats().services[0].total, l4.stats().flows_expired), (0, 1, 1));
 }
+
+/// When every local port tried towards a server is held by a closed connection (lingering in
+/// TIME_WAIT for late segments), a new client takes one of those ports rather than a RST.
+#[test]
+fn closed_connections_give_their_local_ports_to_new_ones() {
+    use tcp::flags::{ACK, FIN, SYN};
+    let mut run = Run::new(engine(NatMode::Full, true, 256));
+    let from_server = |server: u8, local_port: u16, flags| {
+        let s = Segment { src_port: 80, dst_port: local_port, flags, ..Default::default() };
+        craft::tcp_frame(SW1, server_mac(server), server_ip(server), LOCAL, &s)
+    };
+    let mut sticky_server = None;
+    let mut closed = Vec::new();
+    for client_port in 40000..40070 {
+        let (_, syn) = run.send(0, from_client(client_port, SYN, &[]));
+        let (_, _, local_port, dst, _, _, _) = parsed(&syn.expect("the SYN to the server"));
+        let server = (0..3).find(|&i| server_ip(i) == dst).expect("a real server");
+        assert_eq!(*sticky_server.get_or_insert(server), server, "sticky: one server");
+        run.send(1, from_server(server, local_port, SYN | ACK));
+        run.send(0, from_client(client_port, ACK, &[]));
+        run.send(0, from_client(client_port, FIN | ACK, &[]));
+        run.send(1, from_server(server, local_port, FIN | ACK));
+        run.send(0, from_client(client_port, ACK, &[]));
+        closed.push(local_port);
+    }
+    assert_eq!(run.engine.l4().flows().len(), 70, "closed, still tracked");
+    // The port counter comes round to the closed connections' ports (as it does after
+    // 64 K connections).
+    run.engine.l4_mut().next_local_port = closed[0];
+    run.engine.l4_mut().next_local_ip = 0;
+    let (v, syn) = run.send(0, from_client(41000, SYN, &[]));
+    assert_eq!(v, Verdict::Forward(1), "a new client is not refused");
+    let (_, _, local_port, _, _, _, _) = parsed(&syn.unwrap());
+    assert_eq!(local_port, closed[0]);
+    let stats = run.engine.l4().stats();
+    assert_eq!((stats.local_ports_reused, stats.refused_table_full), (1, 0));
+    assert_eq!(run.engine.l4().flows().len(), 70, "the closed flow made way for the new one");
+}
