@@ -45,7 +45,7 @@ impl Names {
         }
         let _ = write!(
             s,
-            "flows created {} expired {}; refused: table full {}, no server {}; reset (server gone) {}; sticky hits {}; half-open evicted {}; local ports reused {}\nflows in table {}, half-open {}",
+            "flows created {} expired {}; refused: table full {}, no server {}; reset (server gone) {}; sticky hits {}; half-open evicted {}",
             stats.flows_created,
             stats.flows_expired,
             stats.refused_table_full,
@@ -53,10 +53,12 @@ impl Names {
             stats.reset_server_gone,
             stats.sticky_hits,
             stats.evicted_half_open,
-            stats.local_ports_reused,
-            stats.flows_in_table,
-            stats.half_open
         );
+        // Only when it happened: reports recorded before it existed still compare equal.
+        if stats.local_ports_reused > 0 {
+            let _ = write!(s, "; local ports reused {}", stats.local_ports_reused);
+        }
+        let _ = write!(s, "\nflows in table {}, half-open {}", stats.flows_in_table, stats.half_open);
         if stats.l7 != Default::default() {
             let _ = write!(s, "\n{}", stats.l7);
         }
