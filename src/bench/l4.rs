@@ -73,7 +73,9 @@ pub const TIME_WAIT_TURNS: u64 = 4096;
 /// connection `i` to server `i % 3` on every pass): one pass lasts ~1.4 virtual TIME_WAITs
 /// and more, so a client tuple is reused only after its previous flow expired.
 const NEW_CONNECTIONS: usize = 3 * 16_384;
-const NEW_CAPACITY: usize = 32_768;
+/// Room for the steady state with slack: TIME_WAIT_TURNS turns of NEW_BATCH connections
+/// (32 768) linger at once, plus those still open and those the paced sweep has not reached.
+const NEW_CAPACITY: usize = 65_536;
 
 pub(super) fn server_ip(i: u8) -> Ipv4Addr {
     Ipv4Addr::new(198, 18, 1, 10 + i)
