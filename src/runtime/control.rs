@@ -52,17 +52,7 @@ pub fn run(
     while !stop.load(Ordering::Relaxed) {
         control.change(|st| st.tick(clock.now()));
         match reports.recv_timeout(TICK) {
-            Ok(report) => {
-                let (server, up, reason) = (report.server, report.up, report.reason.clone());
-                let changed = control.change(|st| {
-                    let was = st.health(usize::from(server)).map(|h| h.up);
-                    st.health_report(report);
-                    (was != Some(up)).then(|| st.services().servers.get(usize::from(server)).map(|s| s.name.clone()))
-                });
-                if let Some(Some(name)) = changed {
-                    eprintln!("stickwire: health: {name} is {} ({reason})", if up { "up" } else { "down" });
-                }
-            }
+            Ok(report) => log_transition(apply_health(control, report)),
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => std::thread::sleep(TICK),
         }
@@ -72,5 +62,25 @@ pub fn run(
                 Err(e) => eprintln!("stickwire: SIGHUP: reload refused, running config kept: {e}"),
             }
         }
+    }
+}
+
+/// Takes a health check's result into the state (a server up or down is a new snapshot);
+/// when the server went up or down, its name, its new health and the check's reason. `run`'s
+/// control thread and `replay` both take results this way.
+pub fn apply_health(control: &Control, report: HealthReport) -> Option<(String, bool, String)> {
+    let (server, up, reason) = (report.server, report.up, report.reason.clone());
+    let changed = control.change(|st| {
+        let was = st.health(usize::from(server)).map(|h| h.up);
+        st.health_report(report);
+        (was != Some(up)).then(|| st.services().servers.get(usize::from(server)).map(|s| s.name.clone()))
+    });
+    changed.flatten().map(|name| (name, up, reason))
+}
+
+/// Says in the log that a server went up or down.
+pub fn log_transition(transition: Option<(String, bool, String)>) {
+    if let Some((name, up, reason)) = transition {
+        eprintln!("stickwire: health: {name} is {} ({reason})", if up { "up" } else { "down" });
     }
 }

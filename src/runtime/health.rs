@@ -112,11 +112,16 @@ impl HealthHost {
         }
     }
 
-    /// When the checkers want a poll next: `None` before the first poll (they start on the
-    /// clock of the first turn, which a replay takes from its capture) and with nothing to
-    /// check.
+    /// When the checkers want a poll next; `None` with nothing to check. Before the first
+    /// poll: the clock's start. A live worker's first turn (where its checkers start, before
+    /// any frame came) is at the start of its clock, and `--record-rx` stamps frames on that
+    /// clock, so a replay of the recording (or `run --clock capture`) starts them at that
+    /// time too, and not at the first frame.
     pub fn poll_at(&self) -> Option<Instant> {
-        (self.started && !self.checkers.is_empty()).then_some(self.next_poll)
+        if !self.started {
+            return (!self.is_empty()).then_some(Instant::ZERO);
+        }
+        (!self.checkers.is_empty()).then_some(self.next_poll)
     }
 
     /// Runs the checkers if a deadline passed or packets came; hands every packet they send

@@ -26,7 +26,7 @@ use crate::runtime::health::HealthHost;
 use crate::runtime::metrics;
 use crate::runtime::peers::HandoffPort;
 use crate::runtime::relay::{RunPort, RELAY_RING};
-use crate::runtime::report::Names;
+use crate::runtime::report::{HealthSummary, Names};
 use crate::runtime::snapshot::Control;
 use crate::runtime::stats::StatsBoard;
 use crate::runtime::steering::{self, PortSteering};
@@ -90,6 +90,8 @@ pub struct RunReport {
     pub mbufs_in_use_after_stop: u32,
     /// Each worker's own figures, in worker order.
     pub per_core: Vec<CoreReport>,
+    /// The health checks per checked server.
+    pub health: HealthSummary,
 }
 
 /// One worker's share of the work.
@@ -124,7 +126,11 @@ impl fmt::Display for RunReport {
         writeln!(f, "idle back-off sleeps: {}", self.idle_sleeps)?;
         writeln!(f, "mbufs in use after stop: {}", self.mbufs_in_use_after_stop)?;
         write!(f, "{}", self.counters)?;
-        write!(f, "{}", self.names.describe(&self.l4))
+        write!(f, "{}", self.names.describe(&self.l4))?;
+        if !self.health.servers.is_empty() {
+            write!(f, "\n{}", self.health)?;
+        }
+        Ok(())
     }
 }
 
@@ -380,6 +386,7 @@ pub fn run(config: &Config, options: &RunOptions) -> Result<RunReport, RunError>
         idle_sleeps: 0,
         mbufs_in_use_after_stop: 0,
         per_core: Vec::new(),
+        health: HealthSummary::default(),
     };
     let mut port_stats = vec![PortStats::default(); ports.len()];
     for (w, handle) in handles.into_iter().enumerate() {
@@ -400,6 +407,12 @@ pub fn run(config: &Config, options: &RunOptions) -> Result<RunReport, RunError>
             sum.add(&s);
         }
     }
+    // Results the control thread had no time to take before it stopped: the report counts
+    // every check the workers finished.
+    for r in reports_rx.try_iter() {
+        control::log_transition(control::apply_health(&control, r));
+    }
+    report.health = control.read(HealthSummary::of);
     if let Some(admin) = admin {
         admin.shutdown();
     }
