@@ -118,3 +118,37 @@ impl std::fmt::Display for HealthSummary {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn health_lines_only_with_checks_one_per_server() {
+        assert_eq!(HealthSummary::default().to_string(), "");
+        let view = |up, checks, failed, downs, ups, reason: &str| HealthView {
+            checked: true,
+            up,
+            reason: reason.into(),
+            checks,
+            passed: checks - failed,
+            failed,
+            downs,
+            ups,
+        };
+        let summary = HealthSummary {
+            servers: vec![
+                ("rs1".into(), view(true, 0, 0, 0, 0, "")),
+                ("rs3".into(), view(false, 4, 2, 1, 0, "connection refused")),
+            ],
+        };
+        assert_eq!(
+            summary.to_string(),
+            "health checks:\n\
+             \x20 rs1                  up   checks 0 passed 0 failed 0 went down 0 came up 0; last: -\n\
+             \x20 rs3                  down checks 4 passed 2 failed 2 went down 1 came up 0; last: connection refused\n"
+        );
+        assert_eq!(summary.server("rs3").map(|h| h.downs), Some(1));
+        assert!(summary.server("rs2").is_none());
+    }
+}
