@@ -19,7 +19,7 @@ use crate::engine::l4::{L4Stats, WorkerSlot};
 use crate::engine::{Counters, Engine};
 use crate::port::pcap::{CaptureError, CaptureReader, CaptureWriter, PcapPort};
 use crate::port::PortStats;
-use crate::runtime::control::apply_health;
+use crate::runtime::control::on_capture_clock;
 use crate::runtime::health::HealthHost;
 use crate::runtime::report::{HealthSummary, Names};
 use crate::runtime::snapshot::Control;
@@ -85,11 +85,7 @@ pub fn replay(config: &Config, files: &[PortFiles]) -> Result<ReplayReport, Repl
     // also stops where the engine or a health check has a deadline (a retransmission, a
     // check's start), as a live switch would.
     while worker.run_to_next_arrival().is_some() {
-        for report in worker.take_health_reports() {
-            apply_health(&control, report);
-        }
-        let now = worker.now();
-        control.change(|st| st.tick(now));
+        on_capture_clock(&control, &mut worker);
     }
     let counters = worker.engine().counters().clone();
     let l4 = worker.engine().l4().stats();
