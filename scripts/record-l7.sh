@@ -7,6 +7,10 @@
 #   scripts/record-l7.sh flood    pcaps/flood:     a small spoofed SYN flood at :81 (L4) and
 #                                 :80 (L7) with real clients coming through on SYN cookies,
 #                                 then blind RSTs at a live keep-alive connection (nginx)
+#   scripts/record-l7.sh health   pcaps/health:    the health checks of examples/two-arm.toml
+#                                 (HTTP GET / every second, fall 2, rise 2) against nginx,
+#                                 with rs3's nginx stopped until the switch takes it down,
+#                                 then started until it brings it back up, curl throughout
 #
 # What reached the switch is recorded by the switch itself (`run --record-rx`): each frame
 # stamped with the switch's own clock, which its ISNs and TCP timestamps follow, so that
@@ -27,7 +31,8 @@ case "$what" in
     curl) out=pcaps/l7-curl backends=scripts/backends.sh ;;
     tomcat) out=pcaps/l7-tomcat backends=scripts/tomcat.sh ;;
     flood) out=pcaps/flood backends=scripts/backends.sh ;;
-    *) echo "usage: $0 curl|tomcat|flood" >&2; exit 2 ;;
+    health) out=pcaps/health backends=scripts/backends.sh ;;
+    *) echo "usage: $0 curl|tomcat|flood|health" >&2; exit 2 ;;
 esac
 bin=${CARGO_TARGET_DIR:-target}/release/stickwire
 vip=198.18.0.100
@@ -91,6 +96,31 @@ if [ "$what" = curl ]; then
     # so that the capture stays small (about 80 requests).
     echo 'function delay() return 50 end' >"$tmp/pace.lua"
     ip netns exec sw-client wrk -t1 -c4 -d1s -s "$tmp/pace.lua" "http://$vip/"
+elif [ "$what" = health ]; then
+    # The switch says in its log when a server goes down or up (stickwire: health: ...).
+    until_log() { # text, seconds
+        for _ in $(seq $(($2 * 10))); do grep -q "$1" "$log" && return 0; sleep 0.1; done
+        echo "record-l7.sh: the switch never said \`$1\`" >&2
+        exit 1
+    }
+    sleep 1.5                                                                      # a check of each server passed
+    c 198.18.0.2 "${close[@]}" "http://$vip/"                                      # round robin: rs1
+    c 198.18.0.2 "${close[@]}" "http://$vip/"                                      # rs2
+    c 198.18.0.2 "${close[@]}" "http://$vip/"                                      # rs3
+    c 198.18.0.3 "${close[@]}" -b ServerID=rs3 "http://$vip/"                      # server-id cookie: rs3
+    $backends stop-server rs3                                                      # refused: down after two checks
+    until_log "health: rs3 is down" 5
+    c 198.18.0.2 "${close[@]}" "http://$vip/"                                      # round robin over rs1 and rs2
+    c 198.18.0.2 "${close[@]}" "http://$vip/"
+    c 198.18.0.3 "${close[@]}" -b ServerID=rs3 "http://$vip/"                      # rs3 down: by the predictor
+    c 198.18.0.4 "${close[@]}" -b JSESSIONID=5F3A9C0D1E2B4A6F.node3 "http://$vip/" # likewise (no buddy in domain b)
+    $backends start-server rs3                                                     # up again after two checks
+    until_log "health: rs3 is up" 5
+    # Slow start ramps rs3's share up from here on the control thread's own clock: only
+    # requests that name their server, which the ramp does not touch.
+    c 198.18.0.3 "${close[@]}" -b ServerID=rs3 "http://$vip/"                      # rs3 again
+    c 198.18.0.4 "${close[@]}" -b JSESSIONID=5F3A9C0D1E2B4A6F.node3 "http://$vip/" # rs3 by its jvmRoute
+    c 198.18.0.5 "${close[@]}" -b ServerID=rs1 "http://$vip/"                      # rs1
 elif [ "$what" = flood ]; then
     flood() { FLOOD_BIN=${CARGO_TARGET_DIR:-target}/release/examples/flood scripts/synflood.sh "$@" >&2; }
     c 198.18.0.2 "${close[@]}" "http://$vip:81/"                                   # L4, a flow as usual

@@ -1,15 +1,29 @@
 //! `stickwire replay`: pushes captures through the same worker loop as `run`, with the
 //! captures' timestamps as the clock, and records what the switch sends.
+//!
+//! As in `run`, the worker runs on the control side's snapshots and hosts the health
+//! checkers (`runtime::health`): they start at the first turn, on the capture's clock, with
+//! the config's seed (so their ISNs and local ports are the live switch's); what they send
+//! goes out at the capture's times, the servers' recorded answers come back to them, and
+//! each result goes into the control state as `run`'s control thread takes it (a server up
+//! or down is a new snapshot, which the worker runs on from its next turn). Slow starts
+//! step on the capture's clock.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use crate::control::config::Config;
+use crate::control::state::ControlState;
 use crate::engine::hash::Secrets;
 use crate::engine::l4::{L4Stats, WorkerSlot};
 use crate::engine::{Counters, Engine};
 use crate::port::pcap::{CaptureError, CaptureReader, CaptureWriter, PcapPort};
 use crate::port::PortStats;
-use crate::runtime::report::Names;
+use crate::runtime::control::on_capture_clock;
+use crate::runtime::health::HealthHost;
+use crate::runtime::report::{HealthSummary, Names};
+use crate::runtime::snapshot::Control;
+use crate::runtime::steering::PortSteering;
 use crate::runtime::worker::Worker;
 
 /// The captures of one port: frames it receives and where to record what it sends.
@@ -32,6 +46,8 @@ pub struct ReplayReport {
     pub oversize: u64,
     /// Inputs that ended early at damage, with the reason.
     pub damaged: Vec<(PathBuf, String)>,
+    /// The health checks per checked server.
+    pub health: HealthSummary,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -56,14 +72,24 @@ pub fn replay(config: &Config, files: &[PortFiles]) -> Result<ReplayReport, Repl
     let topology = config.topology(&config.configured_macs());
     // Replay must give the same bytes every time: its secrets follow from the seed.
     let secrets = Secrets::from_seed(config.seed.unwrap_or(0));
-    let engine = Engine::with_services(topology, config.services(secrets), WorkerSlot::default());
-    let mut worker = Worker::with_engine(engine, ports);
+    // One worker on the control side's snapshots, as `run` with `workers = 1`.
+    let steering = vec![PortSteering::Single; config.ports.len()];
+    let control = Control::new(ControlState::new(config.clone(), secrets), topology.clone(), 1, steering);
+    let first = control.current();
+    let engine = Engine::with_services(topology, (*first.services).clone(), WorkerSlot::default());
+    let mut worker = Worker::with_engine(engine, ports)
+        .with_snapshots(control.snapshots(), control.applied(), 0)
+        .with_health(HealthHost::new(Arc::clone(&first.health)), None);
+    drop(first);
     // The clock follows the captures, and stops at their last frame: between two frames it
-    // also stops where the engine has a deadline (a retransmission), as a live switch would.
-    while worker.run_to_next_arrival().is_some() {}
+    // also stops where the engine or a health check has a deadline (a retransmission, a
+    // check's start), as a live switch would.
+    while worker.run_to_next_arrival().is_some() {
+        on_capture_clock(&control, &mut worker);
+    }
     let counters = worker.engine().counters().clone();
     let l4 = worker.engine().l4().stats();
-    let names = Names::of(worker.engine().l4().services());
+    let names = Names::of(&control.current().services);
     let port_stats = worker.port_stats();
     let mut report = ReplayReport {
         counters,
@@ -72,6 +98,7 @@ pub fn replay(config: &Config, files: &[PortFiles]) -> Result<ReplayReport, Repl
         ports: config.ports.iter().map(|p| p.name.get_ref().clone()).zip(port_stats).collect(),
         oversize: worker.ports().iter().map(|p| p.rx_oversize).sum(),
         damaged: Vec::new(),
+        health: control.read(HealthSummary::of),
     };
     for (index, port) in worker.into_ports().into_iter().enumerate() {
         if let (Some(reason), Some((_, Some(path)))) = (port.input_damage(), inputs.iter().find(|(i, _)| *i == index)) {
@@ -98,6 +125,10 @@ impl std::fmt::Display for ReplayReport {
             writeln!(f, "warning: {} is damaged, read up to the damage: {reason}", path.display())?;
         }
         write!(f, "{}", self.counters)?;
-        write!(f, "{}", self.names.describe(&self.l4))
+        write!(f, "{}", self.names.describe(&self.l4))?;
+        if !self.health.servers.is_empty() {
+            write!(f, "\n{}", self.health)?;
+        }
+        Ok(())
     }
 }

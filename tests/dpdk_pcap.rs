@@ -229,3 +229,12 @@ fn the_tomcat_recording_one_armed_runs_as_it_replays() {
     let report = one_armed_recording_runs_as_it_replays("pcaps/l7-tomcat");
     assert!(report.contains("decided by jvm-route       3"), "{report}");
 }
+
+/// With health checks: `run --clock capture` hosts the checkers on the capture's clock and
+/// takes their results turn by turn, as `replay` does, so rs3 goes down and comes back up at
+/// the same frames, and the checkers' conversations come out the same.
+#[test]
+fn the_health_recording_one_armed_runs_as_it_replays() {
+    let report = one_armed_recording_runs_as_it_replays("pcaps/health");
+    assert!(report.contains("went down 1 came up 1; last: HTTP 200"), "{report}");
+}

@@ -334,3 +334,60 @@ fn recorded_flood_and_blind_rsts_replay_to_what_the_live_switch_sent() {
     assert_eq!(report.l4.half_open, 64, "the spoofed flows before the threshold, and no more");
     assert_eq!(c.resets_sent, 0, "nothing the spoofed sources sent was answered with an RST");
 }
+
+/// The health checks of examples/two-arm.toml (HTTP GET / every second, fall 2, rise 2)
+/// against real nginx through the live switch, with curl at :80 (scripts/record-l7.sh
+/// health), replayed: exactly what the live switch sent, its checkers' conversations
+/// included (`replay` hosts them as `run` does, on the capture's clock). Round robin gives
+/// rs1, rs2, rs3 and a `ServerID=rs3` cookie rs3; then rs3's nginx is stopped: its checks
+/// are refused and it goes down; round robin gives rs1 and rs2 only, and the `ServerID=rs3`
+/// cookie and a `.node3` session go by the predictor (rs3 has no buddy in its domain, so
+/// rs1 then rs2); started again, rs3 comes back up after two passes, and the cookie and the
+/// session naming it reach it again (then `ServerID=rs1`). The replay's report, with the
+/// health checks per server, is the live switch's.
+#[test]
+fn recorded_health_checks_replay_to_what_the_live_switch_sent() {
+    let dir = root().join("pcaps/health");
+    let report = replay_recording(&dir);
+    assert_eq!(report.counters.total_drops(), 0);
+    let h = &report.health;
+    assert_eq!(h.servers.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(), ["rs1", "rs2", "rs3"]);
+    for name in ["rs1", "rs2"] {
+        let s = h.server(name).unwrap();
+        assert!(s.up && s.checks >= 5 && s.failed == 0 && s.passed == s.checks, "{name}: {s:?}");
+        assert_eq!((s.downs, s.ups), (0, 0), "{name}");
+    }
+    let rs3 = h.server("rs3").unwrap();
+    assert!(rs3.up, "{rs3:?}");
+    assert_eq!((rs3.downs, rs3.ups), (1, 1), "rs3 went down once and came back up once");
+    assert_eq!(rs3.failed, 2, "fall 2: down at its second refused check, started again at once");
+    assert_eq!(rs3.passed + rs3.failed, rs3.checks);
+    assert_eq!(rs3.reason, "HTTP 200");
+    let text = report.to_string();
+    assert!(text.contains("went down 1 came up 1; last: HTTP 200"), "{text}");
+
+    let l7 = &report.l4.l7;
+    assert_eq!((l7.handshakes, l7.spliced), (11, 11));
+    assert_eq!(decided(l7, Decided::ServerIdCookie), 3, "ServerID=rs3 before and after, ServerID=rs1");
+    assert_eq!(decided(l7, Decided::JvmRoute), 1, "the .node3 session once rs3 is back");
+    assert_eq!(
+        decided(l7, Decided::Predictor),
+        7,
+        "round robin five times, the rs3 cookie and session while it is down"
+    );
+    assert_eq!(report.l4.servers.iter().map(|s| s.total).collect::<Vec<_>>(), [4, 3, 4]);
+
+    // The checkers' SYNs (from the switch's server-side address, on the ports kept for
+    // them), in the live switch's output: one per check, to each server.
+    let mut syns = [0u64; 3];
+    for f in frames(&dir.join("server-expected.pcap")) {
+        let eth = ethernet::Frame::new_checked(&f[..]).unwrap();
+        let Ok(ip) = ipv4::Packet::new_checked(eth.payload()) else { continue };
+        let Ok(seg) = tcp::Packet::new_checked(ip.payload()) else { continue };
+        if seg.syn() && !seg.ack() && seg.src_port() >= 64512 {
+            syns[usize::from(ip.dst_addr().octets()[3] - 10)] += 1;
+        }
+    }
+    let checks = h.servers.iter().map(|(_, s)| s.checks).collect::<Vec<_>>();
+    assert_eq!(syns.to_vec(), checks, "a SYN per check");
+}

@@ -476,11 +476,15 @@ fn health_plan(config: &Config, secrets: &Secrets, index: &[u16]) -> HealthPlan 
         let at = match plan.ports.iter().position(|p| p.port == via) {
             Some(at) => at,
             None => {
+                let addr = topology.ports[via].ip;
                 let local = Local {
-                    addr: topology.ports[via].ip,
+                    addr,
                     ports: LOCAL_STACK_PORTS,
-                    // The initial sequence numbers follow from it: secret, as the tables' keys.
-                    seed: hash::mix(secrets.sticky, 0x6865_616c_7468 ^ via as u64),
+                    // The initial sequence numbers follow from it: secret, as the tables' keys;
+                    // and from the checker's address, not the port's place in the config, so
+                    // that a recording replays with its checks on a switch wired otherwise
+                    // (one arm instead of two, tests/dpdk_pcap.rs).
+                    seed: hash::mix(secrets.sticky, 0x6865_616c_7468 ^ u64::from(u32::from(addr))),
                 };
                 plan.ports.push(PortChecks { port: via, local, targets: Vec::new() });
                 plan.ports.len() - 1

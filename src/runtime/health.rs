@@ -112,11 +112,16 @@ impl HealthHost {
         }
     }
 
-    /// When the checkers want a poll next: `None` before the first poll (they start on the
-    /// clock of the first turn, which a replay takes from its capture) and with nothing to
-    /// check.
+    /// When the checkers want a poll next; `None` with nothing to check. Before the first
+    /// poll: the clock's start. A live worker's first turn (where its checkers start, before
+    /// any frame came) is at the start of its clock, and `--record-rx` stamps frames on that
+    /// clock, so a replay of the recording (or `run --clock capture`) starts them at that
+    /// time too, and not at the first frame.
     pub fn poll_at(&self) -> Option<Instant> {
-        (self.started && !self.checkers.is_empty()).then_some(self.next_poll)
+        if !self.started {
+            return (!self.is_empty()).then_some(Instant::ZERO);
+        }
+        (!self.checkers.is_empty()).then_some(self.next_poll)
     }
 
     /// Runs the checkers if a deadline passed or packets came; hands every packet they send
@@ -179,5 +184,46 @@ impl HealthHost {
             sum.checks_failed += x.checks_failed;
         }
         sum
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::control::state::PortChecks;
+    use crate::engine::LOCAL_STACK_PORTS;
+    use crate::health::{Check, Local, Target, Timing};
+    use std::net::Ipv4Addr;
+
+    fn plan() -> Arc<HealthPlan> {
+        let local = Local { addr: Ipv4Addr::new(198, 18, 1, 1), ports: LOCAL_STACK_PORTS, seed: 7 };
+        let target = Target { server: 0, ip: Ipv4Addr::new(198, 18, 1, 10), port: 80, check: Check::Tcp };
+        Arc::new(HealthPlan { ports: vec![PortChecks { port: 1, local, targets: vec![(target, Timing::default())] }] })
+    }
+
+    /// A live worker's checkers start at its first turn, at the start of the clock its
+    /// recording is stamped with: a replay starts them there too, not at the first frame.
+    #[test]
+    fn checks_start_at_the_start_of_the_clock_and_keep_their_cadence() {
+        assert_eq!(HealthHost::new(Arc::new(HealthPlan::default())).poll_at(), None, "nothing to check");
+        let mut host = HealthHost::new(plan());
+        assert_eq!(host.poll_at(), Some(Instant::ZERO));
+        let mut sent = Vec::new();
+        host.poll(Instant::ZERO, |p| sent.push(p.to_vec()));
+        assert_eq!(sent.len(), 1, "the first check's SYN at once");
+        assert_eq!(host.counters().checks_started, 1);
+        // Unanswered: the check times out at 1 s, and the next one starts at 2 s.
+        let timeout = host.poll_at().unwrap();
+        assert!(timeout > Instant::ZERO && timeout <= Instant::from_millis(1000), "{timeout:?}");
+        let mut t = timeout;
+        while t < Instant::from_millis(2000) {
+            host.poll(t, |_| {});
+            t = host.poll_at().unwrap().max(t + std::time::Duration::from_millis(1));
+        }
+        host.poll(Instant::from_millis(2000), |_| {});
+        assert_eq!(host.counters().checks_started, 2);
+        let reports: Vec<HealthReport> = host.take_reports().collect();
+        assert_eq!(reports.len(), 1);
+        assert!(!reports[0].passed && !reports[0].up, "{:?}", reports[0]);
     }
 }

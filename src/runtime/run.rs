@@ -26,7 +26,7 @@ use crate::runtime::health::HealthHost;
 use crate::runtime::metrics;
 use crate::runtime::peers::HandoffPort;
 use crate::runtime::relay::{RunPort, RELAY_RING};
-use crate::runtime::report::Names;
+use crate::runtime::report::{HealthSummary, Names};
 use crate::runtime::snapshot::Control;
 use crate::runtime::stats::StatsBoard;
 use crate::runtime::steering::{self, PortSteering};
@@ -90,6 +90,8 @@ pub struct RunReport {
     pub mbufs_in_use_after_stop: u32,
     /// Each worker's own figures, in worker order.
     pub per_core: Vec<CoreReport>,
+    /// The health checks per checked server.
+    pub health: HealthSummary,
 }
 
 /// One worker's share of the work.
@@ -124,7 +126,11 @@ impl fmt::Display for RunReport {
         writeln!(f, "idle back-off sleeps: {}", self.idle_sleeps)?;
         writeln!(f, "mbufs in use after stop: {}", self.mbufs_in_use_after_stop)?;
         write!(f, "{}", self.counters)?;
-        write!(f, "{}", self.names.describe(&self.l4))
+        write!(f, "{}", self.names.describe(&self.l4))?;
+        if !self.health.servers.is_empty() {
+            write!(f, "\n{}", self.health)?;
+        }
+        Ok(())
     }
 }
 
@@ -258,8 +264,10 @@ pub fn run(config: &Config, options: &RunOptions) -> Result<RunReport, RunError>
         let first = control.current();
         let (services, view) = ((*first.services).clone(), Arc::clone(&first.dispatch));
         let (snapshots, applied, stats) = (control.snapshots(), control.applied(), Arc::clone(&stats));
-        // Worker 0 hosts the health checkers.
+        // Worker 0 hosts the health checkers. On the capture's clock it takes their results
+        // into the control state itself, turn by turn, as `replay` does.
         let health = (w == 0).then(|| (HealthHost::new(Arc::clone(&first.health)), reports_tx.clone()));
+        let capture_control = (w == 0 && rx_timestamps.is_some()).then(|| Arc::clone(&control));
         let slot = WorkerSlot { index: w as u16, count: workers as u16 };
         let peered = workers > 1;
         let handoff = handoffs.next().filter(|_| peered);
@@ -286,7 +294,8 @@ pub fn run(config: &Config, options: &RunOptions) -> Result<RunReport, RunError>
                     let mut worker =
                         Worker::with_engine(engine, queues).with_snapshots(snapshots, applied, w).with_stats(stats, w);
                     if let Some((host, to_control)) = health {
-                        worker = worker.with_health(host, Some(to_control));
+                        let to_control = capture_control.is_none().then_some(to_control);
+                        worker = worker.with_health(host, to_control);
                     }
                     if let (Some(handoff), Some(sticky)) = (handoff, sticky) {
                         worker = worker.with_peers(Peers { view, handoff, sticky });
@@ -298,7 +307,13 @@ pub fn run(config: &Config, options: &RunOptions) -> Result<RunReport, RunError>
                             for port in worker.ports_mut() {
                                 port.inner_mut().fill();
                             }
-                            worker.run_to_next_arrival().unwrap_or(0)
+                            let received = worker.run_to_next_arrival().unwrap_or(0);
+                            if let Some(control) = &capture_control {
+                                for transition in control::on_capture_clock(control, &mut worker) {
+                                    control::log_transition(Some(transition));
+                                }
+                            }
+                            received
                         } else {
                             worker.run_once(clock.now())
                         };
@@ -370,7 +385,7 @@ pub fn run(config: &Config, options: &RunOptions) -> Result<RunReport, RunError>
     };
     eprintln!("stickwire: running with {workers} worker(s); SIGINT or SIGTERM stops, SIGHUP reloads");
     drop(reports_tx);
-    control::run(&control, &reloader, &reports_rx, &stop, &hup);
+    control::run(&control, &reloader, &reports_rx, &stop, &hup, options.clock == Clock::Monotonic);
 
     let mut report = RunReport {
         counters: Counters::default(),
@@ -380,6 +395,7 @@ pub fn run(config: &Config, options: &RunOptions) -> Result<RunReport, RunError>
         idle_sleeps: 0,
         mbufs_in_use_after_stop: 0,
         per_core: Vec::new(),
+        health: HealthSummary::default(),
     };
     let mut port_stats = vec![PortStats::default(); ports.len()];
     for (w, handle) in handles.into_iter().enumerate() {
@@ -400,6 +416,12 @@ pub fn run(config: &Config, options: &RunOptions) -> Result<RunReport, RunError>
             sum.add(&s);
         }
     }
+    // Results the control thread had no time to take before it stopped: the report counts
+    // every check the workers finished.
+    for r in reports_rx.try_iter() {
+        control::log_transition(control::apply_health(&control, r));
+    }
+    report.health = control.read(HealthSummary::of);
     if let Some(admin) = admin {
         admin.shutdown();
     }

@@ -59,6 +59,8 @@ pub struct Worker<P: Port> {
     stats: Option<StatsLink>,
     /// The idle back-off's sleeps so far, as the loop around this worker counts them.
     pub idle_sleeps: u64,
+    /// The time of the last turn.
+    now: Instant,
 }
 
 /// Where this worker publishes its live counters.
@@ -97,6 +99,7 @@ impl<P: Port> Worker<P> {
             health: None,
             stats: None,
             idle_sleeps: 0,
+            now: Instant::ZERO,
         }
     }
 
@@ -147,7 +150,8 @@ impl<P: Port> Worker<P> {
 
     /// One turn of the loop at time `now`; returns how many frames were received.
     pub fn run_once(&mut self, now: Instant) -> usize {
-        let Worker { engine, ports, out, rx, mine, started, peers, control, health, stats, idle_sleeps } = self;
+        self.now = now;
+        let Worker { engine, ports, out, rx, mine, started, peers, control, health, stats, idle_sleeps, now: _ } = self;
         if !*started {
             *started = true;
             engine.start(&mut || ports[0].alloc(), out);
@@ -265,6 +269,11 @@ impl<P: Port> Worker<P> {
             now = now.min(at);
         }
         Some(self.run_once(now))
+    }
+
+    /// The time of the last turn (`ZERO` before the first).
+    pub fn now(&self) -> Instant {
+        self.now
     }
 
     pub fn engine(&self) -> &Engine<P::Buf> {
