@@ -34,7 +34,7 @@
 //! - `strays-ack`, `-rst`, `-fin`, `-syn-ack`, `-fragment`: frames to the VIP port that
 //!   belong to no flow, each dropped under its named counter (see `bench::strays`); every
 //!   one but `strays-ack` reports `ratio_to_strays_ack`, its rate over `strays-ack`'s (the
-//!   plain `tcp-no-flow` drop), which always runs with them.
+//!   plain `tcp-no-flow` drop, always run with them), each the best of interleaved rounds.
 //!
 //! Every engine scenario uses DPDK mbufs from a DPDK mempool, as `run` does.
 //!
@@ -465,17 +465,9 @@ pub fn main(options: &Options) -> Result<(), String> {
         ours.ratio_to_l4_new_frames = ours.syns_per_s.map(|syns| syns / (floor.mpps * 1e6));
         scenarios.push(ours);
     }
-    // The strays, beside strays-ack (the plain tcp-no-flow drop) measured just before them.
     let stray_kinds: Vec<strays::Kind> = strays::KINDS.into_iter().filter(|k| wanted(k.name)).collect();
     if !stray_kinds.is_empty() {
-        let floor = strays::strays(strays::KINDS[0], &pool, duration, reference.mpps)?;
-        let floor_mpps = floor.mpps;
-        scenarios.push(floor);
-        for kind in stray_kinds.into_iter().filter(|k| *k != strays::KINDS[0]) {
-            let mut ours = strays::strays(kind, &pool, duration, reference.mpps)?;
-            ours.ratio_to_strays_ack = Some(ours.mpps / floor_mpps);
-            scenarios.push(ours);
-        }
+        scenarios.extend(strays::interleaved(&stray_kinds, &pool, duration, reference.mpps)?);
     }
 
     let command = std::env::args().collect::<Vec<_>>().join(" ");

@@ -8,14 +8,18 @@
 //! round and round, on one worker with an empty flow table:
 //!
 //! - `strays-ack`: ACKs, each looked up, found in no flow and dropped as `tcp-no-flow`: the
-//!   reference the others are read against (`ratio_to_strays_ack`, same run);
+//!   reference the others are read against (`ratio_to_strays_ack`, same run), always run
+//!   with them;
 //! - `strays-rst`, `strays-fin` (FIN+ACK), `strays-syn-ack`: the same path, `tcp-no-flow`;
 //! - `strays-fragment`: IPv4 fragments of TCP segments to the VIP (first fragments with the
 //!   TCP header and later ones without, alternately), dropped as `ipv4-fragment` before any
 //!   flow lookup.
 //!
-//! Each refuses to report (returns an error) unless every frame received was dropped under
-//! its one named counter, nothing was sent, and the flow table did not grow.
+//! The kinds run in [`ROUNDS`] interleaved rounds (each round every kind for its share of
+//! the time) and each reports its best round: on a shared VM the noise only ever slows a
+//! round down, and two kinds measured seconds apart would mostly compare the noise. Each
+//! refuses to report (returns an error) unless, in every round, every frame received was
+//! dropped under its one named counter, nothing was sent, and the flow table did not grow.
 
 use std::net::Ipv4Addr;
 use std::time::Duration;
@@ -31,6 +35,8 @@ use crate::runtime::worker::Worker;
 use crate::time::Instant;
 use crate::wire::{ethernet, ipv4, tcp};
 
+/// Interleaved rounds of every kind.
+const ROUNDS: u32 = 5;
 /// Distinct frames the port delivers in turn.
 const TEMPLATES: usize = 4096;
 /// The flow table's capacity (a worker's default).
@@ -89,8 +95,35 @@ fn frames(kind: Kind) -> Vec<Vec<u8>> {
     (0..TEMPLATES).map(|i| frame(kind, i, &mut rng)).collect()
 }
 
-/// `strays-<kind>`: stray frames dropped per second.
-pub(super) fn strays(kind: Kind, pool: &Mempool, duration: Duration, reference: f64) -> Result<Scenario, String> {
+/// `strays-ack` and `kinds`, each its best of [`ROUNDS`] interleaved rounds; every kind but
+/// `strays-ack` with its rate over `strays-ack`'s.
+pub(super) fn interleaved(
+    kinds: &[Kind],
+    pool: &Mempool,
+    duration: Duration,
+    reference: f64,
+) -> Result<Vec<Scenario>, String> {
+    let mut all = vec![KINDS[0]];
+    all.extend(kinds.iter().filter(|k| **k != KINDS[0]));
+    let mut best: Vec<Option<Scenario>> = vec![None; all.len()];
+    for _ in 0..ROUNDS {
+        for (kind, best) in all.iter().zip(&mut best) {
+            let s = strays(*kind, pool, duration / ROUNDS, reference)?;
+            if best.as_ref().is_none_or(|b| s.mpps > b.mpps) {
+                *best = Some(s);
+            }
+        }
+    }
+    let mut best: Vec<Scenario> = best.into_iter().flatten().collect();
+    let floor = best[0].mpps;
+    for s in &mut best[1..] {
+        s.ratio_to_strays_ack = Some(s.mpps / floor);
+    }
+    Ok(best)
+}
+
+/// One round of `strays-<kind>`: stray frames dropped per second.
+fn strays(kind: Kind, pool: &Mempool, duration: Duration, reference: f64) -> Result<Scenario, String> {
     let name = kind.name;
     let services = l4::services(NatMode::Full, CAPACITY)?;
     let engine = Engine::with_services(l4::topology(true), services, Default::default());
