@@ -26,7 +26,15 @@
 //!   bind, the server's handshake, response, FINs); reports `cps` and `ratio_to_l4_new`
 //!   (`l4-new` of the same run, measured for it when not selected);
 //! - `synflood`: spoofed SYNs answered with SYN cookies, legitimate connections among them;
-//!   reports `syns_per_s`, `legit_started` and `legit_completed` (see `bench::l7`).
+//!   reports `syns_per_s`, `legit_started` and `legit_completed` (see `bench::l7`);
+//! - `synflood-l4`: the same against an L4 port with SYN cookies always on (the switch
+//!   proxies the handshakes); also `ratio_to_l4_new_frames`, its SYNs answered per second
+//!   over `l4-new`'s frames per second (measured for it when not selected).
+//!
+//! - `strays-ack`, `-rst`, `-fin`, `-syn-ack`, `-fragment`: frames to the VIP port that
+//!   belong to no flow, each dropped under its named counter (see `bench::strays`); every
+//!   one but `strays-ack` reports `ratio_to_strays_ack`, its rate over `strays-ack`'s (the
+//!   plain `tcp-no-flow` drop, always run with them), each the best of interleaved rounds.
 //!
 //! Every engine scenario uses DPDK mbufs from a DPDK mempool, as `run` does.
 //!
@@ -38,6 +46,7 @@ mod l4;
 mod l7;
 mod parallel;
 mod report;
+mod strays;
 
 use std::io::Write as _;
 use std::net::Ipv4Addr;
@@ -72,10 +81,17 @@ pub struct Scenario {
     /// `l7-lifecycle` only: its connections per second over `l4-new`'s, in the same run.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ratio_to_l4_new: Option<f64>,
-    /// `synflood` only: SYNs answered (all with SYN cookies) per second.
+    /// `synflood-l4` only: its SYNs answered per second over `l4-new`'s frames per second,
+    /// in the same run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ratio_to_l4_new_frames: Option<f64>,
+    /// `strays-<kind>` but `strays-ack`: its rate over `strays-ack`'s, in the same run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ratio_to_strays_ack: Option<f64>,
+    /// `synflood` and `synflood-l4` only: SYNs answered (all with SYN cookies) per second.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub syns_per_s: Option<f64>,
-    /// `synflood` only: legitimate connections started (SYNs) and completed (all eight of
+    /// `synflood` and `synflood-l4` only: legitimate connections started (SYNs) and completed (all eight of
     /// their frames sent) while measured.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub legit_started: Option<u64>,
@@ -140,6 +156,8 @@ impl Meter {
             ratio_to_rte_hash: None,
             ratio_to_l4_established: None,
             ratio_to_l4_new: None,
+            ratio_to_l4_new_frames: None,
+            ratio_to_strays_ack: None,
             syns_per_s: None,
             legit_started: None,
             legit_completed: None,
@@ -220,12 +238,11 @@ fn frames(kind: &str) -> Vec<Vec<u8>> {
         .collect()
 }
 
-fn engine_scenario(name: &str, kind: &str, pool: &Mempool, duration: Duration, reference: f64) -> Scenario {
-    let port = MemPort::new(frames(kind), None, MbufPool(pool.clone()));
-    let mut worker = Worker::new(topology(), vec![port]);
+/// Runs `worker`'s loop at the time `now` for `duration` (1024 turns between clock reads),
+/// each turn's frames and latency counted; the meter and the time it took.
+fn run_for<P: Port>(worker: &mut Worker<P>, now: Instant, duration: Duration) -> (Meter, Duration) {
     let mut meter = Meter::new();
     let start = StdInstant::now();
-    let now = Instant::from_millis(1);
     while start.elapsed() < duration {
         for _ in 0..1024 {
             let t = dpdk::tsc();
@@ -233,7 +250,14 @@ fn engine_scenario(name: &str, kind: &str, pool: &Mempool, duration: Duration, r
             meter.record(t, n);
         }
     }
-    meter.scenario(name, start.elapsed(), Some(reference))
+    (meter, start.elapsed())
+}
+
+fn engine_scenario(name: &str, kind: &str, pool: &Mempool, duration: Duration, reference: f64) -> Scenario {
+    let port = MemPort::new(frames(kind), None, MbufPool(pool.clone()));
+    let mut worker = Worker::new(topology(), vec![port]);
+    let (meter, elapsed) = run_for(&mut worker, Instant::from_millis(1), duration);
+    meter.scenario(name, elapsed, Some(reference))
 }
 
 /// The in-memory port alone: each burst received (a template copied into each mbuf, as a
@@ -433,7 +457,17 @@ pub fn main(options: &Options) -> Result<(), String> {
         scenarios.push(ours);
     }
     if wanted_l7("synflood") {
-        scenarios.push(l7::synflood(&pool, duration, reference.mpps)?);
+        scenarios.push(l7::synflood(l7::Handshakes::Cookies, &pool, duration, reference.mpps)?);
+    }
+    if wanted("synflood-l4") {
+        let floor = rate_of(&mut scenarios, "l4-new")?;
+        let mut ours = l7::synflood(l7::Handshakes::Proxied, &pool, duration, reference.mpps)?;
+        ours.ratio_to_l4_new_frames = ours.syns_per_s.map(|syns| syns / (floor.mpps * 1e6));
+        scenarios.push(ours);
+    }
+    let stray_kinds: Vec<strays::Kind> = strays::KINDS.into_iter().filter(|k| wanted(k.name)).collect();
+    if !stray_kinds.is_empty() {
+        scenarios.extend(strays::interleaved(&stray_kinds, &pool, duration, reference.mpps)?);
     }
 
     let command = std::env::args().collect::<Vec<_>>().join(" ");
@@ -448,6 +482,10 @@ pub fn main(options: &Options) -> Result<(), String> {
     println!("report: {}", drawn.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "));
     Ok(())
 }
+
+/// A stray kind's rate over `strays-ack`'s it must reach: no higher cost per frame than the
+/// plain `tcp-no-flow` drop, within 10 % for the noise between two runs seconds apart.
+const STRAYS_GOAL: f64 = 0.9;
 
 fn print_table(report: &Report) {
     let mut out = std::io::stdout().lock();
@@ -482,6 +520,16 @@ fn print_table(report: &Report) {
         }
         if let Some(ratio) = s.ratio_to_l4_new {
             let _ = writeln!(out, "{}: {ratio:.2} x l4-new (connections per second)", s.name);
+        }
+        if let Some(ratio) = s.ratio_to_l4_new_frames {
+            let _ = writeln!(
+                out,
+                "{}: {ratio:.2} x l4-new (SYNs answered over its frames per second; goal >= 0.5)",
+                s.name
+            );
+        }
+        if let Some(ratio) = s.ratio_to_strays_ack {
+            let _ = writeln!(out, "{}: {ratio:.2} x strays-ack (frames per second; goal >= {STRAYS_GOAL})", s.name);
         }
         if let Some(ratio) = s.ratio_to_one_worker {
             let _ = writeln!(

@@ -156,7 +156,7 @@ fn tcp60(dst_mac: MacAddr, src_mac: MacAddr, src: Ipv4Addr, dst: Ipv4Addr, s: &S
     f
 }
 
-fn seg(src_port: u16, dst_port: u16, seq: u32, ack: u32, flags: u8) -> Segment<'static> {
+pub(super) fn seg(src_port: u16, dst_port: u16, seq: u32, ack: u32, flags: u8) -> Segment<'static> {
     Segment { src_port, dst_port, seq, ack, flags, window: 64240, options: &[], payload: &[] }
 }
 

@@ -28,6 +28,10 @@
 //!   the L7 port with `syn_cookies = "always"`, each answered with a SYN cookie, and among
 //!   them legitimate connections (one per 64 frames, one SYN in 57) made as in
 //!   `l7-lifecycle` but through the cookie: the ACK proves it, then the head.
+//! - `synflood-l4`: the same plan against `bench::l4`'s L4 port (full NAT, round robin)
+//!   with `syn_cookies = "always"`: the switch proxies each legitimate handshake (the ACK
+//!   proves the cookie, the switch connects to the server, holds the client's first data
+//!   until the server answers, then splices), the spoofed SYNs each cost a cookie.
 //!
 //! Each refuses to report (returns an error) when the engine dropped anything, and the last
 //! two also when any connection did not complete or the switch sent anything but the frames
@@ -162,6 +166,12 @@ fn server_isn(c: usize) -> u32 {
 /// odd ones get it from the round robin in the same turn.
 fn server_of(c: usize) -> u8 {
     (c / 2 % 3) as u8
+}
+
+/// The server of connection `c` on an L4 port: the round robin's, every connection binding
+/// in its own turn and in order (a plan's connections are a multiple of 3).
+fn l4_server_of(c: usize) -> u8 {
+    (c % 3) as u8
 }
 
 fn named(c: usize) -> Option<u8> {
@@ -364,16 +374,7 @@ pub(super) fn spliced(
     }
     let before = worker.engine().counters().clone();
     let stats_before = worker.port_stats();
-    let mut meter = Meter::new();
-    let start = StdInstant::now();
-    while start.elapsed() < duration {
-        for _ in 0..1024 {
-            let t = dpdk::tsc();
-            let got = worker.run_once(now);
-            meter.record(t, got);
-        }
-    }
-    let elapsed = start.elapsed();
+    let (meter, elapsed) = super::run_for(&mut worker, now, duration);
     let d = l4::delta(&before, worker.engine().counters());
     let stats = worker.port_stats();
     let received = (0..2).map(|p| stats[p].rx_frames - stats_before[p].rx_frames).sum::<u64>();
@@ -397,12 +398,11 @@ pub(super) fn spliced(
     Ok(meter.scenario(&name, elapsed, Some(reference)))
 }
 
-/// The frames of planned connection `c` (one arm: clients behind the router, servers on the
-/// LAN), in its three waves.
-fn connection_waves(c: usize) -> [Vec<Entry>; 3] {
+/// The frames of planned connection `c` served by server `s` (one arm: clients behind the
+/// router, servers on the LAN), in its three waves.
+fn connection_waves(c: usize, s: u8) -> [Vec<Entry>; 3] {
     use tcp::flags::{ACK, FIN, PSH, SYN};
     let (cip, cport) = client(c);
-    let s = server_of(c);
     let from_client = Link { dst_mac: SW0, src_mac: ROUTER_MAC, src: cip, dst: VIP };
     let from_server = Link { dst_mac: SW0, src_mac: server_mac(s), src: server_ip(s), dst: LAN_IP };
     let (ports, back) = ((cport, VIP_PORT), (SERVER_PORT, 0));
@@ -470,15 +470,47 @@ fn flood_syn(rng: &mut u64) -> Entry {
 /// The `l7-lifecycle` plan: `conns` connections, four starting every turn.
 fn lifecycle_plan(conns: usize) -> Result<Plan, String> {
     let servers = (0..conns).map(|c| server_ip(server_of(c))).collect();
-    Plan::build(conns / 4, servers, VIP_PORT, |c| c / 4, connection_waves, None)
+    Plan::build(conns / 4, servers, VIP_PORT, |c| c / 4, |c| connection_waves(c, server_of(c)), None)
 }
 
-/// The `synflood` plan: `conns` legitimate connections, one starting every other turn, the
-/// rest of every turn spoofed SYNs.
-fn synflood_plan(conns: usize) -> Result<Plan, String> {
-    let servers = (0..conns).map(|c| server_ip(server_of(c))).collect();
+/// The `synflood` and `synflood-l4` plan: `conns` legitimate connections, one starting every
+/// other turn, the rest of every turn spoofed SYNs. The same frames on both ports (an L4
+/// port carries the request and response as data); only who picks the server differs.
+fn synflood_plan(conns: usize, handshakes: Handshakes) -> Result<Plan, String> {
+    let server = if handshakes == Handshakes::Proxied { l4_server_of } else { server_of };
+    let servers = (0..conns).map(|c| server_ip(server(c))).collect();
     let mut rng = 0x5f10_0d00_u64;
-    Plan::build(2 * conns, servers, VIP_PORT, |c| 2 * c, connection_waves, Some(&mut || flood_syn(&mut rng)))
+    let waves = |c| connection_waves(c, server(c));
+    Plan::build(2 * conns, servers, VIP_PORT, |c| 2 * c, waves, Some(&mut || flood_syn(&mut rng)))
+}
+
+/// How the port a plan runs against answers SYNs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Handshakes {
+    /// An L7 port, with state (a SYN-ACK per SYN, the half-open flow tracked).
+    Stateful,
+    /// An L7 port with SYN cookies: no state until the ACK proves one.
+    Cookies,
+    /// An L4 port with SYN cookies (`L4::syn_proxy`): the ACK proving the cookie makes the
+    /// switch connect to the server at once; the client's first data is held (and
+    /// acknowledged) until the server answers, then sent, and the flow spliced. The same
+    /// eight frames out per connection as on an L7 port, no head read.
+    Proxied,
+}
+
+/// The services of the port a plan runs against: the L7 port, or `bench::l4`'s L4 port
+/// with `syn_cookies = "always"`.
+fn flood_services(flow_capacity: usize, handshakes: Handshakes) -> Result<Services, String> {
+    match handshakes {
+        Handshakes::Stateful => l7_services(flow_capacity, SynCookies::Auto),
+        Handshakes::Cookies => l7_services(flow_capacity, SynCookies::Always),
+        Handshakes::Proxied => {
+            let mut services = l4::services(crate::engine::service::NatMode::Full, flow_capacity)?;
+            services.services[0].syn_cookies = SynCookies::Always;
+            services.head_buffers = HEAD_BUFFERS;
+            Ok(services)
+        }
+    }
 }
 
 /// A worker around the peer port, on the virtual clock of `l4-new`: it moves [`NEW_TICK`]
@@ -583,8 +615,8 @@ const OPEN_AT_MOST: u64 = 8;
 /// Refuses figures unless every frame was carried and every connection completed: nothing
 /// dropped or reset, exactly the frames due sent, every connection's eight frames out
 /// before its last, each SYN to its server, every step counted once by the engine, and the
-/// flows closed (`cookies`: the port answered with SYN cookies).
-fn judge(name: &str, o: &Outcome, cookies: bool) -> Result<(), String> {
+/// flows closed.
+fn judge(name: &str, o: &Outcome, handshakes: Handshakes) -> Result<(), String> {
     let t = &o.tally;
     let mut faults = Vec::new();
     if o.engine.drops > 0 || o.resets_sent > 0 || o.refused > 0 {
@@ -618,14 +650,16 @@ fn judge(name: &str, o: &Outcome, cookies: bool) -> Result<(), String> {
         ));
     }
     let syns = t.delivered(Kind::Syn) + t.delivered(Kind::FloodSyn);
-    let (stateful, cookie) = if cookies { (0, syns) } else { (syns, 0) };
+    let (stateful, proxied) = (handshakes == Handshakes::Stateful, handshakes == Handshakes::Proxied);
+    let (acks, heads) = (t.delivered(Kind::Ack), t.delivered(Kind::Head));
     let due = [
-        ("syn-acks", stateful),
-        ("syn-cookies-sent", cookie),
-        ("syn-cookies-accepted", if cookies { t.delivered(Kind::Ack) } else { 0 }),
+        ("syn-acks", if stateful { syns } else { 0 }),
+        ("syn-cookies-sent", if stateful { 0 } else { syns }),
+        ("syn-cookies-accepted", if stateful { 0 } else { acks }),
         ("syn-cookies-refused", 0),
-        ("handshakes", t.delivered(Kind::Ack)),
-        ("heads", t.delivered(Kind::Head)),
+        ("syn-proxied", if proxied { acks } else { 0 }),
+        ("handshakes", acks),
+        ("heads", if proxied { 0 } else { heads }),
         ("spliced", t.delivered(Kind::Response)),
         ("retransmits", 0),
         ("half-open-expired", 0),
@@ -735,24 +769,30 @@ pub(super) fn lifecycle(pool: &Mempool, duration: Duration, reference: f64) -> R
     let engine = Engine::with_services(l4::topology(true), services, Default::default());
     let m = measure(engine, plan, pool, duration);
     describe(name, plan_bytes, LIFECYCLE_CONNECTIONS, built, &m);
-    judge(name, &m.outcome, false)?;
+    judge(name, &m.outcome, Handshakes::Stateful)?;
     let mut s = m.meter.scenario(name, m.elapsed, Some(reference));
     s.cps = Some(m.outcome.tally.completed as f64 / m.elapsed.as_secs_f64());
     Ok(s)
 }
 
-/// `synflood`: SYNs answered with cookies per second, legitimate connections among them.
-pub(super) fn synflood(pool: &Mempool, duration: Duration, reference: f64) -> Result<Scenario, String> {
-    let name = "synflood";
+/// `synflood` (`Handshakes::Cookies`, the L7 port) and `synflood-l4` (`Handshakes::Proxied`,
+/// the L4 port): SYNs answered with cookies per second, legitimate connections among them.
+pub(super) fn synflood(
+    handshakes: Handshakes,
+    pool: &Mempool,
+    duration: Duration,
+    reference: f64,
+) -> Result<Scenario, String> {
+    let name = if handshakes == Handshakes::Proxied { "synflood-l4" } else { "synflood" };
     let built = StdInstant::now();
-    let plan = synflood_plan(FLOOD_CONNECTIONS)?;
+    let plan = synflood_plan(FLOOD_CONNECTIONS, handshakes)?;
     let built = built.elapsed();
     let plan_bytes = plan.bytes();
-    let services = l7_services(FLOOD_CAPACITY, SynCookies::Always)?;
+    let services = flood_services(FLOOD_CAPACITY, handshakes)?;
     let engine = Engine::with_services(l4::topology(true), services, Default::default());
     let m = measure(engine, plan, pool, duration);
     describe(name, plan_bytes, FLOOD_CONNECTIONS, built, &m);
-    judge(name, &m.outcome, true)?;
+    judge(name, &m.outcome, handshakes)?;
     let t = &m.outcome.tally;
     let mut s = m.meter.scenario(name, m.elapsed, Some(reference));
     s.syns_per_s = Some(m.outcome.l7("syn-cookies-sent")? as f64 / m.elapsed.as_secs_f64());

@@ -3,8 +3,9 @@
 //!
 //! - `rates.svg`: each scenario's rate beside its reference of the same run (the `rte_hash`
 //!   loop for `l4-established-<n>`, the one-worker figure for a scenario on several workers,
-//!   `l4-new` for `l7-lifecycle`, `l4-established-100k` for `l7-spliced-100k`, `io-fwd` for
-//!   the rest), one bar pair per scenario and worker count;
+//!   `l4-new` for `l7-lifecycle` and `synflood-l4`, `l4-established-100k` for
+//!   `l7-spliced-100k`, `strays-ack` for the other `strays-<kind>`, `io-fwd` for the rest),
+//!   one bar pair per scenario and worker count;
 //! - `latency.svg`: per-burst latency against percentile, one curve per scenario, from its
 //!   HdrHistogram (the x axis stretches the tail: 90, 99, 99.9 % equally apart).
 
@@ -60,7 +61,9 @@ fn reference<'a>(s: &Scenario, all: &'a [Scenario]) -> Option<&'a Scenario> {
     match s.name.as_str() {
         "io-fwd" => None,
         n if n.starts_with("rte-hash-") => None,
-        "l7-lifecycle" => find("l4-new"),
+        "l7-lifecycle" | "synflood-l4" => find("l4-new"),
+        "strays-ack" => find("io-fwd"),
+        n if n.starts_with("strays-") => find("strays-ack"),
         "l7-spliced-100k" => find("l4-established-100k"),
         _ => find("io-fwd"),
     }
@@ -174,6 +177,8 @@ mod tests {
             ratio_to_rte_hash: None,
             ratio_to_l4_established: None,
             ratio_to_l4_new: None,
+            ratio_to_l4_new_frames: None,
+            ratio_to_strays_ack: None,
             syns_per_s: None,
             legit_started: None,
             legit_completed: None,
@@ -207,6 +212,9 @@ mod tests {
             scenario("l4-established-1m", 2, 19.0),
             scenario("l4-new", 1, 5.0),
             scenario("l7-lifecycle", 1, 2.0),
+            scenario("synflood-l4", 1, 3.0),
+            scenario("strays-ack", 1, 12.0),
+            scenario("strays-fragment", 1, 14.0),
         ];
         let name = |s: Option<&Scenario>| s.map(label);
         assert_eq!(name(reference(&all[2], &all)), Some("rte-hash-1m".into()));
@@ -214,6 +222,9 @@ mod tests {
         assert_eq!(name(reference(&all[5], &all)), Some("l4-new".into()));
         assert_eq!(name(reference(&all[4], &all)), Some("io-fwd".into()));
         assert_eq!(name(reference(&all[0], &all)), None);
+        assert_eq!(name(reference(&all[6], &all)), Some("l4-new".into()));
+        assert_eq!(name(reference(&all[7], &all)), Some("io-fwd".into()));
+        assert_eq!(name(reference(&all[8], &all)), Some("strays-ack".into()));
         let dir = std::env::temp_dir().join(format!("stickwire-report-test-{}", std::process::id()));
         let report = Report { machine: "m".into(), command: "c".into(), commit: "abc".into(), scenarios: all };
         let files = draw(&report, &dir).unwrap();

@@ -39,7 +39,7 @@ fn spliced_frames_are_translated_both_ways() {
 
 /// Runs `plan` for `passes` passes after a first one (whose first turns carry the ends of
 /// connections that never started), and judges what the measured passes did.
-fn run(engine: Engine<Vec<u8>>, plan: Plan, passes: u64, cookies: bool) -> Outcome {
+fn run(engine: Engine<Vec<u8>>, plan: Plan, passes: u64, handshakes: Handshakes) -> Outcome {
     let turns = plan.turns() as u64;
     let mut run = Clocked::new(engine, plan, VecPool::default());
     for _ in 0..turns {
@@ -50,7 +50,7 @@ fn run(engine: Engine<Vec<u8>>, plan: Plan, passes: u64, cookies: bool) -> Outco
         assert_eq!(run.turn(), crate::port::BURST, "a full burst every turn");
     }
     let o = Outcome::between(&before, &run.snapshot());
-    judge("test", &o, cookies).unwrap();
+    judge("test", &o, handshakes).unwrap();
     o
 }
 
@@ -59,7 +59,7 @@ fn every_connection_of_the_lifecycle_completes() {
     let plan = lifecycle_plan(96).unwrap();
     assert_eq!((plan.turns(), plan.connections()), (24, 96));
     let services = l7_services(4096, SynCookies::Auto).unwrap();
-    let o = run(Engine::with_services(l4::topology(true), services, Default::default()), plan, 3, false);
+    let o = run(Engine::with_services(l4::topology(true), services, Default::default()), plan, 3, Handshakes::Stateful);
     let t = &o.tally;
     assert_eq!(t.completed, 3 * 96);
     assert_eq!(t.delivered(Kind::Syn), 3 * 96);
@@ -71,10 +71,10 @@ fn every_connection_of_the_lifecycle_completes() {
 
 #[test]
 fn a_synflood_is_answered_with_cookies_and_its_legitimate_connections_complete() {
-    let plan = synflood_plan(48).unwrap();
+    let plan = synflood_plan(48, Handshakes::Cookies).unwrap();
     assert_eq!(plan.turns(), 96);
-    let services = l7_services(4096, SynCookies::Always).unwrap();
-    let o = run(Engine::with_services(l4::topology(true), services, Default::default()), plan, 2, true);
+    let services = flood_services(4096, Handshakes::Cookies).unwrap();
+    let o = run(Engine::with_services(l4::topology(true), services, Default::default()), plan, 2, Handshakes::Cookies);
     let t = &o.tally;
     assert_eq!(t.completed, 2 * 48);
     // One legitimate SYN among 57 (8 frames of one connection and 56 spoofed SYNs every
@@ -84,6 +84,24 @@ fn a_synflood_is_answered_with_cookies_and_its_legitimate_connections_complete()
     assert_eq!(o.l7("syn-cookies-sent").unwrap(), 2 * 48 * 57);
     assert_eq!(o.l7("syn-cookies-accepted").unwrap(), 2 * 48);
     assert!(o.l7("no-such-counter").is_err());
+}
+
+/// The same flood against the L4 port with SYN cookies always on: every SYN is answered with
+/// a cookie, every legitimate connection is proxied through it (the ACK proves the cookie,
+/// the switch connects to the round robin's server) and completes, no head is read.
+#[test]
+fn a_synflood_on_an_l4_port_is_answered_with_cookies_and_its_legitimate_connections_complete() {
+    let plan = synflood_plan(48, Handshakes::Proxied).unwrap();
+    let services = flood_services(4096, Handshakes::Proxied).unwrap();
+    assert!(services.services[0].l7.is_none());
+    let o = run(Engine::with_services(l4::topology(true), services, Default::default()), plan, 2, Handshakes::Proxied);
+    let t = &o.tally;
+    assert_eq!(t.completed, 2 * 48);
+    assert_eq!(t.delivered(Kind::FloodSyn), 2 * 48 * 56);
+    assert_eq!(t.flood_answers, t.delivered(Kind::FloodSyn));
+    assert_eq!(o.l7("syn-cookies-sent").unwrap(), 2 * 48 * 57);
+    assert_eq!(o.l7("syn-proxied").unwrap(), 2 * 48);
+    assert_eq!(o.l7("heads").unwrap(), 0);
 }
 
 /// A connection whose frames the switch did not all send is not counted complete: the
@@ -104,6 +122,6 @@ fn a_lost_frame_is_caught() {
         run.turn();
     }
     let o = Outcome::between(&before, &run.snapshot());
-    let verdict = judge("test", &o, false);
+    let verdict = judge("test", &o, Handshakes::Stateful);
     assert!(verdict.is_err(), "{:?}", o.tally);
 }
