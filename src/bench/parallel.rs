@@ -41,7 +41,7 @@ pub(super) fn measure(
     duration: Duration,
     clock: impl Fn(u64) -> Instant + Sync,
 ) -> Measured {
-    let cores = core_affinity::get_core_ids().unwrap_or_default();
+    let cores = dpdk::process_cores();
     let n = workers.len();
     let start_line = Barrier::new(n);
     let results: Vec<_> = std::thread::scope(|s| {

@@ -24,6 +24,15 @@ pub const BINDINGS: &str = env!("STICKWIRE_BINDINGS");
 /// Set by the first `Eal::init`, successful or not: EAL cannot be initialised twice.
 static INIT_ATTEMPTED: AtomicBool = AtomicBool::new(false);
 
+/// The cores the process could run on before EAL pinned its main thread.
+static PROCESS_CORES: std::sync::OnceLock<Vec<core_affinity::CoreId>> = std::sync::OnceLock::new();
+
+/// The cores this process may run its workers on: those it had before EAL pinned the main
+/// thread to one (the calling thread's own, if EAL was never started).
+pub fn process_cores() -> Vec<core_affinity::CoreId> {
+    PROCESS_CORES.get().cloned().unwrap_or_else(|| core_affinity::get_core_ids().unwrap_or_default())
+}
+
 /// The live EAL, for the objects that need it to outlive them.
 static LIVE: Mutex<Option<Weak<EalInner>>> = Mutex::new(None);
 
@@ -75,6 +84,9 @@ impl Eal {
         if INIT_ATTEMPTED.swap(true, Ordering::SeqCst) {
             return Err(DpdkError::AlreadyInitialized);
         }
+        // EAL pins the calling thread to its main lcore: the cores this process may use must
+        // be read before, or every worker would be pinned to that one core.
+        let _ = PROCESS_CORES.set(core_affinity::get_core_ids().unwrap_or_default());
         let argv = eal_argv(args);
         // EAL may keep pointers into argv (and getopt permutes the array), so the strings and
         // the array live for the rest of the process: a few hundred bytes, once.

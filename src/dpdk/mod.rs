@@ -28,7 +28,7 @@ mod port;
 mod rss;
 pub(crate) mod sys;
 
-pub use eal::{register_thread, tsc, tsc_hz, unregister_thread, Eal, Lcore, BINDINGS, PMD_DIR};
+pub use eal::{process_cores, register_thread, tsc, tsc_hz, unregister_thread, Eal, Lcore, BINDINGS, PMD_DIR};
 pub use error::DpdkError;
 pub use ethdev::{EthPort, EthStats, PortId, QueueId, RxTxQueue};
 pub use hash::{RteHash, LOOKUP_BULK_MAX};

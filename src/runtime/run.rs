@@ -237,7 +237,7 @@ pub fn run(config: &Config, options: &RunOptions) -> Result<RunReport, RunError>
     let (reports_tx, reports_rx) = crossbeam_channel::bounded(4096);
     let stats = Arc::new(StatsBoard::new(workers));
 
-    let cores = core_affinity::get_core_ids().unwrap_or_default();
+    let cores = dpdk::process_cores();
     // Several workers share frames, sticky bindings and load by message (runtime::peers).
     let mut handoffs = HandoffPort::ring(workers).into_iter();
     let mut sticky_ports = StickyBus::new(workers, 4096).into_iter();
