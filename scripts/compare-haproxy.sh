@@ -33,7 +33,9 @@
 #   198.18.0.1/24 + 198.18.0.100/32 on l0 and 198.18.1.1/24 on l1. HAProxy runs `mode tcp`,
 #   `balance source` with a stick table on src (like stickwire's source-IP sticky), binds
 #   198.18.0.100:81 and connects to rs1..rs3 from 198.18.1.1 (a full proxy, like full NAT),
-#   HAPROXY_THREADS threads (default 1), no health checks (servers are always up).
+#   HAPROXY_THREADS threads (default 1), no health checks (servers are always up), with
+#   sw-lb's net.ipv4.tcp_tw_reuse=1 and local ports 1024-64511 (the tuning a proxy at a new
+#   connection per request needs; stickwire's full NAT reuses closed flows' ports likewise).
 #   Afterwards the kernel addresses are removed again.
 #
 # The order alternates, stickwire, haproxy, stickwire, haproxy (ROUNDS=2 rounds; a 2-core box
@@ -321,6 +323,11 @@ run_haproxy() { # ROUND
     haproxy -c -q -f "$cfg" || die "haproxy rejects $cfg"
     kernel_addrs add
     flush_neighbours
+    # A proxy's outgoing connections need their local ports back while the old ones sit in
+    # TIME_WAIT (stickwire reuses a closed flow's port likewise): without tcp_tw_reuse the
+    # kernel runs out of ports towards the servers at a new connection per request, and
+    # HAProxy falls to a few hundred requests/s (measured).
+    ip netns exec sw-lb sysctl -qw net.ipv4.tcp_tw_reuse=1 net.ipv4.ip_local_port_range="1024 64511"
     ip netns exec sw-lb haproxy -db -f "$cfg" >"$log.log" 2>&1 &
     haproxy_pid=$!
     local ready=0
