@@ -413,6 +413,18 @@ impl Flow {
         (self.seq_known & (1 << dir.index()) != 0).then_some(self.seq_end[dir.index()])
     }
 
+    /// What the flow keeps of the client's SYN while no answer from the server came
+    /// (`SynSent`): its sequence number, window field and window scale (`None` when it
+    /// announced none, or 0).
+    pub fn client_syn(&self) -> Option<(u32, u16, Option<u8>)> {
+        if self.state() != FlowState::SynSent {
+            return None;
+        }
+        let isn = self.seq_end(Direction::FromClient)?.wrapping_sub(1);
+        let scale = self.scales & 0xf;
+        Some((isn, self.window[0].min(u32::from(u16::MAX)) as u16, (scale > 0).then_some(scale)))
+    }
+
     /// The addresses a frame that came from `dir` leaves with: from the client, to the
     /// server from the switch's server-side address; from the server, to the client from the
     /// VIP.

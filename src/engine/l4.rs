@@ -5,11 +5,14 @@
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 
-use super::flow::{Direction, Flow, FlowId, FlowKey, FlowTable, InsertError, Segment, Timeouts, PROTO_TCP, PROTO_UDP};
+use super::flow::{
+    Direction, Flow, FlowId, FlowKey, FlowState, FlowTable, InsertError, Segment, Timeouts, PROTO_TCP, PROTO_UDP,
+};
 use super::frame::{Ip, Parsed, Transport};
 use super::hash;
 use super::l7::decisions::{Decision, DecisionLog};
 use super::l7::rules::Decided;
+use super::l7::segment::{Options, Out};
 use super::l7::L7;
 use super::net::{Net, Output, Verdict};
 use super::predictor::{Cursor, ServerState};
@@ -91,6 +94,10 @@ pub struct L4Stats {
     /// Full NAT's local ports taken from closed flows still lingering on them (every port
     /// tried was in use towards that server).
     pub local_ports_reused: u64,
+    /// Servers that answered a client's SYN with an ACK of an old connection on the same
+    /// tuple (one they still hold in TIME_WAIT): that connection was reset at the server and
+    /// the ACK kept from the client, whose SYN, sent again, then opens the new one.
+    pub server_stale: u64,
     /// Gauges, as of the moment the stats were taken: flows in the table, and how many of
     /// them are half-open (a SYN flood shows here, and its end).
     pub flows_in_table: u64,
@@ -131,6 +138,7 @@ impl L4Stats {
         self.sticky_refused_full += other.sticky_refused_full;
         self.evicted_half_open += other.evicted_half_open;
         self.local_ports_reused += other.local_ports_reused;
+        self.server_stale += other.server_stale;
         self.flows_in_table += other.flows_in_table;
         self.half_open += other.half_open;
         self.l7.add(&other.l7);
@@ -406,11 +414,11 @@ impl L4 {
             Target::Flow(id, dir) if self.flows.get(id).is_spliced() => {
                 self.l7_frame(net, id, dir, frame, ip, t, now, alloc, out)
             }
-            Target::Flow(id, dir) => self.forward(net, id, dir, frame, ip, t, now, out),
+            Target::Flow(id, dir) => self.forward(net, id, dir, frame, ip, t, now, alloc, out),
             Target::NewFlow(svc) if self.services.services[svc].l7.is_some() || self.syn_proxy(svc, t, now) => {
                 self.l7_open(net, svc, frame, ip, t, now, alloc, out)
             }
-            Target::NewFlow(svc) => self.open(net, svc, frame, ip, t, now, out),
+            Target::NewFlow(svc) => self.open(net, svc, frame, ip, t, now, alloc, out),
         }
     }
 
@@ -426,6 +434,7 @@ impl L4 {
         ip: &Ip,
         t: &Transport,
         now: Instant,
+        alloc: &mut impl FnMut() -> Option<B>,
         out: &mut Output<B>,
     ) -> Verdict {
         let flow = self.flows.get(id);
@@ -440,6 +449,10 @@ impl L4 {
             } else {
                 net.drop(frame, DropReason::ServerDown, out)
             };
+        }
+        let stale = dir == Direction::FromServer && t.is_tcp() && t.ack() && !t.syn() && !t.rst();
+        if stale && self.flows.get(id).state() == FlowState::SynSent {
+            return self.reset_old_connection(net, id, frame, ip, now, alloc, out);
         }
         let len = (frame.as_ref().len() - ip.l2_len) as u32;
         let seg = segment_of(frame.as_ref(), ip, t);
@@ -469,6 +482,50 @@ impl L4 {
         net.forward(frame, route_to, now, out)
     }
 
+    /// A server's ACK to a flow whose SYN it has not answered: not an answer to this SYN but
+    /// an old connection's, one the server still holds on the tuple (in TIME_WAIT: full NAT
+    /// reuses local ports, and a client's timestamps, from another clock, fail the server's
+    /// PAWS check). Forwarded, the client would answer it with a RST carrying the old
+    /// numbers, which the window check cannot believe, and each SYN it sent again would meet
+    /// the same ACK until the server's TIME_WAIT ended. The switch resets the old
+    /// connection itself, as the client would (RFC 9293 3.10.7.3), and sends the SYN again
+    /// at once: with the client's sequence number, window and scale, MSS 1460 and SACK,
+    /// without timestamps (the flow keeps no more of the client's SYN; the server's SYN-ACK
+    /// then offers only what both sides can use).
+    #[allow(clippy::too_many_arguments)]
+    #[inline(never)]
+    fn reset_old_connection<B: FrameBuf>(
+        &mut self,
+        net: &mut Net<B>,
+        id: FlowId,
+        frame: B,
+        ip: &Ip,
+        now: Instant,
+        alloc: &mut impl FnMut() -> Option<B>,
+        out: &mut Output<B>,
+    ) -> Verdict {
+        self.stats.server_stale += 1;
+        let flow = *self.flows.get(id);
+        let verdict = net.reset(frame, ip, now, out);
+        if let Some((isn, window, window_scale)) = flow.client_syn() {
+            let to = flow.server_key().reversed();
+            let syn = Out {
+                src: to.src,
+                dst: to.dst,
+                src_port: to.src_port,
+                dst_port: to.dst_port,
+                seq: isn,
+                ack: 0,
+                flags: tcp::flags::SYN,
+                window,
+                options: Options { mss: Some(MSS_MAX), window_scale, sack_permitted: true, timestamps: None },
+                payload: b"",
+            };
+            delayed::send_new(net, &syn, now, alloc, out);
+        }
+        verdict
+    }
+
     /// The first frame of a flow to a served VIP port: schedule, track, forward.
     #[allow(clippy::too_many_arguments)]
     #[inline(never)]
@@ -480,6 +537,7 @@ impl L4 {
         ip: &Ip,
         t: &Transport,
         now: Instant,
+        alloc: &mut impl FnMut() -> Option<B>,
         out: &mut Output<B>,
     ) -> Verdict {
         if t.is_tcp() && !(t.syn() && !t.ack() && !t.rst()) {
@@ -530,7 +588,7 @@ impl L4 {
                 Decision { client: t.key, server, decided, rule: None, value: None, in_path: false, failover: false };
             self.l7.decisions.record(d);
         }
-        self.forward(net, id, Direction::FromClient, frame, ip, t, now, out)
+        self.forward(net, id, Direction::FromClient, frame, ip, t, now, alloc, out)
     }
 
     /// Whether the first segment `t` of a connection to L4 port `svc` is the SYN proxy's: a

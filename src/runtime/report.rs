@@ -59,6 +59,9 @@ impl Names {
         if stats.local_ports_reused > 0 {
             let _ = write!(s, "; local ports reused {}", stats.local_ports_reused);
         }
+        if stats.server_stale > 0 {
+            let _ = write!(s, "; old connections reset at servers {}", stats.server_stale);
+        }
         let _ = write!(s, "\nflows in table {}, half-open {}", stats.flows_in_table, stats.half_open);
         if stats.l7 != Default::default() {
             let _ = write!(s, "\n{}", stats.l7);

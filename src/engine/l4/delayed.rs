@@ -1196,7 +1196,7 @@ impl L4 {
 }
 
 /// Sends a segment the switch originates, in a fresh buffer.
-fn send_new<B: FrameBuf>(
+pub(super) fn send_new<B: FrameBuf>(
     net: &mut Net<B>,
     seg: &Out<'_>,
     now: Instant,

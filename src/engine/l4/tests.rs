@@ -548,3 +548,70 @@ fn closed_connections_give_their_local_ports_to_new_ones() {
     assert_eq!((stats.local_ports_reused, stats.refused_table_full), (1, 0));
     assert_eq!(run.engine.l4().flows().len(), 70, "the closed flow made way for the new one");
 }
+
+/// A server still holding an old connection on the tuple full NAT picked (TIME_WAIT, after a
+/// restart of the switch or a reused local port) answers the SYN with that connection's
+/// ACK. The switch resets the old connection at the server itself and sends the SYN again at
+/// once, keeping the ACK from the client (whose RST, carrying the old numbers, would not pass
+/// the window check, and whose own SYN would come a second later to meet the same ACK).
+#[test]
+fn an_old_connection_a_server_holds_on_the_tuple_is_reset_and_the_syn_sent_again() {
+    use tcp::flags::{ACK, SYN};
+    let mut run = Run::new(engine(NatMode::Full, false, 64));
+    // The client's SYN: window 64240, scale 7 (the window scale option, padded).
+    let (_, syn) = run.send(0, from_client(40000, SYN, &[1, 3, 3, 7]));
+    let (_, _, local_port, server, _, _, _) = parsed(&syn.expect("the SYN to the server"));
+    let s = (0..3).find(|&i| server_ip(i) == server).expect("a real server");
+    let old_ack = 0x5150_0000;
+    let stale =
+        Segment { src_port: 80, dst_port: local_port, seq: 777, ack: old_ack, flags: ACK, ..Default::default() };
+    let v = run.engine.process(
+        1,
+        craft::tcp_frame(SW1, server_mac(s), server, LOCAL, &stale),
+        Instant::from_millis(1),
+        &mut || Some(Vec::new()),
+        &mut run.out,
+    );
+    assert_eq!(v, Verdict::Answer(1), "answered on the server's port");
+    assert!(run.out.tx[0].is_empty(), "nothing to the client");
+    let sent: Vec<_> = run.out.tx[1].drain(..).collect();
+    assert_eq!(sent.len(), 2, "a RST, then the SYN again");
+    let segment = |frame: &[u8]| {
+        let eth = ethernet::Frame::new_checked(frame).unwrap();
+        let ip = ipv4::Packet::new_checked(eth.payload()).unwrap();
+        let seg = tcp::Packet::new_checked(ip.payload()).unwrap();
+        assert!(seg.verify_checksum(ip.src_addr(), ip.dst_addr()));
+        assert_eq!((ip.src_addr(), seg.src_port(), ip.dst_addr(), seg.dst_port()), (LOCAL, local_port, server, 80));
+        let options = tcp::read_options(seg.options()).unwrap();
+        (seg.rst(), seg.syn(), seg.ack(), seg.seq_number(), seg.window_len(), options)
+    };
+    let (rst, syn, ack, seq, _, _) = segment(&sent[0]);
+    assert_eq!(
+        (rst, syn, ack, seq),
+        (true, false, false, old_ack),
+        "RST at the number the old connection acknowledged"
+    );
+    let (rst, syn, ack, seq, window, options) = segment(&sent[1]);
+    assert_eq!(
+        (rst, syn, ack, seq, window),
+        (false, true, false, 1000, 64240),
+        "the client's SYN: its ISN, its window"
+    );
+    assert_eq!((options.window_scale, options.mss), (Some(7), Some(1460)));
+    assert_eq!(run.engine.l4().stats().server_stale, 1);
+    assert_eq!(run.engine.l4().flows().half_open(), 1, "the client's connection still waits for its answer");
+
+    // The server's SYN-ACK to it reaches the client as the answer to its own SYN.
+    let syn_ack =
+        Segment { src_port: 80, dst_port: local_port, seq: 5000, ack: 1001, flags: SYN | ACK, ..Default::default() };
+    let (v, to_client) = run.send(1, craft::tcp_frame(SW1, server_mac(s), server, LOCAL, &syn_ack));
+    assert_eq!(v, Verdict::Forward(0));
+    assert_eq!(parsed(&to_client.unwrap()).4, 40000);
+    // The client's own retransmission of the SYN, crossing it, still takes the same tuple.
+    let (v, again) = run.send(0, from_client(40000, SYN, &[1, 3, 3, 7]));
+    assert_eq!(v, Verdict::Forward(1));
+    assert_eq!(parsed(&again.unwrap()).2, local_port);
+    // An ACK of the server's after its SYN-ACK is no old connection's: it passes.
+    let ack = Segment { src_port: 80, dst_port: local_port, seq: 5001, ack: 1001, flags: ACK, ..Default::default() };
+    assert_eq!(run.send(1, craft::tcp_frame(SW1, server_mac(s), server, LOCAL, &ack)).0, Verdict::Forward(0));
+}
