@@ -30,10 +30,10 @@
 #   full NAT, source-IP sticky, on DPDK net_af_packet over l0/l1 (no kernel addresses). Stopped with SIGINT after each
 #   run; its counters are kept in the output directory and its drops are summarised.
 # - HAProxy: the switch is stopped, so the kernel may own the addresses now: sw-lb gets
-#   198.18.0.1/24 + 198.18.0.100/32 on l0 and 198.18.1.2/24 on l1. HAProxy runs `mode tcp`,
+#   198.18.0.1/24 + 198.18.0.100/32 on l0 and 198.18.1.3/24 on l1. HAProxy runs `mode tcp`,
 #   `balance source` with a stick table on src (like stickwire's source-IP sticky), binds
-#   198.18.0.100:81 and connects to rs1..rs3 from 198.18.1.2 (a full proxy, like full NAT;
-#   not stickwire's 198.18.1.1: nginx holds each system's closed connections in TIME_WAIT
+#   198.18.0.100:81 and connects to rs1..rs3 from 198.18.1.3 (a full proxy, like full NAT;
+#   not stickwire's 198.18.1.1 and .2: nginx holds each system's closed connections in TIME_WAIT
 #   for 60 s, and the next system's SYNs on the same tuples, with other timestamps, were
 #   answered as old duplicates, stalling its connections by a second each),
 #   HAPROXY_THREADS threads (default 1), no health checks (servers are always up), with
@@ -138,7 +138,7 @@ kernel_addrs() { # add|del
     local op=$1
     ip -n sw-lb addr "$op" 198.18.0.1/24 dev l0
     ip -n sw-lb addr "$op" 198.18.0.100/32 dev l0
-    ip -n sw-lb addr "$op" 198.18.1.2/24 dev l1
+    ip -n sw-lb addr "$op" 198.18.1.3/24 dev l1
 }
 
 flush_neighbours() {
@@ -284,9 +284,9 @@ frontend vip8080
 backend web8080
     balance roundrobin
     cookie ServerID insert indirect
-    server rs1 198.18.1.10:80 source 198.18.1.2 cookie rs1
-    server rs2 198.18.1.11:80 source 198.18.1.2 cookie rs2
-    server rs3 198.18.1.12:80 source 198.18.1.2 cookie rs3
+    server rs1 198.18.1.10:80 source 198.18.1.3 cookie rs1
+    server rs2 198.18.1.11:80 source 198.18.1.3 cookie rs2
+    server rs3 198.18.1.12:80 source 198.18.1.3 cookie rs3
 CFG
         return
     fi
@@ -314,9 +314,9 @@ backend web81
     stick-table type ip size 100k expire 5m
     stick on src
     # No health checks: stickwire has none yet either (servers are always up for both).
-    server rs1 198.18.1.10:80 source 198.18.1.2
-    server rs2 198.18.1.11:80 source 198.18.1.2
-    server rs3 198.18.1.12:80 source 198.18.1.2
+    server rs1 198.18.1.10:80 source 198.18.1.3
+    server rs2 198.18.1.11:80 source 198.18.1.3
+    server rs3 198.18.1.12:80 source 198.18.1.3
 CFG
 }
 
