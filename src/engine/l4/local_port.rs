@@ -71,8 +71,8 @@ impl L4 {
     /// taken from it, as Linux's `tcp_tw_reuse` and IPVS do: at thousands of connections a
     /// second, closed flows would otherwise hold every port towards a server for their two
     /// minutes and new clients would be refused. A server still holding the old connection
-    /// answers the SYN with its ACK, and the RST that earns clears it (the switch sends it on
-    /// L7 ports, the client's stack on L4 ones).
+    /// answers the SYN with its ACK; the switch resets that connection and sends the SYN
+    /// again (`L4::reset_old_connection`, and its L7 counterpart).
     pub(super) fn with_local_port<T>(
         &mut self,
         port: usize,
