@@ -32,6 +32,8 @@ pub const MAX_ENTRIES: usize = 4096;
 pub const FAILED_TIME: Duration = Duration::from_secs(20);
 /// Failed next hops remembered at once.
 pub const MAX_FAILED: usize = 4096;
+/// A deadline that never comes.
+const NEVER: Instant = Instant::from_nanos(u64::MAX);
 
 #[derive(Debug, Clone, Copy)]
 struct Entry {
@@ -93,6 +95,9 @@ pub struct NeighbourTable<B> {
     /// are bounded by `MAX_ENTRIES` and only created by ARP aimed at us).
     entries: FxHashMap<(PortIdx, Ipv4Addr), Entry>,
     unresolved: Vec<Unresolved<B>>,
+    /// No request of `unresolved` is due before this: `poll`, called every turn of the
+    /// loop, looks at them only then (a SYN flood from spoofed neighbours fills them).
+    next_due: Instant,
     /// Next hops that never answered, until when they are not asked for again.
     failed: FxHashMap<(PortIdx, Ipv4Addr), Instant>,
     next_sweep: Instant,
@@ -104,6 +109,7 @@ impl<B> Default for NeighbourTable<B> {
             cache: [Cached::default(); CACHE_SLOTS],
             entries: FxHashMap::with_capacity_and_hasher(MAX_ENTRIES, Default::default()),
             unresolved: Vec::with_capacity(MAX_UNRESOLVED),
+            next_due: NEVER,
             failed: FxHashMap::default(),
             next_sweep: Instant::ZERO,
         }
@@ -186,13 +192,9 @@ impl<B> NeighbourTable<B> {
         if self.unresolved.len() >= MAX_UNRESOLVED {
             return Held::Full(frame);
         }
-        self.unresolved.push(Unresolved {
-            port,
-            ip,
-            held: vec![frame],
-            requests_sent: 1,
-            next_request: now + RETRY_INTERVAL,
-        });
+        let next_request = now + RETRY_INTERVAL;
+        self.next_due = self.next_due.min(next_request);
+        self.unresolved.push(Unresolved { port, ip, held: vec![frame], requests_sent: 1, next_request });
         Held::QueuedSendRequest
     }
 
@@ -200,7 +202,7 @@ impl<B> NeighbourTable<B> {
     /// then forgets expired entries.
     pub fn poll(&mut self, now: Instant) -> PollResult<B> {
         let mut result = PollResult { requests: Vec::new(), unresolved: Vec::new() };
-        if self.unresolved.iter().any(|u| u.next_request <= now) {
+        if now >= self.next_due {
             let mut i = 0;
             while i < self.unresolved.len() {
                 let u = &mut self.unresolved[i];
@@ -219,6 +221,7 @@ impl<B> NeighbourTable<B> {
                     i += 1;
                 }
             }
+            self.next_due = self.next_retry().unwrap_or(NEVER);
         }
         if now >= self.next_sweep {
             self.sweep(now);
