@@ -329,7 +329,7 @@ fn a_restarted_switch_reaches_a_server_that_holds_its_old_connections() {
     // 300 connections one after the other, each closed by the server.
     let fetch_all = || {
         let mut args = vec!["-s", "-m", "120", "-o", "/dev/null", "-w", "%{http_code}\n", "-H", "Connection: close"];
-        args.extend(std::iter::repeat(url).take(300));
+        args.extend(std::iter::repeat_n(url, 300));
         let codes = common::curl_ns("sw-client", &args);
         codes.lines().filter(|c| *c == "200").count()
     };

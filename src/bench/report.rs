@@ -177,6 +177,7 @@ mod tests {
             ratio_to_rte_hash: None,
             ratio_to_l4_established: None,
             ratio_to_l4_new: None,
+            reference_mpps: None,
             ratio_to_l4_new_frames: None,
             ratio_to_strays_ack: None,
             syns_per_s: None,

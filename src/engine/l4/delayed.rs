@@ -831,9 +831,19 @@ impl L4 {
         alloc: &mut impl FnMut() -> Option<B>,
         out: &mut Output<B>,
     ) -> Verdict {
-        let mut sp = self.l7.splices[id.index()];
         let seg = tcp::Packet::new_unchecked(&frame.as_ref()[ip.l4..ip.end]);
-        let (seq, ack) = (seg.seq_number(), seg.ack_number());
+        let (seq, ack, payload_len) = (seg.seq_number(), seg.ack_number(), seg.payload().len());
+        let sp = &self.l7.splices[id.index()];
+        // Past the first response, and away from an inserted cookie: nothing of the
+        // connection changes, and the segment is only rewritten (the fast path).
+        let settled = sp.phase() == Phase::Spliced
+            && (payload_len == 0
+                || sp.has(opt::RESPONSE_SEEN)
+                    && !(sp.has(opt::INSERT) && (sp.insert_at.wrapping_sub(seq) as usize) < payload_len));
+        if settled {
+            return self.l7_splice(net, id, Direction::FromServer, frame, ip, t, now, out);
+        }
+        let mut sp = *sp;
         if sp.phase() == Phase::Sending {
             if t.syn() {
                 // Our ACK with the head was lost: the server answers the SYN again.
@@ -851,7 +861,6 @@ impl L4 {
             }
         }
         let first = sp.server_isn.wrapping_add(1);
-        let payload_len = seg.payload().len();
         if payload_len > 0 && seq == first {
             if !sp.has(opt::RESPONSE_SEEN) {
                 sp.options |= opt::RESPONSE_SEEN;
@@ -942,7 +951,6 @@ impl L4 {
         now: Instant,
         out: &mut Output<B>,
     ) -> Verdict {
-        let sp = self.l7.splices[id.index()];
         let server = self.flows.get(id).server();
         if dir == Direction::FromClient && self.services.servers[usize::from(server)].resets_flows() {
             // As on L4 ports: the connection cannot move, the client is told at once.
@@ -965,7 +973,7 @@ impl L4 {
         svc_stats.bytes += u64::from(len);
         srv_stats.packets += 1;
         srv_stats.bytes += u64::from(len);
-        let seg = tcp::Packet::new_unchecked(&frame.as_ref()[ip.l4..ip.end]);
+        let sp = &self.l7.splices[id.index()];
         let ts = sp.timestamps();
         let splicing = match dir {
             Direction::FromClient => Splicing {
@@ -974,7 +982,7 @@ impl L4 {
                 dst: rw.dst,
                 dst_port: rw.dst_port,
                 seq: None,
-                ack: t.ack().then(|| sp.client_ack_to_server(seg.ack_number())),
+                ack: t.ack().then(|| sp.client_ack_to_server(seg.ack)),
                 window: None,
                 options: OptionEdits {
                     ts_val_add: 0,
@@ -990,9 +998,9 @@ impl L4 {
                 src_port: rw.src_port,
                 dst: rw.dst,
                 dst_port: rw.dst_port,
-                seq: Some(sp.server_seq_to_client(seg.seq_number())),
+                seq: Some(sp.server_seq_to_client(seg.seq)),
                 ack: None,
-                window: Some(sp.server_window_to_client(seg.window_len())),
+                window: Some(sp.server_window_to_client(seg.window)),
                 options: OptionEdits { ts_val_add: if ts { sp.ts_delta } else { 0 }, ts_ecr_add: 0, mss_max: None },
                 // The server's SACK blocks name client data: its sequence numbers pass as
                 // they are.

@@ -70,7 +70,7 @@ pub fn write<B: FrameBuf>(frame: &mut B, seg: &Out<'_>) -> bool {
 
 /// How a spliced segment changes on its way through.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Splicing {
+pub struct Splicing<'a> {
     pub src: Ipv4Addr,
     pub src_port: u16,
     pub dst: Ipv4Addr,
@@ -86,15 +86,15 @@ pub struct Splicing {
     /// SACK edges move from the client's sequence space to the server's, by `splice`
     /// (else they pass as they are).
     pub sack_to_server: bool,
-    /// The connection.
-    pub splice: Splice,
+    /// The connection (borrowed: the fast path copies none of it).
+    pub splice: &'a Splice,
 }
 
 /// Rewrites a spliced segment in place: the IPv4 packet `bytes[l2..end]` whose TCP header
 /// is at `l4`. Addresses, ports, sequence and acknowledgment numbers, window and options
 /// change, the TTL goes down by one, and both checksums follow incrementally. Refused when
 /// the TTL runs out.
-pub fn rewrite(bytes: &mut [u8], l2: usize, l4: usize, end: usize, s: &Splicing) -> Result<(), DropReason> {
+pub fn rewrite(bytes: &mut [u8], l2: usize, l4: usize, end: usize, s: &Splicing<'_>) -> Result<(), DropReason> {
     let mut ip = ipv4::Packet::new_unchecked(&mut bytes[l2..end]);
     let ttl = ip.ttl();
     if ttl <= 1 {
@@ -234,7 +234,7 @@ mod tests {
             window: Some(9),
             options: tcp::OptionEdits { ts_ecr_add: 5u32.wrapping_neg(), ..Default::default() },
             sack_to_server: false,
-            splice: Splice::EMPTY,
+            splice: &Splice::EMPTY,
         };
         rewrite(&mut frame, 14, 34, end, &s).unwrap();
         let (ip, l4) = parse(&frame);
