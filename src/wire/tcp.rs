@@ -640,9 +640,21 @@ pub fn rewrite_options(
     edits: &OptionEdits,
     map_sack: impl Fn(u32) -> u32,
 ) -> Result<checksum::Delta> {
-    // Linux after the handshake: NOP, NOP, TS, and nothing else. The fast path of a splice.
-    if let [option_kind::NOP, option_kind::NOP, option_kind::TSTAMP, 10, _, _, _, _, _, _, _, _] = options {
-        return Ok(rewrite_timestamps(options, 4, edits, checksum::Delta::default()));
+    // Linux after the handshake: NOP, NOP, TS, and nothing else. The fast path of a splice,
+    // where one of the two timestamps changes (a value that stays is not written).
+    let linux = options.len() == 12 && options[..4] == [option_kind::NOP, option_kind::NOP, option_kind::TSTAMP, 10];
+    if linux {
+        let timestamps = &mut options[4..];
+        let mut delta = checksum::Delta::default();
+        for (at, add) in [(0, edits.ts_val_add), (4, edits.ts_ecr_add)] {
+            if add != 0 {
+                let old = read_u32(timestamps, at);
+                let new = old.wrapping_add(add);
+                write_u32(timestamps, at, new);
+                delta = delta.replace32(old, new);
+            }
+        }
+        return Ok(delta);
     }
     read_options(options)?;
     let mut delta = checksum::Delta::default();
