@@ -416,27 +416,43 @@ pub fn main(options: &Options) -> Result<(), String> {
         let established = format!("l4-established-{label}");
         let rte_hash = format!("rte-hash-{label}");
         if wanted(&established) || wanted(&rte_hash) {
-            let floor = l4::rte_hash_reference(label, flows, &pool, duration, reference.mpps)?;
+            let floor = l4::rte_hash_reference(label, flows, 1, &pool, duration, reference.mpps)?;
             let mut ours = l4::established(label, flows, 1, &pool, duration, reference.mpps)?;
             ours.ratio_to_rte_hash = Some(ours.mpps / floor.mpps);
-            let one = ours.mpps;
             scenarios.extend([floor, ours]);
             if label == "1m" {
                 for &n in &counts[1..] {
-                    let mut more = l4::established(label, flows, n, &pool, duration, reference.mpps)?;
-                    more.ratio_to_one_worker = Some(more.mpps / one);
-                    scenarios.push(more);
+                    // n workers over one, interleaved; and the same for the rte_hash loop on
+                    // n threads: what the box itself gives a loop that shares nothing.
+                    let (one, mut more) = interleaved(
+                        duration,
+                        |d| l4::established(label, flows, 1, &pool, d, reference.mpps),
+                        |d| l4::established(label, flows, n, &pool, d, reference.mpps),
+                    )?;
+                    more.ratio_to_one_worker = Some(more.mpps / one.mpps);
+                    more.reference_mpps = Some(one.mpps);
+                    let (one, mut box_scaling) = interleaved(
+                        duration,
+                        |d| l4::rte_hash_reference(label, flows, 1, &pool, d, reference.mpps),
+                        |d| l4::rte_hash_reference(label, flows, n, &pool, d, reference.mpps),
+                    )?;
+                    box_scaling.ratio_to_one_worker = Some(box_scaling.mpps / one.mpps);
+                    box_scaling.reference_mpps = Some(one.mpps);
+                    scenarios.extend([more, box_scaling]);
                 }
             }
         }
     }
     if wanted("l4-new") {
-        let one = l4::new_connections(1, &pool, duration, reference.mpps)?;
-        let one_cps = one.cps;
-        scenarios.push(one);
+        scenarios.push(l4::new_connections(1, &pool, duration, reference.mpps)?);
         for &n in &counts[1..] {
-            let mut more = l4::new_connections(n, &pool, duration, reference.mpps)?;
-            more.ratio_to_one_worker = more.cps.zip(one_cps).map(|(a, b)| a / b);
+            let (one, mut more) = interleaved(
+                duration,
+                |d| l4::new_connections(1, &pool, d, reference.mpps),
+                |d| l4::new_connections(n, &pool, d, reference.mpps),
+            )?;
+            more.ratio_to_one_worker = more.cps.zip(one.cps).map(|(a, b)| a / b);
+            more.reference_mpps = one.cps.map(|c| c / 1e6);
             scenarios.push(more);
         }
     }
@@ -574,12 +590,14 @@ fn print_table(report: &Report) {
             let _ = writeln!(out, "{}: {ratio:.2} x strays-ack (frames per second; goal >= {STRAYS_GOAL})", s.name);
         }
         if let Some(ratio) = s.ratio_to_one_worker {
+            let handoffs = s.handoffs_per_frame.map_or_else(String::new, |h| format!("; hand-offs per frame {h:.4}"));
             let _ = writeln!(
                 out,
-                "{} on {} workers: {ratio:.2} x one worker; hand-offs per frame {:.4}",
+                "{} on {} {}: {ratio:.2} x one ({paired}{}){handoffs}",
                 s.name,
                 s.workers,
-                s.handoffs_per_frame.unwrap_or(0.0)
+                if s.name.starts_with("rte-hash") { "threads" } else { "workers" },
+                at(if s.cps.is_some() { "M conn/s" } else { "Mpps" })
             );
         }
         if let (Some(rate), Some(started), Some(done)) = (s.syns_per_s, s.legit_started, s.legit_completed) {

@@ -103,14 +103,20 @@ impl DispatchView {
         let (src, dst) = (ip.src_addr(), ip.dst_addr());
         let n = self.workers;
         let steering = self.ports.get(port).unwrap_or(&PortSteering::Single);
+        // The health checker lives on worker 0, on ports full NAT never takes.
+        if crate::engine::LOCAL_STACK_PORTS.contains(&dst_port) && self.own_ips.contains(&dst) {
+            return Owner::Core(0);
+        }
+        // RSS as modelled delivers every flow to its owner, both ways (full NAT picks its local
+        // ports so; gateway NAT, if any, is steered): nothing more to look up, frame after
+        // frame.
+        if matches!(steering, PortSteering::Rss(_)) && (self.gateway_steered || self.gateway.is_empty()) {
+            return Owner::Here;
+        }
         if self.vips.contains(&dst) {
             let by_client = matches!(steering, PortSteering::Single)
                 || (!self.gateway_steered && self.gateway.contains(&(dst, dst_port)));
             return if by_client { Owner::Core(client_core(src, src_port, n)) } else { Owner::Here };
-        }
-        // The health checker lives on worker 0, on ports full NAT never takes.
-        if crate::engine::LOCAL_STACK_PORTS.contains(&dst_port) && self.own_ips.contains(&dst) {
-            return Owner::Core(0);
         }
         if self.servers.contains(&(src, src_port)) {
             return if self.own_ips.contains(&dst) {

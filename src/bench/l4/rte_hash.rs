@@ -15,6 +15,7 @@
 //! the neighbour table, the hand-off view. So it is a floor for the work, not an equal.
 
 use std::net::Ipv4Addr;
+use std::sync::Barrier;
 use std::time::{Duration, Instant as StdInstant};
 
 use super::{client, client_ack, in_delivery_order, server_ip, server_mac, SERVERS, SERVER_PORT, SW1, VIP, VIP_PORT};
@@ -87,10 +88,13 @@ fn rewrite(f: &mut [u8], nat: &NatRecord) -> bool {
     true
 }
 
-/// `rte-hash-<label>` over `n` flows: the same frames as `l4-established-<label>`.
+/// `rte-hash-<label>` over `n` flows: the same frames as `l4-established-<label>`, on
+/// `threads` threads (each pinned to a core of its own, as the engine's workers are, with its
+/// share of the flows in a table of its own: share nothing), all measured at once.
 pub(in crate::bench) fn reference(
     label: &str,
     n: usize,
+    threads: usize,
     pool: &Mempool,
     duration: Duration,
     io_fwd: f64,
@@ -99,11 +103,66 @@ pub(in crate::bench) fn reference(
     if n > 16 * 64_512 {
         return Err(format!("{name}: at most {} flows have server-side tuples of their own", 16 * 64_512));
     }
-    let capacity = n + n / 4;
+    let threads = threads.max(1);
+    let cores = dpdk::process_cores();
+    let start_line = Barrier::new(threads);
+    let results: Vec<Result<Measured, String>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let (name, start_line, core) = (&name, &start_line, cores.get(t % cores.len().max(1)).copied());
+                s.spawn(move || {
+                    if let Some(core) = core {
+                        core_affinity::set_for_current(core);
+                    }
+                    let lcore = dpdk::register_thread();
+                    // Built on its own thread (the table on that core's socket); the start line
+                    // is met even when the build fails, so that no other thread waits forever.
+                    let built = build(name, t, threads, n, pool);
+                    start_line.wait();
+                    let measured = built.map(|mut bench| bench.measure(duration));
+                    if lcore.is_ok() {
+                        dpdk::unregister_thread();
+                    }
+                    measured
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(format!("{name}: a thread panicked")))).collect()
+    });
+    let (mut meter, mut elapsed, mut received, mut sent, mut keys) = (Meter::new(), Duration::ZERO, 0, 0, 0);
+    for m in results {
+        let m = m?;
+        meter.add(&m.meter);
+        elapsed = elapsed.max(m.elapsed);
+        (received, sent, keys) = (received + m.received, sent + m.sent, keys + m.keys);
+    }
+    println!("{name} x{threads}: {n} flows ({keys} keys in rte_hash); received {received}, sent {sent}");
+    if sent != received {
+        return Err(format!("{name}: sent {sent} of {received} frames received; not reporting"));
+    }
+    let mut scenario = meter.scenario(&name, elapsed, Some(io_fwd));
+    scenario.workers = threads;
+    Ok(scenario)
+}
+
+/// What one thread of the reference measured.
+struct Measured {
+    meter: Meter,
+    elapsed: Duration,
+    received: u64,
+    sent: u64,
+    keys: usize,
+}
+
+/// The loop of thread `t` of `threads`: the flows `i` with `i % threads == t`, both keys of each
+/// in its table.
+fn build(name: &str, t: usize, threads: usize, n: usize, pool: &Mempool) -> Result<Loop, String> {
+    let mine: Vec<usize> = (t..n).step_by(threads).collect();
+    let capacity = mine.len() + mine.len() / 4;
     let entries = u32::try_from(2 * capacity).map_err(|_| format!("{name}: too many flows"))?;
-    let mut table = RteHash::<16>::new(&name, entries).map_err(|e| format!("{name}: {e}"))?;
-    let mut records = vec![NatRecord::default(); n];
-    for (i, record) in records.iter_mut().enumerate() {
+    let mut table = RteHash::<16>::new(&format!("{name}-{t}"), entries).map_err(|e| format!("{name}: {e}"))?;
+    let mut records = vec![NatRecord::default(); mine.len()];
+    for (value, (&i, record)) in mine.iter().zip(records.iter_mut()).enumerate() {
         let (cip, cport) = client(i);
         let server = (i % usize::from(SERVERS)) as u8;
         // A full-NAT local address and port of its own for each flow (16 x 64512 of them).
@@ -117,19 +176,18 @@ pub(in crate::bench) fn reference(
             server,
             ..NatRecord::default()
         };
-        let value = i as u32;
+        let value = value as u32;
         table.insert(&key(cip, VIP, cport, VIP_PORT), value).map_err(|e| format!("{name}: flow {i}: {e}"))?;
         table
             .insert(&key(server_ip(server), local, SERVER_PORT, local_port), value)
             .map_err(|e| format!("{name}: flow {i}: {e}"))?;
     }
     let keys = table.len();
-    if keys != 2 * n {
-        return Err(format!("{name}: {keys} keys in rte_hash for {n} flows, not two per flow"));
+    if keys != 2 * mine.len() {
+        return Err(format!("{name}: {keys} keys in rte_hash for {} flows, not two per flow", mine.len()));
     }
-    let frames = in_delivery_order((0..n).map(client_ack).collect());
-
-    let mut bench = Loop {
+    let frames = in_delivery_order(mine.iter().map(|&i| client_ack(i)).collect());
+    Ok(Loop {
         rx: MemPort::new(frames, None, MbufPool(pool.clone())),
         tx: MemPort::new(vec![], None, MbufPool(pool.clone())),
         table,
@@ -137,27 +195,7 @@ pub(in crate::bench) fn reference(
         burst: Vec::with_capacity(BURST),
         out: Vec::with_capacity(BURST),
         dropped: Vec::with_capacity(BURST),
-    };
-    for _ in 0..4096 {
-        bench.turn();
-    }
-    let (rx_before, tx_before) = (bench.rx.stats().rx_frames, bench.tx.stats().tx_frames);
-    let mut meter = Meter::new();
-    let start = StdInstant::now();
-    while start.elapsed() < duration {
-        for _ in 0..1024 {
-            let t = dpdk::tsc();
-            let got = bench.turn();
-            meter.record(t, got);
-        }
-    }
-    let elapsed = start.elapsed();
-    let (received, sent) = (bench.rx.stats().rx_frames - rx_before, bench.tx.stats().tx_frames - tx_before);
-    println!("{name}: {n} flows ({keys} keys in rte_hash); received {received}, sent {sent}");
-    if sent != received {
-        return Err(format!("{name}: sent {sent} of {received} frames received; not reporting"));
-    }
-    Ok(meter.scenario(&name, elapsed, Some(io_fwd)))
+    })
 }
 
 /// The reference's state: what a C program's main loop would hold.
@@ -172,6 +210,26 @@ struct Loop {
 }
 
 impl Loop {
+    /// Warms up, then turns for `duration`.
+    fn measure(&mut self, duration: Duration) -> Measured {
+        for _ in 0..4096 {
+            self.turn();
+        }
+        let (rx_before, tx_before) = (self.rx.stats().rx_frames, self.tx.stats().tx_frames);
+        let mut meter = Meter::new();
+        let start = StdInstant::now();
+        while start.elapsed() < duration {
+            for _ in 0..1024 {
+                let t = dpdk::tsc();
+                let got = self.turn();
+                meter.record(t, got);
+            }
+        }
+        let elapsed = start.elapsed();
+        let (received, sent) = (self.rx.stats().rx_frames - rx_before, self.tx.stats().tx_frames - tx_before);
+        Measured { meter, elapsed, received, sent, keys: self.table.len() }
+    }
+
     /// One poll: a burst received, looked up in bulk, rewritten and sent. Returns the
     /// frames received.
     fn turn(&mut self) -> usize {
