@@ -167,6 +167,12 @@ impl<P: Port> Worker<P> {
                 engine.process_burst(i, rx, now, &mut || port.alloc(), out);
                 continue;
             };
+            // A device that steers every flow to its owner (RSS as modelled): unless the burst
+            // holds ARP or the health checker's segments, all of it is this core's, as it is.
+            if p.view.steered(i) && rx.iter().all(|f| p.view.owner_when_steered(i, f.as_ref()) == Owner::Here) {
+                engine.process_burst(i, rx, now, &mut || port.alloc(), out);
+                continue;
+            }
             // Frames of flows another core owns go to it, ARP is copied to every core, and the
             // rest keeps its order for this core.
             let me = p.handoff.core;
