@@ -65,6 +65,7 @@ pub(super) fn measure(
                     let handed_before = worker.handed_off();
                     let mut meter = Meter::new();
                     start_line.wait();
+                    meter.start();
                     let start = StdInstant::now();
                     while start.elapsed() < duration {
                         for _ in 0..1024 {
@@ -75,6 +76,7 @@ pub(super) fn measure(
                         }
                     }
                     let elapsed = start.elapsed();
+                    meter.stop();
                     let received = worker.port_stats().iter().map(|s| s.rx_frames).sum::<u64>() - rx_before;
                     let handed = worker.handed_off() - handed_before;
                     if lcore.is_ok() {

@@ -185,6 +185,8 @@ mod tests {
             legit_completed: None,
             handoffs_per_frame: None,
             ratio_to_one_worker: (workers > 1).then_some(1.9),
+            cores_had: None,
+            ratio_per_core_had: None,
             p50_ns: 1,
             p99_ns: 1,
             p999_ns: 1,

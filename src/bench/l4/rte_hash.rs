@@ -217,6 +217,7 @@ impl Loop {
         }
         let (rx_before, tx_before) = (self.rx.stats().rx_frames, self.tx.stats().tx_frames);
         let mut meter = Meter::new();
+        meter.start();
         let start = StdInstant::now();
         while start.elapsed() < duration {
             for _ in 0..1024 {
@@ -226,6 +227,7 @@ impl Loop {
             }
         }
         let elapsed = start.elapsed();
+        meter.stop();
         let (received, sent) = (self.rx.stats().rx_frames - rx_before, self.tx.stats().tx_frames - tx_before);
         Measured { meter, elapsed, received, sent, keys: self.table.len() }
     }
