@@ -590,6 +590,20 @@ pub struct OptionsSeen {
 /// Errors: those of [`TcpOption::parse`] for the first malformed option (bad length,
 /// truncated): a segment the engine counts and drops. Never panics.
 pub fn read_options(options: &[u8]) -> Result<OptionsSeen> {
+    // Linux's SYN (MSS, SACK permitted, timestamps, NOP, window scale), which most SYNs and
+    // a SYN flood's are: read in place, without the option loop.
+    if let [2, 4, m0, m1, 4, 2, 8, 10, v0, v1, v2, v3, e0, e1, e2, e3, 1, 3, 3, shift] = *options {
+        return Ok(OptionsSeen {
+            mss: Some(u16::from_be_bytes([m0, m1])),
+            window_scale: Some(shift),
+            sack_permitted: true,
+            timestamps: Some(Timestamps {
+                tsval: u32::from_be_bytes([v0, v1, v2, v3]),
+                tsecr: u32::from_be_bytes([e0, e1, e2, e3]),
+            }),
+            sack_blocks: 0,
+        });
+    }
     let mut seen = OptionsSeen::default();
     for option in options_iter(options) {
         match option? {
@@ -1647,6 +1661,27 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn linux_syn_options_read_as_the_option_loop_reads_them(mss: u16, tsval: u32, tsecr: u32, shift: u8) {
+            let mut options = vec![2, 4];
+            options.extend_from_slice(&mss.to_be_bytes());
+            options.extend_from_slice(&[4, 2, 8, 10]);
+            options.extend_from_slice(&tsval.to_be_bytes());
+            options.extend_from_slice(&tsecr.to_be_bytes());
+            options.extend_from_slice(&[1, 3, 3, shift]);
+            let mut by_loop = OptionsSeen::default();
+            for option in options_iter(&options) {
+                match option.unwrap() {
+                    TcpOption::MaxSegmentSize(m) => by_loop.mss = Some(m),
+                    TcpOption::WindowScale(w) => by_loop.window_scale = Some(w),
+                    TcpOption::SackPermitted => by_loop.sack_permitted = true,
+                    TcpOption::Timestamp { tsval, tsecr } => by_loop.timestamps = Some(Timestamps { tsval, tsecr }),
+                    _ => {}
+                }
+            }
+            prop_assert_eq!(read_options(&options).unwrap(), by_loop);
+        }
+
         #[test]
         fn rewrite_equals_recompute((segment, src, dst) in any_segment(), edits in any_edits(), add: u32) {
             rewrite_and_check(&segment, src, dst, &edits, |edge| edge.wrapping_add(add));
