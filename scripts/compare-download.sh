@@ -27,7 +27,7 @@ outdir=$(mktemp -d /tmp/stickwire-download.XXXXXX)
 config=$outdir/stickwire.toml
 sed -e "s/^workers = .*/workers = $workers/" -e "s/,qpairs=[0-9]*//" examples/two-arm.toml >"$config"
 if [ "$workers" -gt 1 ]; then
-    sed -i "s/\(device = \"net_af_packet[0-9],iface=l[0-9]\)\"/\1,qpairs=$workers\"/" "$config"
+    sed -i "s/\(device = \"net_af_packet[^\"]*\)\"/\1,qpairs=$workers\"/" "$config"
 fi
 
 switch_pid=""

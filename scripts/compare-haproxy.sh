@@ -100,7 +100,7 @@ if [ -z "${STICKWIRE_CONFIG:-}" ]; then
     qpairs=""
     [ "$workers" -gt 1 ] && qpairs=",qpairs=$workers"
     sed -e "s/^workers = .*/workers = $workers/" -e "s/,qpairs=[0-9]*//" \
-        -e "s/\(device = \"net_af_packet[0-9],iface=l[0-9]\)\"/\1$qpairs\"/" examples/two-arm.toml >"$config"
+        -e "s/\(device = \"net_af_packet[^\"]*\)\"/\1$qpairs\"/" examples/two-arm.toml >"$config"
 fi
 
 switch_pid=""

@@ -150,6 +150,10 @@ fn blind_rsts_leave_a_live_connection_working() {
     assert!(third == "reset" || third == "closed", "an RST in the window ends the connection: {third}");
 
     let report = switch.stop();
-    assert_eq!(counter(&report, "rst-out-of-window"), 10_000, "{report}");
+    // Every blind RST that reached the switch is dropped and counted. The kernel's af_packet
+    // ring may drop a few before the switch sees them on a loaded machine (CI lost 176 of
+    // 10 000 once with a 512-frame ring), and no more came in than were sent.
+    let counted = counter(&report, "rst-out-of-window");
+    assert!((9_500..=10_000).contains(&counted), "{counted} blind RSTs counted: {report}");
     assert!(report.contains("mbufs in use after stop: 0"), "{report}");
 }
