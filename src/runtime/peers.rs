@@ -70,7 +70,7 @@ impl DispatchView {
     /// The view for `workers` cores on ports spread as `steering` says (a port not listed
     /// has one queue).
     pub fn new(topology: &Topology, services: &Services, workers: usize, steering: &[PortSteering]) -> DispatchView {
-        DispatchView {
+        let mut view = DispatchView {
             vips: topology.vips.iter().map(|v| v.ip).collect(),
             own_ips: topology
                 .ports
@@ -81,13 +81,14 @@ impl DispatchView {
             gateway: services.services.iter().filter(|s| s.nat == NatMode::Gateway).map(|s| (s.vip, s.port)).collect(),
             ports: steering.to_vec(),
             gateway_steered: steering::gateway_steered(steering),
-            steered: {
-                let gateway_steered = steering::gateway_steered(steering);
-                let no_gateway = services.services.iter().all(|s| s.nat != NatMode::Gateway);
-                steering.iter().map(|s| matches!(s, PortSteering::Rss(_)) && (gateway_steered || no_gateway)).collect()
-            },
+            steered: Vec::new(),
             workers: workers.max(1),
-        }
+        };
+        // RSS as modelled delivers every flow to its owner, both ways (full NAT picks its
+        // local ports so; gateway NAT, if any, is steered).
+        let all_steered = view.gateway_steered || view.gateway.is_empty();
+        view.steered = steering.iter().map(|s| matches!(s, PortSteering::Rss(_)) && all_steered).collect();
+        view
     }
 
     /// Whether every frame port `port` delivers is its receiving core's but ARP and the
@@ -143,11 +144,8 @@ impl DispatchView {
         if crate::engine::LOCAL_STACK_PORTS.contains(&dst_port) && self.own_ips.contains(&dst) {
             return Owner::Core(0);
         }
-        // RSS as modelled delivers every flow to its owner, both ways (full NAT picks its local
-        // ports so; gateway NAT, if any, is steered): nothing more to look up, frame after
-        // frame.
-        if matches!(steering, PortSteering::Rss(_)) && (self.gateway_steered || self.gateway.is_empty()) {
-            return Owner::Here;
+        if self.steered(port) {
+            return Owner::Here; // the device put it on its owner's queue
         }
         if self.vips.contains(&dst) {
             let by_client = matches!(steering, PortSteering::Single)
