@@ -203,9 +203,54 @@ impl L4 {
         self.l7_handshake(net, id, frame, ip, t, now, alloc, out)
     }
 
-    /// A frame of a spliced flow, in whatever phase it is.
+    /// A frame of a spliced flow, in whatever phase it is. Nearly every frame is only
+    /// rewritten: that path is inlined into the burst loop, the rest is not.
     #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
     pub(super) fn l7_frame<B: FrameBuf>(
+        &mut self,
+        net: &mut Net<B>,
+        id: FlowId,
+        dir: Direction,
+        frame: B,
+        ip: &Ip,
+        t: &Transport,
+        now: Instant,
+        alloc: &mut impl FnMut() -> Option<B>,
+        out: &mut Output<B>,
+    ) -> Verdict {
+        if self.only_rewritten(id, dir, frame.as_ref(), ip, t) {
+            return self.l7_splice(net, id, dir, frame, ip, t, now, out);
+        }
+        self.l7_frame_phase(net, id, dir, frame, ip, t, now, alloc, out)
+    }
+
+    /// Whether a frame of a spliced flow changes nothing of its connection and is only
+    /// rewritten: the client's segments once the head went to the server (a SYN aside), the
+    /// server's once it acknowledged the head, past its first response and away from an
+    /// inserted cookie.
+    #[inline(always)]
+    fn only_rewritten(&self, id: FlowId, dir: Direction, frame: &[u8], ip: &Ip, t: &Transport) -> bool {
+        let sp = &self.l7.splices[id.index()];
+        match dir {
+            // A SYN without ACK starts a new connection on the tuple.
+            Direction::FromClient => matches!(sp.phase(), Phase::Sending | Phase::Spliced) && (t.ack() || !t.syn()),
+            Direction::FromServer => {
+                let seg = tcp::Packet::new_unchecked(&frame[ip.l4..ip.end]);
+                let (seq, payload_len) = (seg.seq_number(), seg.payload().len());
+                sp.phase() == Phase::Spliced
+                    && (payload_len == 0
+                        || sp.has(opt::RESPONSE_SEEN)
+                            && !(sp.has(opt::INSERT) && (sp.insert_at.wrapping_sub(seq) as usize) < payload_len))
+            }
+        }
+    }
+
+    /// A frame of a spliced flow that [`only_rewritten`](Self::only_rewritten) did not take,
+    /// by the connection's phase.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(never)]
+    fn l7_frame_phase<B: FrameBuf>(
         &mut self,
         net: &mut Net<B>,
         id: FlowId,
@@ -833,17 +878,8 @@ impl L4 {
     ) -> Verdict {
         let seg = tcp::Packet::new_unchecked(&frame.as_ref()[ip.l4..ip.end]);
         let (seq, ack, payload_len) = (seg.seq_number(), seg.ack_number(), seg.payload().len());
-        let sp = &self.l7.splices[id.index()];
-        // Past the first response, and away from an inserted cookie: nothing of the
-        // connection changes, and the segment is only rewritten (the fast path).
-        let settled = sp.phase() == Phase::Spliced
-            && (payload_len == 0
-                || sp.has(opt::RESPONSE_SEEN)
-                    && !(sp.has(opt::INSERT) && (sp.insert_at.wrapping_sub(seq) as usize) < payload_len));
-        if settled {
-            return self.l7_splice(net, id, Direction::FromServer, frame, ip, t, now, out);
-        }
-        let mut sp = *sp;
+        // Not only rewritten (`l7_frame` took those): the connection changes.
+        let mut sp = self.l7.splices[id.index()];
         if sp.phase() == Phase::Sending {
             if t.syn() {
                 // Our ACK with the head was lost: the server answers the SYN again.
@@ -940,6 +976,7 @@ impl L4 {
 
     /// A segment of a spliced connection, rewritten for the other side.
     #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
     fn l7_splice<B: FrameBuf>(
         &mut self,
         net: &mut Net<B>,
