@@ -46,6 +46,7 @@
 # script prints every run and the best run of each system (by requests/s), side by side:
 # requests/s, p50, p99 and socket errors (and how busy the machine was with other work just
 # before each run; a warning if over 15%). With COMPARE_JSON=FILE it also writes that as JSON.
+# PIN=1 pins the balancer to core 1 and wrk, nginx and the flooder to core 0 (see below).
 # Logs (wrk output, stickwire counters, the HAProxy config) go to COMPARE_DIR (default: a new
 # directory under /tmp). The topology is torn down on exit, also on error.
 #
@@ -75,6 +76,17 @@ flood=${FLOOD:-0}
 flood_rate=${FLOOD_RATE:-200000}
 flood_paced=${FLOOD_PACED:-8}
 flood_flat=${FLOOD_FLAT:-4}
+# PIN=1: the balancer gets a core of its own, the same for both systems, and wrk, nginx and
+# the flooder share the other, as on a box of its own in front of other machines.
+# stickwire's one worker pins itself to core 1 (core 0 is left to the rest); HAProxy is
+# pinned there too. PIN=0 (the default) lets the kernel place everything but stickwire's
+# worker.
+on_rest="" on_balancer="" rest_core=0
+if [ "${PIN:-0}" = 1 ]; then
+    [ "$(nproc)" -ge 2 ] || die "PIN=1 needs two cores"
+    on_rest="taskset -c $rest_core"
+    on_balancer="taskset -c 1"
+fi
 
 die() { echo "compare-haproxy: error: $*" >&2; exit 1; }
 note() { echo "compare-haproxy: $*" >&2; }
@@ -188,7 +200,7 @@ background_busy() {
 result=""
 wrk_run() { # LOG SECONDS
     local log=$1 d=$2 rc=0
-    timeout $((d + 60)) ip netns exec sw-client \
+    timeout $((d + 60)) ip netns exec sw-client $on_rest \
         wrk -t$threads -c"$conns" -d"${d}s" --latency --timeout 10s "${wrk_close[@]}" "$url" >"$log" 2>&1 || rc=$?
     [ "$rc" -eq 0 ] || die "wrk failed (status $rc): $(tail -5 "$log")"
     local rps p50 p99 errs non2xx
@@ -212,14 +224,14 @@ measure() { # LOG DST_MAC
     busy=$(background_busy)
     [ "$busy" -le 15 ] || note "warning: the machine was ${busy}% busy with other work just before this run; its figures are noisy"
     if [ "$warmup" -gt 0 ]; then
-        timeout $((warmup + 30)) ip netns exec sw-client \
+        timeout $((warmup + 30)) ip netns exec sw-client $on_rest \
             wrk -t$threads -c"$conns" -d"${warmup}s" "${wrk_close[@]}" "$url" >"$log.warmup" 2>&1 \
             || die "warm-up wrk failed (status $?): $(tail -3 "$log.warmup")"
     fi
     wrk_run "$log" "$secs"
     local before=$result
     if [ "$flood" = 1 ]; then
-        FLOOD_BIN=target/release/examples/flood scripts/synflood.sh --to "198.18.0.100:$port" --dst-mac "$mac" \
+        FLOOD_BIN=target/release/examples/flood $on_rest scripts/synflood.sh --to "198.18.0.100:$port" --dst-mac "$mac" \
             --rate "$flood_rate" --seconds "$flood_paced" --flat-out "$flood_flat" >"$log.flood" 2>&1 &
         local flooder=$! paced flat after
         wrk_run "$log.paced" "$flood_paced"; paced=$result
@@ -331,7 +343,7 @@ run_haproxy() { # ROUND
     # kernel runs out of ports towards the servers at a new connection per request, and
     # HAProxy falls to a few hundred requests/s (measured).
     ip netns exec sw-lb sysctl -qw net.ipv4.tcp_tw_reuse=1 net.ipv4.ip_local_port_range="1024 64511"
-    ip netns exec sw-lb haproxy -db -f "$cfg" >"$log.log" 2>&1 &
+    ip netns exec sw-lb $on_balancer haproxy -db -f "$cfg" >"$log.log" 2>&1 &
     haproxy_pid=$!
     local ready=0
     for _ in $(seq 100); do
@@ -378,6 +390,9 @@ scripts/netns.sh up
 # reuse them, as a load generator must.
 ip netns exec sw-client sysctl -qw net.ipv4.tcp_tw_reuse=1 net.ipv4.ip_local_port_range="1024 65000"
 scripts/backends.sh start
+if [ -n "$on_rest" ]; then
+    for pid in $(pgrep -x nginx); do taskset -a -p -c "$rest_core" "$pid" >/dev/null; done
+fi
 for ip in 198.18.1.10 198.18.1.11 198.18.1.12; do
     timeout 10 ip netns exec sw-servers curl -sf -m 5 -o /dev/null "http://$ip/" || die "backend $ip:80 does not answer"
 done
