@@ -94,7 +94,6 @@ pub struct Splicing<'a> {
 /// is at `l4`. Addresses, ports, sequence and acknowledgment numbers, window and options
 /// change, the TTL goes down by one, and both checksums follow incrementally. Refused when
 /// the TTL runs out.
-#[inline]
 pub fn rewrite(bytes: &mut [u8], l2: usize, l4: usize, end: usize, s: &Splicing<'_>) -> Result<(), DropReason> {
     let mut ip = ipv4::Packet::new_unchecked(&mut bytes[l2..end]);
     let ttl = ip.ttl();
