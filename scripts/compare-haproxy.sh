@@ -76,6 +76,10 @@ flood=${FLOOD:-0}
 flood_rate=${FLOOD_RATE:-200000}
 flood_paced=${FLOOD_PACED:-8}
 flood_flat=${FLOOD_FLAT:-4}
+
+die() { echo "compare-haproxy: error: $*" >&2; exit 1; }
+note() { echo "compare-haproxy: $*" >&2; }
+
 # PIN=1: the balancer gets a core of its own, the same for both systems, and wrk, nginx and
 # the flooder share the other, as on a box of its own in front of other machines.
 # stickwire's one worker pins itself to core 1 (core 0 is left to the rest); HAProxy is
@@ -84,12 +88,10 @@ flood_flat=${FLOOD_FLAT:-4}
 on_rest="" on_balancer="" rest_core=0
 if [ "${PIN:-0}" = 1 ]; then
     [ "$(nproc)" -ge 2 ] || die "PIN=1 needs two cores"
+    [ "$workers" = 1 ] || die "PIN=1 gives the balancer one core: WORKERS must be 1"
     on_rest="taskset -c $rest_core"
     on_balancer="taskset -c 1"
 fi
-
-die() { echo "compare-haproxy: error: $*" >&2; exit 1; }
-note() { echo "compare-haproxy: $*" >&2; }
 
 [[ "$secs" =~ ^[1-9][0-9]*$ ]] || die "SECONDS must be a positive integer, got '$secs'"
 [[ "$conns" =~ ^[1-9][0-9]*$ ]] || die "CONNECTIONS must be a positive integer, got '$conns'"
@@ -463,8 +465,8 @@ fi
 
 if [ -n "${COMPARE_JSON:-}" ]; then
     {
-        printf '{\n  "command": "%s",\n  "url": "%s",\n  "seconds": %s,\n  "connections": %s,\n  "threads": %s,\n  "warmup_seconds": %s,\n' \
-            "scripts/compare-haproxy.sh $secs $conns" "$url" "$secs" "$conns" "$threads" "$warmup"
+        printf '{\n  "command": "%s",\n  "url": "%s",\n  "seconds": %s,\n  "connections": %s,\n  "threads": %s,\n  "warmup_seconds": %s,\n  "pinned": %s,\n' \
+            "scripts/compare-haproxy.sh $secs $conns" "$url" "$secs" "$conns" "$threads" "$warmup" "$([ -n "$on_rest" ] && echo true || echo false)"
         printf '  "machine": "%s",\n  "commit": "%s",\n  "runs": [\n' \
             "$(uname -srm), $(nproc) cores" "$(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD -- 2>/dev/null || echo -dirty)"
         for i in "${!names[@]}"; do
