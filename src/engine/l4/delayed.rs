@@ -283,14 +283,13 @@ impl L4 {
             (Direction::FromServer, Phase::Connecting) => {
                 self.l7_server_syn_ack(net, id, frame, ip, t, now, alloc, out)
             }
-            (Direction::FromClient, Phase::Sending | Phase::Spliced) => {
-                self.l7_splice(net, id, dir, frame, ip, t, now, out)
-            }
             (Direction::FromClient, Phase::Closing) => self.l7_closing(net, id, frame, t, now, out),
             (Direction::FromServer, Phase::Sending | Phase::Spliced) => {
                 self.l7_from_server(net, id, frame, ip, t, now, alloc, out)
             }
-            (Direction::FromServer, _) => net.drop(frame, DropReason::TcpNoFlow, out),
+            // The client's other segments once the head went out were rewritten by
+            // `l7_frame`, or were a fresh SYN (above): what is left is a server's out of turn.
+            _ => net.drop(frame, DropReason::TcpNoFlow, out),
         }
     }
 
