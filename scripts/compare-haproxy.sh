@@ -46,6 +46,7 @@
 # script prints every run and the best run of each system (by requests/s), side by side:
 # requests/s, p50, p99 and socket errors (and how busy the machine was with other work just
 # before each run; a warning if over 15%). With COMPARE_JSON=FILE it also writes that as JSON.
+# IDLE=poll: stickwire's worker never sleeps when idle (config `idle`; default "sleep").
 # PIN=1 pins the balancer to core 1 and wrk, nginx and the flooder to core 0 (see below).
 # Logs (wrk output, stickwire counters, the HAProxy config) go to COMPARE_DIR (default: a new
 # directory under /tmp). The topology is torn down on exit, also on error.
@@ -113,7 +114,9 @@ config=${STICKWIRE_CONFIG:-$outdir/stickwire.toml}
 if [ -z "${STICKWIRE_CONFIG:-}" ]; then
     qpairs=""
     [ "$workers" -gt 1 ] && qpairs=",qpairs=$workers"
-    sed -e "s/^workers = .*/workers = $workers/" -e "s/,qpairs=[0-9]*//" \
+    idle=""
+    [ -n "${IDLE:-}" ] && idle="\\nidle = \"$IDLE\""
+    sed -e "s/^workers = .*/workers = $workers$idle/" -e "s/,qpairs=[0-9]*//" \
         -e "s/\(device = \"net_af_packet[^\"]*\)\"/\1$qpairs\"/" examples/two-arm.toml >"$config"
 fi
 

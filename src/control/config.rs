@@ -53,6 +53,9 @@ pub struct Config {
     /// queue pair on every port.
     #[serde(default = "one_worker")]
     pub workers: Spanned<Workers>,
+    /// What a worker does when its queues are empty (`runtime::worker::IdleBackoff`).
+    #[serde(default)]
+    pub idle: Idle,
     /// Fixes the switch's secrets (hash keys, SYN cookies, sequence numbers) for output that
     /// must be reproducible: `replay` uses it (0 when absent); `run` draws them from the
     /// operating system unless it is set, and then warns.
@@ -495,6 +498,20 @@ impl<'de> Deserialize<'de> for ParsedMac {
             .map(ParsedMac)
             .map_err(|_| serde::de::Error::custom(format!("`{s}` is not a MAC address (aa:bb:cc:dd:ee:ff)")))
     }
+}
+
+/// What a worker does when its queues come back empty.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Idle {
+    /// Back off into short sleeps: for a box whose cores the switch shares with others
+    /// (clients and servers on a test box, the OS on a small one).
+    #[default]
+    Sleep,
+    /// Never sleep: DPDK's busy poll, for workers that have their cores to themselves. A
+    /// sleeping core answers late when traffic comes back (its wake-up, on a VM the
+    /// hypervisor's too); a polling one does not.
+    Poll,
 }
 
 /// How many workers a config asks for.

@@ -275,6 +275,7 @@ pub fn run(config: &Config, options: &RunOptions) -> Result<RunReport, RunError>
         let stop = Arc::clone(&stop);
         let port_names: Vec<String> = config.ports.iter().map(|p| p.name.get_ref().clone()).collect();
         let recording = options.record_rx.is_some();
+        let idle = config.idle;
         // Leave core 0 to the control thread and whatever else runs on the box, when there
         // is more than one core.
         let core = (!cores.is_empty()).then(|| cores[(w + 1) % cores.len()]);
@@ -301,7 +302,7 @@ pub fn run(config: &Config, options: &RunOptions) -> Result<RunReport, RunError>
                         worker = worker.with_peers(Peers { view, handoff, sticky });
                     }
                     let clock = MonotonicClock::new();
-                    let mut backoff = IdleBackoff::default();
+                    let mut backoff = IdleBackoff::new(idle);
                     while !stop.load(Ordering::Relaxed) {
                         let received = if rx_timestamps.is_some() {
                             for port in worker.ports_mut() {

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use crossbeam_channel::Sender;
 
+use crate::control::config::Idle;
 use crate::control::state::HealthReport;
 use crate::engine::sticky::StickyPort;
 use crate::engine::{Engine, Output, Topology};
@@ -382,9 +383,11 @@ impl ControlLink {
 
 /// Backs a busy-polling loop off when there is nothing to do, so that a small box running
 /// clients and servers beside the switch is not starved: after `SPIN_POLLS` empty polls it
-/// sleeps, starting at 1 µs and doubling up to `MAX_SLEEP`. Any traffic resets it.
+/// sleeps, starting at 1 µs and doubling up to `MAX_SLEEP`. Any traffic resets it. With
+/// `idle = "poll"` it never sleeps.
 #[derive(Debug, Default)]
 pub struct IdleBackoff {
+    idle: Idle,
     empty_polls: u32,
     sleep: Duration,
     /// Times the loop slept, for stats.
@@ -395,9 +398,13 @@ impl IdleBackoff {
     pub const SPIN_POLLS: u32 = 256;
     pub const MAX_SLEEP: Duration = Duration::from_micros(50);
 
+    pub fn new(idle: Idle) -> Self {
+        IdleBackoff { idle, ..Default::default() }
+    }
+
     /// Call after each turn of the loop with the number of frames it received.
     pub fn after_poll(&mut self, received: usize) {
-        if received > 0 {
+        if received > 0 || self.idle == Idle::Poll {
             self.empty_polls = 0;
             self.sleep = Duration::ZERO;
             return;
@@ -438,5 +445,14 @@ mod tests {
         assert_eq!(b.current_sleep(), IdleBackoff::MAX_SLEEP);
         b.after_poll(3);
         assert_eq!(b.current_sleep(), Duration::ZERO);
+    }
+
+    #[test]
+    fn a_polling_worker_never_sleeps() {
+        let mut b = IdleBackoff::new(Idle::Poll);
+        for _ in 0..10 * IdleBackoff::SPIN_POLLS {
+            b.after_poll(0);
+        }
+        assert_eq!((b.sleeps, b.current_sleep()), (0, Duration::ZERO));
     }
 }

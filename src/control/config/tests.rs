@@ -95,6 +95,16 @@ fn workers_may_be_auto() {
 }
 
 #[test]
+fn idle_sleeps_unless_told_to_poll() {
+    assert_eq!(Config::parse(GOOD).unwrap().idle, Idle::Sleep);
+    let config = Config::parse(&GOOD.replace("workers = 1", "workers = 1\nidle = \"poll\"")).expect("poll is valid");
+    assert_eq!(config.idle, Idle::Poll);
+    let e = error_of(&GOOD.replace("workers = 1", "workers = 1\nidle = \"spin\""));
+    assert_eq!((e.key.as_str(), e.line), ("idle", Some(3)));
+    assert!(e.reason.contains("poll"), "{}", e.reason);
+}
+
+#[test]
 fn no_ports_and_broken_toml_are_errors() {
     assert_eq!(error_of("workers = 1\n").key, "port");
     let e = error_of("[[port]\nname = 1");
