@@ -111,7 +111,12 @@ mkdir -p "$outdir"
 # examples/two-arm.toml with WORKERS workers (af_packet needs qpairs=N for N workers). On a
 # 2-core box one worker is the default: it leaves the other core to wrk and nginx.
 config=${STICKWIRE_CONFIG:-$outdir/stickwire.toml}
+idle_used="as in $config"
+if [ -n "${STICKWIRE_CONFIG:-}" ] && [ -n "${IDLE:-}" ]; then
+    die "IDLE sets the generated config's idle; with STICKWIRE_CONFIG set it in that file"
+fi
 if [ -z "${STICKWIRE_CONFIG:-}" ]; then
+    idle_used=${IDLE:-sleep}
     qpairs=""
     [ "$workers" -gt 1 ] && qpairs=",qpairs=$workers"
     idle=""
@@ -468,8 +473,9 @@ fi
 
 if [ -n "${COMPARE_JSON:-}" ]; then
     {
-        printf '{\n  "command": "%s",\n  "url": "%s",\n  "seconds": %s,\n  "connections": %s,\n  "threads": %s,\n  "warmup_seconds": %s,\n  "pinned": %s,\n' \
-            "scripts/compare-haproxy.sh $secs $conns" "$url" "$secs" "$conns" "$threads" "$warmup" "$([ -n "$on_rest" ] && echo true || echo false)"
+        printf '{\n  "command": "%s",\n  "url": "%s",\n  "seconds": %s,\n  "connections": %s,\n  "threads": %s,\n  "warmup_seconds": %s,\n  "pinned": %s,\n  "idle": "%s",\n' \
+            "scripts/compare-haproxy.sh $secs $conns" "$url" "$secs" "$conns" "$threads" "$warmup" "$([ -n "$on_rest" ] && echo true || echo false)" \
+            "$idle_used"
         printf '  "machine": "%s",\n  "commit": "%s",\n  "runs": [\n' \
             "$(uname -srm), $(nproc) cores" "$(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD -- 2>/dev/null || echo -dirty)"
         for i in "${!names[@]}"; do
