@@ -112,6 +112,7 @@ mkdir -p "$outdir"
 # 2-core box one worker is the default: it leaves the other core to wrk and nginx.
 config=${STICKWIRE_CONFIG:-$outdir/stickwire.toml}
 idle_used="as in $config"
+case "${IDLE:-}" in ""|sleep|poll) ;; *) die "IDLE must be sleep or poll, got '$IDLE'" ;; esac
 if [ -n "${STICKWIRE_CONFIG:-}" ] && [ -n "${IDLE:-}" ]; then
     die "IDLE sets the generated config's idle; with STICKWIRE_CONFIG set it in that file"
 fi
