@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{counter, in_ns, timed, Switch, Topology};
+use common::{counter, example_with, in_ns, report_number, timed, Switch, Topology};
 
 #[test]
 fn switch_answers_for_its_addresses_and_refuses_closed_vip_ports() {
@@ -53,6 +53,22 @@ fn switch_answers_for_its_addresses_and_refuses_closed_vip_ports() {
     // server port.
     assert_eq!(counter(&report, "gratuitous-arps-sent"), 5, "{report}");
     assert!(report.contains("mbufs in use after stop: 0"), "{report}");
+    // Idle between the pings, the worker backs off into sleeps (`idle = "sleep"`, the default).
+    assert!(report_number(&report, "idle back-off sleeps:") > 0, "{report}");
+}
+
+/// `idle = "poll"`: the worker never sleeps, and answers as before.
+#[test]
+fn a_worker_told_to_poll_never_sleeps() {
+    let _topology = Topology::up();
+    let config = example_with("poll", &[("workers = \"auto\"", "workers = \"auto\"\nidle = \"poll\"")]);
+    let switch = Switch::start(&config);
+    let ping = in_ns("sw-client", &["ping", "-c", "3", "-i", "0.2", "-W", "2", "198.18.0.100"]);
+    let text = String::from_utf8_lossy(&ping.stdout);
+    assert!(ping.status.success() && text.contains("3 received"), "ping:\n{text}");
+    let report = switch.stop();
+    assert!(counter(&report, "echo-replies-sent") >= 3, "{report}");
+    assert_eq!(report_number(&report, "idle back-off sleeps:"), 0, "{report}");
 }
 
 /// The report reader the tests use: a counter at zero is left out of the report and reads
