@@ -298,6 +298,9 @@ const OPEN: u8 = 1 << 6;
 /// Spliced by the switch (L7 delayed binding): the splice state says more.
 const SPLICED: u8 = 1 << 7;
 
+/// `Flow::seq_known`, shifted by the direction's index: its `window` came in a SYN.
+const UNSCALED: u8 = 1 << 2;
+
 /// One tracked flow: exactly one cache line holding everything the fast path reads and
 /// writes for a frame of either direction. Plain old data, so that it can live in a
 /// [`HugeSlice`].
@@ -314,18 +317,48 @@ pub struct Flow {
     /// The window scale each direction announced in its SYN: low nibble the client's,
     /// high nibble the server's.
     scales: u8, // 30
-    /// Bit 0 (client), bit 1 (server): `seq_end` of that direction is known.
+    /// Bit 0 (client), bit 1 (server): `seq_end` of that direction is known. Bits 2 and 3:
+    /// its `window` came in a SYN (not scaled).
     seq_known: u8, // 31
     expires: u64,    // 32
-    packets: [u32; 2], // 40, per direction
     /// The highest sequence number each direction has sent up to (RFC 5961: an RST is
     /// believed only near it).
-    seq_end: [u32; 2], // 48, per direction
-    /// The receive window each direction last announced, in bytes.
-    window: [u32; 2], // 56, per direction
+    seq_end: [u32; 2], // 40, per direction
+    /// The window field each direction last announced, as sent (see `window_bytes`).
+    window: [u16; 2], // 48, per direction
+    steady: SteadySplice, // 52
 }
 
 const _: () = assert!(std::mem::size_of::<Flow>() == 64);
+
+/// What a frame of a spliced connection is rewritten by once nothing else of the splice
+/// changes (spliced, the first response seen, no cookie inserted): the part of
+/// `l7::splice::Splice` the frames of most of a connection's life need, kept in the flow line
+/// so that such a frame reads no other line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, bytemuck::Pod, bytemuck::Zeroable)]
+#[repr(C)]
+pub struct SteadySplice {
+    /// Added to the server's sequence numbers for the client (taken off the client's
+    /// acknowledgments for the server).
+    pub seq_delta: u32,
+    /// Added to the server's timestamps for the client; 0 without timestamps end to end.
+    pub ts_delta: u32,
+    /// The window scale the server announced to the switch.
+    pub server_ws: u8,
+    /// The window scale the switch announced to the client.
+    pub our_ws: u8,
+    /// 1: the fields above are in force.
+    on: u8,
+    _spare: u8,
+}
+
+impl SteadySplice {
+    const OFF: SteadySplice = SteadySplice { seq_delta: 0, ts_delta: 0, server_ws: 0, our_ws: 0, on: 0, _spare: 0 };
+
+    pub fn new(seq_delta: u32, ts_delta: u32, server_ws: u8, our_ws: u8) -> SteadySplice {
+        SteadySplice { seq_delta, ts_delta, server_ws, our_ws, on: 1, _spare: 0 }
+    }
+}
 
 impl Flow {
     const EMPTY: Flow = Flow {
@@ -339,9 +372,9 @@ impl Flow {
         scales: 0,
         seq_known: 0,
         expires: 0,
-        packets: [0; 2],
         seq_end: [0; 2],
         window: [0; 2],
+        steady: SteadySplice::OFF,
     };
 
     /// Client ip:port -> VIP:port.
@@ -404,8 +437,18 @@ impl Flow {
         self.bits & SEEN_SERVER != 0
     }
 
-    pub fn packets(&self, dir: Direction) -> u32 {
-        self.packets[dir.index()]
+    /// What a steady spliced connection's frames are rewritten by, once the L7 layer put
+    /// it here ([`FlowTable::set_steady`]).
+    #[inline(always)]
+    pub fn steady(&self) -> Option<&SteadySplice> {
+        (self.steady.on != 0).then_some(&self.steady)
+    }
+
+    /// The receive window `dir` last announced, in bytes.
+    fn window_bytes(&self, dir: Direction) -> u32 {
+        let d = dir.index();
+        let scale = if self.seq_known & (UNSCALED << d) != 0 { 0 } else { (self.scales >> (4 * d)) & 0xf };
+        u32::from(self.window[d]) << scale
     }
 
     /// How far (sequence number) `dir` has sent, once any segment of it was seen.
@@ -422,7 +465,7 @@ impl Flow {
         }
         let isn = self.seq_end(Direction::FromClient)?.wrapping_sub(1);
         let scale = self.scales & 0xf;
-        Some((isn, self.window[0].min(u32::from(u16::MAX)) as u16, (scale > 0).then_some(scale)))
+        Some((isn, self.window[0], (scale > 0).then_some(scale)))
     }
 
     /// The addresses a frame that came from `dir` leaves with: from the client, to the
@@ -485,7 +528,6 @@ impl fmt::Debug for Flow {
             .field("service", &self.service)
             .field("state", &self.state())
             .field("expires", &self.expires)
-            .field("packets", &self.packets)
             .field("seq_end", &self.seq_end)
             .finish()
     }
@@ -587,7 +629,7 @@ const RST_WINDOW_MIN: u32 = 65535;
 /// sequence number within the receiver's window of where `dir` has sent to. In `SynSent`,
 /// the server's refusal of the SYN must acknowledge it.
 fn rst_in_window(f: &Flow, dir: Direction, flags: u8, seg: &Segment) -> bool {
-    let (d, other) = (dir.index(), dir.reverse().index());
+    let d = dir.index();
     if f.seq_known & (1 << d) == 0 {
         return match (dir, f.state()) {
             // The server refuses the client's SYN: its RST acknowledges it.
@@ -598,7 +640,7 @@ fn rst_in_window(f: &Flow, dir: Direction, flags: u8, seg: &Segment) -> bool {
             _ => true,
         };
     }
-    let window = f.window[other].max(RST_WINDOW_MIN);
+    let window = f.window_bytes(dir.reverse()).max(RST_WINDOW_MIN);
     let distance = seg.seq.wrapping_sub(f.seq_end[d]) as i32;
     distance.unsigned_abs() < window
 }
@@ -620,10 +662,11 @@ fn follow(f: &mut Flow, dir: Direction, flags: u8, seg: &Segment) {
         // A SYN's window is never scaled; the scale it announces counts from then on.
         let scale = seg.window_scale.unwrap_or(0).min(14);
         f.scales = (f.scales & !(0xf << shift)) | (scale << shift);
-        f.window[d] = u32::from(seg.window);
+        f.seq_known |= UNSCALED << d;
     } else {
-        f.window[d] = u32::from(seg.window) << ((f.scales >> shift) & 0xf);
+        f.seq_known &= !(UNSCALED << d);
     }
+    f.window[d] = seg.window;
 }
 
 /// An RST whose sequence number is not in the window: not believed, the flow unchanged.
@@ -884,18 +927,14 @@ impl FlowTable {
     }
 
     /// Starts fetching the flow line of the first key in `h`'s bucket whose signature
-    /// matches (call after [`prefetch_hashed`](Self::prefetch_hashed) had time to land), and
-    /// says which flow that is, for side arrays indexed by it to fetch their line too.
+    /// matches (call after [`prefetch_hashed`](Self::prefetch_hashed) had time to land).
     #[inline]
-    pub fn prefetch_flow_hashed(&self, h: u64) -> Option<FlowId> {
+    pub fn prefetch_flow_hashed(&self, h: u64) {
         let bucket = &self.buckets[h as usize & self.mask];
         let m = bucket.matching(sig_of(h));
-        if m == 0 {
-            return None;
+        if m != 0 {
+            crate::mem::prefetch(&self.flows[(bucket.refs[m.trailing_zeros() as usize] >> 2) as usize]);
         }
-        let id = bucket.refs[m.trailing_zeros() as usize] >> 2;
-        crate::mem::prefetch(&self.flows[id as usize]);
-        Some(FlowId(id))
     }
 
     /// The flow a frame with `key` belongs to, and the side it came from. Expired flows not
@@ -1055,9 +1094,9 @@ impl FlowTable {
             scales: 0,
             seq_known: 0,
             expires: self.expiry(state, now),
-            packets: [0; 2],
             seq_end: [0; 2],
             window: [0; 2],
+            steady: SteadySplice::OFF,
         };
         Ok(FlowId(id))
     }
@@ -1090,9 +1129,9 @@ impl FlowTable {
             scales: 0,
             seq_known: 0,
             expires: self.expiry(state, now),
-            packets: [0; 2],
             seq_end: [0; 2],
             window: [0; 2],
+            steady: SteadySplice::OFF,
         };
         Ok(FlowId(id))
     }
@@ -1249,7 +1288,6 @@ impl FlowTable {
             let was = is_half_open(FlowState::from_byte(before));
             self.half_open = self.half_open + usize::from(is_half_open(state)) - usize::from(was);
         }
-        f.packets[dir.index()] = f.packets[dir.index()].wrapping_add(1);
         let open = !matches!(state, FlowState::TimeWait | FlowState::Close);
         let changed = open != f.is_open();
         if changed {
@@ -1275,11 +1313,11 @@ impl FlowTable {
         f.bits = if open { f.bits | OPEN } else { f.bits & !OPEN };
     }
 
-    /// Counts one frame from `dir` (the counter wraps).
+    /// Puts into spliced flow `id`'s line what its frames are rewritten by from now on, or
+    /// (`None`) takes it out: its frames then read the splice state again.
     #[inline]
-    pub fn account(&mut self, id: FlowId, dir: Direction) {
-        let f = &mut self.flows[id.index()];
-        f.packets[dir.index()] = f.packets[dir.index()].wrapping_add(1);
+    pub fn set_steady(&mut self, id: FlowId, steady: Option<SteadySplice>) {
+        self.flows[id.index()].steady = steady.unwrap_or(SteadySplice::OFF);
     }
 
     /// Removes up to `max` flows that expired by `now`, calling `on_expired` for each before

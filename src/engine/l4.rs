@@ -361,22 +361,18 @@ impl L4 {
     }
 
     /// After [`stage`](Self::stage) of a whole burst: once the table outgrows the cache,
-    /// starts fetching each bucket's candidate flow line too, and where L7 ports are served
-    /// its splice line (whether the flow is spliced is in the flow line, not here yet: an
-    /// L4 flow's splice line is fetched for nothing).
+    /// starts fetching each bucket's candidate flow line too. Not the splice line of an L7
+    /// flow: most of its frames need only the flow line (`Flow::steady`), and fetching
+    /// a line per frame for the few that do costs them all.
     #[inline]
     pub fn stage_flows(&self, staged: &[Parsed]) {
         // A small table stays in the core's cache, where the extra pass only costs time.
         if self.flows.len() <= FLOWS_IN_CACHE {
             return;
         }
-        let splices = &self.l7.splices;
         for parsed in staged.iter() {
             if let Parsed::Ipv4(Ip { flow: Some(t), .. }) = parsed {
-                let candidate = self.flows.prefetch_flow_hashed(t.hash);
-                if let Some(sp) = candidate.and_then(|id| splices.get(id.index())) {
-                    crate::mem::prefetch(sp);
-                }
+                self.flows.prefetch_flow_hashed(t.hash);
             }
         }
     }

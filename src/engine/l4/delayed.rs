@@ -27,7 +27,7 @@ use super::super::l7::decisions::Decision;
 use super::super::l7::head::NO_HEAD;
 use super::super::l7::rules::{self, Decided, Ground};
 use super::super::l7::segment::{self, Options, Out, Splicing};
-use super::super::l7::splice::{opt, seq_ge, Phase, Splice};
+use super::super::l7::splice::{opt, seq_ge, Moves, Phase, Splice};
 use super::super::l7::syn::{self, Offered};
 use super::super::net::{Net, Output, Verdict};
 use super::super::predictor::ServerState;
@@ -219,8 +219,16 @@ impl L4 {
         alloc: &mut impl FnMut() -> Option<B>,
         out: &mut Output<B>,
     ) -> Verdict {
+        // Most of a connection's frames: what they need is in the flow line.
+        if let Some(steady) = self.flows.get(id).steady() {
+            if dir == Direction::FromServer || !fresh_syn(t) {
+                let moves = Moves::from(steady);
+                return self.l7_splice(net, id, dir, frame, ip, t, now, moves, out);
+            }
+        }
         if self.only_rewritten(id, dir, frame.as_ref(), ip, t) {
-            return self.l7_splice(net, id, dir, frame, ip, t, now, out);
+            let moves = self.l7.splices[id.index()].moves();
+            return self.l7_splice(net, id, dir, frame, ip, t, now, moves, out);
         }
         self.l7_frame_phase(net, id, dir, frame, ip, t, now, alloc, out)
     }
@@ -233,8 +241,7 @@ impl L4 {
     fn only_rewritten(&self, id: FlowId, dir: Direction, frame: &[u8], ip: &Ip, t: &Transport) -> bool {
         let sp = &self.l7.splices[id.index()];
         match dir {
-            // A SYN without ACK starts a new connection on the tuple.
-            Direction::FromClient => matches!(sp.phase(), Phase::Sending | Phase::Spliced) && (t.ack() || !t.syn()),
+            Direction::FromClient => matches!(sp.phase(), Phase::Sending | Phase::Spliced) && !fresh_syn(t),
             Direction::FromServer => {
                 let seg = tcp::Packet::new_unchecked(&frame[ip.l4..ip.end]);
                 let (seq, payload_len) = (seg.seq_number(), seg.payload().len());
@@ -263,8 +270,7 @@ impl L4 {
         out: &mut Output<B>,
     ) -> Verdict {
         let phase = self.l7.splices[id.index()].phase();
-        let fresh_syn = dir == Direction::FromClient && t.syn() && !t.ack() && phase != Phase::SynReceived;
-        if fresh_syn {
+        if dir == Direction::FromClient && fresh_syn(t) && phase != Phase::SynReceived {
             // A new connection on the tuple of one that closed: it starts over. A SYN on a
             // connection still open is dropped (it never resets one).
             let closed = matches!(self.flows.get(id).state(), FlowState::TimeWait | FlowState::Close);
@@ -947,14 +953,21 @@ impl L4 {
                         return net.drop(frame, DropReason::NoBuffer, out);
                     }
                 }
-                self.l7.splices[id.index()] = sp;
+                self.l7_keep(id, sp);
                 let grown = ip.end + usize::from(sp.inserted);
                 let ip = Ip { end: grown, ..*ip };
-                return self.l7_splice(net, id, Direction::FromServer, frame, &ip, t, now, out);
+                return self.l7_splice(net, id, Direction::FromServer, frame, &ip, t, now, sp.moves(), out);
             }
         }
+        self.l7_keep(id, sp);
+        self.l7_splice(net, id, Direction::FromServer, frame, ip, t, now, sp.moves(), out)
+    }
+
+    /// Keeps `sp` as connection `id`'s splice state, and puts into its flow line what its
+    /// frames are rewritten by once that is all they need (`Splice::steady`).
+    fn l7_keep(&mut self, id: FlowId, sp: Splice) {
+        self.flows.set_steady(id, sp.steady());
         self.l7.splices[id.index()] = sp;
-        self.l7_splice(net, id, Direction::FromServer, frame, ip, t, now, out)
     }
 
     /// Learns the cookie values the first response sets, for the port's learned-cookie rule.
@@ -985,6 +998,7 @@ impl L4 {
         ip: &Ip,
         t: &Transport,
         now: Instant,
+        moves: Moves,
         out: &mut Output<B>,
     ) -> Verdict {
         let server = self.flows.get(id).server();
@@ -1009,8 +1023,6 @@ impl L4 {
         svc_stats.bytes += u64::from(len);
         srv_stats.packets += 1;
         srv_stats.bytes += u64::from(len);
-        let sp = &self.l7.splices[id.index()];
-        let ts = sp.timestamps();
         let splicing = match dir {
             Direction::FromClient => Splicing {
                 src: rw.src,
@@ -1018,30 +1030,26 @@ impl L4 {
                 dst: rw.dst,
                 dst_port: rw.dst_port,
                 seq: None,
-                ack: t.ack().then(|| sp.client_ack_to_server(seg.ack)),
+                ack: t.ack().then(|| moves.client_ack_to_server(seg.ack)),
                 window: None,
-                options: OptionEdits {
-                    ts_val_add: 0,
-                    ts_ecr_add: if ts { sp.ts_delta.wrapping_neg() } else { 0 },
-                    mss_max: None,
-                },
+                options: OptionEdits { ts_val_add: 0, ts_ecr_add: moves.ts_delta.wrapping_neg(), mss_max: None },
                 // The client's SACK blocks name server data in the client's sequence space.
                 sack_to_server: true,
-                splice: sp,
+                moves,
             },
             Direction::FromServer => Splicing {
                 src: rw.src,
                 src_port: rw.src_port,
                 dst: rw.dst,
                 dst_port: rw.dst_port,
-                seq: Some(sp.server_seq_to_client(seg.seq)),
+                seq: Some(moves.server_seq_to_client(seg.seq)),
                 ack: None,
-                window: Some(sp.server_window_to_client(seg.window)),
-                options: OptionEdits { ts_val_add: if ts { sp.ts_delta } else { 0 }, ts_ecr_add: 0, mss_max: None },
+                window: Some(moves.server_window_to_client(seg.window)),
+                options: OptionEdits { ts_val_add: moves.ts_delta, ts_ecr_add: 0, mss_max: None },
                 // The server's SACK blocks name client data: its sequence numbers pass as
                 // they are.
                 sack_to_server: false,
-                splice: sp,
+                moves,
             },
         };
         if let Err(reason) = segment::rewrite(frame.as_mut(), ip.l2_len, ip.l4, ip.end, &splicing) {
@@ -1228,6 +1236,11 @@ impl L4 {
         self.l7.timers.next_deadline()
     }
 
+    /// The splice state of flow `id`, for inspection (meaningful for a spliced flow).
+    pub fn splice(&self, id: FlowId) -> &Splice {
+        &self.l7.splices[id.index()]
+    }
+
     /// The L7 counters of this core.
     pub fn l7_stats(&self) -> &super::super::l7::L7Stats {
         &self.stats.l7
@@ -1289,6 +1302,12 @@ fn read_syn(frame: &[u8], ip: &Ip) -> (u32, Offered) {
         ts_val: o.timestamps.map(|ts| ts.tsval),
     };
     (seg.seq_number(), offered)
+}
+
+/// A client's SYN without ACK: on a tuple whose connection is over, a new one starts.
+#[inline(always)]
+fn fresh_syn(t: &Transport) -> bool {
+    t.syn() && !t.ack()
 }
 
 /// Notes what the client offered in its splice state.

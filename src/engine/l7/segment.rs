@@ -3,7 +3,7 @@
 
 use std::net::Ipv4Addr;
 
-use super::splice::Splice;
+use super::splice::Moves;
 use crate::engine::answer::DEFAULT_TTL;
 use crate::engine::DropReason;
 use crate::wire::buffer::FrameBuf;
@@ -70,7 +70,7 @@ pub fn write<B: FrameBuf>(frame: &mut B, seg: &Out<'_>) -> bool {
 
 /// How a spliced segment changes on its way through.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Splicing<'a> {
+pub struct Splicing {
     pub src: Ipv4Addr,
     pub src_port: u16,
     pub dst: Ipv4Addr,
@@ -83,18 +83,18 @@ pub struct Splicing<'a> {
     pub window: Option<u16>,
     /// Timestamps.
     pub options: tcp::OptionEdits,
-    /// SACK edges move from the client's sequence space to the server's, by `splice`
+    /// SACK edges move from the client's sequence space to the server's, by `moves`
     /// (else they pass as they are).
     pub sack_to_server: bool,
-    /// The connection (borrowed: the fast path copies none of it).
-    pub splice: &'a Splice,
+    /// How the connection's numbers move.
+    pub moves: Moves,
 }
 
 /// Rewrites a spliced segment in place: the IPv4 packet `bytes[l2..end]` whose TCP header
 /// is at `l4`. Addresses, ports, sequence and acknowledgment numbers, window and options
 /// change, the TTL goes down by one, and both checksums follow incrementally. Refused when
 /// the TTL runs out.
-pub fn rewrite(bytes: &mut [u8], l2: usize, l4: usize, end: usize, s: &Splicing<'_>) -> Result<(), DropReason> {
+pub fn rewrite(bytes: &mut [u8], l2: usize, l4: usize, end: usize, s: &Splicing) -> Result<(), DropReason> {
     let mut ip = ipv4::Packet::new_unchecked(&mut bytes[l2..end]);
     let ttl = ip.ttl();
     if ttl <= 1 {
@@ -127,7 +127,7 @@ pub fn rewrite(bytes: &mut [u8], l2: usize, l4: usize, end: usize, s: &Splicing<
         delta = delta.replace16(seg.window_len(), window);
         seg.set_window_len(window);
     }
-    let map_sack = |edge: u32| if s.sack_to_server { s.splice.client_ack_to_server(edge) } else { edge };
+    let map_sack = |edge: u32| if s.sack_to_server { s.moves.client_ack_to_server(edge) } else { edge };
     if let Ok(options) = tcp::rewrite_options(seg.options_mut(), &s.options, map_sack) {
         delta = delta.and(options);
     }
@@ -234,7 +234,7 @@ mod tests {
             window: Some(9),
             options: tcp::OptionEdits { ts_ecr_add: 5u32.wrapping_neg(), ..Default::default() },
             sack_to_server: false,
-            splice: &Splice::EMPTY,
+            moves: Moves::default(),
         };
         rewrite(&mut frame, 14, 34, end, &s).unwrap();
         let (ip, l4) = parse(&frame);

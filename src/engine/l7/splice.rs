@@ -11,6 +11,8 @@
 
 use bytemuck::{Pod, Zeroable};
 
+use crate::engine::flow::SteadySplice;
+
 /// Where a spliced connection stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
@@ -162,24 +164,74 @@ impl Splice {
         self.client_isn.wrapping_add(1).wrapping_add(self.held)
     }
 
-    /// The delta from the server's sequence space to the client's.
-    pub fn seq_delta(&self) -> u32 {
-        self.our_isn.wrapping_sub(self.server_isn)
+    /// What this connection's spliced frames are rewritten by.
+    pub fn moves(&self) -> Moves {
+        Moves {
+            seq_delta: self.our_isn.wrapping_sub(self.server_isn),
+            ts_delta: if self.timestamps() { self.ts_delta } else { 0 },
+            insert_at: self.insert_at,
+            inserted: self.inserted,
+            server_ws: self.server_ws,
+            our_ws: self.our_ws,
+        }
     }
 
+    /// What the flow line keeps for this connection's frames (`Flow::steady`), once
+    /// nothing else of the splice changes for them: spliced, the first response seen (its
+    /// cookies learned), and no cookie to insert or inserted (the map would need the
+    /// insertion point).
+    pub fn steady(&self) -> Option<SteadySplice> {
+        let done = self.phase() == Phase::Spliced && self.has(opt::RESPONSE_SEEN);
+        let m = self.moves();
+        (done && !self.has(opt::INSERT) && m.inserted == 0)
+            .then(|| SteadySplice::new(m.seq_delta, m.ts_delta, m.server_ws, m.our_ws))
+    }
+}
+
+/// How the numbers of a spliced connection's frames move between its two halves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Moves {
+    /// From the server's sequence space to the client's.
+    pub seq_delta: u32,
+    /// Added to the server's timestamps; 0 without timestamps end to end.
+    pub ts_delta: u32,
+    /// Server sequence number where inserted bytes went (when `inserted > 0`).
+    pub insert_at: u32,
+    pub inserted: u16,
+    pub server_ws: u8,
+    pub our_ws: u8,
+}
+
+impl From<&SteadySplice> for Moves {
+    #[inline(always)]
+    fn from(s: &SteadySplice) -> Moves {
+        Moves {
+            seq_delta: s.seq_delta,
+            ts_delta: s.ts_delta,
+            insert_at: 0,
+            inserted: 0,
+            server_ws: s.server_ws,
+            our_ws: s.our_ws,
+        }
+    }
+}
+
+impl Moves {
     /// Where a server segment starting at `seq` starts for the client. A segment that
     /// carries the insertion point keeps its start (the inserted bytes go inside it); one
     /// after it moves by the inserted length.
+    #[inline]
     pub fn server_seq_to_client(&self, seq: u32) -> u32 {
         let past = self.inserted > 0 && seq_gt(seq, self.insert_at);
-        seq.wrapping_add(self.seq_delta()).wrapping_add(if past { u32::from(self.inserted) } else { 0 })
+        seq.wrapping_add(self.seq_delta).wrapping_add(if past { u32::from(self.inserted) } else { 0 })
     }
 
     /// An acknowledgment (or SACK edge) of the client, of server data, in the server's
     /// sequence space. An edge inside the inserted bytes maps to the insertion point: the
     /// server sent none of them.
+    #[inline]
     pub fn client_ack_to_server(&self, ack: u32) -> u32 {
-        let plain = ack.wrapping_sub(self.seq_delta());
+        let plain = ack.wrapping_sub(self.seq_delta);
         if self.inserted == 0 || !seq_gt(plain, self.insert_at) {
             return plain;
         }
@@ -193,6 +245,7 @@ impl Splice {
 
     /// Rescales a server window field for the client (the two may have agreed on different
     /// scale factors with the switch), saturating at the field's maximum.
+    #[inline]
     pub fn server_window_to_client(&self, window: u16) -> u16 {
         if self.server_ws == self.our_ws {
             return window;
@@ -229,9 +282,9 @@ mod tests {
     fn without_insertion_one_delta_maps_both_ways() {
         let s = spliced();
         for seq in [u32::MAX - 9, 0, 5, 123_456] {
-            let client = s.server_seq_to_client(seq);
+            let client = s.moves().server_seq_to_client(seq);
             assert_eq!(client, seq.wrapping_add(1011));
-            assert_eq!(s.client_ack_to_server(client), seq);
+            assert_eq!(s.moves().client_ack_to_server(client), seq);
         }
     }
 
@@ -242,17 +295,17 @@ mod tests {
         s.inserted = 30;
         // Before and at the insertion point: plain delta (the segment carrying it keeps its
         // start; the inserted bytes are inside).
-        assert_eq!(s.server_seq_to_client(10), 10 + 1011);
-        assert_eq!(s.server_seq_to_client(50), 50 + 1011);
+        assert_eq!(s.moves().server_seq_to_client(10), 10 + 1011);
+        assert_eq!(s.moves().server_seq_to_client(50), 50 + 1011);
         // After it: 30 more.
-        assert_eq!(s.server_seq_to_client(51), 51 + 1011 + 30);
+        assert_eq!(s.moves().server_seq_to_client(51), 51 + 1011 + 30);
         // The client acknowledges in its space: inside the inserted bytes means "up to the
         // insertion point" for the server; past them, 30 less.
-        assert_eq!(s.client_ack_to_server(50 + 1011), 50);
-        assert_eq!(s.client_ack_to_server(50 + 1011 + 10), 50);
-        assert_eq!(s.client_ack_to_server(50 + 1011 + 30), 50);
-        assert_eq!(s.client_ack_to_server(80 + 1011 + 30), 80);
-        assert_eq!(s.client_ack_to_server(20 + 1011), 20);
+        assert_eq!(s.moves().client_ack_to_server(50 + 1011), 50);
+        assert_eq!(s.moves().client_ack_to_server(50 + 1011 + 10), 50);
+        assert_eq!(s.moves().client_ack_to_server(50 + 1011 + 30), 50);
+        assert_eq!(s.moves().client_ack_to_server(80 + 1011 + 30), 80);
+        assert_eq!(s.moves().client_ack_to_server(20 + 1011), 20);
     }
 
     #[test]
@@ -260,14 +313,14 @@ mod tests {
         let mut s = spliced();
         s.server_ws = 7;
         s.our_ws = 7;
-        assert_eq!(s.server_window_to_client(501), 501);
+        assert_eq!(s.moves().server_window_to_client(501), 501);
         s.server_ws = 9;
-        assert_eq!(s.server_window_to_client(501), 2004);
+        assert_eq!(s.moves().server_window_to_client(501), 2004);
         s.our_ws = 0;
-        assert_eq!(s.server_window_to_client(501), u16::MAX);
+        assert_eq!(s.moves().server_window_to_client(501), u16::MAX);
         s.server_ws = 2;
         s.our_ws = 5;
-        assert_eq!(s.server_window_to_client(800), 100);
+        assert_eq!(s.moves().server_window_to_client(800), 100);
     }
 
     #[test]

@@ -169,6 +169,28 @@ fn a_large_response_arrives_whole_through_the_splice() {
     assert_eq!(lab.engine.l4().l7_stats().spliced, 1);
 }
 
+/// Past its first response, a spliced connection's frames are rewritten from its flow line
+/// alone (`Flow::steady`), with the splice state's numbers; one with an inserted cookie
+/// keeps reading the splice state, whose map needs the insertion point.
+#[test]
+fn past_the_first_response_a_connection_needs_only_its_flow_line() {
+    let mut lab = lab();
+    lab.get(47000, 80, &request("/", Some("ServerID=rs2"))).unwrap();
+    lab.get(47001, 8080, &request("/", None)).unwrap();
+    let l4 = lab.engine.l4();
+    let flow_of = |port: u16| l4.flows().iter().find(|(_, f)| f.client_key().dst_port == port).unwrap();
+    let (id, plain) = flow_of(80);
+    let sp = l4.splice(id);
+    let moves = sp.moves();
+    let steady = plain.steady().expect("the flow line holds what its frames need");
+    assert_eq!((steady.seq_delta, steady.ts_delta), (moves.seq_delta, moves.ts_delta));
+    assert_eq!((steady.server_ws, steady.our_ws), (moves.server_ws, moves.our_ws));
+    assert_ne!(steady.seq_delta, 0);
+    let (id, inserted) = flow_of(8080);
+    assert!(l4.splice(id).inserted > 0);
+    assert_eq!(inserted.steady(), None);
+}
+
 #[test]
 fn keep_alive_requests_stay_on_the_bound_server() {
     let mut lab = lab();
