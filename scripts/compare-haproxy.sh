@@ -27,9 +27,11 @@
 #
 # - stickwire: examples/two-arm.toml with WORKERS workers (default 1: on a 2-core box it
 #   leaves a core to wrk and nginx; STICKWIRE_CONFIG=FILE runs another config) — :81 is L4
-#   full NAT, source-IP sticky, on DPDK net_af_packet over l0/l1 (no kernel addresses). Stopped with SIGINT after each
-#   run; its counters are kept in the output directory and its drops are summarised.
-# - HAProxy: the switch is stopped, so the kernel may own the addresses now: sw-lb gets
+#   full NAT, source-IP sticky, on DPDK net_af_packet over l0/l1 (no kernel addresses; the
+#   kernel drops their frames at ingress once af_packet has them, `scripts/netns.sh arms`).
+#   Stopped with SIGINT after each run; its counters are kept in the output directory and
+#   its drops are summarised.
+# - HAProxy: the switch is stopped, so the kernel may own the arms now: sw-lb gets
 #   198.18.0.1/24 + 198.18.0.100/32 on l0 and 198.18.1.3/24 on l1. HAProxy runs `mode tcp`,
 #   `balance source` with a stick table on src (like stickwire's source-IP sticky), binds
 #   198.18.0.100:81 and connects to rs1..rs3 from 198.18.1.3 (a full proxy, like full NAT;
@@ -159,6 +161,8 @@ stop_haproxy() {
 
 kernel_addrs() { # add|del
     local op=$1
+    # HAProxy works through the kernel on the arms; the switch's DPDK port does not.
+    if [ "$op" = add ]; then scripts/netns.sh arms kernel; else scripts/netns.sh arms dpdk; fi
     ip -n sw-lb addr "$op" 198.18.0.1/24 dev l0
     ip -n sw-lb addr "$op" 198.18.0.100/32 dev l0
     ip -n sw-lb addr "$op" 198.18.1.3/24 dev l1

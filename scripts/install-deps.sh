@@ -7,6 +7,7 @@ set -euo pipefail
 packages=(
     libdpdk-dev dpdk pkg-config libclang-dev clang   # DPDK 22.11 and bindgen's libclang
     iproute2 iputils-ping arping ethtool ncat curl    # the reference topology and its probes
+    nftables                                          # ... and its arms' kernel-side drop
     tcpdump tshark libpcap-dev                        # captures
     nginx-light wrk haproxy                           # real backends, load, the reference LB
     tomcat10 python3                                  # L7 backends: Tomcat nodes, upload hashing
