@@ -40,7 +40,7 @@ up() {
         ip -n sw-lb link set "$dev" up
         ip netns exec sw-lb ethtool -K "$dev" tx off rx off gso off gro off tso off >/dev/null 2>&1 || true
     done
-    arms dpdk
+    arms dpdk || echo "netns.sh: warning: the arms' frames still reach sw-lb's kernel (nft failed); it only costs CPU" >&2
     for pair in "sw-client c0" "sw-servers s0"; do
         set -- $pair
         ip netns exec "$1" ethtool -K "$2" tx off gso off tso off >/dev/null 2>&1 || true
@@ -58,6 +58,8 @@ up() {
 arms() {
     case "$1" in
         dpdk) ip netns exec sw-lb nft -f - <<'NFT' ;;
+add table netdev sw_arms
+delete table netdev sw_arms
 table netdev sw_arms {
     chain l0 { type filter hook ingress device "l0" priority 0; policy drop; }
     chain l1 { type filter hook ingress device "l1" priority 0; policy drop; }
@@ -76,5 +78,5 @@ case "${1:-}" in
     up) up ;;
     down) down ;;
     arms) arms "${2:-}" ;;
-    *) echo "usage: $0 up|down" >&2; exit 2 ;;
+    *) echo "usage: $0 up|down|arms dpdk|kernel" >&2; exit 2 ;;
 esac

@@ -12,8 +12,9 @@
 //!
 //! - `flows`: one [`Flow`] per tracked flow, exactly one 64-byte cache line each. The line
 //!   holds both tuples (what a lookup compares and what a rewrite writes), the server index,
-//!   the NAT mode tag, the TCP state, the expiry time and per-direction packet and byte
-//!   counters: a hit reads and writes this one line and nothing else.
+//!   the NAT mode tag, the TCP state, the expiry time, where each direction has sent to and
+//!   the window it announced, and for a steady spliced connection what its frames are
+//!   rewritten by (`SteadySplice`): a hit reads and writes this one line and nothing else.
 //! - `buckets`: the index, 64-byte lines of 8 slots, each slot a 16-bit signature and a
 //!   32-bit reference (flow index, direction, "lives in its alternate bucket" bit).
 //!   A key hashes to a primary bucket and, cuckoo style, to an alternate one computed from the
@@ -298,8 +299,9 @@ const OPEN: u8 = 1 << 6;
 /// Spliced by the switch (L7 delayed binding): the splice state says more.
 const SPLICED: u8 = 1 << 7;
 
-/// `Flow::seq_known`, shifted by the direction's index: its `window` came in a SYN.
-const UNSCALED: u8 = 1 << 2;
+/// `Flow::seq_known` (not `bits`), shifted by the direction's index: its `window` came in a
+/// SYN, unscaled.
+const SEQ_UNSCALED: u8 = 1 << 2;
 
 /// One tracked flow: exactly one cache line holding everything the fast path reads and
 /// writes for a frame of either direction. Plain old data, so that it can live in a
@@ -332,7 +334,7 @@ pub struct Flow {
 const _: () = assert!(std::mem::size_of::<Flow>() == 64);
 
 /// What a frame of a spliced connection is rewritten by once nothing else of the splice
-/// changes (spliced, the first response seen, no cookie inserted): the part of
+/// changes (spliced, the first response seen, no cookie to insert or inserted): the part of
 /// `l7::splice::Splice` the frames of most of a connection's life need, kept in the flow line
 /// so that such a frame reads no other line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, bytemuck::Pod, bytemuck::Zeroable)]
@@ -401,7 +403,8 @@ impl Flow {
         self.service
     }
 
-    /// Whether the switch splices this flow (L7): its frames need the splice state too.
+    /// Whether the switch splices this flow (L7): its frames need the splice state too, or
+    /// once it is steady ([`steady`](Self::steady)) what the line keeps of it.
     #[inline(always)]
     pub fn is_spliced(&self) -> bool {
         self.bits & SPLICED != 0
@@ -447,7 +450,7 @@ impl Flow {
     /// The receive window `dir` last announced, in bytes.
     fn window_bytes(&self, dir: Direction) -> u32 {
         let d = dir.index();
-        let scale = if self.seq_known & (UNSCALED << d) != 0 { 0 } else { (self.scales >> (4 * d)) & 0xf };
+        let scale = if self.seq_known & (SEQ_UNSCALED << d) != 0 { 0 } else { (self.scales >> (4 * d)) & 0xf };
         u32::from(self.window[d]) << scale
     }
 
@@ -662,9 +665,9 @@ fn follow(f: &mut Flow, dir: Direction, flags: u8, seg: &Segment) {
         // A SYN's window is never scaled; the scale it announces counts from then on.
         let scale = seg.window_scale.unwrap_or(0).min(14);
         f.scales = (f.scales & !(0xf << shift)) | (scale << shift);
-        f.seq_known |= UNSCALED << d;
+        f.seq_known |= SEQ_UNSCALED << d;
     } else {
-        f.seq_known &= !(UNSCALED << d);
+        f.seq_known &= !(SEQ_UNSCALED << d);
     }
     f.window[d] = seg.window;
 }
@@ -1266,8 +1269,7 @@ impl FlowTable {
 
     /// One frame of flow `id` from `dir`: a TCP segment's `flags` move the state machine
     /// ([`on_tcp_segment`](Self::on_tcp_segment)) and its sequence facts `seg` are followed,
-    /// any other protocol's datagram refreshes its idle timeout, the frame is counted, and
-    /// the flow stops (or starts again) counting as a current connection when the segment
+    /// any other protocol's datagram refreshes its idle timeout, and the flow stops (or starts again) counting as a current connection when the segment
     /// closed it (FINs both ways, a RST) or reopened it (a new SYN on its tuple). An RST
     /// outside the window changes nothing (`Err`). The fast path's one call per frame: the
     /// flow line is taken once.

@@ -639,12 +639,16 @@ fn resets_outside_the_window_are_not_believed() {
     for wrong in [500_001 + 70_000, 500_001 - 70_000, 0, 0x8000_0000] {
         assert!(t.on_frame(id, Direction::FromServer, RST, &seg(wrong, 0, 0, 0), secs(1)).is_err(), "{wrong}");
     }
+    // Its window field grows to 1000: 128 000 bytes, by the scale its SYN announced.
+    t.on_frame(id, Direction::FromClient, ACK, &seg(1101, 500_001, 0, 1000), secs(0)).unwrap();
+    let beyond_64k = 500_001 + 100_000;
+    assert!(t.on_frame(id, Direction::FromServer, RST, &seg(500_001 + 130_000, 0, 0, 0), secs(1)).is_err());
     for wrong in [1101 + 70_000, 1101u32.wrapping_sub(70_000)] {
         assert!(t.on_frame(id, Direction::FromClient, RST, &seg(wrong, 0, 0, 0), secs(1)).is_err(), "{wrong}");
     }
     assert_eq!(t.get(id).state(), FlowState::Established, "blind resets change nothing");
-    // One in the window ends it.
-    let seen = t.on_frame(id, Direction::FromServer, RST, &seg(500_001 + 1000, 0, 0, 0), secs(1)).unwrap();
+    // One in the window ends it: past 64 KiB, within the scaled window.
+    let seen = t.on_frame(id, Direction::FromServer, RST, &seg(beyond_64k, 0, 0, 0), secs(1)).unwrap();
     assert_eq!((seen.flow.state(), seen.opened), (FlowState::Close, Some(false)));
 }
 

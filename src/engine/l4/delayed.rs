@@ -221,6 +221,7 @@ impl L4 {
     ) -> Verdict {
         // Most of a connection's frames: what they need is in the flow line.
         if let Some(steady) = self.flows.get(id).steady() {
+            debug_assert_eq!(Some(*steady), self.l7.splices[id.index()].steady(), "the flow line's copy is stale");
             if dir == Direction::FromServer || !fresh_syn(t) {
                 let moves = Moves::from(steady);
                 return self.l7_splice(net, id, dir, frame, ip, t, now, moves, out);
@@ -1236,8 +1237,9 @@ impl L4 {
         self.l7.timers.next_deadline()
     }
 
-    /// The splice state of flow `id`, for inspection (meaningful for a spliced flow).
-    pub fn splice(&self, id: FlowId) -> &Splice {
+    /// The splice state of flow `id` (meaningful for a spliced flow).
+    #[cfg(test)]
+    pub(crate) fn splice(&self, id: FlowId) -> &Splice {
         &self.l7.splices[id.index()]
     }
 
