@@ -381,10 +381,13 @@ impl ControlLink {
     }
 }
 
-/// Backs a busy-polling loop off when there is nothing to do, so that a small box running
-/// clients and servers beside the switch is not starved: after `SPIN_POLLS` empty polls it
-/// sleeps, starting at 1 µs and doubling up to `MAX_SLEEP`. Any traffic resets it. With
-/// `idle = "poll"` it never sleeps.
+/// Backs a busy-polling loop off when it is not behind, so that a small box running clients
+/// and servers beside the switch is not starved: after `SPIN_POLLS` empty polls it sleeps,
+/// starting at 1 µs and doubling up to `MAX_SLEEP`. Only a full burst (the queues may hold
+/// more: the worker is behind) resets it. A shorter burst means the worker emptied its
+/// queues, so it goes on sleeping between polls and takes what gathered meanwhile, as a NIC
+/// coalesces its interrupts: a trickle of frames, such as a SYN flood's or a few clients',
+/// no longer keeps the core spinning. With `idle = "poll"` it never sleeps.
 #[derive(Debug, Default)]
 pub struct IdleBackoff {
     idle: Idle,
@@ -395,7 +398,7 @@ pub struct IdleBackoff {
 }
 
 impl IdleBackoff {
-    pub const SPIN_POLLS: u32 = 256;
+    pub const SPIN_POLLS: u32 = 8;
     pub const MAX_SLEEP: Duration = Duration::from_micros(50);
 
     pub fn new(idle: Idle) -> Self {
@@ -404,9 +407,12 @@ impl IdleBackoff {
 
     /// Call after each turn of the loop with the number of frames it received.
     pub fn after_poll(&mut self, received: usize) {
-        if received > 0 || self.idle == Idle::Poll {
+        if received >= BURST || self.idle == Idle::Poll {
             self.empty_polls = 0;
             self.sleep = Duration::ZERO;
+            return;
+        }
+        if received > 0 {
             return;
         }
         self.empty_polls = self.empty_polls.saturating_add(1);
@@ -443,8 +449,27 @@ mod tests {
             b.after_poll(0);
         }
         assert_eq!(b.current_sleep(), IdleBackoff::MAX_SLEEP);
-        b.after_poll(3);
+        b.after_poll(BURST);
         assert_eq!(b.current_sleep(), Duration::ZERO);
+    }
+
+    #[test]
+    fn a_trickle_of_frames_does_not_stop_the_sleeps() {
+        let mut b = IdleBackoff::default();
+        for _ in 0..IdleBackoff::SPIN_POLLS + 20 {
+            b.after_poll(0);
+        }
+        let asleep = b.sleeps;
+        // A flood's few frames per poll: each empty poll after them sleeps again at once.
+        for _ in 0..10 {
+            b.after_poll(3);
+            b.after_poll(0);
+        }
+        assert_eq!((b.sleeps, b.current_sleep()), (asleep + 10, IdleBackoff::MAX_SLEEP));
+        // A full burst: the worker is behind, it spins again.
+        b.after_poll(BURST);
+        b.after_poll(0);
+        assert_eq!((b.sleeps, b.current_sleep()), (asleep + 10, Duration::ZERO));
     }
 
     #[test]
