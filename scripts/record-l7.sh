@@ -128,6 +128,12 @@ elif [ "$what" = flood ]; then
     c 198.18.0.3 "${close[@]}" "http://$vip:81/"                                   # L4 through a proven cookie
     flood --to $vip:80 --rate 20000 --seconds 1 --count 1500 --sources 20
     c 198.18.0.4 "${close[@]}" "http://$vip/"                                      # L7 through a proven cookie
+    # The replay ends with the last frame in, the live switch a moment later: nothing may
+    # happen in between. The spoofed sources' last ARP retry (2 s after the flood) comes
+    # before the last frame in, and the switch stops before their ARP gives up and their
+    # half-open flows expire (3 s after it).
+    sleep 0.6
+    settle=0.3
     # Blind RSTs at a live keep-alive connection through :81: 20 far from its window and a
     # SYN on it change nothing; one with its next sequence number ends it.
     coproc client { ip netns exec sw-client python3 -u scripts/keepalive-client.py 198.18.0.5 40000 $vip 81; }
@@ -149,7 +155,7 @@ else
     c 198.18.0.3 "${close[@]}" "http://$vip/counter.jsp;jsessionid=$session"      # jvmRoute in the path
     c 198.18.0.2 -b "$tmp/s2" "http://$vip/counter.jsp" "http://$vip/counter.jsp"  # keep-alive: two requests
 fi
-sleep 1
+sleep "${settle:-1}"
 kill -INT "$switch"
 wait "$switch" || true
 cat "$log"

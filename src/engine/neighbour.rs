@@ -64,6 +64,15 @@ pub enum Held<B> {
     Failed(B),
 }
 
+/// Why a frame cannot wait for its next hop's MAC (see [`NeighbourTable::refusal`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// The next hop did not answer ARP a moment ago.
+    Failed,
+    /// Its queue, or the table of next hops being asked for, is full.
+    Full,
+}
+
 /// Work the table asks for when polled.
 #[derive(Debug)]
 pub struct PollResult<B> {
@@ -177,20 +186,31 @@ impl<B> NeighbourTable<B> {
         (held, is_new)
     }
 
+    /// Why [`hold`](Self::hold) would hand a frame for `ip` on `port` back now, if it would:
+    /// the next hop did not answer a moment ago, or there is no room to queue for it. Lets a
+    /// caller skip building a frame that cannot go out (a SYN cookie's answer to a spoofed
+    /// source).
+    pub fn refusal(&self, port: PortIdx, ip: Ipv4Addr, now: Instant) -> Option<Refusal> {
+        if self.failed.get(&(port, ip)).is_some_and(|&until| until > now) {
+            return Some(Refusal::Failed);
+        }
+        let full = match self.unresolved.iter().find(|u| u.port == port && u.ip == ip) {
+            Some(u) => u.held.len() >= MAX_HELD_PER_HOP,
+            None => self.unresolved.len() >= MAX_UNRESOLVED,
+        };
+        full.then_some(Refusal::Full)
+    }
+
     /// Queues `frame` until `ip` on `port` answers.
     pub fn hold(&mut self, port: PortIdx, ip: Ipv4Addr, frame: B, now: Instant) -> Held<B> {
-        if self.failed.get(&(port, ip)).is_some_and(|&until| until > now) {
-            return Held::Failed(frame);
+        match self.refusal(port, ip, now) {
+            Some(Refusal::Failed) => return Held::Failed(frame),
+            Some(Refusal::Full) => return Held::Full(frame),
+            None => {}
         }
         if let Some(u) = self.unresolved.iter_mut().find(|u| u.port == port && u.ip == ip) {
-            if u.held.len() >= MAX_HELD_PER_HOP {
-                return Held::Full(frame);
-            }
             u.held.push(frame);
             return Held::Queued;
-        }
-        if self.unresolved.len() >= MAX_UNRESOLVED {
-            return Held::Full(frame);
         }
         let next_request = now + RETRY_INTERVAL;
         self.next_due = self.next_due.min(next_request);
@@ -300,6 +320,24 @@ mod tests {
             assert!(matches!(t.hold(0, ip, i, secs(0)), Held::QueuedSendRequest));
         }
         assert!(matches!(t.hold(0, Ipv4Addr::new(9, 9, 9, 9), 7, secs(0)), Held::Full(7)));
+    }
+
+    #[test]
+    fn the_refusal_is_what_hold_would_answer() {
+        let mut t = NeighbourTable::default();
+        assert_eq!(t.refusal(0, IP, secs(0)), None);
+        for i in 0..MAX_HELD_PER_HOP {
+            assert_eq!(t.refusal(0, IP, secs(0)), None, "frame {i}");
+            t.hold(0, IP, i, secs(0));
+        }
+        assert_eq!(t.refusal(0, IP, secs(0)), Some(Refusal::Full));
+        assert!(matches!(t.hold(0, IP, 99, secs(0)), Held::Full(99)));
+        for s in 1..=3 {
+            t.poll(secs(s));
+        }
+        assert_eq!(t.refusal(0, IP, secs(4)), Some(Refusal::Failed));
+        assert!(matches!(t.hold(0, IP, 5, secs(4)), Held::Failed(5)));
+        assert_eq!(t.refusal(0, IP, secs(3 + 20)), None, "asked for again later");
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::net::Ipv4Addr;
 use super::answer;
 use super::counters::{Counters, DropReason};
 use super::frame::Ip;
-use super::neighbour::{Held, NeighbourTable};
+use super::neighbour::{Held, NeighbourTable, Refusal};
 use super::topology::{PortIdx, Topology};
 use crate::time::Instant;
 use crate::wire::buffer::FrameBuf;
@@ -111,6 +111,25 @@ impl<B: FrameBuf> Net<B> {
             Ok(port) => Verdict::Answer(port),
             Err(verdict) => verdict,
         }
+    }
+
+    /// Why an answer to `dst` would be dropped now for want of its next hop's MAC, if it
+    /// would (see [`NeighbourTable::refusal`]): a SYN flood's spoofed sources that do not
+    /// resolve then cost no cookie and no segment. The drop is counted as sending would.
+    pub fn unanswerable(&mut self, dst: Ipv4Addr, now: Instant) -> Option<DropReason> {
+        if self.hops.get(dst).is_some() {
+            return None;
+        }
+        let (port, next_hop) = self.topology.route(dst)?;
+        if let Some(mac) = self.neighbours.lookup(port, next_hop, now) {
+            // Where the answer goes: sending it finds the hop here and looks up nothing again.
+            self.hops.put(dst, Hop { port, src: self.topology.ports[port].mac, dst: mac });
+            return None;
+        }
+        Some(match self.neighbours.refusal(port, next_hop, now)? {
+            Refusal::Failed => DropReason::NeighbourFailed,
+            Refusal::Full => DropReason::NeighbourQueueFull,
+        })
     }
 
     /// Turns a TCP segment the switch refuses (checked, described by `ip`) into the RST that

@@ -99,6 +99,10 @@ impl L4 {
         now: Instant,
         out: &mut Output<B>,
     ) -> Verdict {
+        // An answer that could not go out: neither a cookie nor a half-open flow for it.
+        if let Some(reason) = net.unanswerable(t.key.src, now) {
+            return net.drop(frame, reason, out);
+        }
         let (client_isn, offered) = read_syn(frame.as_ref(), ip);
         // An L4 port comes here only to answer with a cookie (`L4::syn_proxy`).
         let cookies = self.services.services[svc].l7.is_none() || self.syn_cookies_now(svc);

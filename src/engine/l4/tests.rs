@@ -8,7 +8,7 @@ use crate::craft::{self, Segment};
 use crate::engine::hash::Secrets;
 use crate::engine::predictor::{Predictor, PredictorKind, ServerState};
 use crate::engine::service::{server_views, NatMode, RealServer, Service, Services, StickyPolicy, SynCookies};
-use crate::engine::{Engine, Output, PortAddr, StaticNeighbour, Topology, Verdict, Vip};
+use crate::engine::{DropReason, Engine, Output, PortAddr, StaticNeighbour, Topology, Verdict, Vip};
 use crate::time::Instant;
 use crate::wire::{ethernet, ipv4, tcp, MacAddr};
 
@@ -27,11 +27,18 @@ fn server_mac(i: u8) -> MacAddr {
 }
 
 fn engine(nat: NatMode, sticky: bool, flows: usize) -> Engine<Vec<u8>> {
-    engine_with_locals(nat, sticky, flows, vec![])
+    engine_with_locals(nat, sticky, flows, vec![], SynCookies::Never)
 }
 
-/// `engine`, with `local_ips` as the server port's extra full-NAT sources.
-fn engine_with_locals(nat: NatMode, sticky: bool, flows: usize, local_ips: Vec<Ipv4Addr>) -> Engine<Vec<u8>> {
+/// `engine`, with `local_ips` as the server port's extra full-NAT sources and the port's
+/// `syn_cookies`.
+fn engine_with_locals(
+    nat: NatMode,
+    sticky: bool,
+    flows: usize,
+    local_ips: Vec<Ipv4Addr>,
+    syn_cookies: SynCookies,
+) -> Engine<Vec<u8>> {
     let port =
         |name: &str, mac, ip| PortAddr { name: name.into(), mac, ip, prefix_len: 24, gateway: None, local_ips: vec![] };
     let mut static_neighbours: Vec<StaticNeighbour> =
@@ -60,7 +67,7 @@ fn engine_with_locals(nat: NatMode, sticky: bool, flows: usize, local_ips: Vec<I
         servers: ids,
         predictor,
         l7: None,
-        syn_cookies: SynCookies::Never,
+        syn_cookies,
     };
     let services = Services {
         services: vec![service],
@@ -143,7 +150,7 @@ fn full_nat_rewrites_both_ways_with_valid_checksums() {
 #[test]
 fn full_nat_takes_turns_over_the_local_addresses_and_finds_replies_on_each() {
     let locals = [Ipv4Addr::new(198, 18, 1, 2), Ipv4Addr::new(198, 18, 1, 3)];
-    let mut run = Run::new(engine_with_locals(NatMode::Full, false, 16, locals.to_vec()));
+    let mut run = Run::new(engine_with_locals(NatMode::Full, false, 16, locals.to_vec(), SynCookies::Never));
     let mut seen = Vec::new();
     for i in 0..6u16 {
         let (v, out) = run.send(0, from_client(41000 + i, tcp::flags::SYN, &[]));
@@ -276,6 +283,36 @@ fn down_servers_get_nothing_new_and_their_flows_are_reset() {
     let (v, _) = run.send(0, from_client(44100, tcp::flags::SYN, &[]));
     assert_eq!(v, Verdict::Answer(0));
     assert_eq!(run.engine.l4().stats().refused_no_server, 1);
+}
+
+/// A SYN flood's spoofed sources on the client's subnet never answer ARP: once a source has
+/// failed, its SYNs are dropped as their answers would be, with no cookie or segment built
+/// for them; a source that resolves still gets its cookie.
+#[test]
+fn no_cookie_is_built_for_a_source_that_does_not_resolve() {
+    let mut engine = engine_with_locals(NatMode::Full, false, 16, vec![], SynCookies::Always);
+    let mut out = Output::new(2);
+    let at = Instant::from_millis;
+    let syn_from = |src, src_port| {
+        let s = Segment { src_port, dst_port: 81, seq: 7, flags: tcp::flags::SYN, window: 64240, ..Default::default() };
+        craft::tcp_frame(SW0, CLIENT_MAC, src, VIP, &s)
+    };
+    let spoofed = Ipv4Addr::new(198, 18, 0, 77);
+    // Its first answer, a cookie, waits for ARP that never comes.
+    let v = engine.process(0, syn_from(spoofed, 1000), at(1), &mut || Some(Vec::new()), &mut out);
+    assert_eq!(v, Verdict::Held);
+    for s in 1..=3 {
+        engine.poll(at(1 + s * 1000), &mut || Some(Vec::new()), &mut out);
+    }
+    for p in 1001..1011 {
+        let v = engine.process(0, syn_from(spoofed, p), at(3500), &mut || Some(Vec::new()), &mut out);
+        assert_eq!(v, Verdict::Drop(DropReason::NeighbourFailed), "port {p}");
+    }
+    assert_eq!(engine.l4().stats().l7.syn_cookies_sent, 1, "no cookie for a source known not to resolve");
+    assert_eq!(engine.counters().drops(DropReason::NeighbourFailed), 10);
+    let v = engine.process(0, syn_from(CLIENT, 1000), at(3500), &mut || Some(Vec::new()), &mut out);
+    assert_eq!(v, Verdict::Answer(0));
+    assert_eq!(engine.l4().stats().l7.syn_cookies_sent, 2);
 }
 
 #[test]
