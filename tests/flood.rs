@@ -42,9 +42,10 @@ fn assert_unharmed(phase: &str, run: &WrkRun) {
 
 /// A spoofed SYN flood (200 k/s for 8 s, then as fast as one core sends for 4 s) at the L4
 /// port :81 and then at the L7 port :80, wrk opening a new connection per request before,
-/// during and after: no client sees an error in any phase, the switch answers the flood
-/// with SYN cookies, and once it is over the half-open flows are gone within the
-/// half-open timeout under pressure (3 s).
+/// during and after: no client sees an error in any phase, the switch meets the flood with
+/// SYN cookies (none built for a source known not to resolve), real clients come through
+/// cookies too, and once it is over the half-open flows are gone within the half-open
+/// timeout under pressure (3 s).
 #[test]
 fn syn_flood_spares_real_clients_on_l4_and_l7_ports() {
     let _topology = Topology::up();
@@ -64,7 +65,11 @@ fn syn_flood_spares_real_clients_on_l4_and_l7_ports() {
     }
     std::thread::sleep(std::time::Duration::from_secs(4));
     let report = switch.stop();
-    assert!(report_number(&report, "syn-cookies-sent") > 1_000_000, "{report}");
+    // The flood's sources never answer ARP: a few of their SYNs get cookies that wait for
+    // it, the rest are dropped before any cookie is built (the answer could not go out).
+    let unanswerable = report_number(&report, "neighbour-failed") + report_number(&report, "neighbour-queue-full");
+    assert!(unanswerable > 1_000_000, "{report}");
+    assert!(report_number(&report, "syn-cookies-sent") > 1000, "{report}");
     assert!(report_number(&report, "syn-proxied") > 100, "real clients came through cookies too: {report}");
     assert_eq!(report_number(&report, "table full"), 0, "{report}");
     let half_open = report_number(&report, "half-open");
