@@ -50,6 +50,9 @@
 # before each run; a warning if over 15%). With COMPARE_JSON=FILE it also writes that as JSON.
 # IDLE=poll: stickwire's worker never sleeps when idle (config `idle`; default "sleep").
 # PIN=1 pins the balancer to core 1 and wrk, nginx and the flooder to core 0 (see below).
+# THINK_MS=N gives each wrk connection N ms of think time between requests: an offered load
+# of about CONNECTIONS / (N ms + latency) for both systems (with FLOOD=1: how much of the
+# same load each keeps under the flood, rather than of its own capacity).
 # Logs (wrk output, stickwire counters, the HAProxy config) go to COMPARE_DIR (default: a new
 # directory under /tmp). The topology is torn down on exit, also on error.
 #
@@ -70,9 +73,16 @@ case "$mode" in
 esac
 url=http://198.18.0.100:$port/
 hthreads=${HAPROXY_THREADS:-1}
-# A new connection per request, or keep-alive (wrk's default).
-wrk_close=()
-[ "${CLOSE:-0}" = 1 ] && wrk_close=(-H "Connection: close")
+# wrk's options: a new connection per request, or keep-alive (wrk's default).
+wrk_opts=()
+[ "${CLOSE:-0}" = 1 ] && wrk_opts=(-H "Connection: close")
+# THINK_MS=N: each connection waits N ms after each response (scripts/think.lua), so both
+# systems are offered about the same load instead of running at their own capacity.
+if [ -n "${THINK_MS:-}" ]; then
+    [[ "$THINK_MS" =~ ^[0-9]+$ ]] || { echo "compare-haproxy: THINK_MS must be whole milliseconds" >&2; exit 2; }
+    export THINK_MS
+    wrk_opts+=(-s scripts/think.lua)
+fi
 workers=${WORKERS:-1}
 bin=target/release/stickwire
 flood=${FLOOD:-0}
@@ -216,7 +226,7 @@ result=""
 wrk_run() { # LOG SECONDS
     local log=$1 d=$2 rc=0
     timeout $((d + 60)) ip netns exec sw-client $on_rest \
-        wrk -t$threads -c"$conns" -d"${d}s" --latency --timeout 10s "${wrk_close[@]}" "$url" >"$log" 2>&1 || rc=$?
+        wrk -t$threads -c"$conns" -d"${d}s" --latency --timeout 10s "${wrk_opts[@]}" "$url" >"$log" 2>&1 || rc=$?
     [ "$rc" -eq 0 ] || die "wrk failed (status $rc): $(tail -5 "$log")"
     local rps p50 p99 errs non2xx
     rps=$(awk '/^Requests\/sec:/ {print $2}' "$log")
@@ -240,7 +250,7 @@ measure() { # LOG DST_MAC
     [ "$busy" -le 15 ] || note "warning: the machine was ${busy}% busy with other work just before this run; its figures are noisy"
     if [ "$warmup" -gt 0 ]; then
         timeout $((warmup + 30)) ip netns exec sw-client $on_rest \
-            wrk -t$threads -c"$conns" -d"${warmup}s" "${wrk_close[@]}" "$url" >"$log.warmup" 2>&1 \
+            wrk -t$threads -c"$conns" -d"${warmup}s" "${wrk_opts[@]}" "$url" >"$log.warmup" 2>&1 \
             || die "warm-up wrk failed (status $?): $(tail -3 "$log.warmup")"
     fi
     wrk_run "$log" "$secs"
@@ -412,7 +422,7 @@ for ip in 198.18.1.10 198.18.1.11 198.18.1.12; do
     timeout 10 ip netns exec sw-servers curl -sf -m 5 -o /dev/null "http://$ip/" || die "backend $ip:80 does not answer"
 done
 
-load="ip netns exec sw-client wrk -t$threads -c$conns -d${secs}s --latency ${wrk_close[*]} $url"
+load="ip netns exec sw-client wrk -t$threads -c$conns -d${secs}s --latency ${wrk_opts[*]} $url"
 echo "== load: $load  (after a ${warmup} s warm-up each run)"
 echo "== logs: $outdir"
 
