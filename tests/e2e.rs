@@ -141,7 +141,7 @@ fn l4_full_nat_sticky_and_round_robin() {
     assert_eq!(sources.into_iter().collect::<Vec<_>>(), ["198.18.1.1", "198.18.1.2"]);
 
     // Load for 10 s through :81: no socket errors, every response 200.
-    let run = common::wrk(&["-t", "2", "-c", "20", "-d", "10s", "http://198.18.0.100:81/"]);
+    let run = common::wrk(&["-t", "2", "-c", "64", "-d", "10s", "http://198.18.0.100:81/"]);
     assert_eq!((run.socket_errors, run.non_2xx), (0, 0), "{}", run.text);
     assert!(run.requests > 1000, "wrk made only {} requests:\n{}", run.requests, run.text);
 
@@ -150,18 +150,24 @@ fn l4_full_nat_sticky_and_round_robin() {
     assert_eq!(counter(&report, "tcp-no-flow"), 0, "{report}");
     // Both workers carried flows. af_packet's kernel fanout keeps a client's frames on one
     // socket, and the switch makes that socket's core the flow's owner, so only replies the
-    // fanout puts elsewhere are handed off: counted, and none lost to a full ring.
+    // fanout puts elsewhere are handed off (each flow's replies land on either socket, so
+    // about half of them, a quarter of all frames): counted, and none lost to a full ring.
+    // Summed over both workers, because the fanout may give one worker most of wrk's
+    // flows, and then most of the other's frames are those flows' replies, rightly handed
+    // off; 64 connections keep the sum's share of unlucky flows far from the bound.
     let workers: Vec<&str> = report.lines().filter(|l| l.starts_with("worker ")).collect();
     assert_eq!(workers.len(), 2, "{report}");
     let number_after = |line: &str, key: &str| -> u64 {
         line.split(key).nth(1).and_then(|r| r.split_whitespace().next()?.parse().ok()).expect(key)
     };
-    for line in workers {
+    let (mut rx, mut handed) = (0, 0);
+    for line in &workers {
         assert!(number_after(line, "flows created ") > 100, "a worker did little: {line}");
-        let (rx, handed) = (number_after(line, "rx "), number_after(line, "handed off "));
-        assert!(handed < rx / 2, "most frames crossed cores: {line}");
+        rx += number_after(line, "rx ");
+        handed += number_after(line, "handed off ");
         assert_eq!(number_after(line, "hand-off ring full "), 0, "a hand-off ring dropped frames: {line}");
     }
+    assert!(handed < rx * 2 / 5, "most frames crossed cores: {workers:?}");
     assert!(report.contains("mbufs in use after stop: 0"), "no mbuf left in a ring: {report}");
 }
 
