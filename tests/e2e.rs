@@ -71,6 +71,25 @@ fn a_worker_told_to_poll_never_sleeps() {
     assert_eq!(report_number(&report, "idle back-off sleeps:"), 0, "{report}");
 }
 
+/// `worker_nice` (the example config's -10) goes to the workers only: the control thread,
+/// the admin API and the rest keep the switch's own.
+#[test]
+fn workers_take_the_configs_nice_value() {
+    let _topology = Topology::up();
+    let switch = Switch::start(&common::example_with("two-workers-nice", &[common::TWO_WORKERS]));
+    let threads = switch.thread_nice();
+    let workers: Vec<_> = threads.iter().filter(|(name, _)| name.starts_with("stickwire-w")).collect();
+    assert_eq!(workers.len(), 2, "{threads:?}");
+    assert!(workers.iter().all(|(_, nice)| *nice == -10), "{threads:?}");
+    // The switch's own: whatever the test harness runs at (0 unless started under `nice`).
+    let own = threads.iter().find(|(name, _)| name == "stickwire").expect("the main thread").1;
+    assert_ne!(own, -10, "{threads:?}");
+    let others = threads.iter().filter(|(name, _)| !name.starts_with("stickwire-w"));
+    assert!(others.clone().count() >= 2, "{threads:?}");
+    assert!(others.into_iter().all(|(_, nice)| *nice == own), "{threads:?}");
+    switch.stop();
+}
+
 /// The report reader the tests use: a counter at zero is left out of the report and reads
 /// as 0; a name the engine has no counter for fails the test instead of passing as a zero.
 #[test]

@@ -56,6 +56,13 @@ pub struct Config {
     /// What a worker does when its queues are empty (`runtime::worker::IdleBackoff`).
     #[serde(default)]
     pub idle: Idle,
+    /// The workers' nice value (-20 to 19), or the switch's own when absent. On a box whose
+    /// cores the switch shares with other programs, a worker below their nice value gets
+    /// its core as soon as frames wait, as a kernel balancer's data path (softirq) does:
+    /// -10 weighs about nine times a nice-0 program's (the kernel's weights 9548 and 1024).
+    /// Lowering it needs CAP_SYS_NICE; without, the switch warns and runs at its own.
+    #[serde(default)]
+    pub worker_nice: Option<Spanned<i32>>,
     /// Fixes the switch's secrets (hash keys, SYN cookies, sequence numbers) for output that
     /// must be reproducible: `replay` uses it (0 when absent); `run` draws them from the
     /// operating system unless it is set, and then warns.

@@ -511,9 +511,11 @@ fn service_keys(config: &Config) -> Vec<ServiceKey> {
 
 /// What a reload cannot change: the engines, ports and tables were built for it at start.
 fn fixed_parts_unchanged(old: &Config, new: &Config) -> Result<(), String> {
-    let checks: [(&str, String, String); 8] = [
+    let nice = |c: &Config| format!("{:?}", c.worker_nice.as_ref().map(|n| *n.get_ref()));
+    let checks: [(&str, String, String); 9] = [
         ("workers", old.workers.get_ref().to_string(), new.workers.get_ref().to_string()),
         ("idle", format!("{:?}", old.idle), format!("{:?}", new.idle)),
+        ("worker_nice", nice(old), nice(new)),
         ("seed", format!("{:?}", old.seed), format!("{:?}", new.seed)),
         ("dpdk", format!("{:?}", old.dpdk), format!("{:?}", new.dpdk)),
         ("tables", tables(old), tables(new)),

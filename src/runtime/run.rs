@@ -276,6 +276,7 @@ pub fn run(config: &Config, options: &RunOptions) -> Result<RunReport, RunError>
         let port_names: Vec<String> = config.ports.iter().map(|p| p.name.get_ref().clone()).collect();
         let recording = options.record_rx.is_some();
         let idle = config.idle;
+        let nice = config.worker_nice.as_ref().map(|n| *n.get_ref());
         // Leave core 0 to the control thread and whatever else runs on the box, when there
         // is more than one core.
         let core = (!cores.is_empty()).then(|| cores[(w + 1) % cores.len()]);
@@ -285,6 +286,11 @@ pub fn run(config: &Config, options: &RunOptions) -> Result<RunReport, RunError>
                 .spawn(move || {
                     if let Some(core) = core {
                         core_affinity::set_for_current(core);
+                    }
+                    if let Some(nice) = nice {
+                        if let Err(e) = set_current_thread_nice(nice) {
+                            eprintln!("stickwire: worker {w}: cannot take nice {nice} ({e}); runs at the switch's own");
+                        }
                     }
                     let lcore = dpdk::register_thread();
                     if let Err(e) = &lcore {
@@ -464,4 +470,11 @@ fn recording(dir: &std::path::Path, port: &str) -> Result<CaptureWriter, RunErro
     std::fs::create_dir_all(dir).map_err(|e| RunError::Config(format!("--record-rx {}: {e}", dir.display())))?;
     CaptureWriter::create(&dir.join(format!("{port}-in.pcap")))
         .map_err(|e| RunError::Config(format!("--record-rx: {e}")))
+}
+
+/// Gives the calling thread (not the whole process) nice value `nice`: Linux keeps one per
+/// thread, and only the workers take the config's.
+fn set_current_thread_nice(nice: i32) -> std::io::Result<()> {
+    rustix::process::setpriority_process(Some(rustix::thread::gettid()), nice)?;
+    Ok(())
 }

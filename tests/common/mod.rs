@@ -91,6 +91,20 @@ impl Switch {
         Switch { child: Some(child), log }
     }
 
+    /// Each of the running switch's threads by name, with its nice value (field 19 of
+    /// `/proc/PID/task/TID/stat`).
+    pub fn thread_nice(&self) -> Vec<(String, i32)> {
+        let pid = self.child.as_ref().expect("running").id();
+        let mut threads = Vec::new();
+        for task in std::fs::read_dir(format!("/proc/{pid}/task")).expect("the switch's threads") {
+            let stat = std::fs::read_to_string(task.unwrap().path().join("stat")).expect("a thread's stat");
+            let (open, close) = (stat.find('(').unwrap(), stat.rfind(')').unwrap());
+            let nice = stat[close + 2..].split(' ').nth(16).and_then(|n| n.parse().ok()).expect(&stat);
+            threads.push((stat[open + 1..close].to_string(), nice));
+        }
+        threads
+    }
+
     /// SIGINT, then the counters it printed; asserts a clean exit.
     pub fn stop(mut self) -> String {
         let child = self.child.take().unwrap();

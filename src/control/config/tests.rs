@@ -105,6 +105,18 @@ fn idle_sleeps_unless_told_to_poll() {
 }
 
 #[test]
+fn worker_nice_is_a_nice_value() {
+    assert_eq!(Config::parse(GOOD).unwrap().worker_nice, None);
+    let config = Config::parse(&GOOD.replace("workers = 1", "workers = 1\nworker_nice = -10")).expect("-10 is valid");
+    assert_eq!(config.worker_nice.map(|n| *n.get_ref()), Some(-10));
+    for bad in ["-21", "20"] {
+        let e = error_of(&GOOD.replace("workers = 1", &format!("workers = 1\nworker_nice = {bad}")));
+        assert_eq!((e.key.as_str(), e.line), ("worker_nice", Some(3)));
+        assert_eq!(e.reason, format!("must be between -20 and 19, not {bad}"));
+    }
+}
+
+#[test]
 fn no_ports_and_broken_toml_are_errors() {
     assert_eq!(error_of("workers = 1\n").key, "port");
     let e = error_of("[[port]\nname = 1");

@@ -43,6 +43,12 @@ impl<'a> Checker<'a> {
     }
 
     fn workers(&self) -> Checked {
+        if let Some(nice) = &self.config.worker_nice {
+            if !(-20..=19).contains(nice.get_ref()) {
+                let reason = format!("must be between -20 and 19, not {}", nice.get_ref());
+                return Err(self.err(nice.span(), "worker_nice".into(), reason));
+            }
+        }
         let super::Workers::Count(workers) = *self.config.workers.get_ref() else { return Ok(()) };
         if workers == 0 || workers > MAX_WORKERS {
             let reason = format!("must be between 1 and {MAX_WORKERS}, not {workers}");

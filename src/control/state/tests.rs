@@ -100,6 +100,8 @@ fn reload_refuses_what_needs_a_restart_and_keeps_the_running_state() {
     assert_eq!(err, "workers: cannot change on reload; restart to apply");
     let err = st.reload(Config::parse(&format!("idle = \"poll\"\n{BASE}")).unwrap()).unwrap_err();
     assert_eq!(err, "idle: cannot change on reload; restart to apply");
+    let err = st.reload(Config::parse(&format!("worker_nice = -5\n{BASE}")).unwrap()).unwrap_err();
+    assert_eq!(err, "worker_nice: cannot change on reload; restart to apply");
     let err = st.reload(Config::parse(&BASE.replace("198.18.0.100", "198.18.0.99")).unwrap()).unwrap_err();
     assert_eq!(err, "vip: cannot change on reload; restart to apply");
     // No L7 port at start: no head buffers for one now.
