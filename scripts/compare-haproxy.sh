@@ -19,6 +19,9 @@
 # HAProxy `mode http`, `balance roundrobin`, `cookie ServerID insert indirect`: both read
 # the cookie, and insert it into the responses to requests without one (wrk sends none, so
 # every response gets one). HAPROXY_THREADS sets HAProxy's nbthread (default 1).
+# HAPROXY_NICE=N runs HAProxy's threads at nice N (as systemd's Nice= would; default: the
+# script's own), for the same footing as stickwire's workers, which take the config's
+# worker_nice (-10 in examples/two-arm.toml).
 #
 # Both systems serve the VIP 198.18.0.100 port 81 from namespace sw-lb in front of the same
 # nginx backends rs1..rs3 (198.18.1.10-12:80 in sw-servers), and the same load hits both:
@@ -116,6 +119,7 @@ for tool in wrk haproxy nginx ip cargo; do
     command -v "$tool" >/dev/null || die "$tool not found (scripts/install-deps.sh installs it)"
 done
 
+[[ "${HAPROXY_NICE:-0}" =~ ^-?[0-9]+$ ]] || die "HAPROXY_NICE must be a nice value, got '$HAPROXY_NICE'"
 [[ "$workers" =~ ^[1-9][0-9]*$ ]] || die "WORKERS must be a positive integer, got '$workers'"
 
 outdir=${COMPARE_DIR:-$(mktemp -d /tmp/stickwire-compare.XXXXXX)}
@@ -381,6 +385,9 @@ run_haproxy() { # ROUND
         die "haproxy did not listen on 198.18.0.100:$port within 20 s:
 $(cat "$log.log")"
     fi
+    if [ -n "${HAPROXY_NICE:-}" ]; then
+        renice -n "$HAPROXY_NICE" -p $(ls "/proc/$haproxy_pid/task") >/dev/null || die "renice of haproxy failed"
+    fi
     timeout 10 ip netns exec sw-client curl -sf -m 5 -o /dev/null "$url" \
         || die "haproxy: no answer from $url (see $log.log)"
     measure "$log.wrk" "$(ip -n sw-lb -br link show l0 | awk '{print $3}')"
@@ -424,6 +431,7 @@ done
 
 load="ip netns exec sw-client wrk -t$threads -c$conns -d${secs}s --latency ${wrk_opts[*]} $url"
 echo "== load: $load  (after a ${warmup} s warm-up each run)"
+[ -z "${HAPROXY_NICE:-}" ] || echo "== HAProxy at nice $HAPROXY_NICE; stickwire's workers at $(awk -F"= *" '/^worker_nice/ {print $2}' "$config")"
 echo "== logs: $outdir"
 
 declare -a names=() rps=() p50=() p99=() errs=() non2xx=() busy=() floods=()
