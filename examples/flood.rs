@@ -220,6 +220,7 @@ fn main() -> Result<(), String> {
     }
     let stats = queue.stats();
     println!("sent {sent} frames; device tx {} dropped {}", stats.tx_frames, stats.tx_dropped);
+    drop(queue); // A port stops only once no queue handle of it is out.
     if let Err(e) = port.stop() {
         eprintln!("flood: stopping {}: {e}", args.iface);
     }
