@@ -10,10 +10,10 @@
 //!     --kind rst --to 198.18.0.100:81 --from 198.18.0.2:40000 --not-near 123456789 --count 10000
 //! ```
 //!
-//! Frames come from random sources in 198.18.0.51-.250 and random ports (`--sources`), or
-//! all from the one `--from` tuple (a blind attack on that client's connection), with random
-//! sequence numbers (`--not-near SEQ`: none within 256 MiB of SEQ, so none falls in a real
-//! window). It prints what it sent and at what rate, per phase.
+//! Frames come from random sources in 198.18.0.51-.250 (`--sources`), each frame with a port
+//! and sequence number of its own, or all from the one `--from` tuple (a blind attack on that
+//! client's connection) with random sequence numbers (`--not-near SEQ`: none within 256 MiB of
+//! SEQ, so none falls in a real window). It prints what it sent and at what rate, per phase.
 
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::{Duration, Instant};
@@ -22,7 +22,7 @@ use clap::{Parser, ValueEnum};
 use stickwire::craft::{self, Segment};
 use stickwire::dpdk::{Eal, EthPort, Mbuf, Mempool, QueueId};
 use stickwire::port::Port;
-use stickwire::wire::{tcp, FrameBuf, MacAddr};
+use stickwire::wire::{checksum, tcp, FrameBuf, MacAddr};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Kind {
@@ -151,6 +151,24 @@ fn frame(args: &Args, rng: &mut u64) -> Vec<u8> {
     craft::tcp_frame(args.dst_mac, MacAddr([2, 0, 0, 0, 0xf1, 0x0d]), src, *args.to.ip(), &seg)
 }
 
+/// Where the TCP header starts in a frame [`frame`] built (Ethernet, IPv4 without options).
+const TCP_OFFSET: usize = 14 + 20;
+
+/// Gives a copied template a source port and sequence number of its own, patching the TCP
+/// checksum (RFC 1624) rather than building the frame again: with only the templates' few
+/// thousand tuples every spoofed SYN would come back every 20 ms at 200 k/s, which no real
+/// flood does and which a switch rightly treats as the client's retransmission.
+fn fresh_tuple(frame: &mut [u8], rng: &mut u64) {
+    let Ok(mut segment) = tcp::Packet::new_checked(&mut frame[TCP_OFFSET..]) else { return };
+    let r = splitmix(rng);
+    let (port, seq) = (1024 + (r as u16) % 64000, (r >> 32) as u32);
+    let sum = checksum::update16(segment.checksum(), segment.src_port(), port);
+    let sum = checksum::update32(sum, segment.seq_number(), seq);
+    segment.set_src_port(port);
+    segment.set_seq_number(seq);
+    segment.set_checksum(sum);
+}
+
 fn main() -> Result<(), String> {
     let args = Args::parse();
     if args.iface != "c0" || !in_namespace("sw-client") {
@@ -182,7 +200,9 @@ fn main() -> Result<(), String> {
     let mut queue = stickwire::dpdk::DpdkPort::new(&port, QueueId(0)).map_err(|e| format!("queue: {e}"))?;
 
     let mut rng = args.seed;
-    // A few thousand frames built once, sent round robin: building is not what is measured.
+    // A few thousand frames built once, sent round robin (building is not what is measured);
+    // with random sources each copy gets a fresh port and sequence number.
+    let fresh = args.from.is_none() && args.seq.is_none() && args.not_near.is_none();
     let templates: Vec<Vec<u8>> = (0..4096).map(|_| frame(&args, &mut rng)).collect();
     let limit = args.count.unwrap_or(u64::MAX);
     let mut sent = 0u64;
@@ -207,6 +227,9 @@ fn main() -> Result<(), String> {
             for _ in 0..due.min(32).min(limit - sent) {
                 let Some(mut m) = queue.alloc() else { break };
                 if m.try_copy_from(&templates[(sent % templates.len() as u64) as usize]) {
+                    if fresh {
+                        fresh_tuple(m.as_mut(), &mut rng);
+                    }
                     burst.push(m);
                     sent += 1;
                     phase_sent += 1;
