@@ -72,6 +72,9 @@ drop_reasons! {
     /// A RST for a tracked connection whose sequence number is outside the window the
     /// switch has seen (RFC 5961): not believed, the connection goes on.
     RstOutOfWindow => "rst-out-of-window",
+    /// A client's SYN repeated on a connection still waiting for its server's answer sooner
+    /// than a client retransmits (a flood repeating its tuples): the first one went on.
+    SynRepeat => "syn-repeat",
     /// A SYN refused (no server, full table) while half-open connections crowd the table
     /// (a SYN flood): dropped instead of answered with a RST to a likely spoofed source.
     RefusedUnderFlood => "refused-under-flood",

@@ -830,6 +830,11 @@ pub struct FlowTable {
 /// `secure_tcp`): a client that does not finish its handshake in this time is gone.
 pub const HALF_OPEN_UNDER_PRESSURE: Duration = Duration::from_secs(3);
 
+/// The shortest time between two SYNs of one client connection the switch forwards: a
+/// client retransmits its SYN after its initial RTO, at least 1 s (RFC 6298 2.1, Linux's
+/// `TCP_TIMEOUT_INIT`); this leaves room for stacks that try sooner.
+pub const SYN_REPEAT_MIN: Duration = Duration::from_millis(200);
+
 fn is_half_open(state: FlowState) -> bool {
     matches!(state, FlowState::SynSent | FlowState::SynRecv)
 }
@@ -1185,6 +1190,21 @@ impl FlowTable {
     /// Tracked TCP flows whose handshake is not complete.
     pub fn half_open(&self) -> usize {
         self.half_open
+    }
+
+    /// Whether a client's SYN on flow `id` repeats the SYN of a connection still waiting for
+    /// its server's answer (`SynSent`) sooner than [`SYN_REPEAT_MIN`] after the last one the
+    /// flow took: not a retransmission but a flood repeating its tuples, which would
+    /// otherwise reach the servers once per repeat on every half-open flow it opened.
+    pub fn syn_repeats_too_soon(&self, id: FlowId, now: Instant) -> bool {
+        let f = &self.flows[id.index()];
+        if f.state() != FlowState::SynSent {
+            return false;
+        }
+        // A flow waiting in `SynSent` was last refreshed by the client's last SYN (any other
+        // segment moves it on): that refresh set `expires` one state timeout ahead.
+        let last_syn = f.expires.saturating_sub(self.timeouts[FlowState::SynSent as usize]);
+        now.as_nanos().saturating_sub(last_syn) < SYN_REPEAT_MIN.as_nanos() as u64
     }
 
     /// Under pressure (a SYN flood), half-open flows expire after

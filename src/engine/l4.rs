@@ -410,6 +410,10 @@ impl L4 {
             Target::Flow(id, dir) if self.flows.get(id).is_spliced() => {
                 self.l7_frame(net, id, dir, frame, ip, t, now, alloc, out)
             }
+            // Not in `forward`, which also takes the SYN that just opened the flow.
+            Target::Flow(id, Direction::FromClient) if t.syn() && self.flows.syn_repeats_too_soon(id, now) => {
+                net.drop(frame, DropReason::SynRepeat, out)
+            }
             Target::Flow(id, dir) => self.forward(net, id, dir, frame, ip, t, now, alloc, out),
             Target::NewFlow(svc) if self.services.services[svc].l7.is_some() || self.syn_proxy(svc, t, now) => {
                 self.l7_open(net, svc, frame, ip, t, now, alloc, out)

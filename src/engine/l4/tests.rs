@@ -90,7 +90,10 @@ impl Run {
         Run { engine, out: Output::new(2) }
     }
     fn send(&mut self, port: usize, frame: Vec<u8>) -> (Verdict, Option<Vec<u8>>) {
-        let v = self.engine.process(port, frame, Instant::from_millis(1), &mut || Some(Vec::new()), &mut self.out);
+        self.send_at(port, frame, Instant::from_millis(1))
+    }
+    fn send_at(&mut self, port: usize, frame: Vec<u8>, now: Instant) -> (Verdict, Option<Vec<u8>>) {
+        let v = self.engine.process(port, frame, now, &mut || Some(Vec::new()), &mut self.out);
         let sent = self.out.tx.iter_mut().find_map(|q| q.pop());
         self.out.tx.iter_mut().for_each(Vec::clear);
         (v, sent)
@@ -546,6 +549,32 @@ fn closed_connections_stop_counting_before_they_expire() {
     let l4 = run.engine.l4();
     assert_eq!(l4.flows().len(), 0);
     assert_eq!((l4.stats().services[0].current, l4.stats().services[0].total, l4.stats().flows_expired), (0, 1, 1));
+}
+
+/// A client sends its SYN again after its initial RTO (a second or more); a flood that
+/// repeats its tuples sooner gets through once per retransmission time, not once per repeat.
+#[test]
+fn a_syn_repeated_sooner_than_a_client_retransmits_is_dropped() {
+    use tcp::flags::{ACK, SYN};
+    let mut run = Run::new(engine(NatMode::Full, false, 16));
+    let syn_at = |run: &mut Run, ms| run.send_at(0, from_client(47000, SYN, &[]), Instant::from_millis(ms));
+    let (v, syn) = syn_at(&mut run, 1);
+    assert_eq!(v, Verdict::Forward(1));
+    let (_, local, local_port, server, ..) = parsed(&syn.unwrap());
+    for ms in [2, 50, 200] {
+        assert_eq!(syn_at(&mut run, ms), (Verdict::Drop(DropReason::SynRepeat), None), "repeat at {ms} ms");
+    }
+    assert_eq!(syn_at(&mut run, 1001).0, Verdict::Forward(1), "the client's retransmission goes on");
+    assert_eq!(syn_at(&mut run, 1100).0, Verdict::Drop(DropReason::SynRepeat));
+    assert_eq!(run.engine.counters().drops(DropReason::SynRepeat), 4);
+
+    // Once the server answered, the flow is no longer waiting: segments go on as before.
+    let s =
+        Segment { src_port: 80, dst_port: local_port, seq: 5000, ack: 1001, flags: SYN | ACK, ..Default::default() };
+    let from_server = craft::tcp_frame(SW1, server_mac(server.octets()[3] - 10), server, local, &s);
+    let (_, sent) = run.send_at(1, from_server, Instant::from_millis(1101));
+    assert!(sent.is_some(), "the server's SYN-ACK reaches the client");
+    assert_eq!(run.send_at(0, from_client(47000, ACK, &[]), Instant::from_millis(1102)).0, Verdict::Forward(1));
 }
 
 /// When every local port tried towards a server is held by a closed connection (lingering in
