@@ -12,7 +12,8 @@
 # system's share of its own pre-flood rate, and its socket errors during and after. The
 # flood comes from random sources in 198.18.0.51-.250, random ports, to the VIP port; HAProxy
 # meets it with the kernel's SYN cookies (tcp_syncookies=1, the default), stickwire with its
-# own.
+# own. With FLOOD=1, l0 receives in a kernel thread (RX_THREAD=1, threaded NAPI; RX_THREAD=0
+# turns it off), so each balancer's box pays for what reaches it, not the flooder (below).
 #
 # MODE=l4 (the default) compares port 81 as described below. MODE=l7 compares port 8080:
 # stickwire's L7 port with `insert-cookie ServerID` (delayed binding, TCP splice) against
@@ -92,6 +93,7 @@ flood=${FLOOD:-0}
 flood_rate=${FLOOD_RATE:-200000}
 flood_paced=${FLOOD_PACED:-8}
 flood_flat=${FLOOD_FLAT:-4}
+rx_thread=${RX_THREAD:-$flood}
 
 die() { echo "compare-haproxy: error: $*" >&2; exit 1; }
 note() { echo "compare-haproxy: $*" >&2; }
@@ -416,6 +418,17 @@ if [ "$flood" = 1 ]; then cargo build --release --example flood 2>&1 | tail -1; 
 echo "== reference topology and nginx backends"
 topology_up=1
 scripts/netns.sh up
+if [ "$rx_thread" = 1 ]; then
+    # veth delivers a frame inside its sender's send call unless the receiving end runs NAPI
+    # (which it does only with GRO on): then HAProxy's kernel answered every flood SYN on
+    # the flooder's time, which held the flood against it to ~105 k SYN/s while it reached
+    # 200 k against the switch (its af_packet ring costs the sender little). Threaded NAPI on
+    # l0 makes the balancer's box receive in a kernel thread of its own, as a NIC's
+    # interrupts are served on the box they reach. GRO merges nothing here: a request is one
+    # segment, and SYNs never merge.
+    ip netns exec sw-lb ethtool -K l0 gro on >/dev/null
+    ip netns exec sw-lb sh -c 'echo 1 > /sys/class/net/l0/threaded' || die "threaded NAPI on l0 failed"
+fi
 # wrk closes each connection first with CLOSE=1, so its side keeps every port in TIME_WAIT
 # for 60 s: at ~17 k connections/s the client runs out of ports within two seconds and every
 # later run measures the port shortage (both systems fell to ~300-500 requests/s). Let it
