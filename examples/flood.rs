@@ -75,6 +75,10 @@ struct Args {
     /// Then this many seconds as fast as one core sends.
     #[arg(long, default_value_t = 0.0)]
     flat_out: f64,
+    /// At most this many frames per second in the flat-out phase (to give two targets the
+    /// same flood when one of them slows its sender).
+    #[arg(long)]
+    flat_rate: Option<u64>,
     /// Or stop after this many frames (whichever comes first).
     #[arg(long)]
     count: Option<u64>,
@@ -206,7 +210,9 @@ fn main() -> Result<(), String> {
     let templates: Vec<Vec<u8>> = (0..4096).map(|_| frame(&args, &mut rng)).collect();
     let limit = args.count.unwrap_or(u64::MAX);
     let mut sent = 0u64;
-    for (phase, seconds, rate) in [("paced", args.seconds, Some(args.rate)), ("flat out", args.flat_out, None)] {
+    for (phase, seconds, rate) in
+        [("paced", args.seconds, Some(args.rate)), ("flat out", args.flat_out, args.flat_rate)]
+    {
         if seconds <= 0.0 || sent >= limit {
             continue;
         }

@@ -14,6 +14,8 @@
 # meets it with the kernel's SYN cookies (tcp_syncookies=1, the default), stickwire with its
 # own. With FLOOD=1, l0 receives in a kernel thread (RX_THREAD=1, threaded NAPI; RX_THREAD=0
 # turns it off), so each balancer's box pays for what reaches it, not the flooder (below).
+# The flooder then runs faster against the switch, whose box costs it less; FLOOD_FLAT_RATE=N
+# caps the flat-out phase at N SYN/s, so both can meet the same flood in it too.
 #
 # MODE=l4 (the default) compares port 81 as described below. MODE=l7 compares port 8080:
 # stickwire's L7 port with `insert-cookie ServerID` (delayed binding, TCP splice) against
@@ -93,6 +95,7 @@ flood=${FLOOD:-0}
 flood_rate=${FLOOD_RATE:-200000}
 flood_paced=${FLOOD_PACED:-8}
 flood_flat=${FLOOD_FLAT:-4}
+flood_flat_rate=${FLOOD_FLAT_RATE:-}
 rx_thread=${RX_THREAD:-$flood}
 
 die() { echo "compare-haproxy: error: $*" >&2; exit 1; }
@@ -263,7 +266,8 @@ measure() { # LOG DST_MAC
     local before=$result
     if [ "$flood" = 1 ]; then
         FLOOD_BIN=target/release/examples/flood $on_rest scripts/synflood.sh --to "198.18.0.100:$port" --dst-mac "$mac" \
-            --rate "$flood_rate" --seconds "$flood_paced" --flat-out "$flood_flat" >"$log.flood" 2>&1 &
+            --rate "$flood_rate" --seconds "$flood_paced" --flat-out "$flood_flat" \
+            ${flood_flat_rate:+--flat-rate "$flood_flat_rate"} >"$log.flood" 2>&1 &
         local flooder=$! paced flat after
         wrk_run "$log.paced" "$flood_paced"; paced=$result
         wrk_run "$log.flat" "$flood_flat"; flat=$result
@@ -498,7 +502,7 @@ echo "(best = highest req/s of each system; $verdict)"
 
 if [ "$flood" = 1 ]; then
     echo
-    echo "== under the flood ($flood_rate SYN/s for $flood_paced s, then flat out for $flood_flat s): share of the run's own pre-flood req/s"
+    echo "== under the flood ($flood_rate SYN/s for $flood_paced s, then flat out${flood_flat_rate:+ at most $flood_flat_rate SYN/s} for $flood_flat s): share of the run's own pre-flood req/s"
     printf '%-14s %10s %10s %10s %16s %14s\n' run paced "flat out" after "errors during" "errors after"
     for i in "${!names[@]}"; do
         read -r fp ff fa fe fae <<<"${floods[$i]}"
