@@ -1201,8 +1201,9 @@ impl FlowTable {
         if f.state() != FlowState::SynSent {
             return false;
         }
-        // A flow waiting in `SynSent` was last refreshed by the client's last SYN (any other
-        // segment moves it on): that refresh set `expires` one state timeout ahead.
+        // A flow in `SynSent` was last refreshed by the client's last SYN (any answer moves it
+        // on; a DSR flow, which never sees one, by the client's last segment, after which a
+        // SYN is no retransmission either): that refresh set `expires` one state timeout ahead.
         let last_syn = f.expires.saturating_sub(self.timeouts[FlowState::SynSent as usize]);
         now.as_nanos().saturating_sub(last_syn) < SYN_REPEAT_MIN.as_nanos() as u64
     }
